@@ -1,0 +1,122 @@
+//! The NATS connection every component uses: TLS 1.3 only (TLS first, before any plaintext),
+//! the cluster's CA, a per-instance nkey, every seed URL of the cluster, reconnection forever.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event};
+use serde::{Deserialize, Serialize};
+
+use crate::secret_file::{self, SecretFileError};
+use crate::tls::{self, TlsError};
+
+/// Where and how to reach the broker; the `[broker]` table of every component's config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Every seed URL of the cluster (`tls://host:port`); the client tries them all and learns
+    /// the rest of its cluster from the servers.
+    pub urls: Vec<String>,
+    /// The cluster CA certificate (PEM).
+    pub ca_file: PathBuf,
+    /// This instance's nkey seed file (mode 0600), written by `flowmesh broker init`.
+    pub nkey_file: PathBuf,
+    /// Seconds to wait for the first connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+/// Why the connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No URL given.
+    #[error("no broker URL configured: set [broker] urls = [\"tls://host:port\", ...]")]
+    NoUrls,
+    /// A URL is not `tls://`.
+    #[error("broker URL {0} is not tls://: flowmesh only talks TLS 1.3 to the broker")]
+    NotTls(String),
+    /// TLS configuration.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The nkey seed file.
+    #[error("nkey seed: {0}")]
+    Seed(#[from] SecretFileError),
+    /// The nkey seed file's contents.
+    #[error("nkey seed file {0} does not hold a user nkey seed (a line starting with SU)")]
+    BadSeed(PathBuf),
+    /// No server answered, or the handshake or authentication failed.
+    #[error(
+        "could not connect to any of {urls:?}: {reason}. Is the cluster up (`deploy/cluster.sh status DIR`), and are ca_file and nkey_file from the same `broker init`?"
+    )]
+    Unreachable {
+        /// The URLs tried.
+        urls: Vec<String>,
+        /// The last error.
+        reason: String,
+    },
+}
+
+/// Reads a per-instance nkey seed file.
+pub fn read_seed(path: &Path) -> Result<String, ConnectError> {
+    let text = secret_file::read(path)?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("SU"))
+        .map(str::to_string)
+        .ok_or_else(|| ConnectError::BadSeed(path.to_path_buf()))
+}
+
+/// The connect options for `config`, named `name` on the server side.
+pub fn options(config: &BrokerConfig, name: &str) -> Result<ConnectOptions, ConnectError> {
+    if config.urls.is_empty() {
+        return Err(ConnectError::NoUrls);
+    }
+    if let Some(bad) = config.urls.iter().find(|u| !u.starts_with("tls://")) {
+        return Err(ConnectError::NotTls(bad.clone()));
+    }
+    let seed = read_seed(&config.nkey_file)?;
+    let tls = tls::client_config(&config.ca_file)?;
+    let who = name.to_string();
+    Ok(ConnectOptions::new()
+        .name(name)
+        .nkey(seed)
+        .require_tls(true)
+        .tls_first()
+        .tls_client_config(tls)
+        .connection_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            let who = who.clone();
+            async move {
+                match event {
+                    Event::Connected => tracing::info!(client = %who, "connected to broker"),
+                    Event::Disconnected => {
+                        tracing::warn!(client = %who, "disconnected from broker; reconnecting")
+                    }
+                    Event::ServerError(e) => {
+                        tracing::warn!(client = %who, error = %e, "broker error")
+                    }
+                    Event::ClientError(e) => {
+                        tracing::warn!(client = %who, error = %e, "client error")
+                    }
+                    other => tracing::debug!(client = %who, event = %other, "broker event"),
+                }
+            }
+        }))
+}
+
+/// Connects to the cluster. Fails fast when no server answers at first; once connected, the
+/// client reconnects to any node of the cluster by itself.
+pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Client, ConnectError> {
+    let opts = options(config, name)?;
+    opts.connect(config.urls.clone())
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            urls: config.urls.clone(),
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,21 @@
+//! The secure link every flowmesh component shares.
+//!
+//! - [`identity`]: a user's (or the cloud's) Curve25519 key pair in a private TOML file.
+//! - [`envelope`]: the sealed envelope every message travels in (see `ENVELOPE.md`).
+//! - [`replay`]: the replay window that rejects a message id seen before.
+//! - [`subject`]: the NATS subject names, in one place.
+//! - [`tls`]: the TLS-1.3-only rustls client configuration.
+//! - [`connect`]: the NATS connection (TLS 1.3, CA file, per-instance nkey, all seed URLs).
+//! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
+
+pub mod cloud_key;
+pub mod connect;
+pub mod envelope;
+pub mod identity;
+pub mod replay;
+pub mod secret_file;
+pub mod subject;
+pub mod tls;
+
+pub use envelope::{OpenError, Opened, Opener, SealError, Sealer};
+pub use identity::{Identity, IdentityError, IdentityKind, PublicKey};

@@ -1,0 +1,85 @@
+//! NATS subject names, in one place.
+//!
+//! Each cloud user is its own NATS account, so subjects need no user prefix: the broker keeps
+//! accounts apart. The subject is still part of every envelope's associated data, so a message
+//! republished on another subject fails to open.
+
+/// Every flowmesh subject starts with this token.
+pub const PREFIX: &str = "flowmesh";
+
+/// What a subject carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Flow record batches from a sensor.
+    Flows,
+    /// Alerts raised by a collector.
+    Alerts,
+    /// Heartbeats and status changes of an instance.
+    Status,
+    /// Requests to an instance (remote actions).
+    Control,
+    /// Free-form messages among one user's instances (the quickstart's hello).
+    Hello,
+}
+
+impl Channel {
+    fn token(self) -> &'static str {
+        match self {
+            Channel::Flows => "flows",
+            Channel::Alerts => "alerts",
+            Channel::Status => "status",
+            Channel::Control => "control",
+            Channel::Hello => "hello",
+        }
+    }
+
+    /// The subject of `instance` on this channel, e.g. `flowmesh.flows.branch-1`.
+    pub fn subject(self, instance: &str) -> Result<String, SubjectError> {
+        validate_token(instance)?;
+        Ok(format!("{PREFIX}.{}.{instance}", self.token()))
+    }
+
+    /// The wildcard matching every instance on this channel, e.g. `flowmesh.flows.*`.
+    pub fn all(self) -> String {
+        format!("{PREFIX}.{}.*", self.token())
+    }
+}
+
+/// Why a name cannot be a subject token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubjectError {
+    /// Empty, too long, or with characters outside `A-Z a-z 0-9 - _`.
+    #[error("instance name {0:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'")]
+    BadToken(String),
+}
+
+/// Checks that `token` can be a single subject token (no dots, wildcards or spaces).
+pub fn validate_token(token: &str) -> Result<(), SubjectError> {
+    let ok = !token.is_empty()
+        && token.len() <= 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SubjectError::BadToken(token.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_built_from_valid_tokens_only() {
+        assert_eq!(
+            Channel::Flows.subject("eu-1").unwrap(),
+            "flowmesh.flows.eu-1"
+        );
+        assert_eq!(Channel::Status.all(), "flowmesh.status.*");
+        for bad in ["", "a.b", "a*", ">", "a b", &"x".repeat(65)] {
+            assert!(Channel::Flows.subject(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
