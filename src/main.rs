@@ -1,1 +1,102 @@
-fn main() {}
+//! `flowmesh`: the one binary. This file only parses the command line and dispatches; the work
+//! lives in the library crates (link, sensor, collector, manager).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Network sensors that publish end-to-end encrypted flows over a federated NATS cluster.
+///
+/// Start with `./deploy/quickstart.sh` (README.md). Logs go to stderr; set RUST_LOG
+/// (e.g. RUST_LOG=flowmesh=debug) or -v / -q for more or less.
+#[derive(Parser)]
+#[command(
+    name = "flowmesh",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an identity file (Curve25519 key pair, mode 0600): a user's, or with --cloud the
+    /// cloud operator's.
+    Keygen(cmd::keygen::Args),
+    /// Generate and inspect configurations for the federated NATS cluster.
+    #[command(subcommand)]
+    Broker(cmd::broker::BrokerCommand),
+    /// Find the cloud's public key in DNS (TXT cloud._pubkey.<domain>) and check it against a pin.
+    CloudKey(cmd::cloud_key::Args),
+    /// Send or receive a sealed test message between two instances of one user.
+    #[command(subcommand)]
+    Hello(cmd::hello::HelloCommand),
+    /// Print one JSON flow record per line for a capture (not yet available: issue #3).
+    Flows(cmd::pending::Args),
+    /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
+    Check(cmd::pending::Args),
+    /// Validate a policy file (not yet available: issue #4).
+    Policy(cmd::pending::Args),
+    /// Run a sensor (not yet available: issue #5).
+    Sensor(cmd::pending::Args),
+    /// Run a collector (not yet available: issue #5).
+    Collector(cmd::pending::Args),
+    /// Run the cloud manager (not yet available: issue #6).
+    Manager(cmd::pending::Args),
+    /// Stream status changes and alerts (not yet available: issue #5).
+    Watch(cmd::pending::Args),
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    // async_nats logs every reconnect attempt at info; keep it to warnings unless asked.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},async_nats=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Broker(c) => cmd::broker::run(c),
+        Command::CloudKey(a) => cmd::runtime().and_then(|rt| rt.block_on(cmd::cloud_key::run(a))),
+        Command::Hello(c) => cmd::runtime().and_then(|rt| rt.block_on(cmd::hello::run(c))),
+        Command::Flows(_) => cmd::pending::run("flows", 3),
+        Command::Check(_) => cmd::pending::run("check", 4),
+        Command::Policy(_) => cmd::pending::run("policy", 4),
+        Command::Sensor(_) => cmd::pending::run("sensor", 5),
+        Command::Collector(_) => cmd::pending::run("collector", 5),
+        Command::Manager(_) => cmd::pending::run("manager", 6),
+        Command::Watch(_) => cmd::pending::run("watch", 5),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

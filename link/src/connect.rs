@@ -120,3 +120,38 @@ pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Client, Connec
             reason: e.to_string(),
         })
 }
+
+/// A config file's `[broker]` table; other tables are left to their components.
+#[derive(Deserialize)]
+struct BrokerTable {
+    broker: BrokerConfig,
+}
+
+/// Why a config file's `[broker]` table could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct BrokerConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl BrokerConfig {
+    /// Reads the `[broker]` table of a TOML config file. Relative paths in it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, BrokerConfigError> {
+        let err = |reason: String| BrokerConfigError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut cfg = toml::from_str::<BrokerTable>(&text)
+            .map_err(|e| err(e.message().to_string()))?
+            .broker;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        cfg.ca_file = dir.join(&cfg.ca_file);
+        cfg.nkey_file = dir.join(&cfg.nkey_file);
+        Ok(cfg)
+    }
+}

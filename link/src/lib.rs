@@ -17,5 +17,7 @@ pub mod secret_file;
 pub mod subject;
 pub mod tls;
 
+/// The NATS client crate, re-exported so every component uses the same version.
+pub use async_nats;
 pub use envelope::{OpenError, Opened, Opener, SealError, Sealer};
 pub use identity::{Identity, IdentityError, IdentityKind, PublicKey};

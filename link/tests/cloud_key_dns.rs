@@ -42,7 +42,10 @@ async fn dns_server() -> (SocketAddr, Server<Catalog>) {
         )
     };
     // A key split over two character-strings, as some DNS front-ends publish long values.
-    zone.upsert_mut(txt("cloud._pubkey.good.test.", vec![&GOOD[..40], &GOOD[40..]]), 1);
+    zone.upsert_mut(
+        txt("cloud._pubkey.good.test.", vec![&GOOD[..40], &GOOD[40..]]),
+        1,
+    );
     zone.upsert_mut(txt("cloud._pubkey.malformed.test.", vec!["not-a-key"]), 1);
     zone.upsert_mut(txt("cloud._pubkey.two.test.", vec![GOOD]), 1);
     zone.upsert_mut(txt("cloud._pubkey.two.test.", vec![OTHER]), 1);
@@ -75,7 +78,13 @@ async fn finds_the_key_and_reports_each_failure_distinctly() {
 
     let key = resolve(&config("good.test", ns, None)).await.unwrap();
     assert_eq!(key.to_hex(), GOOD);
-    assert_eq!(resolve(&config("good.test", ns, Some(GOOD))).await.unwrap().to_hex(), GOOD);
+    assert_eq!(
+        resolve(&config("good.test", ns, Some(GOOD)))
+            .await
+            .unwrap()
+            .to_hex(),
+        GOOD
+    );
 
     match resolve(&config("good.test", ns, Some(OTHER))).await {
         Err(CloudKeyError::PinMismatch { dns, pinned, .. }) => {

@@ -64,7 +64,11 @@ fn cases() -> Vec<Case> {
 }
 
 fn kind(secret: [u8; 32]) -> IdentityKind {
-    if secret == [0x99; 32] { IdentityKind::Cloud } else { IdentityKind::User }
+    if secret == [0x99; 32] {
+        IdentityKind::Cloud
+    } else {
+        IdentityKind::User
+    }
 }
 
 fn seal(c: &Case) -> Vec<u8> {

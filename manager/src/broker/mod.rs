@@ -1,0 +1,171 @@
+//! `flowmesh broker init`: a topology file in, a ready-to-run federated cluster out.
+//!
+//! ```text
+//! OUT/ca.pem                      cluster CA certificate (clients trust only this)
+//! OUT/nodes.tsv                   one line per node: name, region, config, client URL, monitor URL
+//! OUT/nodes/<node>.conf           nats-server config, paths relative to OUT
+//! OUT/nodes/<node>.pem            node certificate (server and route/gateway client)
+//! OUT/secrets/*-key.pem           CA and node private keys (0600)
+//! OUT/creds/<user>/<inst>.nk      per-instance nkey seed (0600)
+//! OUT/creds/<user>/<inst>.toml    the `[broker]` table for that instance's config
+//! ```
+//!
+//! Configs refer to files relative to OUT, so nats-server is started with OUT as its working
+//! directory (`deploy/cluster.sh` and the test harness do so); the tree can then be moved.
+
+mod pki;
+mod render;
+mod topology;
+
+pub use render::{NodeSummary, read_summary};
+pub use topology::{NodePorts, Region, Topology, TopologyError, User};
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use flowmesh_link::connect::BrokerConfig;
+use flowmesh_link::secret_file;
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The topology is invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The output directory already holds a generated cluster.
+    #[error(
+        "{0} already holds a generated cluster (nodes.tsv); pass --force to regenerate it, which replaces every certificate and credential"
+    )]
+    Exists(PathBuf),
+    /// Writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Writing a private file failed.
+    #[error(transparent)]
+    Secret(#[from] secret_file::SecretFileError),
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Pki(#[from] rcgen::Error),
+    /// nkey generation failed.
+    #[error("nkey generation: {0}")]
+    Nkey(String),
+}
+
+pub(crate) fn write_file(path: &Path, body: &str) -> Result<(), BrokerError> {
+    let io = |source| BrokerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    fs::write(path, body).map_err(io)
+}
+
+/// What `generate` produced.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The output directory (absolute).
+    pub out: PathBuf,
+    /// The nodes, in topology order.
+    pub nodes: Vec<NodeSummary>,
+}
+
+impl Generated {
+    /// The `[broker]` settings for `instance` of `user`, with every node's client URL.
+    pub fn broker_config(&self, user: &str, instance: &str) -> BrokerConfig {
+        broker_config(&self.out, &self.nodes, user, instance)
+    }
+}
+
+/// The `[broker]` settings for an instance of a cluster generated into `out`.
+pub fn broker_config(
+    out: &Path,
+    nodes: &[NodeSummary],
+    user: &str,
+    instance: &str,
+) -> BrokerConfig {
+    BrokerConfig {
+        urls: nodes.iter().map(|n| n.client_url.clone()).collect(),
+        ca_file: out.join("ca.pem"),
+        nkey_file: out.join("creds").join(user).join(format!("{instance}.nk")),
+        connect_timeout_secs: 10,
+    }
+}
+
+/// Generates CA, certificates, node configs and credentials for `topology` into `out`.
+/// `base` resolves relative identity paths in the topology.
+pub fn generate(
+    topology: &Topology,
+    base: &Path,
+    out: &Path,
+    force: bool,
+) -> Result<Generated, BrokerError> {
+    topology.validate()?;
+    if out.join("nodes.tsv").exists() && !force {
+        return Err(BrokerError::Exists(out.to_path_buf()));
+    }
+    fs::create_dir_all(out).map_err(|source| BrokerError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let out = out.canonicalize().map_err(|source| BrokerError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let ca = pki::Ca::generate()?;
+    write_file(&out.join("ca.pem"), &ca.cert_pem())?;
+    secret_file::write(
+        &out.join("secrets/ca-key.pem"),
+        ca.key_pem().as_bytes(),
+        true,
+    )?;
+
+    let accounts = render::Accounts::generate(topology, base, &out)?;
+    let nodes = topology.nodes();
+    for node in &nodes {
+        let cert = ca.issue_node(&node.name, &topology.host)?;
+        write_file(
+            &out.join(format!("nodes/{}.pem", node.name)),
+            &cert.cert_pem,
+        )?;
+        secret_file::write(
+            &out.join(format!("secrets/{}-key.pem", node.name)),
+            cert.key_pem.as_bytes(),
+            true,
+        )?;
+        write_file(
+            &out.join(format!("nodes/{}.conf", node.name)),
+            &render::node_config(topology, node, &nodes, &accounts),
+        )?;
+    }
+    let summary = render::summaries(topology, &nodes);
+    write_file(&out.join("nodes.tsv"), &render::summary_tsv(&summary))?;
+    let generated = Generated {
+        out,
+        nodes: summary,
+    };
+    for user in &topology.users {
+        for instance in &user.instances {
+            let cfg = generated.broker_config(&user.name, instance);
+            let body = format!(
+                "# [broker] settings for instance {instance} of user {}; paste into its config\n[broker]\n{}",
+                user.name,
+                toml::to_string(&cfg).unwrap_or_default()
+            );
+            write_file(
+                &generated
+                    .out
+                    .join(format!("creds/{}/{instance}.toml", user.name)),
+                &body,
+            )?;
+        }
+    }
+    tracing::info!(out = %generated.out.display(), nodes = generated.nodes.len(), "cluster generated");
+    Ok(generated)
+}

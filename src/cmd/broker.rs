@@ -1,0 +1,56 @@
+//! `flowmesh broker ...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use flowmesh_manager::broker::{self, Topology};
+
+/// Broker subcommands.
+#[derive(clap::Subcommand)]
+pub enum BrokerCommand {
+    /// Generate a CA, node certificates, one nats-server config per node (TLS 1.3 only,
+    /// JetStream, gateways between regions, one account per user) and per-instance credentials.
+    Init {
+        /// The topology file (see broker-config/topology.toml).
+        #[arg(long)]
+        topology: PathBuf,
+        /// Output directory; start the cluster with `deploy/cluster.sh up DIR`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Regenerate over an existing cluster directory (new certificates and credentials).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn run(c: BrokerCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        BrokerCommand::Init {
+            topology,
+            out,
+            force,
+        } => {
+            let t = Topology::load(&topology)?;
+            let base = topology
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| PathBuf::from("."));
+            let g = broker::generate(&t, &base, &out, force)
+                .with_context(|| format!("generating the cluster into {}", out.display()))?;
+            for n in &g.nodes {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    n.name, n.region, n.client_url, n.monitor_url
+                );
+            }
+            eprintln!(
+                "generated {} nodes into {}; start them with: deploy/cluster.sh up {}",
+                g.nodes.len(),
+                g.out.display(),
+                g.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

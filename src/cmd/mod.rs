@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+pub mod broker;
+pub mod cloud_key;
+pub mod hello;
+pub mod keygen;
+pub mod pending;
+
+/// A multi-threaded tokio runtime for the networked subcommands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
