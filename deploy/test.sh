@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# ./deploy/test.sh [cargo test args...]
+#
+# Installs what the tests need (libpcap, nats-server 2.15 in a venv), then checks formatting and
+# lints and runs the whole test suite: unit tests, test vectors, DNS tests against an in-process
+# hickory server, and end-to-end tests against real federated nats-server clusters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=deploy/common.sh
+. deploy/common.sh
+
+ensure_all
+log "nats-server: $("$NATS_SERVER" --version)  rust: $(rustc --version)"
+if cargo fmt --version >/dev/null 2>&1; then
+  log "cargo fmt --check"
+  cargo fmt --all --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  log "cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+log "cargo test"
+cargo test --workspace --locked "$@"

@@ -1,0 +1,196 @@
+//! The `flowmesh` binary as a user runs it: keygen, broker init, and a sealed hello between two
+//! instances of one user in different regions of a real cluster.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use flowmesh_link::Identity;
+use flowmesh_testkit::{Cluster, TestUser};
+
+fn flowmesh() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+}
+
+#[test]
+fn keygen_writes_0600_refuses_overwrite_and_prints_the_user_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("me.id");
+    let out = flowmesh()
+        .args(["-q", "keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        Identity::load(&path).unwrap().public().to_hex()
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let again = flowmesh()
+        .args(["-q", "keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    let cloud = dir.path().join("cloud.id");
+    let out = flowmesh()
+        .args([
+            "-q",
+            "keygen",
+            "--cloud",
+            "--domain",
+            "example.org",
+            "--out",
+        ])
+        .arg(&cloud)
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    let key = Identity::load(&cloud).unwrap().public().to_hex();
+    assert_eq!(
+        line.trim(),
+        format!("cloud._pubkey.example.org. IN TXT \"{key}\"")
+    );
+}
+
+#[test]
+fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/broker-config/topology.toml"),
+        &topo,
+    )
+    .unwrap();
+    for u in ["alice", "bob"] {
+        assert!(
+            flowmesh()
+                .args(["-q", "keygen", "--out"])
+                .arg(dir.path().join(format!("{u}.id")))
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let out_dir = dir.path().join("cluster");
+    let init = |extra: &[&str]| {
+        flowmesh()
+            .args(["-q", "broker", "init", "--topology"])
+            .arg(&topo)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = init(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 5);
+    let conf = std::fs::read_to_string(out_dir.join("nodes/us-2.conf")).unwrap();
+    assert_eq!(
+        conf.matches("min_version: \"1.3\"").count(),
+        3,
+        "client, route and gateway TLS"
+    );
+    assert!(conf.contains("handshake_first: true"));
+    let alice = Identity::load(&dir.path().join("alice.id")).unwrap();
+    assert!(conf.contains(&format!("# user id {}", alice.public())));
+    for secret in [
+        "secrets/ca-key.pem",
+        "secrets/eu-1-key.pem",
+        "creds/alice/eu-sensor.nk",
+    ] {
+        let mode = std::fs::metadata(out_dir.join(secret))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{secret}");
+    }
+    assert!(
+        !init(&[]).status.success(),
+        "overwrote a generated cluster without --force"
+    );
+    assert!(init(&["--force"]).status.success());
+}
+
+#[test]
+fn hello_crosses_regions_sealed_through_the_cli() {
+    let alice = TestUser::new("alice", &["eu-sensor", "us-collector"]);
+    let cluster = Cluster::start(&[&alice], Duration::from_secs(90)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = dir.path().join("alice.id");
+    alice.identity.write(&id, false).unwrap();
+    let creds = |i: &str| cluster.dir().join(format!("creds/alice/{i}.toml"));
+    let urls = |r: &str| {
+        cluster
+            .urls(Some(r))
+            .into_iter()
+            .flat_map(|u| ["--url".to_string(), u])
+            .collect::<Vec<_>>()
+    };
+
+    let listener = flowmesh()
+        .args([
+            "-q",
+            "hello",
+            "listen",
+            "--instance",
+            "us-collector",
+            "--timeout",
+            "60",
+            "--identity",
+        ])
+        .arg(&id)
+        .arg("--broker")
+        .arg(creds("us-collector"))
+        .args(urls("us"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sent = flowmesh()
+        .args([
+            "-q",
+            "hello",
+            "send",
+            "--instance",
+            "eu-sensor",
+            "--timeout",
+            "60",
+            "--text",
+            "hi",
+            "--identity",
+        ])
+        .arg(&id)
+        .arg("--broker")
+        .arg(creds("eu-sensor"))
+        .args(urls("eu"))
+        .output()
+        .unwrap();
+    let received = listener.wait_with_output().unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(received.status.success());
+    let got: serde_json::Value = serde_json::from_slice(&received.stdout).unwrap();
+    assert_eq!(got["text"], "hi");
+    assert!(got["sent_via"].as_str().unwrap().starts_with("eu-"));
+    assert!(got["received_via"].as_str().unwrap().starts_with("us-"));
+    assert_eq!(got["sender_user"], alice.identity.public().to_hex());
+    let answer: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
+    assert_eq!(answer["answered_by"], "us-collector");
+}
