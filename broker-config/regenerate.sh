@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates broker-config/reference/ from broker-config/topology.toml, with throwaway user
-# identities. Only the nats-server configs, node list and public certificates are committed;
-# private keys and credentials are ignored by git (see .gitignore there).
+# identities. Only the nats-server configs and the node list are committed;
+# keys, credentials and certificates belong to each deployment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${FLOWMESH_BIN:-target/release/flowmesh}
@@ -12,5 +12,6 @@ cp broker-config/topology.toml "$tmp/"
 "$bin" -q keygen --out "$tmp/bob.id" >/dev/null
 rm -rf broker-config/reference
 "$bin" -q broker init --topology "$tmp/topology.toml" --out broker-config/reference >/dev/null
-rm -rf broker-config/reference/secrets broker-config/reference/creds
+# Keys, seeds and certificates are per deployment: commit only the configs and the node list.
+rm -rf broker-config/reference/secrets broker-config/reference/creds broker-config/reference/ca.pem broker-config/reference/nodes/*.pem
 echo "regenerated broker-config/reference"

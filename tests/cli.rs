@@ -194,3 +194,32 @@ fn hello_crosses_regions_sealed_through_the_cli() {
     let answer: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
     assert_eq!(answer["answered_by"], "us-collector");
 }
+
+#[test]
+fn an_unreachable_broker_gets_a_clear_error_saying_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.toml");
+    let port = flowmesh_testkit::free_ports(1).unwrap()[0];
+    std::fs::write(
+        &topo,
+        format!("base_port = {port}\n[[region]]\nname = \"eu\"\nnodes = 1\n[[user]]\nname = \"alice\"\ninstances = [\"a\"]\n"),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("cluster");
+    let init = flowmesh().args(["-q", "broker", "init", "--topology"]).arg(&topo).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(init.status.success());
+    let id = dir.path().join("alice.id");
+    assert!(flowmesh().args(["-q", "keygen", "--out"]).arg(&id).status().unwrap().success());
+    // The cluster was generated but never started: nothing listens on its port.
+    let out = flowmesh()
+        .args(["-q", "hello", "send", "--instance", "a", "--timeout", "5", "--identity"])
+        .arg(&id)
+        .arg("--broker")
+        .arg(out_dir.join("creds/alice/a.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not connect to any of"), "{err}");
+    assert!(err.contains("cluster.sh status"), "{err}");
+}
