@@ -20,4 +20,11 @@ if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 log "cargo test"
-cargo test --workspace --locked "$@"
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+# cargo prints one summary per test binary (the last is often doc-tests with 0): add them up.
+awk '/^test result:/ {p += $4; f += $6} END {printf "total: %d passed, %d failed\n", p, f}' "$out"
+exit "$rc"

@@ -206,13 +206,35 @@ fn an_unreachable_broker_gets_a_clear_error_saying_what_to_check() {
     )
     .unwrap();
     let out_dir = dir.path().join("cluster");
-    let init = flowmesh().args(["-q", "broker", "init", "--topology"]).arg(&topo).arg("--out").arg(&out_dir).output().unwrap();
+    let init = flowmesh()
+        .args(["-q", "broker", "init", "--topology"])
+        .arg(&topo)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     assert!(init.status.success());
     let id = dir.path().join("alice.id");
-    assert!(flowmesh().args(["-q", "keygen", "--out"]).arg(&id).status().unwrap().success());
+    assert!(
+        flowmesh()
+            .args(["-q", "keygen", "--out"])
+            .arg(&id)
+            .status()
+            .unwrap()
+            .success()
+    );
     // The cluster was generated but never started: nothing listens on its port.
     let out = flowmesh()
-        .args(["-q", "hello", "send", "--instance", "a", "--timeout", "5", "--identity"])
+        .args([
+            "-q",
+            "hello",
+            "send",
+            "--instance",
+            "a",
+            "--timeout",
+            "5",
+            "--identity",
+        ])
         .arg(&id)
         .arg("--broker")
         .arg(out_dir.join("creds/alice/a.toml"))

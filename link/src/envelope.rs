@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -139,24 +139,34 @@ impl Drop for SealRandomness {
     }
 }
 
-/// Derives the one-message key from both agreements and the three public keys.
-fn message_key(
-    dh_ephemeral: &[u8; 32],
-    dh_static: &[u8; 32],
-    ephemeral: &[u8],
-    sender: &[u8],
-    recipient: &[u8],
-) -> Zeroizing<[u8; 32]> {
+/// The pseudo-random key of one ephemeral epoch: HKDF-Extract over both agreements.
+fn epoch_prk(dh_ephemeral: &[u8; 32], dh_static: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     let mut ikm = Zeroizing::new([0u8; 64]);
     ikm[..32].copy_from_slice(dh_ephemeral);
     ikm[32..].copy_from_slice(dh_static);
-    let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm.as_ref());
-    let mut info = [0u8; 96];
+    let (prk, _) = Hkdf::<Sha256>::extract(Some(HKDF_SALT), ikm.as_ref());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&prk);
+    out
+}
+
+/// The one-message key: HKDF-Expand of the epoch's key over the three public keys and the
+/// message id, so every message has its own key even when the ephemeral key is shared.
+fn message_key(
+    prk: &[u8; 32],
+    ephemeral: &[u8],
+    sender: &[u8],
+    recipient: &[u8],
+    message_id: &[u8],
+) -> Zeroizing<[u8; 32]> {
+    // A 32-byte PRK is a valid SHA-256 PRK and 32 bytes of output is far below HKDF's limit.
+    let hk = Hkdf::<Sha256>::from_prk(prk).expect("PRK length is the hash length");
+    let mut info = [0u8; 112];
     info[..32].copy_from_slice(ephemeral);
     info[32..64].copy_from_slice(sender);
-    info[64..].copy_from_slice(recipient);
+    info[64..96].copy_from_slice(recipient);
+    info[96..].copy_from_slice(message_id);
     let mut key = Zeroizing::new([0u8; 32]);
-    // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
     hk.expand(&info, key.as_mut())
         .expect("HKDF output length is valid");
     key
@@ -181,14 +191,30 @@ fn with_aad<R>(header: &[u8], subject: &str, f: impl FnOnce(&[u8]) -> R) -> R {
     }
 }
 
+/// An ephemeral key pair is used for at most this many messages...
+pub const EPOCH_MAX_MESSAGES: u32 = 4096;
+/// ... and for at most this long.
+pub const EPOCH_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The current ephemeral key of a sealer and the epoch key derived from it.
+struct Epoch {
+    public: [u8; 32],
+    prk: Zeroizing<[u8; 32]>,
+    born: Instant,
+    uses: u32,
+}
+
 /// Seals messages from one sender to one recipient.
 ///
-/// The static agreement (sender key × recipient key) is computed once here, so each message
-/// costs one key generation and one agreement.
+/// The static agreement (sender key × recipient key) is computed once here. The ephemeral key
+/// is renewed every [`EPOCH_MAX_MESSAGES`] messages or [`EPOCH_MAX_AGE`], whichever comes
+/// first, and each message's AES key is derived from the epoch key and the message's own
+/// random id: one X25519 per epoch instead of per message (see ENVELOPE.md, "Epochs").
 pub struct Sealer {
     sender: PublicKey,
     recipient: PublicKey,
     dh_static: Zeroizing<[u8; 32]>,
+    epoch: Mutex<Option<Epoch>>,
 }
 
 impl Sealer {
@@ -201,6 +227,7 @@ impl Sealer {
             sender: sender.public(),
             recipient,
             dh_static: Zeroizing::new(shared.to_bytes()),
+            epoch: Mutex::new(None),
         }
     }
 
@@ -224,11 +251,37 @@ impl Sealer {
         out: &mut Vec<u8>,
     ) -> Result<(), SealError> {
         let randomness = SealRandomness::draw()?;
-        self.seal_with(subject, payload, &randomness, now_micros(), out)
+        let (ephemeral, prk) = {
+            let mut guard = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+            let stale = guard
+                .as_ref()
+                .is_none_or(|e| e.uses >= EPOCH_MAX_MESSAGES || e.born.elapsed() >= EPOCH_MAX_AGE);
+            if stale {
+                let (public, prk) = self.agree(&randomness.ephemeral_secret);
+                *guard = Some(Epoch {
+                    public,
+                    prk,
+                    born: Instant::now(),
+                    uses: 0,
+                });
+            }
+            let epoch = guard.as_mut().expect("epoch was just set");
+            epoch.uses += 1;
+            (epoch.public, epoch.prk.clone())
+        };
+        self.write(
+            subject,
+            payload,
+            &ephemeral,
+            &prk,
+            &randomness,
+            now_micros(),
+            out,
+        )
     }
 
-    /// Seals with caller-chosen randomness and time. Only for test vectors: reusing randomness
-    /// across messages destroys confidentiality.
+    /// Seals with caller-chosen randomness and time, with the ephemeral key of `randomness`.
+    /// Only for test vectors: reusing randomness across messages destroys confidentiality.
     pub fn seal_with(
         &self,
         subject: &str,
@@ -237,24 +290,51 @@ impl Sealer {
         time_micros: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), SealError> {
-        if subject.len() > u16::MAX as usize {
-            return Err(SealError::SubjectTooLong(subject.len()));
-        }
-        let eph_secret = StaticSecret::from(randomness.ephemeral_secret);
+        let (ephemeral, prk) = self.agree(&randomness.ephemeral_secret);
+        self.write(
+            subject,
+            payload,
+            &ephemeral,
+            &prk,
+            randomness,
+            time_micros,
+            out,
+        )
+    }
+
+    /// The ephemeral public key of `secret` and the epoch key of its agreement.
+    fn agree(&self, secret: &[u8; 32]) -> ([u8; 32], Zeroizing<[u8; 32]>) {
+        let eph_secret = StaticSecret::from(*secret);
         let eph_public = x25519_dalek::PublicKey::from(&eph_secret);
         let dh_e = Zeroizing::new(
             eph_secret
                 .diffie_hellman(&x25519_dalek::PublicKey::from(self.recipient.0))
                 .to_bytes(),
         );
+        (eph_public.to_bytes(), epoch_prk(&dh_e, &self.dh_static))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        ephemeral: &[u8; 32],
+        prk: &[u8; 32],
+        randomness: &SealRandomness,
+        time_micros: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
+        if subject.len() > u16::MAX as usize {
+            return Err(SealError::SubjectTooLong(subject.len()));
+        }
         let key = message_key(
-            &dh_e,
-            &self.dh_static,
-            eph_public.as_bytes(),
+            prk,
+            ephemeral,
             &self.sender.0,
             &self.recipient.0,
+            &randomness.message_id,
         );
-
         out.clear();
         out.reserve(OVERHEAD + payload.len());
         out.extend_from_slice(&MAGIC);
@@ -262,7 +342,7 @@ impl Sealer {
         out.push(SUITE);
         out.extend_from_slice(&self.sender.0);
         out.extend_from_slice(&self.recipient.0);
-        out.extend_from_slice(eph_public.as_bytes());
+        out.extend_from_slice(ephemeral);
         out.extend_from_slice(&randomness.message_id);
         out.extend_from_slice(&time_micros.to_be_bytes());
         out.extend_from_slice(&randomness.nonce);
@@ -343,6 +423,35 @@ pub struct Opener {
     recipient: Identity,
     trusted: HashMap<PublicKey, Zeroizing<[u8; 32]>>,
     replay: Mutex<ReplayGuard>,
+    epochs: Mutex<EpochCache>,
+}
+
+/// Epoch keys of recently seen (sender, ephemeral key) pairs, so a stream of messages from one
+/// epoch costs one X25519. Only entries from messages that authenticated are kept.
+#[derive(Default)]
+struct EpochCache {
+    keys: HashMap<([u8; 32], [u8; 32]), Zeroizing<[u8; 32]>>,
+    order: std::collections::VecDeque<([u8; 32], [u8; 32])>,
+}
+
+/// How many epochs an opener remembers (a few per sender it hears from).
+const EPOCH_CACHE: usize = 1024;
+
+impl EpochCache {
+    fn get(&self, k: &([u8; 32], [u8; 32])) -> Option<Zeroizing<[u8; 32]>> {
+        self.keys.get(k).cloned()
+    }
+
+    fn insert(&mut self, k: ([u8; 32], [u8; 32]), prk: Zeroizing<[u8; 32]>) {
+        if self.keys.insert(k, prk).is_none() {
+            self.order.push_back(k);
+            while self.order.len() > EPOCH_CACHE {
+                if let Some(old) = self.order.pop_front() {
+                    self.keys.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 /// Default replay window: ±10 minutes of clock skew and transit.
@@ -363,6 +472,7 @@ impl Opener {
             recipient: recipient.clone(),
             trusted: HashMap::new(),
             replay: Mutex::new(ReplayGuard::new(window_micros, capacity)),
+            epochs: Mutex::new(EpochCache::default()),
         };
         opener.trust(recipient.public());
         opener
@@ -398,23 +508,34 @@ impl Opener {
             .trusted
             .get(&header.sender)
             .ok_or_else(|| OpenError::UntrustedSender(header.sender.short()))?;
-        let ephemeral = &data[OFF_EPHEMERAL..OFF_EPHEMERAL + 32];
         let mut eph = [0u8; 32];
-        eph.copy_from_slice(ephemeral);
-        let shared = self
-            .recipient
-            .secret()
-            .diffie_hellman(&x25519_dalek::PublicKey::from(eph));
-        if !shared.was_contributory() {
-            return Err(OpenError::BadEphemeralKey);
-        }
-        let dh_e = Zeroizing::new(shared.to_bytes());
+        eph.copy_from_slice(&data[OFF_EPHEMERAL..OFF_EPHEMERAL + 32]);
+        let cache_key = (header.sender.0, eph);
+        let cached = self
+            .epochs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key);
+        let was_cached = cached.is_some();
+        let prk = match cached {
+            Some(prk) => prk,
+            None => {
+                let shared = self
+                    .recipient
+                    .secret()
+                    .diffie_hellman(&x25519_dalek::PublicKey::from(eph));
+                if !shared.was_contributory() {
+                    return Err(OpenError::BadEphemeralKey);
+                }
+                epoch_prk(&Zeroizing::new(shared.to_bytes()), dh_static)
+            }
+        };
         let key = message_key(
-            &dh_e,
-            dh_static,
-            ephemeral,
+            &prk,
+            &eph,
             &header.sender.0,
             &header.recipient.0,
+            &header.message_id,
         );
         let cipher = Aes256Gcm::new(key.as_ref().into());
         let body_end = data.len() - TAG_LEN;
@@ -425,6 +546,12 @@ impl Opener {
             cipher.decrypt_in_place_detached(nonce, aad, &mut payload, tag)
         })
         .map_err(|_| OpenError::Forged)?;
+        if !was_cached {
+            self.epochs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(cache_key, prk);
+        }
 
         // Only authenticated ids enter the replay cache, so forgeries cannot evict real ones.
         let verdict = self
@@ -635,6 +762,42 @@ mod tests {
             Opener::new(&alice).open(SUBJECT, &sealed),
             Err(OpenError::BadEphemeralKey)
         );
+    }
+
+    #[test]
+    fn the_ephemeral_key_is_renewed_per_epoch_and_every_message_still_opens() {
+        let alice = user(1);
+        let sealer = Sealer::new(&alice, alice.public());
+        let opener = Opener::new(&alice);
+        let mut ephemerals = std::collections::HashSet::new();
+        for i in 0..EPOCH_MAX_MESSAGES as usize + 2 {
+            let m = sealer.seal(SUBJECT, &i.to_be_bytes()).unwrap();
+            ephemerals.insert(m[OFF_EPHEMERAL..OFF_EPHEMERAL + 32].to_vec());
+            assert_eq!(opener.open(SUBJECT, &m).unwrap().payload, i.to_be_bytes());
+        }
+        // Exactly one renewal by count (an age renewal on a slow machine may add one more).
+        assert!(
+            (2..=3).contains(&ephemerals.len()),
+            "{} ephemeral keys",
+            ephemerals.len()
+        );
+    }
+
+    #[test]
+    fn a_forged_message_reusing_a_genuine_epoch_fails() {
+        let alice = user(1);
+        let bob = user(2);
+        let sealer = Sealer::new(&alice, alice.public());
+        let opener = Opener::new(&alice);
+        let genuine = sealer.seal(SUBJECT, b"genuine").unwrap();
+        opener.open(SUBJECT, &genuine).unwrap();
+        // Bob copies the genuine header (sender, ephemeral key, cached on Alice's side) and
+        // encrypts under a key of his own making: the tag cannot verify.
+        let mut forged = Sealer::new(&bob, alice.public())
+            .seal(SUBJECT, b"forged!")
+            .unwrap();
+        forged[..OFF_MSG_ID].copy_from_slice(&genuine[..OFF_MSG_ID]);
+        assert_eq!(opener.open(SUBJECT, &forged), Err(OpenError::Forged));
     }
 
     #[test]
