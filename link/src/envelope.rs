@@ -430,19 +430,22 @@ pub struct Opener {
 /// epoch costs one X25519. Only entries from messages that authenticated are kept.
 #[derive(Default)]
 struct EpochCache {
-    keys: HashMap<([u8; 32], [u8; 32]), Zeroizing<[u8; 32]>>,
-    order: std::collections::VecDeque<([u8; 32], [u8; 32])>,
+    keys: HashMap<EpochId, Zeroizing<[u8; 32]>>,
+    order: std::collections::VecDeque<EpochId>,
 }
+
+/// (sender public key, ephemeral public key).
+type EpochId = ([u8; 32], [u8; 32]);
 
 /// How many epochs an opener remembers (a few per sender it hears from).
 const EPOCH_CACHE: usize = 1024;
 
 impl EpochCache {
-    fn get(&self, k: &([u8; 32], [u8; 32])) -> Option<Zeroizing<[u8; 32]>> {
+    fn get(&self, k: &EpochId) -> Option<Zeroizing<[u8; 32]>> {
         self.keys.get(k).cloned()
     }
 
-    fn insert(&mut self, k: ([u8; 32], [u8; 32]), prk: Zeroizing<[u8; 32]>) {
+    fn insert(&mut self, k: EpochId, prk: Zeroizing<[u8; 32]>) {
         if self.keys.insert(k, prk).is_none() {
             self.order.push_back(k);
             while self.order.len() > EPOCH_CACHE {
