@@ -1,0 +1,124 @@
+//! Classic pcap: a 24-byte file header, then a 16-byte header per record (24 for the
+//! "modified" variant). Either byte order, micro- or nanosecond timestamps.
+
+use std::io::Read;
+
+use super::{CaptureError, LinkType, Packet, ReadOutcome, read_full};
+
+/// Largest record accepted: larger claims are corruption, not packets.
+const MAX_RECORD: u32 = 256 * 1024;
+
+/// A classic pcap reader.
+pub struct PcapReader<R: Read> {
+    input: R,
+    big_endian: bool,
+    nanos: bool,
+    record_extra: usize,
+    link: LinkType,
+    buf: Vec<u8>,
+    offset: u64,
+    packets: u64,
+}
+
+impl<R: Read> PcapReader<R> {
+    /// `None` when `magic` is not a pcap magic number.
+    pub(super) fn new(mut input: R, magic: [u8; 4]) -> Option<Result<Self, CaptureError>> {
+        let (big_endian, nanos, record_extra) = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => (false, false, 0),
+            [0xa1, 0xb2, 0xc3, 0xd4] => (true, false, 0),
+            [0x4d, 0x3c, 0xb2, 0xa1] => (false, true, 0),
+            [0xa1, 0xb2, 0x3c, 0x4d] => (true, true, 0),
+            [0x34, 0xcd, 0xb2, 0xa1] => (false, false, 8),
+            [0xa1, 0xb2, 0xcd, 0x34] => (true, false, 8),
+            _ => return None,
+        };
+        let mut rest = [0u8; 20];
+        Some(match read_full(&mut input, &mut rest) {
+            Err(e) => Err(e.into()),
+            Ok(ReadOutcome::Full) => {
+                let raw = [rest[16], rest[17], rest[18], rest[19]];
+                let network = if big_endian {
+                    u32::from_be_bytes(raw)
+                } else {
+                    u32::from_le_bytes(raw)
+                };
+                Ok(PcapReader {
+                    input,
+                    big_endian,
+                    nanos,
+                    record_extra,
+                    // The upper bits carry FCS length flags; the link type is the low 16.
+                    link: LinkType((network & 0xffff) as u16),
+                    buf: Vec::with_capacity(65536),
+                    offset: 24,
+                    packets: 0,
+                })
+            }
+            Ok(_) => Err(CaptureError::Truncated {
+                offset: 4,
+                packets: 0,
+            }),
+        })
+    }
+
+    fn u32_at(&self, b: &[u8]) -> u32 {
+        let raw = [b[0], b[1], b[2], b[3]];
+        if self.big_endian {
+            u32::from_be_bytes(raw)
+        } else {
+            u32::from_le_bytes(raw)
+        }
+    }
+
+    /// The next packet, `None` at the clean end of the file.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        let mut hdr = [0u8; 24];
+        let hlen = 16 + self.record_extra;
+        match read_full(&mut self.input, &mut hdr[..hlen])? {
+            ReadOutcome::End => return Ok(None),
+            ReadOutcome::Short(n) => {
+                return Err(CaptureError::Truncated {
+                    offset: self.offset + n as u64,
+                    packets: self.packets,
+                });
+            }
+            ReadOutcome::Full => {}
+        }
+        let sec = self.u32_at(&hdr[0..4]) as i64;
+        let frac = self.u32_at(&hdr[4..8]) as i64;
+        let caplen = self.u32_at(&hdr[8..12]);
+        let wire_len = self.u32_at(&hdr[12..16]);
+        if caplen > MAX_RECORD {
+            return Err(CaptureError::Malformed {
+                offset: self.offset,
+                reason: format!("record claims {caplen} bytes"),
+            });
+        }
+        self.offset += hlen as u64;
+        self.buf.resize(caplen as usize, 0);
+        match read_full(&mut self.input, &mut self.buf)? {
+            ReadOutcome::Full => {}
+            ReadOutcome::End => {
+                return Err(CaptureError::Truncated {
+                    offset: self.offset,
+                    packets: self.packets,
+                });
+            }
+            ReadOutcome::Short(n) => {
+                return Err(CaptureError::Truncated {
+                    offset: self.offset + n as u64,
+                    packets: self.packets,
+                });
+            }
+        }
+        self.offset += caplen as u64;
+        self.packets += 1;
+        let ts_micros = sec * 1_000_000 + if self.nanos { frac / 1000 } else { frac };
+        Ok(Some(Packet {
+            ts_micros,
+            data: &self.buf,
+            wire_len: wire_len.max(caplen),
+            link: self.link,
+        }))
+    }
+}
