@@ -43,8 +43,8 @@ enum Command {
     /// Send or receive a sealed test message between two instances of one user.
     #[command(subcommand)]
     Hello(cmd::hello::HelloCommand),
-    /// Print one JSON flow record per line for a capture (not yet available: issue #3).
-    Flows(cmd::pending::Args),
+    /// Print one JSON flow record per line for a pcap/pcapng capture (no broker involved).
+    Flows(cmd::flows::Args),
     /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
     Check(cmd::pending::Args),
     /// Validate a policy file (not yet available: issue #4).
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Command::Broker(c) => cmd::broker::run(c),
         Command::CloudKey(a) => cmd::runtime().and_then(|rt| rt.block_on(cmd::cloud_key::run(a))),
         Command::Hello(c) => cmd::runtime().and_then(|rt| rt.block_on(cmd::hello::run(c))),
-        Command::Flows(_) => cmd::pending::run("flows", 3),
+        Command::Flows(a) => cmd::flows::run(a),
         Command::Check(_) => cmd::pending::run("check", 4),
         Command::Policy(_) => cmd::pending::run("policy", 4),
         Command::Sensor(_) => cmd::pending::run("sensor", 5),

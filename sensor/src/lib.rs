@@ -1,7 +1,13 @@
 //! The sensor: capture, packet decoding, flow table, L7 dissectors and devices.
 //!
-//! The data takes one road: [`capture`] (packets from a file or an interface) → [`wire`]
-//! (typed zero-copy views) → [`decode`] (one packet to a flow key and its payload) → [`flow`]
-//! (the bidirectional flow table) → [`dissect`] (application protocols) → flow records.
+//! The data takes one road: [`capture`] (packets from a file) → [`wire`] (typed zero-copy
+//! views) → [`decode`] (one packet to a flow tuple and its payload) → [`flow`] (the
+//! bidirectional flow table) → [`dissect`] (application protocols) → [`flow::FlowRecord`]s.
+//! [`offline`] runs the whole road over a capture file.
 
 pub mod capture;
+pub mod decode;
+pub mod dissect;
+pub mod flow;
+pub mod offline;
+pub mod wire;

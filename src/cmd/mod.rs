@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cloud_key;
+pub mod flows;
 pub mod hello;
 pub mod keygen;
 pub mod pending;

@@ -1,0 +1,149 @@
+//! Link layers: Ethernet (VLAN, QinQ, MPLS, PPPoE), Linux cooked v1/v2, BSD loopback, raw IP,
+//! PPP and Cisco HDLC, down to an EtherType and its payload.
+
+use super::{DecodeError, L2};
+use crate::capture::LinkType;
+use crate::wire::ethernet::{self as et, Frame};
+use crate::wire::{WireError, be16, mac_at, need};
+
+/// Decodes the link layer of `link` type.
+pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    match link {
+        LinkType::ETHERNET => ethernet(data),
+        LinkType::LINUX_SLL => {
+            need(data, 16, "linux sll")?;
+            let mac = (be16(data, 4) == 6).then(|| mac_at(data, 6));
+            ethertype_chain(mac, None, be16(data, 14), &data[16..])
+        }
+        LinkType::LINUX_SLL2 => {
+            need(data, 20, "linux sll2")?;
+            let mac = (data[11] == 6).then(|| mac_at(data, 12));
+            ethertype_chain(mac, None, be16(data, 0), &data[20..])
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            need(data, 4, "loopback")?;
+            let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            // The family is in the writer's byte order (NULL) or network order (LOOP); the
+            // smaller reading is the right one. 2: AF_INET; 10, 24, 28, 30: AF_INET6 variants.
+            let family = le.min(be);
+            let ethertype = match family {
+                2 => et::IPV4,
+                10 | 24 | 28 | 30 => et::IPV6,
+                _ => return Ok(other()),
+            };
+            Ok(l3(ethertype, &data[4..]))
+        }
+        LinkType::RAW | LinkType::RAW_OLD | LinkType::RAW_OLD2 | LinkType::IPV4 | LinkType::IPV6 => raw_ip(data),
+        LinkType::PPP | LinkType::PPP_HDLC => ppp(data),
+        LinkType::C_HDLC => {
+            need(data, 4, "cisco hdlc")?;
+            Ok(l3(be16(data, 2), &data[4..]))
+        }
+        other => Err(DecodeError::UnsupportedLink(other.0)),
+    }
+}
+
+fn other() -> L2<'static> {
+    L2 {
+        src_mac: None,
+        dst_mac: None,
+        vlan: None,
+        ethertype: 0,
+        payload: &[],
+    }
+}
+
+fn l3(ethertype: u16, payload: &[u8]) -> L2<'_> {
+    L2 {
+        src_mac: None,
+        dst_mac: None,
+        vlan: None,
+        ethertype,
+        payload,
+    }
+}
+
+fn raw_ip(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    need(data, 1, "raw ip")?;
+    Ok(match data[0] >> 4 {
+        4 => l3(et::IPV4, data),
+        6 => l3(et::IPV6, data),
+        _ => other(),
+    })
+}
+
+fn ppp(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    let mut d = data;
+    if d.len() >= 2 && d[0] == 0xff && d[1] == 0x03 {
+        d = &d[2..];
+    }
+    need(d, 2, "ppp")?;
+    // A protocol field may be compressed to one odd byte.
+    let (proto, rest) = if d[0] & 1 == 1 { (u16::from(d[0]), &d[1..]) } else { (be16(d, 0), &d[2..]) };
+    Ok(match proto {
+        0x0021 => l3(et::IPV4, rest),
+        0x0057 => l3(et::IPV6, rest),
+        _ => other(),
+    })
+}
+
+/// An Ethernet II frame through its VLAN tags, MPLS labels and PPPoE header.
+pub(crate) fn ethernet(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    let f = Frame::new_checked(data)?;
+    let mut l2 = ethertype_chain(Some(f.src()), None, f.ethertype(), f.payload())?;
+    l2.dst_mac = Some(f.dst());
+    Ok(l2)
+}
+
+fn ethertype_chain(src_mac: Option<[u8; 6]>, dst_mac: Option<[u8; 6]>, mut ethertype: u16, mut payload: &[u8]) -> Result<L2<'_>, DecodeError> {
+    let mut vlan = None;
+    // Bounded: at most 8 stacked tags or labels.
+    for _ in 0..8 {
+        match ethertype {
+            et::VLAN | et::QINQ | et::QINQ_OLD => {
+                need(payload, 4, "vlan")?;
+                vlan = Some(be16(payload, 0) & 0x0fff);
+                ethertype = be16(payload, 2);
+                payload = &payload[4..];
+            }
+            et::MPLS | et::MPLS_MC => {
+                let mut p = payload;
+                loop {
+                    need(p, 4, "mpls")?;
+                    let bottom = p[2] & 1 == 1;
+                    p = &p[4..];
+                    if bottom {
+                        break;
+                    }
+                }
+                need(p, 1, "mpls payload")?;
+                ethertype = match p[0] >> 4 {
+                    4 => et::IPV4,
+                    6 => et::IPV6,
+                    _ => 0,
+                };
+                payload = p;
+            }
+            et::PPPOE_SESSION => {
+                need(payload, 8, "pppoe")?;
+                ethertype = match be16(payload, 6) {
+                    0x0021 => et::IPV4,
+                    0x0057 => et::IPV6,
+                    _ => 0,
+                };
+                payload = &payload[8..];
+            }
+            _ => {
+                return Ok(L2 {
+                    src_mac,
+                    dst_mac,
+                    vlan,
+                    ethertype,
+                    payload,
+                });
+            }
+        }
+    }
+    Err(WireError::Malformed { layer: "ethernet", reason: "too many stacked tags" }.into())
+}

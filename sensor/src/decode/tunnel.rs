@@ -1,0 +1,144 @@
+//! Tunnels: GRE (with ERSPAN), VXLAN, GTP-U, and IP in IP.
+
+use std::net::IpAddr;
+
+use super::{Decoded, DecodeError, FragmentTable, IpPacket, L2, Tunnel, link, network, proto};
+use crate::wire::ethernet as et;
+use crate::wire::{be16, need};
+
+const VXLAN_PORT: u16 = 4789;
+const GTP_U_PORT: u16 = 2152;
+
+/// Inner network layer with the outer frame's MACs and VLAN kept where the inner has none.
+fn inner<'a>(
+    mut l2: L2<'a>,
+    outer: &L2<'a>,
+    tunnel: Tunnel,
+    frags: &mut FragmentTable,
+    ts: i64,
+    depth: u8,
+) -> Result<Option<Decoded<'a>>, DecodeError> {
+    l2.src_mac = l2.src_mac.or(outer.src_mac);
+    l2.dst_mac = l2.dst_mac.or(outer.dst_mac);
+    l2.vlan = l2.vlan.or(outer.vlan);
+    network(l2, Some(tunnel), frags, ts, depth + 1).map(Some)
+}
+
+fn ip_by_version(b: &[u8]) -> Option<u16> {
+    match b.first()? >> 4 {
+        4 => Some(et::IPV4),
+        6 => Some(et::IPV6),
+        _ => None,
+    }
+}
+
+fn l3(ethertype: u16, payload: &[u8]) -> L2<'_> {
+    L2 {
+        src_mac: None,
+        dst_mac: None,
+        vlan: None,
+        ethertype,
+        payload,
+    }
+}
+
+/// UDP-borne tunnels, recognised by port and header.
+pub(super) fn udp<'a>(
+    pkt: &IpPacket<'a>,
+    outer: &L2<'a>,
+    frags: &mut FragmentTable,
+    ts: i64,
+    depth: u8,
+) -> Result<Option<Decoded<'a>>, DecodeError> {
+    let p = pkt.payload;
+    if pkt.dst_port == VXLAN_PORT && p.len() >= 8 + 14 && p[0] & 0x08 != 0 {
+        let l2 = link::ethernet(&p[8..])?;
+        return inner(l2, outer, Tunnel::Vxlan, frags, ts, depth);
+    }
+    if (pkt.dst_port == GTP_U_PORT || pkt.src_port == GTP_U_PORT) && p.len() >= 8 && p[0] >> 5 == 1 && p[0] & 0x10 != 0 && p[1] == 0xff {
+        let mut at = 8;
+        if p[0] & 0x07 != 0 {
+            need(p, 12, "gtp")?;
+            let mut next_ext = p[11];
+            at = 12;
+            // Extension headers: length in 4-byte units, last byte names the next one.
+            for _ in 0..8 {
+                if next_ext == 0 {
+                    break;
+                }
+                need(p, at + 1, "gtp extension")?;
+                let len = usize::from(p[at]) * 4;
+                if len == 0 {
+                    return Ok(None);
+                }
+                need(p, at + len, "gtp extension")?;
+                next_ext = p[at + len - 1];
+                at += len;
+            }
+        }
+        let body = &p[at..];
+        if let Some(ethertype) = ip_by_version(body) {
+            return inner(l3(ethertype, body), outer, Tunnel::Gtp, frags, ts, depth);
+        }
+    }
+    Ok(None)
+}
+
+/// IP-protocol tunnels: GRE, IPv4 in IP, IPv6 in IP.
+pub(super) fn ip<'a>(
+    proto_num: u8,
+    outer_src: IpAddr,
+    payload: &'a [u8],
+    outer: &L2<'a>,
+    frags: &mut FragmentTable,
+    ts: i64,
+    depth: u8,
+) -> Result<Option<Decoded<'a>>, DecodeError> {
+    let over_v6 = outer_src.is_ipv6();
+    match proto_num {
+        proto::IPIP => {
+            let t = if over_v6 { Tunnel::IpInSix } else { Tunnel::FourInFour };
+            inner(l3(et::IPV4, payload), outer, t, frags, ts, depth)
+        }
+        proto::IPV6 => {
+            let t = if over_v6 { Tunnel::IpInSix } else { Tunnel::SixInFour };
+            inner(l3(et::IPV6, payload), outer, t, frags, ts, depth)
+        }
+        proto::GRE => gre(payload, outer, frags, ts, depth),
+        _ => Ok(None),
+    }
+}
+
+fn gre<'a>(p: &'a [u8], outer: &L2<'a>, frags: &mut FragmentTable, ts: i64, depth: u8) -> Result<Option<Decoded<'a>>, DecodeError> {
+    need(p, 4, "gre")?;
+    let flags = be16(p, 0);
+    if flags & 0x0007 != 0 {
+        // Version 1 (PPTP's enhanced GRE) carries PPP: left as a GRE flow.
+        return Ok(None);
+    }
+    let mut at = 4;
+    for bit in [0x8000u16, 0x2000, 0x1000] {
+        if flags & bit != 0 {
+            at += 4;
+        }
+    }
+    need(p, at, "gre")?;
+    let body = &p[at..];
+    match be16(p, 2) {
+        et::IPV4 | et::IPV6 => inner(l3(be16(p, 2), body), outer, Tunnel::Gre, frags, ts, depth),
+        // Transparent Ethernet bridging.
+        0x6558 => inner(link::ethernet(body)?, outer, Tunnel::Gre, frags, ts, depth),
+        // ERSPAN type II (8-byte header) and type III (12, plus 8 with the O flag).
+        0x88be => {
+            need(body, 8, "erspan")?;
+            inner(link::ethernet(&body[8..])?, outer, Tunnel::Gre, frags, ts, depth)
+        }
+        0x22eb => {
+            need(body, 12, "erspan")?;
+            let skip = if body[11] & 0x01 != 0 { 20 } else { 12 };
+            need(body, skip, "erspan")?;
+            inner(link::ethernet(&body[skip..])?, outer, Tunnel::Gre, frags, ts, depth)
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,50 @@
+//! Master protocols, spelled as nDPI spells them.
+
+macro_rules! l7_names {
+    ($($v:ident => $s:literal),* $(,)?) => {
+        /// A master protocol.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[allow(non_camel_case_types, missing_docs)]
+        pub enum L7 {
+            #[default]
+            Unknown,
+            $($v),*
+        }
+        impl L7 {
+            /// nDPI's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    L7::Unknown => "Unknown",
+                    $(L7::$v => $s),*
+                }
+            }
+        }
+    };
+}
+
+l7_names! {
+    DNS => "DNS", HTTP => "HTTP", HTTP_Connect => "HTTP_Connect", HTTP2 => "HTTP2", TLS => "TLS",
+    DTLS => "DTLS", QUIC => "QUIC", SSH => "SSH", NTP => "NTP", DHCP => "DHCP", DHCPV6 => "DHCPV6",
+    MDNS => "MDNS", SSDP => "SSDP", LLMNR => "LLMNR", NetBIOS => "NetBIOS", SNMP => "SNMP",
+    Syslog => "Syslog", STUN => "STUN", SIP => "SIP", BitTorrent => "BitTorrent", SMTP => "SMTP",
+    SMTPS => "SMTPS", POP3 => "POP3", POP3S => "POP3S", IMAP => "IMAP", IMAPS => "IMAPS",
+    FTP_CONTROL => "FTP_CONTROL", FTP_DATA => "FTP_DATA", TFTP => "TFTP", ICMP => "ICMP",
+    ICMPV6 => "ICMPV6", IGMP => "IGMP", WireGuard => "WireGuard", OpenVPN => "OpenVPN",
+    MySQL => "MySQL", RDP => "RDP", WhatsApp => "WhatsApp", Dropbox => "Dropbox",
+    Spotify => "Spotify", Telegram => "Telegram", Zoom => "Zoom", Teredo => "Teredo",
+    IPSec => "IPSec", BGP => "BGP", RTP => "RTP", GRE => "GRE", OSPF => "OSPF", VRRP => "VRRP",
+}
+
+/// Protocols known by their IP protocol number alone.
+pub fn by_ip_protocol(proto: u8) -> Option<L7> {
+    Some(match proto {
+        1 => L7::ICMP,
+        2 => L7::IGMP,
+        47 => L7::GRE,
+        50 | 51 => L7::IPSec,
+        58 => L7::ICMPV6,
+        89 => L7::OSPF,
+        112 => L7::VRRP,
+        _ => return None,
+    })
+}

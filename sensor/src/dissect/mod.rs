@@ -1,0 +1,239 @@
+//! Application protocol detection, one module per protocol (after Suricata's `rust/src/<proto>`).
+//!
+//! Each module looks at one packet's payload with the flow's direction and ports and answers
+//! [`Verdict::Match`], [`Verdict::NeedMore`] (e.g. a TLS ClientHello split over segments) or
+//! [`Verdict::No`]. A flow is inspected until a match or [`MAX_PAYLOAD_PACKETS`] packets with
+//! payload; only those first packets cost anything.
+
+mod apps;
+mod bittorrent;
+mod dhcp;
+mod dns;
+mod http;
+mod l7;
+mod mail;
+mod bgp;
+mod dropbox;
+mod ipsec;
+mod mysql;
+mod netbios;
+mod ntp;
+mod openvpn;
+mod rdp;
+mod sip;
+mod snmp;
+mod spotify;
+mod stun;
+mod syslog;
+mod telegram;
+mod teredo;
+mod tftp;
+mod whatsapp;
+mod wireguard;
+mod zoom;
+mod quic;
+mod ssh;
+mod tls;
+
+use std::net::IpAddr;
+
+pub use apps::app_for_name;
+pub use l7::L7;
+
+/// Payload-carrying packets inspected per flow before giving up.
+pub const MAX_PAYLOAD_PACKETS: u8 = 16;
+
+/// What a dissector sees of one packet.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketView<'a> {
+    /// IP protocol.
+    pub proto: u8,
+    /// Sent by the client.
+    pub from_client: bool,
+    /// The client's port.
+    pub client_port: u16,
+    /// The server's port.
+    pub server_port: u16,
+    /// Transport payload.
+    pub payload: &'a [u8],
+    /// TCP flags.
+    pub tcp_flags: u8,
+    /// ICMP type and code.
+    pub icmp: Option<(u8, u8)>,
+    /// The server's address.
+    pub server_ip: IpAddr,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// Packets client→server so far, this one included when from the client.
+    pub c2s_packets: u64,
+    /// Packets server→client so far.
+    pub s2c_packets: u64,
+    /// What the flow was tentatively classified as so far.
+    pub current: L7,
+}
+
+impl PacketView<'_> {
+    /// TCP?
+    pub fn tcp(&self) -> bool {
+        self.proto == crate::decode::proto::TCP
+    }
+    /// UDP?
+    pub fn udp(&self) -> bool {
+        self.proto == crate::decode::proto::UDP
+    }
+    /// Either port equals `p`.
+    pub fn port(&self, p: u16) -> bool {
+        self.client_port == p || self.server_port == p
+    }
+}
+
+/// A dissector's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// This is the protocol; with the server name when the packet carries one.
+    Match(L7, Option<String>),
+    /// Probably this protocol, but the deciding bytes are in a later client packet: keep this
+    /// one and inspect it joined with the next.
+    NeedMore,
+    /// This protocol unless a later packet says more (SMTP until STARTTLS makes it SMTPS).
+    Tentative(L7),
+    /// Not this protocol.
+    No,
+}
+
+/// Detection state and result of one flow.
+#[derive(Debug, Default)]
+pub struct Dpi {
+    l7: L7,
+    server_name: Option<Box<str>>,
+    app: Option<&'static str>,
+    done: bool,
+    inspected: u8,
+    /// Bytes of a client message split over TCP segments (TLS ClientHello), bounded.
+    pending: Option<Box<Vec<u8>>>,
+}
+
+impl Dpi {
+    /// Whether detection has finished.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+    /// nDPI's name of the master protocol.
+    pub fn l7_name(&self) -> &'static str {
+        self.l7.name()
+    }
+    /// The master protocol.
+    pub fn l7(&self) -> L7 {
+        self.l7
+    }
+    /// SNI, HTTP Host or DNS query name.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+    /// The application, from the server name.
+    pub fn app(&self) -> Option<&'static str> {
+        self.app
+    }
+
+    fn set(&mut self, l7: L7, name: Option<String>) {
+        self.l7 = l7;
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            self.app = app_for_name(&n);
+            self.server_name = Some(n.into_boxed_str());
+        }
+        self.done = true;
+        self.pending = None;
+    }
+}
+
+/// Largest client message reassembled across TCP segments.
+const MAX_PENDING: usize = 16 * 1024;
+
+/// The dissectors, most specific first; each is cheap to reject.
+const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
+    dns::detect,
+    tls::detect,
+    http::detect,
+    quic::detect,
+    ssh::detect,
+    dhcp::detect,
+    mail::detect,
+    bittorrent::detect,
+    bgp::detect,
+    dropbox::detect,
+    ipsec::detect,
+    mysql::detect,
+    netbios::detect,
+    ntp::detect,
+    openvpn::detect,
+    rdp::detect,
+    sip::detect,
+    snmp::detect,
+    spotify::detect,
+    stun::detect,
+    syslog::detect,
+    telegram::detect,
+    teredo::detect,
+    tftp::detect,
+    whatsapp::detect,
+    wireguard::detect,
+    zoom::detect,
+];
+
+/// Inspects one packet of a flow.
+pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
+    if let Some(l7) = l7::by_ip_protocol(v.proto) {
+        dpi.set(l7, None);
+        return;
+    }
+    if v.payload.is_empty() {
+        return;
+    }
+    dpi.inspected += 1;
+    // A client message split over segments: inspect the reassembled bytes.
+    let mut joined = None;
+    if v.from_client
+        && let Some(buf) = dpi.pending.as_mut()
+    {
+        buf.extend_from_slice(&v.payload[..v.payload.len().min(MAX_PENDING.saturating_sub(buf.len()))]);
+        joined = Some(std::mem::take(&mut **buf));
+    }
+    let view = match &joined {
+        Some(bytes) => PacketView { payload: bytes, current: dpi.l7, ..*v },
+        None => PacketView { current: dpi.l7, ..*v },
+    };
+    let mut need_more = false;
+    for d in DISSECTORS {
+        match d(&view) {
+            Verdict::Match(l7, name) => {
+                dpi.set(l7, name);
+                return;
+            }
+            Verdict::NeedMore => need_more = true,
+            Verdict::Tentative(l7) => {
+                dpi.l7 = l7;
+                break;
+            }
+            Verdict::No => {}
+        }
+    }
+    if need_more && v.from_client && view.payload.len() < MAX_PENDING {
+        dpi.pending = Some(Box::new(view.payload.to_vec()));
+    } else if joined.is_some() {
+        dpi.pending = None;
+    }
+    if dpi.inspected >= MAX_PAYLOAD_PACKETS {
+        dpi.done = true;
+        dpi.pending = None;
+    }
+}
+
+/// Reads a big-endian u16 at `at`, if present.
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Reads a big-endian u32 at `at`, if present.
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes([*b.get(at)?, *b.get(at + 1)?, *b.get(at + 2)?, *b.get(at + 3)?]))
+}

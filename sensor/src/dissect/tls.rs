@@ -1,0 +1,107 @@
+//! TLS (and DTLS): the ClientHello's SNI, reassembled when it spans TCP segments. TLS on the
+//! mail ports, or after STARTTLS, is SMTPS / IMAPS / POP3S as nDPI names it.
+
+use super::{L7, PacketView, Verdict, u16_at};
+
+/// Walks a ClientHello body (after the 4-byte handshake header) to its SNI.
+pub(crate) fn client_hello_sni(hello: &[u8]) -> Option<String> {
+    let mut at = 2 + 32;
+    let sid = usize::from(*hello.get(at)?);
+    at += 1 + sid;
+    let suites = usize::from(u16_at(hello, at)?);
+    at += 2 + suites;
+    let comp = usize::from(*hello.get(at)?);
+    at += 1 + comp;
+    let ext_len = usize::from(u16_at(hello, at)?);
+    at += 2;
+    let end = (at + ext_len).min(hello.len());
+    while at + 4 <= end {
+        let kind = u16_at(hello, at)?;
+        let len = usize::from(u16_at(hello, at + 2)?);
+        let body = hello.get(at + 4..at + 4 + len)?;
+        if kind == 0 {
+            // server_name list: total length, then (type 0, length, name).
+            let name_len = usize::from(u16_at(body, 3)?);
+            let name = body.get(5..5 + name_len)?;
+            return std::str::from_utf8(name).ok().map(str::to_ascii_lowercase);
+        }
+        at += 4 + len;
+    }
+    None
+}
+
+fn named_for_port(v: &PacketView<'_>) -> L7 {
+    match (v.current, v.server_port) {
+        (L7::SMTP, _) | (_, 465) => L7::SMTPS,
+        (L7::IMAP, _) | (_, 993) => L7::IMAPS,
+        (L7::POP3, _) | (_, 995) => L7::POP3S,
+        _ => L7::TLS,
+    }
+}
+
+/// Detects TLS handshakes (and DTLS over UDP).
+pub fn detect(v: &PacketView<'_>) -> Verdict {
+    let p = v.payload;
+    if v.udp() {
+        // DTLS: handshake record, version 0xfeff / 0xfefd / 0xfefc.
+        return if p.len() >= 13 && p[0] == 0x16 && p[1] == 0xfe && p[2] >= 0xfc {
+            Verdict::Match(L7::DTLS, None)
+        } else {
+            Verdict::No
+        };
+    }
+    if !v.tcp() || p.len() < 6 || p[0] != 0x16 || p[1] != 0x03 || p[2] > 0x04 {
+        return Verdict::No;
+    }
+    let record_len = usize::from(u16_at(p, 3).unwrap_or(0));
+    match p[5] {
+        1 => {
+            let hs_len = p.get(6..9).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]));
+            let body = &p[9.min(p.len())..];
+            match hs_len {
+                Some(n) if body.len() >= n.min(16 * 1024) => Verdict::Match(named_for_port(v), client_hello_sni(&body[..n.min(body.len())])),
+                _ if p.len() < 5 + record_len || hs_len.is_none() => Verdict::NeedMore,
+                _ => Verdict::Match(named_for_port(v), client_hello_sni(body)),
+            }
+        }
+        // A ServerHello (or anything else in a handshake record) seen first: TLS, no name.
+        2 if !v.from_client => Verdict::Match(named_for_port(v), None),
+        _ => Verdict::No,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
+        let mut ext = Vec::new();
+        let name = sni.as_bytes();
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        let mut hello = vec![3, 3];
+        hello.extend_from_slice(&[7; 32]);
+        hello.push(0);
+        hello.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
+        hello.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        hello.extend_from_slice(&ext);
+        let mut hs = vec![1, 0, (hello.len() >> 8) as u8, hello.len() as u8];
+        hs.extend_from_slice(&hello);
+        let mut rec = vec![0x16, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn reads_sni() {
+        let rec = client_hello("Www.Example.ORG");
+        assert_eq!(client_hello_sni(&rec[9..]).as_deref(), Some("www.example.org"));
+        for cut in 0..rec.len() {
+            let _ = client_hello_sni(&rec[9.min(cut)..cut]);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The bidirectional flow table: packets to flows, client = initiator, per-direction counters,
+//! idle expiry, bounded memory.
+
+mod direction;
+mod record;
+mod table;
+
+pub use record::{FlowRecord, l4_name};
+pub use table::{Flow, FlowKey, FlowTable, TableConfig, TableStats};
