@@ -24,7 +24,10 @@ pub struct RunStats {
 
 /// Reads `path` to the end and emits every flow record. On a damaged capture, every flow seen
 /// up to the damage is still emitted before the error is returned.
-pub fn run_file(path: &Path, emit: &mut impl FnMut(FlowRecord)) -> Result<RunStats, (RunStats, CaptureError)> {
+pub fn run_file(
+    path: &Path,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
     let mut table = FlowTable::new(TableConfig::default());
     let mut frags = FragmentTable::default();

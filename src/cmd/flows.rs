@@ -19,7 +19,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.iface.is_some() {
-        eprintln!("live capture (--iface) is not available yet: it is part of issue #3's remaining work. Capture with tcpdump -w and pass the file.");
+        eprintln!(
+            "live capture (--iface) is not available yet: it is part of issue #3's remaining work. Capture with tcpdump -w and pass the file."
+        );
         return Ok(ExitCode::from(2));
     }
     let Some(file) = a.file else {
@@ -31,7 +33,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut write_error = None;
     let result = offline::run_file(&file, &mut |record| {
         if write_error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut out, &record).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n"))
+            && let Err(e) = serde_json::to_writer(&mut out, &record)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
         {
             write_error = Some(e);
         }
@@ -59,7 +63,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match err {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => {
-            eprintln!("error: {}: {e} (the {} flows above were read before it)", file.display(), stats.flows);
+            eprintln!(
+                "error: {}: {e} (the {} flows above were read before it)",
+                file.display(),
+                stats.flows
+            );
             Ok(ExitCode::FAILURE)
         }
     }

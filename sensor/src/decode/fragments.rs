@@ -18,7 +18,16 @@ pub struct FragmentTable {
 
 impl FragmentTable {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn remember(&mut self, src: IpAddr, dst: IpAddr, proto: u8, id: u32, sp: u16, dp: u16, ts: i64) {
+    pub(crate) fn remember(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        id: u32,
+        sp: u16,
+        dp: u16,
+        ts: i64,
+    ) {
         if self.entries.len() >= CAPACITY {
             self.entries.retain(|_, v| ts - v.2 < TTL_MICROS);
             if self.entries.len() >= CAPACITY {
@@ -28,7 +37,14 @@ impl FragmentTable {
         self.entries.insert((src, dst, proto, id), (sp, dp, ts));
     }
 
-    pub(crate) fn lookup(&mut self, src: IpAddr, dst: IpAddr, proto: u8, id: u32, ts: i64) -> Option<(u16, u16)> {
+    pub(crate) fn lookup(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        id: u32,
+        ts: i64,
+    ) -> Option<(u16, u16)> {
         let &(sp, dp, t) = self.entries.get(&(src, dst, proto, id))?;
         (ts - t < TTL_MICROS).then_some((sp, dp))
     }

@@ -34,11 +34,15 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError>
             };
             Ok(l3(ethertype, &data[4..]))
         }
-        LinkType::RAW | LinkType::RAW_OLD | LinkType::RAW_OLD2 | LinkType::IPV4 | LinkType::IPV6 => raw_ip(data),
+        LinkType::RAW
+        | LinkType::RAW_OLD
+        | LinkType::RAW_OLD2
+        | LinkType::IPV4
+        | LinkType::IPV6 => raw_ip(data),
         LinkType::PPP | LinkType::PPP_HDLC => ppp(data),
         LinkType::C_HDLC => {
             need(data, 4, "cisco hdlc")?;
-            Ok(l3(be16(data, 2), &data[4..]))
+            ethertype_chain(None, None, be16(data, 2), &data[4..])
         }
         other => Err(DecodeError::UnsupportedLink(other.0)),
     }
@@ -73,14 +77,19 @@ fn raw_ip(data: &[u8]) -> Result<L2<'_>, DecodeError> {
     })
 }
 
-fn ppp(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+/// A PPP frame (optionally with HDLC address and control bytes) to IPv4 or IPv6.
+pub(crate) fn ppp(data: &[u8]) -> Result<L2<'_>, DecodeError> {
     let mut d = data;
     if d.len() >= 2 && d[0] == 0xff && d[1] == 0x03 {
         d = &d[2..];
     }
     need(d, 2, "ppp")?;
     // A protocol field may be compressed to one odd byte.
-    let (proto, rest) = if d[0] & 1 == 1 { (u16::from(d[0]), &d[1..]) } else { (be16(d, 0), &d[2..]) };
+    let (proto, rest) = if d[0] & 1 == 1 {
+        (u16::from(d[0]), &d[1..])
+    } else {
+        (be16(d, 0), &d[2..])
+    };
     Ok(match proto {
         0x0021 => l3(et::IPV4, rest),
         0x0057 => l3(et::IPV6, rest),
@@ -96,7 +105,12 @@ pub(crate) fn ethernet(data: &[u8]) -> Result<L2<'_>, DecodeError> {
     Ok(l2)
 }
 
-fn ethertype_chain(src_mac: Option<[u8; 6]>, dst_mac: Option<[u8; 6]>, mut ethertype: u16, mut payload: &[u8]) -> Result<L2<'_>, DecodeError> {
+fn ethertype_chain(
+    src_mac: Option<[u8; 6]>,
+    dst_mac: Option<[u8; 6]>,
+    mut ethertype: u16,
+    mut payload: &[u8],
+) -> Result<L2<'_>, DecodeError> {
     let mut vlan = None;
     // Bounded: at most 8 stacked tags or labels.
     for _ in 0..8 {
@@ -145,5 +159,9 @@ fn ethertype_chain(src_mac: Option<[u8; 6]>, dst_mac: Option<[u8; 6]>, mut ether
             }
         }
     }
-    Err(WireError::Malformed { layer: "ethernet", reason: "too many stacked tags" }.into())
+    Err(WireError::Malformed {
+        layer: "ethernet",
+        reason: "too many stacked tags",
+    }
+    .into())
 }

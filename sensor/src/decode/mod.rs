@@ -141,7 +141,12 @@ pub(crate) struct L2<'a> {
 }
 
 /// Decodes one captured packet.
-pub fn decode<'a>(link: LinkType, data: &'a [u8], frags: &mut FragmentTable, ts_micros: i64) -> Result<Decoded<'a>, DecodeError> {
+pub fn decode<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    frags: &mut FragmentTable,
+    ts_micros: i64,
+) -> Result<Decoded<'a>, DecodeError> {
     let l2 = link::decode(link, data)?;
     network(l2, None, frags, ts_micros, 0)
 }
@@ -159,15 +164,44 @@ pub(crate) fn network<'a>(
         et::IPV4 => {
             let p = ipv4::Packet::new_checked(l2.payload)?;
             let (src, dst) = (IpAddr::V4(p.src()), IpAddr::V4(p.dst()));
-            let frag = (p.more_fragments() || p.fragment_offset() > 0)
-                .then(|| (u32::from(p.ident()), p.fragment_offset(), p.more_fragments()));
-            transport(&l2, tunnel, src, dst, p.protocol(), p.payload(), frag, p.ttl(), frags, ts, depth)
+            let frag = (p.more_fragments() || p.fragment_offset() > 0).then(|| {
+                (
+                    u32::from(p.ident()),
+                    p.fragment_offset(),
+                    p.more_fragments(),
+                )
+            });
+            transport(
+                &l2,
+                tunnel,
+                src,
+                dst,
+                p.protocol(),
+                p.payload(),
+                frag,
+                p.ttl(),
+                frags,
+                ts,
+                depth,
+            )
         }
         et::IPV6 => {
             let p = ipv6::Packet::new_checked(l2.payload)?;
             let (src, dst) = (IpAddr::V6(p.src()), IpAddr::V6(p.dst()));
             let frag = p.fragment.filter(|&(_, off, more)| off > 0 || more);
-            transport(&l2, tunnel, src, dst, p.protocol(), p.payload(), frag, p.hop_limit(), frags, ts, depth)
+            transport(
+                &l2,
+                tunnel,
+                src,
+                dst,
+                p.protocol(),
+                p.payload(),
+                frag,
+                p.hop_limit(),
+                frags,
+                ts,
+                depth,
+            )
         }
         et::ARP => {
             let a = arp::Packet::new_checked(l2.payload)?;
@@ -222,7 +256,9 @@ fn transport<'a>(
                 pkt.dst_port = dp;
                 return Ok(Decoded::Ip(pkt));
             }
-            None if matches!(proto_num, proto::TCP | proto::UDP) => return Err(DecodeError::OrphanFragment),
+            None if matches!(proto_num, proto::TCP | proto::UDP) => {
+                return Err(DecodeError::OrphanFragment);
+            }
             None => return Ok(Decoded::Ip(pkt)),
         }
     }

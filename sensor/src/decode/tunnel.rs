@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{Decoded, DecodeError, FragmentTable, IpPacket, L2, Tunnel, link, network, proto};
+use super::{DecodeError, Decoded, FragmentTable, IpPacket, L2, Tunnel, link, network, proto};
 use crate::wire::ethernet as et;
 use crate::wire::{be16, need};
 
@@ -55,7 +55,12 @@ pub(super) fn udp<'a>(
         let l2 = link::ethernet(&p[8..])?;
         return inner(l2, outer, Tunnel::Vxlan, frags, ts, depth);
     }
-    if (pkt.dst_port == GTP_U_PORT || pkt.src_port == GTP_U_PORT) && p.len() >= 8 && p[0] >> 5 == 1 && p[0] & 0x10 != 0 && p[1] == 0xff {
+    if (pkt.dst_port == GTP_U_PORT || pkt.src_port == GTP_U_PORT)
+        && p.len() >= 8
+        && p[0] >> 5 == 1
+        && p[0] & 0x10 != 0
+        && p[1] == 0xff
+    {
         let mut at = 8;
         if p[0] & 0x07 != 0 {
             need(p, 12, "gtp")?;
@@ -97,11 +102,19 @@ pub(super) fn ip<'a>(
     let over_v6 = outer_src.is_ipv6();
     match proto_num {
         proto::IPIP => {
-            let t = if over_v6 { Tunnel::IpInSix } else { Tunnel::FourInFour };
+            let t = if over_v6 {
+                Tunnel::IpInSix
+            } else {
+                Tunnel::FourInFour
+            };
             inner(l3(et::IPV4, payload), outer, t, frags, ts, depth)
         }
         proto::IPV6 => {
-            let t = if over_v6 { Tunnel::IpInSix } else { Tunnel::SixInFour };
+            let t = if over_v6 {
+                Tunnel::IpInSix
+            } else {
+                Tunnel::SixInFour
+            };
             inner(l3(et::IPV6, payload), outer, t, frags, ts, depth)
         }
         proto::GRE => gre(payload, outer, frags, ts, depth),
@@ -109,11 +122,39 @@ pub(super) fn ip<'a>(
     }
 }
 
-fn gre<'a>(p: &'a [u8], outer: &L2<'a>, frags: &mut FragmentTable, ts: i64, depth: u8) -> Result<Option<Decoded<'a>>, DecodeError> {
+fn gre<'a>(
+    p: &'a [u8],
+    outer: &L2<'a>,
+    frags: &mut FragmentTable,
+    ts: i64,
+    depth: u8,
+) -> Result<Option<Decoded<'a>>, DecodeError> {
     need(p, 4, "gre")?;
     let flags = be16(p, 0);
+    if flags & 0x0007 == 1 {
+        // Version 1, PPTP's enhanced GRE: key (always), then sequence and acknowledgment
+        // numbers when flagged; the payload, if any, is a PPP frame.
+        if be16(p, 2) != 0x880b {
+            return Ok(None);
+        }
+        let mut at = 8;
+        if flags & 0x1000 != 0 {
+            at += 4;
+        }
+        if flags & 0x0080 != 0 {
+            at += 4;
+        }
+        need(p, at, "gre v1")?;
+        if at == p.len() {
+            return Ok(None);
+        }
+        let l2 = link::ppp(&p[at..])?;
+        if l2.ethertype == 0 {
+            return Ok(None);
+        }
+        return inner(l2, outer, Tunnel::Gre, frags, ts, depth);
+    }
     if flags & 0x0007 != 0 {
-        // Version 1 (PPTP's enhanced GRE) carries PPP: left as a GRE flow.
         return Ok(None);
     }
     let mut at = 4;
@@ -131,13 +172,27 @@ fn gre<'a>(p: &'a [u8], outer: &L2<'a>, frags: &mut FragmentTable, ts: i64, dept
         // ERSPAN type II (8-byte header) and type III (12, plus 8 with the O flag).
         0x88be => {
             need(body, 8, "erspan")?;
-            inner(link::ethernet(&body[8..])?, outer, Tunnel::Gre, frags, ts, depth)
+            inner(
+                link::ethernet(&body[8..])?,
+                outer,
+                Tunnel::Gre,
+                frags,
+                ts,
+                depth,
+            )
         }
         0x22eb => {
             need(body, 12, "erspan")?;
             let skip = if body[11] & 0x01 != 0 { 20 } else { 12 };
             need(body, skip, "erspan")?;
-            inner(link::ethernet(&body[skip..])?, outer, Tunnel::Gre, frags, ts, depth)
+            inner(
+                link::ethernet(&body[skip..])?,
+                outer,
+                Tunnel::Gre,
+                frags,
+                ts,
+                depth,
+            )
         }
         _ => Ok(None),
     }

@@ -32,8 +32,14 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         return Verdict::No;
     }
     let p = v.payload;
-    if (v.port(67) || v.port(68)) && p.len() >= 240 && (p[0] == 1 || p[0] == 2) && p[236..240] == COOKIE {
-        let host = option(p, 12).and_then(|h| std::str::from_utf8(h).ok()).map(|h| h.trim_end_matches('\0').to_string());
+    if (v.port(67) || v.port(68))
+        && p.len() >= 240
+        && (p[0] == 1 || p[0] == 2)
+        && p[236..240] == COOKIE
+    {
+        let host = option(p, 12)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .map(|h| h.trim_end_matches('\0').to_string());
         return Verdict::Match(L7::DHCP, host);
     }
     if (v.port(546) || v.port(547)) && p.len() >= 4 && (1..=13).contains(&p[0]) {

@@ -21,7 +21,11 @@ pub(crate) fn first_qname(msg: &[u8]) -> Option<String> {
             name.push('.');
         }
         for &c in label {
-            name.push(if c.is_ascii_graphic() { c.to_ascii_lowercase() as char } else { '?' });
+            name.push(if c.is_ascii_graphic() {
+                c.to_ascii_lowercase() as char
+            } else {
+                '?'
+            });
         }
         at += 1 + len;
     }
@@ -30,14 +34,19 @@ pub(crate) fn first_qname(msg: &[u8]) -> Option<String> {
 
 /// A plausible DNS header: counts small, opcode standard-ish, something to carry.
 fn plausible(msg: &[u8]) -> bool {
-    let (Some(flags), Some(qd), Some(an), Some(ns), Some(ar)) =
-        (u16_at(msg, 2), u16_at(msg, 4), u16_at(msg, 6), u16_at(msg, 8), u16_at(msg, 10))
-    else {
+    let (Some(flags), Some(qd), Some(an), Some(ns), Some(ar)) = (
+        u16_at(msg, 2),
+        u16_at(msg, 4),
+        u16_at(msg, 6),
+        u16_at(msg, 8),
+        u16_at(msg, 10),
+    ) else {
         return false;
     };
+    // NetBIOS name service uses opcodes up to 8 (release, WACK, refresh).
     let opcode = (flags >> 11) & 0x0f;
     let is_response = flags & 0x8000 != 0;
-    opcode <= 5
+    opcode <= 8
         && qd <= 32
         && an <= 256
         && ns <= 64
@@ -94,7 +103,10 @@ mod tests {
 
     #[test]
     fn reads_the_query_name() {
-        assert_eq!(first_qname(&query("www.Example.org")).as_deref(), Some("www.example.org"));
+        assert_eq!(
+            first_qname(&query("www.Example.org")).as_deref(),
+            Some("www.example.org")
+        );
     }
 
     #[test]

@@ -4,8 +4,20 @@
 use super::{L7, PacketView, Verdict};
 
 const METHODS: &[&[u8]] = &[
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ", b"CONNECT ",
-    b"PROPFIND ", b"SUBSCRIBE ", b"NOTIFY ", b"M-SEARCH ", b"BT-SEARCH ",
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"TRACE ",
+    b"CONNECT ",
+    b"PROPFIND ",
+    b"SUBSCRIBE ",
+    b"NOTIFY ",
+    b"M-SEARCH ",
+    b"BT-SEARCH ",
 ];
 
 /// The value of header `name` (case-insensitive) in an HTTP head.
@@ -54,11 +66,18 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         let line_end = p.iter().position(|&b| b == b'\n').unwrap_or(p.len());
         let line = &p[..line_end];
         if !line.windows(6).any(|w| w == b" HTTP/") {
-            return if line_end == p.len() && p.len() < 2048 { Verdict::NeedMore } else { Verdict::No };
+            return if line_end == p.len() && p.len() < 2048 {
+                Verdict::NeedMore
+            } else {
+                Verdict::No
+            };
         }
         let host = header(p, "host").map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
         if m == b"CONNECT " {
-            let target = std::str::from_utf8(&line[8..]).ok().and_then(|t| t.split([':', ' ']).next()).map(str::to_ascii_lowercase);
+            let target = std::str::from_utf8(&line[8..])
+                .ok()
+                .and_then(|t| t.split([':', ' ']).next())
+                .map(str::to_ascii_lowercase);
             return Verdict::Match(L7::HTTP_Connect, host.or(target));
         }
         if host.is_none() && line_end == p.len() {

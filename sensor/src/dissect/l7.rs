@@ -35,6 +35,20 @@ l7_names! {
     IPSec => "IPSec", BGP => "BGP", RTP => "RTP", GRE => "GRE", OSPF => "OSPF", VRRP => "VRRP",
 }
 
+/// Whether a flow tentatively classified as `tentative` may become `next` (SMTP after STARTTLS
+/// is SMTPS; STUN that goes on to a DTLS handshake is DTLS). Anything else keeps the tentative
+/// class, so one odd packet cannot re-classify a flow.
+pub fn can_become(tentative: L7, next: L7) -> bool {
+    matches!(
+        (tentative, next),
+        (L7::Unknown, _)
+            | (L7::STUN, L7::DTLS)
+            | (L7::SMTP, L7::SMTPS)
+            | (L7::POP3, L7::POP3S)
+            | (L7::IMAP, L7::IMAPS)
+    )
+}
+
 /// Protocols known by their IP protocol number alone.
 pub fn by_ip_protocol(proto: u8) -> Option<L7> {
     Some(match proto {

@@ -15,8 +15,12 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     let p = v.payload;
     // Upgrades of a flow already known.
     match v.current {
-        L7::SMTP if v.from_client && starts_ci(p, b"STARTTLS") => return Verdict::Match(L7::SMTPS, None),
-        L7::POP3 if v.from_client && starts_ci(p, b"STLS") => return Verdict::Match(L7::POP3S, None),
+        L7::SMTP if v.from_client && starts_ci(p, b"STARTTLS") => {
+            return Verdict::Match(L7::SMTPS, None);
+        }
+        L7::POP3 if v.from_client && starts_ci(p, b"STLS") => {
+            return Verdict::Match(L7::POP3S, None);
+        }
         L7::IMAP if v.from_client && p.windows(8).any(|w| w.eq_ignore_ascii_case(b"STARTTLS")) => {
             return Verdict::Match(L7::IMAPS, None);
         }
@@ -26,8 +30,11 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     if !v.from_client {
         if starts_ci(p, b"220") && p.get(3).is_some_and(|&c| c == b' ' || c == b'-') {
             let text = &p[..p.len().min(200)];
-            let smtp = text.windows(4).any(|w| w.eq_ignore_ascii_case(b"SMTP")) || v.server_port == 25 || v.server_port == 587;
-            let ftp = text.windows(3).any(|w| w.eq_ignore_ascii_case(b"FTP")) || v.server_port == 21;
+            let smtp = text.windows(4).any(|w| w.eq_ignore_ascii_case(b"SMTP"))
+                || v.server_port == 25
+                || v.server_port == 587;
+            let ftp =
+                text.windows(3).any(|w| w.eq_ignore_ascii_case(b"FTP")) || v.server_port == 21;
             return match (smtp, ftp) {
                 (true, false) => Verdict::Tentative(L7::SMTP),
                 (false, true) => Verdict::Match(L7::FTP_CONTROL, None),

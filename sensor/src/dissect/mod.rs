@@ -6,34 +6,34 @@
 //! payload; only those first packets cost anything.
 
 mod apps;
+mod bgp;
 mod bittorrent;
 mod dhcp;
 mod dns;
+mod dropbox;
 mod http;
+mod ipsec;
 mod l7;
 mod mail;
-mod bgp;
-mod dropbox;
-mod ipsec;
 mod mysql;
 mod netbios;
 mod ntp;
 mod openvpn;
+mod quic;
 mod rdp;
 mod sip;
 mod snmp;
 mod spotify;
+mod ssh;
 mod stun;
 mod syslog;
 mod telegram;
 mod teredo;
 mod tftp;
+mod tls;
 mod whatsapp;
 mod wireguard;
 mod zoom;
-mod quic;
-mod ssh;
-mod tls;
 
 use std::net::IpAddr;
 
@@ -109,7 +109,9 @@ pub struct Dpi {
     app: Option<&'static str>,
     done: bool,
     inspected: u8,
-    /// Bytes of a client message split over TCP segments (TLS ClientHello), bounded.
+    /// Bytes of a client message split over TCP segments (TLS ClientHello), bounded. Boxed so
+    /// the common case (nothing pending) costs 8 bytes per flow instead of 24.
+    #[allow(clippy::box_collection)]
     pending: Option<Box<Vec<u8>>>,
 }
 
@@ -158,7 +160,6 @@ const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
     ssh::detect,
     dhcp::detect,
     mail::detect,
-    bittorrent::detect,
     bgp::detect,
     dropbox::detect,
     ipsec::detect,
@@ -178,6 +179,8 @@ const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
     whatsapp::detect,
     wireguard::detect,
     zoom::detect,
+    // Last: its uTP heuristic is the loosest.
+    bittorrent::detect,
 ];
 
 /// Inspects one packet of a flow.
@@ -195,25 +198,36 @@ pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
     if v.from_client
         && let Some(buf) = dpi.pending.as_mut()
     {
-        buf.extend_from_slice(&v.payload[..v.payload.len().min(MAX_PENDING.saturating_sub(buf.len()))]);
+        buf.extend_from_slice(
+            &v.payload[..v.payload.len().min(MAX_PENDING.saturating_sub(buf.len()))],
+        );
         joined = Some(std::mem::take(&mut **buf));
     }
     let view = match &joined {
-        Some(bytes) => PacketView { payload: bytes, current: dpi.l7, ..*v },
-        None => PacketView { current: dpi.l7, ..*v },
+        Some(bytes) => PacketView {
+            payload: bytes,
+            current: dpi.l7,
+            ..*v
+        },
+        None => PacketView {
+            current: dpi.l7,
+            ..*v
+        },
     };
     let mut need_more = false;
     for d in DISSECTORS {
         match d(&view) {
-            Verdict::Match(l7, name) => {
+            Verdict::Match(l7, name) if l7::can_become(dpi.l7, l7) => {
                 dpi.set(l7, name);
                 return;
             }
+            Verdict::Match(..) => {}
             Verdict::NeedMore => need_more = true,
-            Verdict::Tentative(l7) => {
+            Verdict::Tentative(l7) if l7::can_become(dpi.l7, l7) => {
                 dpi.l7 = l7;
                 break;
             }
+            Verdict::Tentative(_) => {}
             Verdict::No => {}
         }
     }
@@ -235,5 +249,10 @@ pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 
 /// Reads a big-endian u32 at `at`, if present.
 pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([*b.get(at)?, *b.get(at + 1)?, *b.get(at + 2)?, *b.get(at + 3)?]))
+    Some(u32::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+        *b.get(at + 2)?,
+        *b.get(at + 3)?,
+    ]))
 }

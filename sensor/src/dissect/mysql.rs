@@ -9,9 +9,13 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         return Verdict::No;
     }
     let len = usize::from(p[0]) | usize::from(p[1]) << 8 | usize::from(p[2]) << 16;
-    let version = &p[5..p.len().min(40)];
+    let version = &p[5..p.len().min(100)];
     let ver_end = version.iter().position(|&b| b == 0).unwrap_or(0);
-    if len + 4 == p.len() && ver_end > 2 && version[..ver_end].iter().all(|c| c.is_ascii_graphic()) && version[0].is_ascii_digit() {
+    if len + 4 == p.len()
+        && ver_end > 2
+        && version[..ver_end].iter().all(|c| c.is_ascii_graphic())
+        && version[0].is_ascii_digit()
+    {
         Verdict::Match(L7::MySQL, None)
     } else {
         Verdict::No

@@ -8,7 +8,11 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     if v.udp() && v.port(138) && p.len() >= 14 && (0x10..=0x16).contains(&p[0]) {
         return Verdict::Match(L7::NetBIOS, None);
     }
-    if v.tcp() && v.port(139) && p.len() >= 4 && matches!(p[0], 0x00 | 0x81 | 0x82 | 0x83 | 0x84 | 0x85) {
+    if v.tcp()
+        && v.port(139)
+        && p.len() >= 4
+        && matches!(p[0], 0x00 | 0x81 | 0x82 | 0x83 | 0x84 | 0x85)
+    {
         return Verdict::Match(L7::NetBIOS, None);
     }
     Verdict::No

@@ -4,7 +4,10 @@
 use super::{L7, PacketView, Verdict, u32_at};
 
 fn known_version(v: u32) -> bool {
-    v == 0x0000_0001
+    // 0: version negotiation; 0x?a?a?a?a: versions reserved to exercise negotiation.
+    v == 0
+        || v & 0x0f0f_0f0f == 0x0a0a_0a0a
+        || v == 0x0000_0001
         || v == 0x6b33_43cf
         || (v & 0xffff_ff00) == 0xff00_0000
         || (v & 0xffff_fff0) == 0xface_b000
@@ -29,7 +32,14 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         }
     }
     // Google QUIC public header with the version flag: 8-byte connection id, then "Q0xx".
-    if p[0] & 0x01 != 0 && p[0] & 0x08 != 0 && p.len() > 13 && p[9] == b'Q' && p[10] == b'0' && p[11].is_ascii_digit() && p[12].is_ascii_digit() {
+    if p[0] & 0x01 != 0
+        && p[0] & 0x08 != 0
+        && p.len() > 13
+        && p[9] == b'Q'
+        && p[10] == b'0'
+        && p[11].is_ascii_digit()
+        && p[12].is_ascii_digit()
+    {
         return Verdict::Match(L7::QUIC, None);
     }
     Verdict::No

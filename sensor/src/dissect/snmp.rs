@@ -9,7 +9,11 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         return Verdict::No;
     }
     // Skip the sequence length (short or long form) to the version INTEGER.
-    let at = if p[1] & 0x80 == 0 { 2 } else { 2 + usize::from(p[1] & 0x7f) };
+    let at = if p[1] & 0x80 == 0 {
+        2
+    } else {
+        2 + usize::from(p[1] & 0x7f)
+    };
     match p.get(at..at + 3) {
         Some([0x02, 0x01, 0 | 1 | 3]) => Verdict::Match(L7::SNMP, None),
         _ => Verdict::No,

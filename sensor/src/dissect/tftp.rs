@@ -5,7 +5,17 @@ use super::{L7, PacketView, Verdict};
 /// Detects tftp (see the module documentation).
 pub fn detect(v: &PacketView<'_>) -> Verdict {
     let p = v.payload;
-    if !v.udp() || !v.port(69) || p.len() < 4 || p[0] != 0 || !(1..=2).contains(&p[1]) {
+    if !v.udp() || p.len() < 4 || p[0] != 0 {
+        return Verdict::No;
+    }
+    // The transfer itself runs between two ephemeral ports: DATA (block, ≤ 512 bytes) or ACK.
+    let block = u16::from_be_bytes([p[2], p[3]]);
+    if (p[1] == 3 && p.len() <= 516 && block >= 1 && v.s2c_packets + v.c2s_packets <= 3)
+        || (p[1] == 4 && p.len() == 4 && block <= 1)
+    {
+        return Verdict::Match(L7::TFTP, None);
+    }
+    if !v.port(69) || !(1..=2).contains(&p[1]) {
         return Verdict::No;
     }
     let rest = &p[2..];

@@ -12,8 +12,12 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         1 => p.len() == 148,
         2 => p.len() == 92,
         3 => p.len() == 64,
-        4 => p.len() >= 32 && p.len() % 16 == 0,
+        4 => p.len() >= 32 && p.len().is_multiple_of(16),
         _ => false,
     };
-    if ok { Verdict::Match(L7::WireGuard, None) } else { Verdict::No }
+    if ok {
+        Verdict::Match(L7::WireGuard, None)
+    } else {
+        Verdict::No
+    }
 }

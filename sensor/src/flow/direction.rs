@@ -39,7 +39,12 @@ mod tests {
     #[test]
     fn syn_side_is_the_client() {
         assert!(first_sender_is_client(proto::TCP, tcp::SYN, 50000, 443));
-        assert!(!first_sender_is_client(proto::TCP, tcp::SYN | tcp::ACK, 443, 50000));
+        assert!(!first_sender_is_client(
+            proto::TCP,
+            tcp::SYN | tcp::ACK,
+            443,
+            50000
+        ));
     }
 
     #[test]

@@ -107,7 +107,11 @@ pub fn rfc3339_micros(ts: i64) -> String {
 impl FlowRecord {
     /// The record of a flow as it stands.
     pub fn from_flow(f: &Flow) -> Self {
-        let (client, server) = if f.client_is_a { (f.key.a, f.key.b) } else { (f.key.b, f.key.a) };
+        let (client, server) = if f.client_is_a {
+            (f.key.a, f.key.b)
+        } else {
+            (f.key.b, f.key.a)
+        };
         FlowRecord {
             l4: l4_name(f.key.proto).to_string(),
             client_ip: client.0,
@@ -138,8 +142,14 @@ mod tests {
     #[test]
     fn rfc3339_formatting() {
         assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(rfc3339_micros(1_767_225_600_000_001), "2026-01-01T00:00:00.000001Z");
-        assert_eq!(rfc3339_micros(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_micros(1_767_225_600_000_001),
+            "2026-01-01T00:00:00.000001Z"
+        );
+        assert_eq!(
+            rfc3339_micros(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
         assert_eq!(rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
     }
 }

@@ -151,7 +151,13 @@ impl FlowTable {
     }
 
     /// Accounts one packet of `wire_len` bytes at `ts`; expired flows go to `emit`.
-    pub fn add(&mut self, p: &IpPacket<'_>, wire_len: u32, ts: i64, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn add(
+        &mut self,
+        p: &IpPacket<'_>,
+        wire_len: u32,
+        ts: i64,
+        emit: &mut impl FnMut(FlowRecord),
+    ) {
         if ts >= self.next_sweep {
             self.sweep(ts, emit);
             self.next_sweep = ts.saturating_add(SWEEP_EVERY_MICROS);
@@ -174,7 +180,8 @@ impl FlowTable {
         let stats = &mut self.stats;
         let flow = self.flows.entry(key).or_insert_with(|| {
             stats.flows += 1;
-            let src_is_client = first_sender_is_client(p.proto, p.tcp_flags, p.src_port, p.dst_port);
+            let src_is_client =
+                first_sender_is_client(p.proto, p.tcp_flags, p.src_port, p.dst_port);
             Flow {
                 key,
                 client_is_a: src_is_a == src_is_client,
@@ -211,7 +218,11 @@ impl FlowTable {
         flow.last_seen = flow.last_seen.max(ts);
         flow.first_seen = flow.first_seen.min(ts);
         if !flow.dpi.is_done() {
-            let (client, server) = if flow.client_is_a { (flow.key.a, flow.key.b) } else { (flow.key.b, flow.key.a) };
+            let (client, server) = if flow.client_is_a {
+                (flow.key.a, flow.key.b)
+            } else {
+                (flow.key.b, flow.key.a)
+            };
             dissect::inspect(
                 &mut flow.dpi,
                 &PacketView {

@@ -13,7 +13,10 @@ impl<'a> Packet<'a> {
     pub fn new_checked(b: &'a [u8]) -> Result<Self, WireError> {
         need(b, 28, "arp")?;
         if be16(b, 0) != 1 || be16(b, 2) != 0x0800 || b[4] != 6 || b[5] != 4 {
-            return Err(WireError::Malformed { layer: "arp", reason: "not Ethernet/IPv4" });
+            return Err(WireError::Malformed {
+                layer: "arp",
+                reason: "not Ethernet/IPv4",
+            });
         }
         Ok(Packet(b))
     }

@@ -18,16 +18,25 @@ impl<'a> Packet<'a> {
     pub fn new_checked(b: &'a [u8]) -> Result<Self, WireError> {
         need(b, 20, "ipv4")?;
         if b[0] >> 4 != 4 {
-            return Err(WireError::Malformed { layer: "ipv4", reason: "version is not 4" });
+            return Err(WireError::Malformed {
+                layer: "ipv4",
+                reason: "version is not 4",
+            });
         }
         let header_len = usize::from(b[0] & 0x0f) * 4;
         if header_len < 20 {
-            return Err(WireError::Malformed { layer: "ipv4", reason: "header length below 20" });
+            return Err(WireError::Malformed {
+                layer: "ipv4",
+                reason: "header length below 20",
+            });
         }
         need(b, header_len, "ipv4")?;
         let total = usize::from(be16(b, 2));
         if total < header_len {
-            return Err(WireError::Malformed { layer: "ipv4", reason: "total length below header length" });
+            return Err(WireError::Malformed {
+                layer: "ipv4",
+                reason: "total length below header length",
+            });
         }
         Ok(Packet {
             buf: b,

@@ -21,7 +21,10 @@ impl<'a> Packet<'a> {
     pub fn new_checked(b: &'a [u8]) -> Result<Self, WireError> {
         need(b, 40, "ipv6")?;
         if b[0] >> 4 != 6 {
-            return Err(WireError::Malformed { layer: "ipv6", reason: "version is not 6" });
+            return Err(WireError::Malformed {
+                layer: "ipv6",
+                reason: "version is not 6",
+            });
         }
         let end = (40 + usize::from(be16(b, 4))).min(b.len());
         let mut next = b[6];
@@ -62,10 +65,15 @@ impl<'a> Packet<'a> {
                 }
             }
             if at > end {
-                return Err(WireError::Truncated { layer: "ipv6 extension" });
+                return Err(WireError::Truncated {
+                    layer: "ipv6 extension",
+                });
             }
         }
-        Err(WireError::Malformed { layer: "ipv6", reason: "extension header chain too long" })
+        Err(WireError::Malformed {
+            layer: "ipv6",
+            reason: "extension header chain too long",
+        })
     }
     /// The upper-layer protocol number.
     pub fn protocol(&self) -> u8 {

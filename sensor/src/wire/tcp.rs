@@ -26,7 +26,10 @@ impl<'a> Segment<'a> {
         need(b, 20, "tcp")?;
         let header_len = usize::from(b[12] >> 4) * 4;
         if header_len < 20 {
-            return Err(WireError::Malformed { layer: "tcp", reason: "data offset below 5" });
+            return Err(WireError::Malformed {
+                layer: "tcp",
+                reason: "data offset below 5",
+            });
         }
         Ok(Segment {
             buf: b,

@@ -23,7 +23,11 @@ impl<'a> Datagram<'a> {
     /// The datagram's data, cut to the length field when it is shorter than what was captured.
     pub fn payload(&self) -> &'a [u8] {
         let len = usize::from(be16(self.0, 4));
-        let end = if (8..=self.0.len()).contains(&len) { len } else { self.0.len() };
+        let end = if (8..=self.0.len()).contains(&len) {
+            len
+        } else {
+            self.0.len()
+        };
         &self.0[8..end]
     }
 }
