@@ -28,7 +28,15 @@ pub fn run_file(
     path: &Path,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    let mut reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
+    let reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
+    run_reader(reader, emit)
+}
+
+/// Like [`run_file`] over any capture reader (tests feed bytes from memory).
+pub fn run_reader<R: std::io::Read>(
+    mut reader: CaptureReader<R>,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut table = FlowTable::new(TableConfig::default());
     let mut frags = FragmentTable::default();
     let mut stats = RunStats::default();

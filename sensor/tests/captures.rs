@@ -1,0 +1,96 @@
+//! Capture files: both formats, both byte orders, timestamp resolutions, damage.
+
+mod common;
+use common::*;
+
+#[test]
+fn a_truncated_capture_yields_the_flows_so_far_and_an_error() {
+    let full = pcap(
+        1,
+        &[
+            eth_udp(40000, 53, &dns_query("a.example")),
+            eth_udp(40001, 53, &dns_query("b.example")),
+        ],
+    );
+    for cut in [full.len() - 10, full.len() - 60] {
+        let (f, r) = flows(&full[..cut]);
+        let err = r.unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+        assert_eq!(
+            f.len(),
+            1,
+            "the first, complete packet's flow is still reported"
+        );
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_refused_clearly() {
+    for bytes in [&b"GET / HTTP/1.1\r\n"[..], &b""[..], &b"\x0a\x0d\x0d"[..]] {
+        let (_, r) = flows(bytes);
+        let err = r.unwrap_err();
+        assert!(err.contains("not a pcap or pcapng"), "{err}");
+    }
+}
+
+#[test]
+fn big_endian_and_nanosecond_pcaps() {
+    let frame = eth_udp(40000, 53, &dns_query("be.example"));
+    let mut f = vec![
+        0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 1,
+    ];
+    f.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+    f.extend_from_slice(&1_500u32.to_be_bytes()); // 1500 ns
+    f.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    f.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    f.extend_from_slice(&frame);
+    let rec = one_flow(&f);
+    assert_eq!(rec.first_seen, "2023-11-14T22:13:20.000001Z");
+}
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = 12 + body.len().div_ceil(4) * 4;
+    let mut b = kind.to_le_bytes().to_vec();
+    b.extend_from_slice(&(len as u32).to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(len - 4, 0);
+    b.extend_from_slice(&(len as u32).to_le_bytes());
+    b
+}
+
+#[test]
+fn pcapng_with_two_interfaces_and_their_own_link_types_and_resolutions() {
+    let shb = block(
+        0x0A0D0D0A,
+        &[
+            0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    // Interface 0: Ethernet, microseconds. Interface 1: raw IP, nanoseconds (if_tsresol = 9).
+    let idb0 = block(1, &[1, 0, 0, 0, 0, 0, 1, 0]);
+    let idb1 = block(
+        1,
+        &[101, 0, 0, 0, 0, 0, 1, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0],
+    );
+    let epb = |iface: u32, ts: u64, data: &[u8]| {
+        let mut b = iface.to_le_bytes().to_vec();
+        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        block(6, &b)
+    };
+    let ip = ipv4(IP_B, IP_A, 17, &udp(53, 40000, &dns_response("ng.example")));
+    let mut file = [shb, idb0, idb1].concat();
+    file.extend(epb(
+        0,
+        1_700_000_000_000_000,
+        &eth_udp(40000, 53, &dns_query("ng.example")),
+    ));
+    file.extend(epb(1, 1_700_000_000_250_000_000, &ip));
+    file.extend(block(5, &[0; 8])); // an interface statistics block, skipped
+    let f = one_flow(&file);
+    assert_eq!((f.c2s_packets, f.s2c_packets, f.l7), (1, 1, "DNS"));
+    assert_eq!(f.last_seen, "2023-11-14T22:13:20.250000Z");
+}

@@ -1,0 +1,224 @@
+//! Link layers, network layers and tunnels, on packets built in test code.
+
+mod common;
+use common::*;
+
+const ETHERNET: u32 = 1;
+
+#[test]
+fn a_dns_exchange_is_one_flow_with_the_querier_as_client() {
+    let f = one_flow(&pcap(
+        ETHERNET,
+        &[
+            eth_udp(40000, 53, &dns_query("www.example.org")),
+            eth_udp_back(53, 40000, &dns_response("www.example.org")),
+        ],
+    ));
+    assert_eq!(
+        (f.l4.as_str(), f.l7, f.server_name.as_deref()),
+        ("UDP", "DNS", Some("www.example.org"))
+    );
+    assert_eq!(
+        (f.client_ip.to_string(), f.client_port, f.server_port),
+        ("192.168.1.20".into(), 40000, 53)
+    );
+    assert_eq!((f.c2s_packets, f.s2c_packets), (1, 1));
+    let frame_len = eth_udp(40000, 53, &dns_query("www.example.org")).len() as u64;
+    assert_eq!(f.c2s_bytes, frame_len, "bytes are L2 frame lengths");
+    assert_eq!(f.client_mac.as_deref(), Some("02:00:00:00:00:0a"));
+    assert_eq!(f.first_seen, "2023-11-14T22:13:20.000000Z");
+}
+
+#[test]
+fn a_reply_seen_first_still_makes_the_service_port_the_server() {
+    let f = one_flow(&pcap(
+        ETHERNET,
+        &[
+            eth_udp_back(53, 40000, &dns_response("a.example")),
+            eth_udp(40000, 53, &dns_query("a.example")),
+        ],
+    ));
+    assert_eq!((f.client_port, f.server_port), (40000, 53));
+}
+
+#[test]
+fn vlan_qinq_mpls_and_pppoe_are_peeled() {
+    let inner = ipv4(IP_A, IP_B, 17, &udp(40000, 53, &dns_query("x.example")));
+    let single = eth(MAC_A, MAC_B, 0x8100, &vlan(42, 0x0800, &inner));
+    let qinq = eth(
+        MAC_A,
+        MAC_B,
+        0x88a8,
+        &vlan(100, 0x8100, &vlan(7, 0x0800, &inner)),
+    );
+    let mut mpls = vec![0, 0x01, 0x21, 0x40];
+    mpls.extend_from_slice(&inner);
+    let mpls = eth(MAC_A, MAC_B, 0x8847, &mpls);
+    let mut pppoe = vec![0x11, 0, 0, 1, 0, (inner.len() + 2) as u8, 0x00, 0x21];
+    pppoe.extend_from_slice(&inner);
+    let pppoe = eth(MAC_A, MAC_B, 0x8864, &pppoe);
+    for (frame, vid) in [
+        (single, Some(42)),
+        (qinq, Some(7)),
+        (mpls, None),
+        (pppoe, None),
+    ] {
+        let f = one_flow(&pcap(ETHERNET, &[frame]));
+        assert_eq!((f.l7, f.vlan), ("DNS", vid));
+    }
+}
+
+#[test]
+fn every_supported_link_type_decodes() {
+    let ip = ipv4(IP_A, IP_B, 17, &udp(40000, 53, &dns_query("l.example")));
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0x0a, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&ip);
+    let mut sll2 = vec![
+        0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0x0a, 0, 0,
+    ];
+    sll2.extend_from_slice(&ip);
+    let mut null = 2u32.to_le_bytes().to_vec();
+    null.extend_from_slice(&ip);
+    let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
+    ppp.extend_from_slice(&ip);
+    let mut hdlc = vec![0x0f, 0x00, 0x08, 0x00];
+    hdlc.extend_from_slice(&ip);
+    for (link, frame) in [
+        (113, sll),
+        (276, sll2),
+        (0, null),
+        (101, ip.clone()),
+        (228, ip.clone()),
+        (9, ppp),
+        (104, hdlc),
+    ] {
+        let f = one_flow(&pcap(link, &[frame]));
+        assert_eq!(f.l7, "DNS", "link type {link}");
+    }
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked() {
+    let a = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let b = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let mut hbh = vec![60, 0, 1, 4, 0, 0, 0, 0]; // hop-by-hop -> destination options
+    hbh.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]); // destination options -> UDP
+    hbh.extend_from_slice(&udp(40000, 53, &dns_query("six.example")));
+    let f = one_flow(&pcap(
+        ETHERNET,
+        &[eth(MAC_A, MAC_B, 0x86dd, &ipv6(a, b, 0, &hbh))],
+    ));
+    assert_eq!(
+        (f.l7, f.client_ip.to_string().as_str()),
+        ("DNS", "2001:db8::1")
+    );
+}
+
+#[test]
+fn later_ipv4_fragments_count_in_their_flow() {
+    let datagram = udp(
+        40000,
+        53,
+        &[&dns_query("frag.example")[..], &[0u8; 64][..]].concat(),
+    );
+    let (first, rest) = datagram.split_at(24);
+    let packets = [
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(IP_A, IP_B, 17, 77, 0, true, first),
+        ),
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(IP_A, IP_B, 17, 77, 24, false, rest),
+        ),
+    ];
+    let f = one_flow(&pcap(ETHERNET, &packets));
+    assert_eq!(
+        (f.c2s_packets, f.client_port, f.server_port),
+        (2, 40000, 53)
+    );
+}
+
+#[test]
+fn tunnels_yield_the_inner_flow_and_say_which_tunnel() {
+    let inner = ipv4(
+        [172, 16, 0, 1],
+        [172, 16, 0, 2],
+        17,
+        &udp(40000, 53, &dns_query("in.example")),
+    );
+    let outer =
+        |proto: u8, payload: &[u8]| eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, IP_B, proto, payload));
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&inner);
+    let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    vxlan.extend_from_slice(&eth(MAC_A, MAC_B, 0x0800, &inner));
+    let mut gtp = vec![0x30, 0xff, 0, inner.len() as u8, 0, 0, 0, 1];
+    gtp.extend_from_slice(&inner);
+    let six = ipv6(
+        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        17,
+        &udp(40000, 53, &dns_query("in.example")),
+    );
+    let cases = [
+        (outer(47, &gre), "GRE"),
+        (outer(17, &udp(50000, 4789, &vxlan)), "VXLAN"),
+        (outer(17, &udp(2152, 2152, &gtp)), "GTP"),
+        (outer(4, &inner), "4in4"),
+        (outer(41, &six), "6in4"),
+    ];
+    for (frame, tunnel) in cases {
+        let f = one_flow(&pcap(ETHERNET, &[frame]));
+        assert_eq!((f.tunnel, f.l7), (Some(tunnel), "DNS"), "{tunnel}");
+        assert_ne!(
+            f.client_ip.to_string(),
+            "192.168.1.20",
+            "{tunnel}: the outer tuple leaked"
+        );
+    }
+}
+
+#[test]
+fn malformed_packets_are_counted_not_fatal() {
+    let good = eth_udp(40000, 53, &dns_query("ok.example"));
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x41; // IHL 4: below the minimum
+    let short = good[..20].to_vec();
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x75;
+    let (flows, result) = flows(&pcap(
+        ETHERNET,
+        &[bad_ihl, short, bad_version, good, vec![], vec![0xff; 3]],
+    ));
+    let stats = result.unwrap();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(stats.undecodable, 5);
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_the_decoder() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut packets = Vec::new();
+    for len in 0..400 {
+        let mut p = eth_udp(40000, 53, &dns_query("seed.example"));
+        p.truncate(len % p.len());
+        for b in p.iter_mut().skip(12) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if state % 5 == 0 {
+                *b = state as u8;
+            }
+        }
+        packets.push(p);
+    }
+    for link in [1u32, 0, 9, 101, 104, 113, 276] {
+        let (_, r) = flows(&pcap(link, &packets));
+        assert!(r.is_ok());
+    }
+}

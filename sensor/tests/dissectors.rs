@@ -1,0 +1,146 @@
+//! Application detection on packets built in test code: each protocol detected, and not
+//! detected where it is absent.
+
+mod common;
+use common::*;
+
+fn udp_flow(sp: u16, dp: u16, payload: &[u8]) -> flowmesh_sensor::flow::FlowRecord {
+    one_flow(&pcap(1, &[eth_udp(sp, dp, payload)]))
+}
+
+fn tcp_flow(dp: u16, client: &[&[u8]], server: &[&[u8]]) -> flowmesh_sensor::flow::FlowRecord {
+    let mut p = vec![
+        eth_tcp(true, 50000, dp, SYN, &[]),
+        eth_tcp(false, dp, 50000, SYN | ACK, &[]),
+    ];
+    for c in client {
+        p.push(eth_tcp(true, 50000, dp, PSH_ACK, c));
+    }
+    for s in server {
+        p.push(eth_tcp(false, dp, 50000, PSH_ACK, s));
+    }
+    one_flow(&pcap(1, &p))
+}
+
+#[test]
+fn http_host_and_application() {
+    let f = tcp_flow(
+        80,
+        &[b"GET /watch HTTP/1.1\r\nHost: www.youtube.com\r\nUser-Agent: t\r\n\r\n"],
+        &[b"HTTP/1.1 200 OK\r\n\r\n"],
+    );
+    assert_eq!(
+        (f.l7, f.server_name.as_deref(), f.app),
+        ("HTTP", Some("www.youtube.com"), Some("YouTube"))
+    );
+    assert_eq!((f.c2s_packets, f.s2c_packets), (2, 2));
+}
+
+#[test]
+fn tls_sni_even_when_the_client_hello_is_split_across_segments() {
+    let hello = client_hello("api.dropbox.com");
+    let whole = tcp_flow(443, &[&hello], &[]);
+    assert_eq!(
+        (whole.l7, whole.server_name.as_deref(), whole.app),
+        ("TLS", Some("api.dropbox.com"), Some("Dropbox"))
+    );
+    let (a, b) = hello.split_at(60);
+    let split = tcp_flow(443, &[a, b], &[]);
+    assert_eq!(
+        (split.l7, split.server_name.as_deref()),
+        ("TLS", Some("api.dropbox.com"))
+    );
+    let imaps = tcp_flow(993, &[&hello], &[]);
+    assert_eq!(imaps.l7, "IMAPS");
+}
+
+#[test]
+fn smtp_becomes_smtps_after_starttls() {
+    let plain = tcp_flow(25, &[b"EHLO me\r\n"], &[b"220 mx ESMTP ready\r\n"]);
+    assert_eq!(plain.l7, "SMTP");
+    let upgraded = tcp_flow(
+        25,
+        &[b"EHLO me\r\n", b"STARTTLS\r\n"],
+        &[b"220 mx ESMTP ready\r\n"],
+    );
+    assert_eq!(upgraded.l7, "SMTPS");
+}
+
+#[test]
+fn banners_and_greetings() {
+    assert_eq!(tcp_flow(22, &[b"SSH-2.0-OpenSSH_9.6\r\n"], &[]).l7, "SSH");
+    assert_eq!(
+        tcp_flow(5222, &[b"WA\x02\x00\x00\x00\x10"], &[]).l7,
+        "WhatsApp"
+    );
+    assert_eq!(
+        tcp_flow(6881, &[b"\x13BitTorrent protocol\0\0\0\0\0\0\0\0"], &[]).l7,
+        "BitTorrent"
+    );
+    assert_eq!(tcp_flow(179, &[&[0xff; 19]], &[]).l7, "BGP");
+    assert_eq!(
+        tcp_flow(80, &[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"], &[]).l7,
+        "HTTP2"
+    );
+}
+
+#[test]
+fn udp_protocols() {
+    let mut ntp = vec![0x23];
+    ntp.extend_from_slice(&[0; 47]);
+    assert_eq!(udp_flow(40000, 123, &ntp).l7, "NTP");
+    assert_eq!(udp_flow(5353, 5353, &dns_query("printer.local")).l7, "MDNS");
+    assert_eq!(udp_flow(40000, 5355, &dns_query("host")).l7, "LLMNR");
+    assert_eq!(
+        udp_flow(
+            40000,
+            1900,
+            b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n"
+        )
+        .l7,
+        "SSDP"
+    );
+    assert_eq!(
+        udp_flow(40000, 514, b"<34>Oct 11 22:14:15 host su: failed").l7,
+        "Syslog"
+    );
+    assert_eq!(
+        udp_flow(40000, 161, b"\x30\x26\x02\x01\x01\x04\x06public\xa0\x19").l7,
+        "SNMP"
+    );
+    assert_eq!(
+        udp_flow(40000, 69, b"\x00\x01file.txt\x00octet\x00").l7,
+        "TFTP"
+    );
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[1; 12]);
+    assert_eq!(udp_flow(40000, 3478, &stun).l7, "STUN");
+    let mut wg = vec![1, 0, 0, 0];
+    wg.extend_from_slice(&[9; 144]);
+    assert_eq!(udp_flow(40000, 51820, &wg).l7, "WireGuard");
+    let mut quic = vec![0xc3, 0, 0, 0, 1, 8];
+    quic.extend_from_slice(&[0xab; 1250]);
+    assert_eq!(udp_flow(40000, 443, &quic).l7, "QUIC");
+    let mut dhcp = vec![1, 1, 6, 0];
+    dhcp.extend_from_slice(&[0; 232]);
+    dhcp.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 12, 4, b'h', b'o', b's', b't', 255]);
+    let f = udp_flow(68, 67, &dhcp);
+    assert_eq!((f.l7, f.server_name.as_deref()), ("DHCP", Some("host")));
+    assert_eq!(udp_flow(40000, 443, &[0x17; 40]).l7, "Unknown");
+}
+
+#[test]
+fn icmp_is_known_by_its_protocol_and_unknown_payloads_stay_unknown() {
+    let echo = eth(
+        MAC_A,
+        MAC_B,
+        0x0800,
+        &ipv4(IP_A, IP_B, 1, &[8, 0, 0, 0, 0, 1, 0, 1]),
+    );
+    let f = one_flow(&pcap(1, &[echo]));
+    assert_eq!((f.l4.as_str(), f.l7, f.client_port), ("ICMP", "ICMP", 0));
+    assert_eq!(
+        tcp_flow(7000, &[b"hello there, nothing to see"], &[]).l7,
+        "Unknown"
+    );
+}

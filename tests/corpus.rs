@@ -1,0 +1,57 @@
+//! `flowmesh flows` on the 84 nDPI regression captures, scored by `../shared/tools/ndpi-compare`
+//! against nDPI's expected output. Fails if any capture makes the command fail or if accuracy
+//! drops below the floors (issue 3 asks ≥ 99.5% recall, ≥ 95% L7, ≥ 99% packets; the floors
+//! here guard today's 99.7% / 98.9% / 99.7% against regressions). Skips, saying so, where the
+//! corpus is absent.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn corpus() -> Option<(PathBuf, PathBuf)> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let pcaps = std::env::var_os("FLOWMESH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared.join("pcaps"));
+    let tool = shared.join("tools/ndpi-compare");
+    (pcaps.join("ndpi/pcap").is_dir() && tool.is_file()).then(|| (pcaps.join("ndpi"), tool))
+}
+
+fn field(summary: &str, name: &str) -> f64 {
+    summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {summary:?}"))
+}
+
+#[test]
+fn accuracy_against_ndpi_on_the_shared_corpus() {
+    let Some((corpus, tool)) = corpus() else {
+        eprintln!(
+            "SKIPPED: the nDPI corpus (../shared/pcaps or $FLOWMESH_CORPUS) or ndpi-compare is absent"
+        );
+        return;
+    };
+    let out = Command::new("python3")
+        .arg(&tool)
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_flowmesh"))
+        .args(["-q", "flows"])
+        .output()
+        .expect("python3 runs ndpi-compare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .rfind(|l| l.starts_with("SUMMARY"))
+        .unwrap_or_else(|| panic!("no summary:\n{text}"));
+    eprintln!("{summary}");
+    assert!(
+        out.status.success() && field(summary, "failed") == 0.0,
+        "a capture failed:\n{text}"
+    );
+    assert!(field(summary, "flow_recall") >= 99.5, "{summary}");
+    assert!(field(summary, "l7_agreement") >= 98.0, "{summary}");
+    assert!(field(summary, "packet_match") >= 99.5, "{summary}");
+}
