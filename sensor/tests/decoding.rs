@@ -211,7 +211,7 @@ fn arbitrary_bytes_never_panic_the_decoder() {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            if state % 5 == 0 {
+            if state.is_multiple_of(5) {
                 *b = state as u8;
             }
         }
