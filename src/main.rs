@@ -45,6 +45,8 @@ enum Command {
     Hello(cmd::hello::HelloCommand),
     /// Print one JSON flow record per line for a pcap/pcapng capture (no broker involved).
     Flows(cmd::flows::Args),
+    /// Write a synthetic capture of realistic flows (for benchmarks).
+    Gen(cmd::generate::Args),
     /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
     Check(cmd::pending::Args),
     /// Validate a policy file (not yet available: issue #4).
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::CloudKey(a) => cmd::runtime().and_then(|rt| rt.block_on(cmd::cloud_key::run(a))),
         Command::Hello(c) => cmd::runtime().and_then(|rt| rt.block_on(cmd::hello::run(c))),
         Command::Flows(a) => cmd::flows::run(a),
+        Command::Gen(a) => cmd::generate::run(a),
         Command::Check(_) => cmd::pending::run("check", 4),
         Command::Policy(_) => cmd::pending::run("policy", 4),
         Command::Sensor(_) => cmd::pending::run("sensor", 5),

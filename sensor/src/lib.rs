@@ -10,4 +10,5 @@ pub mod decode;
 pub mod dissect;
 pub mod flow;
 pub mod offline;
+pub mod synth;
 pub mod wire;

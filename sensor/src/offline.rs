@@ -40,8 +40,10 @@ pub fn run_reader<R: std::io::Read>(
     let mut table = FlowTable::new(TableConfig::default());
     let mut frags = FragmentTable::default();
     let mut stats = RunStats::default();
-    let mut count = |r: FlowRecord, stats: &mut RunStats| {
-        stats.flows += 1;
+    let mut flows = 0u64;
+    // Records stream straight out: nothing is collected, so memory is the flow table's.
+    let mut out = |r: FlowRecord| {
+        flows += 1;
         emit(r);
     };
     let result = loop {
@@ -53,13 +55,7 @@ pub fn run_reader<R: std::io::Read>(
         stats.packets += 1;
         stats.bytes += u64::from(packet.wire_len);
         match decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros) {
-            Ok(Decoded::Ip(ip)) => {
-                let mut out = Vec::new();
-                table.add(&ip, packet.wire_len, packet.ts_micros, &mut |r| out.push(r));
-                for r in out {
-                    count(r, &mut stats);
-                }
-            }
+            Ok(Decoded::Ip(ip)) => table.add(&ip, packet.wire_len, packet.ts_micros, &mut out),
             Ok(_) => stats.non_ip += 1,
             Err(e) => {
                 stats.undecodable += 1;
@@ -67,11 +63,8 @@ pub fn run_reader<R: std::io::Read>(
             }
         }
     };
-    let mut rest = Vec::new();
-    table.drain(&mut |r| rest.push(r));
-    for r in rest {
-        count(r, &mut stats);
-    }
+    table.drain(&mut out);
+    stats.flows = flows;
     match result {
         Ok(()) => Ok(stats),
         Err(e) => Err((stats, e)),

@@ -15,7 +15,7 @@ fn a_dns_exchange_is_one_flow_with_the_querier_as_client() {
         ],
     ));
     assert_eq!(
-        (f.l4.as_str(), f.l7, f.server_name.as_deref()),
+        (f.l4, f.l7, f.server_name.as_deref()),
         ("UDP", "DNS", Some("www.example.org"))
     );
     assert_eq!(

@@ -138,7 +138,7 @@ fn icmp_is_known_by_its_protocol_and_unknown_payloads_stay_unknown() {
         &ipv4(IP_A, IP_B, 1, &[8, 0, 0, 0, 0, 1, 0, 1]),
     );
     let f = one_flow(&pcap(1, &[echo]));
-    assert_eq!((f.l4.as_str(), f.l7, f.client_port), ("ICMP", "ICMP", 0));
+    assert_eq!((f.l4, f.l7, f.client_port), ("ICMP", "ICMP", 0));
     assert_eq!(
         tcp_flow(7000, &[b"hello there, nothing to see"], &[]).l7,
         "Unknown"

@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod cloud_key;
 pub mod flows;
+pub mod generate;
 pub mod hello;
 pub mod keygen;
 pub mod pending;

@@ -30,7 +30,7 @@ pub fn l4_name(proto: u8) -> &'static str {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FlowRecord {
     /// "TCP", "UDP", "ICMP", ...
-    pub l4: String,
+    pub l4: &'static str,
     /// Client address.
     pub client_ip: IpAddr,
     /// Client port (0 without ports).
@@ -113,7 +113,7 @@ impl FlowRecord {
             (f.key.b, f.key.a)
         };
         FlowRecord {
-            l4: l4_name(f.key.proto).to_string(),
+            l4: l4_name(f.key.proto),
             client_ip: client.0,
             client_port: client.1,
             server_ip: server.0,

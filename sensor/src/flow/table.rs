@@ -1,7 +1,10 @@
 //! The flow table proper.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 
 use super::direction::first_sender_is_client;
 use super::record::FlowRecord;
@@ -110,22 +113,55 @@ pub struct TableStats {
     pub expired: u64,
 }
 
-/// The flow table.
+/// The flow table: flows live in a slab (`slots`), found through a hash table of slot numbers
+/// (5 bytes a bucket), so the memory per tracked flow is the flow itself plus a few bytes,
+/// and iteration order (sweeps, the final drain) is deterministic.
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    index: HashTable<u32>,
+    slots: Vec<Option<Flow>>,
+    free: Vec<u32>,
     config: TableConfig,
     next_sweep: i64,
     /// Counters.
     pub stats: TableStats,
 }
 
-const SWEEP_EVERY_MICROS: i64 = 1_000_000;
+/// Idle flows are looked for this often (packet time): idle timeouts are tens of seconds.
+const SWEEP_EVERY_MICROS: i64 = 5_000_000;
+
+fn hash_key(k: &FlowKey) -> u64 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    h.finish()
+}
+
+fn new_flow(p: &IpPacket<'_>, key: FlowKey, src_is_a: bool, ts: i64) -> Flow {
+    let src_is_client = first_sender_is_client(p.proto, p.tcp_flags, p.src_port, p.dst_port);
+    Flow {
+        key,
+        client_is_a: src_is_a == src_is_client,
+        client_mac: [0; 6],
+        server_mac: [0; 6],
+        tunnel: p.tunnel,
+        c2s_packets: 0,
+        c2s_bytes: 0,
+        s2c_packets: 0,
+        s2c_bytes: 0,
+        first_seen: ts,
+        last_seen: ts,
+        c2s_tcp_flags: 0,
+        s2c_tcp_flags: 0,
+        dpi: Dpi::default(),
+    }
+}
 
 impl FlowTable {
     /// An empty table.
     pub fn new(config: TableConfig) -> Self {
         FlowTable {
-            flows: HashMap::new(),
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             config,
             next_sweep: i64::MIN,
             stats: TableStats::default(),
@@ -134,23 +170,23 @@ impl FlowTable {
 
     /// Flows tracked now.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     /// Whether no flow is tracked.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
-    fn idle_limit(&self, proto: u8) -> i64 {
+    fn idle_limit(config: &TableConfig, proto: u8) -> i64 {
         match proto {
-            crate::decode::proto::TCP => self.config.tcp_idle_micros,
-            crate::decode::proto::UDP => self.config.udp_idle_micros,
-            _ => self.config.other_idle_micros,
+            crate::decode::proto::TCP => config.tcp_idle_micros,
+            crate::decode::proto::UDP => config.udp_idle_micros,
+            _ => config.other_idle_micros,
         }
     }
 
-    /// Accounts one packet of `wire_len` bytes at `ts`; expired flows go to `emit`.
+    /// Accounts one packet of `wire_len` bytes at `ts`; flows that end go to `emit`.
     pub fn add(
         &mut self,
         p: &IpPacket<'_>,
@@ -163,43 +199,60 @@ impl FlowTable {
             self.next_sweep = ts.saturating_add(SWEEP_EVERY_MICROS);
         }
         let (key, src_is_a) = FlowKey::of(p);
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.config.max_flows {
-            self.evict_oldest(emit);
-        }
-        let idle = self.idle_limit(p.proto);
-        let mut expired_same_key = None;
-        if let Some(f) = self.flows.get(&key)
-            && ts - f.last_seen > idle
-        {
-            expired_same_key = self.flows.remove(&key);
-        }
-        if let Some(f) = expired_same_key {
-            self.stats.expired += 1;
-            emit(FlowRecord::from_flow(&f));
-        }
-        let stats = &mut self.stats;
-        let flow = self.flows.entry(key).or_insert_with(|| {
-            stats.flows += 1;
-            let src_is_client =
-                first_sender_is_client(p.proto, p.tcp_flags, p.src_port, p.dst_port);
-            Flow {
-                key,
-                client_is_a: src_is_a == src_is_client,
-                client_mac: [0; 6],
-                server_mac: [0; 6],
-                tunnel: p.tunnel,
-                c2s_packets: 0,
-                c2s_bytes: 0,
-                s2c_packets: 0,
-                s2c_bytes: 0,
-                first_seen: ts,
-                last_seen: ts,
-                c2s_tcp_flags: 0,
-                s2c_tcp_flags: 0,
-                dpi: Dpi::default(),
+        let hash = hash_key(&key);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(hash, |&i| {
+                slots[i as usize].as_ref().is_some_and(|f| f.key == key)
+            })
+            .copied();
+        let slot = match found {
+            Some(i) => {
+                let flow = self.slots[i as usize]
+                    .as_mut()
+                    .expect("indexed slots are live");
+                if ts - flow.last_seen > Self::idle_limit(&self.config, p.proto) {
+                    // The same tuple after a long silence is a new flow.
+                    emit(FlowRecord::from_flow(flow));
+                    self.stats.expired += 1;
+                    self.stats.flows += 1;
+                    *flow = new_flow(p, key, src_is_a, ts);
+                }
+                i
             }
-        });
-        stats.packets += 1;
+            None => {
+                if self.index.len() >= self.config.max_flows {
+                    self.evict_oldest(emit);
+                }
+                self.stats.flows += 1;
+                let flow = new_flow(p, key, src_is_a, ts);
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i as usize] = Some(flow);
+                        i
+                    }
+                    None => {
+                        self.slots.push(Some(flow));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                let slots = &self.slots;
+                self.index.insert_unique(hash, i, |&j| {
+                    hash_key(
+                        &slots[j as usize]
+                            .as_ref()
+                            .expect("indexed slots are live")
+                            .key,
+                    )
+                });
+                i
+            }
+        };
+        self.stats.packets += 1;
+        let flow = self.slots[slot as usize]
+            .as_mut()
+            .expect("indexed slots are live");
         let from_client = src_is_a == flow.client_is_a;
         let (src_mac, dst_mac) = (p.src_mac.unwrap_or([0; 6]), p.dst_mac.unwrap_or([0; 6]));
         if from_client {
@@ -243,49 +296,63 @@ impl FlowTable {
         }
     }
 
+    /// Emits and forgets every flow for which `done` holds; returns how many.
+    fn remove_where(
+        &mut self,
+        mut done: impl FnMut(&Flow) -> bool,
+        emit: &mut impl FnMut(FlowRecord),
+    ) -> u64 {
+        let mut removed = 0;
+        for i in 0..self.slots.len() {
+            let Some(flow) = self.slots[i].as_ref() else {
+                continue;
+            };
+            if !done(flow) {
+                continue;
+            }
+            emit(FlowRecord::from_flow(flow));
+            if let Ok(entry) = self
+                .index
+                .find_entry(hash_key(&flow.key), |&j| j as usize == i)
+            {
+                entry.remove();
+            }
+            self.slots[i] = None;
+            self.free.push(i as u32);
+            removed += 1;
+        }
+        removed
+    }
+
     /// Emits flows idle longer than their timeout at `now`.
     pub fn sweep(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
         let cfg = self.config;
-        let limit = |proto: u8| match proto {
-            crate::decode::proto::TCP => cfg.tcp_idle_micros,
-            crate::decode::proto::UDP => cfg.udp_idle_micros,
-            _ => cfg.other_idle_micros,
-        };
-        let mut expired = 0;
-        self.flows.retain(|_, f| {
-            let keep = now - f.last_seen <= limit(f.key.proto);
-            if !keep {
-                expired += 1;
-                emit(FlowRecord::from_flow(f));
-            }
-            keep
-        });
-        self.stats.expired += expired;
+        let n = self.remove_where(
+            |f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto),
+            emit,
+        );
+        self.stats.expired += n;
     }
 
     fn evict_oldest(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        // Rare (only at the bound): a linear scan for the least recently seen tenth.
-        let mut times: Vec<i64> = self.flows.values().map(|f| f.last_seen).collect();
+        // Rare (only at the bound): find the least recently seen tenth and emit it.
+        let mut times: Vec<i64> = self.slots.iter().flatten().map(|f| f.last_seen).collect();
+        if times.is_empty() {
+            return;
+        }
         let cut = times.len() / 10;
         let (_, &mut threshold, _) = times.select_nth_unstable(cut);
-        let mut evicted = 0;
-        self.flows.retain(|_, f| {
-            let keep = f.last_seen > threshold;
-            if !keep {
-                evicted += 1;
-                emit(FlowRecord::from_flow(f));
-            }
-            keep
-        });
-        self.stats.evictions += evicted;
+        let n = self.remove_where(|f| f.last_seen <= threshold, emit);
+        self.stats.evictions += n;
     }
 
-    /// Emits every flow (end of input), oldest first.
+    /// Emits every flow (end of input), in the order they were first seen (slots are reused, so
+    /// nearly).
     pub fn drain(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
-        all.sort_by_key(|f| (f.first_seen, f.key.a, f.key.b));
-        for f in &all {
-            emit(FlowRecord::from_flow(f));
+        for flow in self.slots.drain(..).flatten() {
+            emit(FlowRecord::from_flow(&flow));
         }
+        self.index.clear();
+        self.free.clear();
     }
 }
