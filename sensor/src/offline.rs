@@ -1,9 +1,10 @@
-//! A capture file through decoding, the flow table and dissection, records out: what
-//! `flowmesh flows FILE` runs.
+//! Packets through decoding, the flow table and dissection, records out: what `flowmesh flows`
+//! runs, on a capture file or live on an interface.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::capture::{CaptureError, CaptureReader};
+use crate::capture::{CaptureError, CaptureReader, LiveCapture, LiveStats, Next, Packet};
 use crate::decode::{self, Decoded, FragmentTable};
 use crate::flow::{FlowRecord, FlowTable, TableConfig};
 
@@ -37,6 +38,47 @@ pub fn run_reader<R: std::io::Read>(
     mut reader: CaptureReader<R>,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
+    run(&mut reader, &AtomicBool::new(false), emit)
+}
+
+/// Captures on `iface` (with an optional BPF filter) until `stop` is set, emitting flows as
+/// they end and every flow still open at the stop; returns the kernel's counters too.
+pub fn run_live(
+    iface: &str,
+    filter: Option<&str>,
+    stop: &AtomicBool,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<(RunStats, Option<LiveStats>), (RunStats, CaptureError)> {
+    let mut cap = LiveCapture::open(iface, filter).map_err(|e| (RunStats::default(), e))?;
+    tracing::info!(%iface, filter = filter.unwrap_or(""), "capturing; Ctrl-C to stop");
+    let stats = run(&mut cap, stop, emit)?;
+    Ok((stats, cap.stats()))
+}
+
+/// Where packets come from: a file, or an interface.
+pub trait PacketSource {
+    /// A packet, an idle tick (live only), or `None` at the end.
+    fn next_packet(&mut self) -> Result<Option<Next<'_>>, CaptureError>;
+}
+
+impl<R: std::io::Read> PacketSource for CaptureReader<R> {
+    fn next_packet(&mut self) -> Result<Option<Next<'_>>, CaptureError> {
+        CaptureReader::next_packet(self).map(|p| p.map(Next::Packet))
+    }
+}
+
+impl PacketSource for LiveCapture {
+    fn next_packet(&mut self) -> Result<Option<Next<'_>>, CaptureError> {
+        self.read().map(Some)
+    }
+}
+
+/// The pipeline over any source of packets, until its end or `stop`.
+pub fn run<S: PacketSource>(
+    source: &mut S,
+    stop: &AtomicBool,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut table = FlowTable::new(TableConfig::default());
     let mut frags = FragmentTable::default();
     let mut stats = RunStats::default();
@@ -47,8 +89,16 @@ pub fn run_reader<R: std::io::Read>(
         emit(r);
     };
     let result = loop {
-        let packet = match reader.next_packet() {
-            Ok(Some(p)) => p,
+        // Once stopped, what is already queued in the capture buffer is still read: a stop
+        // ends the capture at the first idle tick, losing nothing that had arrived.
+        let stopping = stop.load(Ordering::Relaxed);
+        let packet: Packet<'_> = match source.next_packet() {
+            Ok(Some(Next::Packet(p))) => p,
+            Ok(Some(Next::Idle(_))) if stopping => break Ok(()),
+            Ok(Some(Next::Idle(now))) => {
+                table.sweep(now, &mut out);
+                continue;
+            }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };

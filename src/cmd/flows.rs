@@ -3,6 +3,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use flowmesh_sensor::offline;
@@ -12,26 +13,43 @@ use flowmesh_sensor::offline;
 pub struct Args {
     /// A pcap or pcapng file (the format is detected from its first bytes).
     file: Option<PathBuf>,
-    /// Capture live from this interface instead (not available yet).
+    /// Capture live from this interface instead, until interrupted (Ctrl-C / SIGTERM); flows
+    /// print as they end, and every open flow at the stop. Needs root or CAP_NET_RAW.
     #[arg(long, conflicts_with = "file")]
     iface: Option<String>,
+    /// With --iface: a tcpdump/BPF filter, e.g. "not port 22".
+    #[arg(long, requires = "iface")]
+    filter: Option<String>,
+}
+
+/// Set by SIGINT/SIGTERM: the capture loop stops at its next packet or idle tick.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn stop_on_signals() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if a.iface.is_some() {
-        eprintln!(
-            "live capture (--iface) is not available yet: it is part of issue #3's remaining work. Capture with tcpdump -w and pass the file."
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let Some(file) = a.file else {
-        anyhow::bail!("give a capture file: flowmesh flows FILE.pcap");
+    let source = match (&a.file, &a.iface) {
+        (Some(f), None) => f.display().to_string(),
+        (None, Some(i)) => i.clone(),
+        _ => anyhow::bail!(
+            "give a capture file (flowmesh flows FILE.pcap) or an interface (--iface eth0)"
+        ),
     };
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut write_error = None;
-    let result = offline::run_file(&file, &mut |record| {
+    let mut write = |record: flowmesh_sensor::flow::FlowRecord| {
         if write_error.is_none()
             && let Err(e) = serde_json::to_writer(&mut out, &record)
                 .map_err(std::io::Error::from)
@@ -39,7 +57,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         {
             write_error = Some(e);
         }
-    });
+        // Live records should show as they end, not when a buffer fills.
+        if a.iface.is_some() {
+            let _ = out.flush();
+        }
+    };
+    let mut kernel = None;
+    let result = match &a.iface {
+        Some(iface) => {
+            stop_on_signals();
+            offline::run_live(iface, a.filter.as_deref(), &STOP, &mut write).map(|(s, k)| {
+                kernel = k;
+                s
+            })
+        }
+        None => offline::run_file(
+            a.file.as_deref().unwrap_or(std::path::Path::new("")),
+            &mut write,
+        ),
+    };
     out.flush()?;
     if let Some(e) = write_error
         && e.kind() != std::io::ErrorKind::BrokenPipe
@@ -60,12 +96,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         pps = format!("{:.0}", stats.packets as f64 / secs.max(1e-9)),
         "done"
     );
+    if let Some(k) = kernel {
+        tracing::info!(
+            received = k.received,
+            dropped = k.dropped,
+            if_dropped = k.if_dropped,
+            "kernel capture counters"
+        );
+        if k.dropped + k.if_dropped > 0 {
+            tracing::warn!(
+                dropped = k.dropped + k.if_dropped,
+                "the kernel dropped packets: flows are undercounted"
+            );
+        }
+    }
     match err {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => {
             eprintln!(
-                "error: {}: {e} (the {} flows above were read before it)",
-                file.display(),
+                "error: {source}: {e} (the {} flows above were read before it)",
                 stats.flows
             );
             Ok(ExitCode::FAILURE)

@@ -1,6 +1,7 @@
 //! Reading captures: pcap and pcapng files, told apart by their magic bytes (many files named
 //! `.pcap` are pcapng). Packets are lent from one reusable buffer: no allocation per packet.
 
+mod live;
 mod pcap_file;
 mod pcapng;
 
@@ -8,6 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+pub use live::{LiveCapture, LiveStats, Next};
 pub use pcap_file::PcapReader;
 pub use pcapng::PcapNgReader;
 
@@ -75,6 +77,14 @@ pub enum CaptureError {
         offset: u64,
         /// Packets read before.
         packets: u64,
+    },
+    /// A live capture could not be opened or read.
+    #[error("capture on {iface}: {reason}")]
+    Live {
+        /// The interface.
+        iface: String,
+        /// What went wrong, with what to do about it.
+        reason: String,
     },
     /// A structure inside the file is impossible.
     #[error("malformed capture at byte {offset}: {reason}")]
@@ -156,4 +166,12 @@ pub(crate) enum ReadOutcome {
     Full,
     End,
     Short(usize),
+}
+
+/// The wall clock, µs since the epoch.
+pub fn wall_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
