@@ -45,6 +45,8 @@ enum Command {
     Hello(cmd::hello::HelloCommand),
     /// Print one JSON flow record per line for a pcap/pcapng capture (no broker involved).
     Flows(cmd::flows::Args),
+    /// Print the devices (MACs, IPs, host names, vendors, detected types) seen in a capture.
+    Devices(cmd::devices::Args),
     /// Write a synthetic capture of realistic flows (for benchmarks).
     Gen(cmd::generate::Args),
     /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::CloudKey(a) => cmd::runtime().and_then(|rt| rt.block_on(cmd::cloud_key::run(a))),
         Command::Hello(c) => cmd::runtime().and_then(|rt| rt.block_on(cmd::hello::run(c))),
         Command::Flows(a) => cmd::flows::run(a),
+        Command::Devices(a) => cmd::devices::run(a),
         Command::Gen(a) => cmd::generate::run(a),
         Command::Check(_) => cmd::pending::run("check", 4),
         Command::Policy(_) => cmd::pending::run("policy", 4),

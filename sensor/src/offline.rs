@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::capture::{CaptureError, CaptureReader, LiveCapture, LiveStats, Next, Packet};
 use crate::decode::{self, Decoded, FragmentTable};
+use crate::devices::DeviceTable;
 use crate::flow::{FlowRecord, FlowTable, TableConfig};
 
 /// Counters of one run.
@@ -38,7 +39,20 @@ pub fn run_reader<R: std::io::Read>(
     mut reader: CaptureReader<R>,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run(&mut reader, &AtomicBool::new(false), emit)
+    run(&mut reader, &AtomicBool::new(false), None, emit)
+}
+
+/// The device table of a capture file (the flows are computed and discarded).
+pub fn devices_in_file(path: &Path) -> Result<(DeviceTable, RunStats), (RunStats, CaptureError)> {
+    let mut reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
+    let mut devices = DeviceTable::default();
+    let stats = run(
+        &mut reader,
+        &AtomicBool::new(false),
+        Some(&mut devices),
+        &mut |_| {},
+    )?;
+    Ok((devices, stats))
 }
 
 /// Captures on `iface` (with an optional BPF filter) until `stop` is set, emitting flows as
@@ -51,7 +65,7 @@ pub fn run_live(
 ) -> Result<(RunStats, Option<LiveStats>), (RunStats, CaptureError)> {
     let mut cap = LiveCapture::open(iface, filter).map_err(|e| (RunStats::default(), e))?;
     tracing::info!(%iface, filter = filter.unwrap_or(""), "capturing; Ctrl-C to stop");
-    let stats = run(&mut cap, stop, emit)?;
+    let stats = run(&mut cap, stop, None, emit)?;
     Ok((stats, cap.stats()))
 }
 
@@ -77,6 +91,7 @@ impl PacketSource for LiveCapture {
 pub fn run<S: PacketSource>(
     source: &mut S,
     stop: &AtomicBool,
+    mut devices: Option<&mut DeviceTable>,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut table = FlowTable::new(TableConfig::default());
@@ -104,7 +119,11 @@ pub fn run<S: PacketSource>(
         };
         stats.packets += 1;
         stats.bytes += u64::from(packet.wire_len);
-        match decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros) {
+        let decoded = decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros);
+        if let (Some(d), Ok(ok)) = (devices.as_deref_mut(), &decoded) {
+            d.observe(ok, packet.ts_micros);
+        }
+        match decoded {
             Ok(Decoded::Ip(ip)) => table.add(&ip, packet.wire_len, packet.ts_micros, &mut out),
             Ok(_) => stats.non_ip += 1,
             Err(e) => {

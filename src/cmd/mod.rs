@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cloud_key;
+pub mod devices;
 pub mod flows;
 pub mod generate;
 pub mod hello;

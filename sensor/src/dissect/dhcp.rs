@@ -5,7 +5,7 @@ use super::{L7, PacketView, Verdict};
 const COOKIE: [u8; 4] = [0x63, 0x82, 0x53, 0x63];
 
 /// The value of DHCP option `code`, if present.
-pub(crate) fn option(msg: &[u8], code: u8) -> Option<&[u8]> {
+pub fn option(msg: &[u8], code: u8) -> Option<&[u8]> {
     let mut at = 240;
     while at < msg.len() {
         let c = msg[at];

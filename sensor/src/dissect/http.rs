@@ -21,7 +21,7 @@ const METHODS: &[&[u8]] = &[
 ];
 
 /// The value of header `name` (case-insensitive) in an HTTP head.
-pub(crate) fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a str> {
+pub fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a str> {
     for line in head.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {

@@ -38,6 +38,8 @@ mod zoom;
 use std::net::IpAddr;
 
 pub use apps::app_for_name;
+pub use dhcp::option as dhcp_option;
+pub use http::header as http_header;
 pub use l7::L7;
 
 /// Payload-carrying packets inspected per flow before giving up.

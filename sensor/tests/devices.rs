@@ -1,0 +1,126 @@
+//! The device table on packets built in test code.
+
+mod common;
+use common::*;
+
+use flowmesh_sensor::capture::{CaptureReader, LinkType};
+use flowmesh_sensor::decode::{self, FragmentTable};
+use flowmesh_sensor::devices::{DeviceTable, DeviceType, Evidence};
+
+fn table(frames: &[Vec<u8>]) -> DeviceTable {
+    let mut t = DeviceTable::default();
+    let mut frags = FragmentTable::default();
+    let bytes = pcap(1, frames);
+    let mut reader = CaptureReader::new(&bytes[..]).unwrap();
+    let mut ts = 0;
+    while let Some(p) = reader.next_packet().unwrap() {
+        ts += 1;
+        if let Ok(d) = decode::decode(LinkType::ETHERNET, p.data, &mut frags, ts) {
+            t.observe(&d, ts);
+        }
+    }
+    t
+}
+
+fn dhcp_request(host: &str, class: &str) -> Vec<u8> {
+    let mut m = vec![1, 1, 6, 0];
+    m.extend_from_slice(&[0; 232]);
+    m.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 53, 1, 3, 12, host.len() as u8]);
+    m.extend_from_slice(host.as_bytes());
+    m.extend_from_slice(&[60, class.len() as u8]);
+    m.extend_from_slice(class.as_bytes());
+    m.push(255);
+    eth(
+        MAC_A,
+        [0xff; 6],
+        0x0800,
+        &ipv4([0, 0, 0, 0], [255; 4], 17, &udp(68, 67, &m)),
+    )
+}
+
+#[test]
+fn dhcp_gives_host_name_and_type() {
+    let t = table(&[dhcp_request("pixel-7", "android-dhcp-14")]);
+    let d = t.get(&MAC_A).unwrap();
+    assert_eq!(d.host_name.as_deref(), Some("pixel-7"));
+    assert_eq!(
+        (d.device_type, d.type_source),
+        (DeviceType::Phone, Some(Evidence::Dhcp))
+    );
+    assert!(d.ips.is_empty(), "0.0.0.0 is nobody's address");
+}
+
+#[test]
+fn mdns_announcements_type_a_device_but_queries_do_not() {
+    let mut answer = dns_response("office._ipp._tcp.local");
+    answer[2] = 0x84;
+    let announce = eth(
+        MAC_A,
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        0x0800,
+        &ipv4(IP_A, [224, 0, 0, 251], 17, &udp(5353, 5353, &answer)),
+    );
+    let query = eth(
+        MAC_B,
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        0x0800,
+        &ipv4(
+            [192, 168, 1, 30],
+            [224, 0, 0, 251],
+            17,
+            &udp(5353, 5353, &dns_query("_googlecast._tcp.local")),
+        ),
+    );
+    let t = table(&[announce, query]);
+    assert_eq!(t.get(&MAC_A).unwrap().device_type, DeviceType::Printer);
+    assert_eq!(t.get(&MAC_B).unwrap().device_type, DeviceType::Unknown);
+    assert_eq!(t.len(), 2, "the multicast destination is not a device");
+}
+
+#[test]
+fn user_agent_and_vendor_and_more_specific_evidence_wins() {
+    let synology = [0x00, 0x11, 0x32, 1, 2, 3];
+    let get = tcp(50000, 80, 1, PSH_ACK, b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)\r\n\r\n");
+    let t = table(&[
+        eth(
+            synology,
+            MAC_B,
+            0x0800,
+            &ipv4([192, 168, 1, 9], IP_B, 17, &udp(5000, 5001, b"x")),
+        ),
+        eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, IP_B, 6, &get)),
+    ]);
+    let nas = t.get(&synology).unwrap();
+    assert_eq!(
+        (nas.vendor, nas.device_type, nas.type_source),
+        (Some("Synology"), DeviceType::Nas, Some(Evidence::Vendor))
+    );
+    assert_eq!(t.get(&MAC_A).unwrap().device_type, DeviceType::Phone);
+}
+
+#[test]
+fn a_router_does_not_collect_the_internet_s_addresses_but_arp_is_believed() {
+    let from_internet = eth(
+        MAC_B,
+        MAC_A,
+        0x0800,
+        &ipv4(
+            [8, 8, 8, 8],
+            IP_A,
+            17,
+            &udp(53, 40000, &dns_response("a.example")),
+        ),
+    );
+    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 2];
+    arp.extend_from_slice(&MAC_B);
+    arp.extend_from_slice(&[192, 168, 1, 1]);
+    arp.extend_from_slice(&MAC_A);
+    arp.extend_from_slice(&IP_A);
+    let t = table(&[from_internet, eth(MAC_B, MAC_A, 0x0806, &arp)]);
+    let router = t.get(&MAC_B).unwrap();
+    assert_eq!(
+        router.ips,
+        vec!["192.168.1.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(router.packets, 2);
+}
