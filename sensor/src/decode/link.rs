@@ -32,7 +32,7 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError>
                 10 | 24 | 28 | 30 => et::IPV6,
                 _ => return Ok(other()),
             };
-            Ok(l3(ethertype, &data[4..]))
+            Ok(L2::bare(ethertype, &data[4..]))
         }
         LinkType::RAW
         | LinkType::RAW_OLD
@@ -58,21 +58,11 @@ fn other() -> L2<'static> {
     }
 }
 
-fn l3(ethertype: u16, payload: &[u8]) -> L2<'_> {
-    L2 {
-        src_mac: None,
-        dst_mac: None,
-        vlan: None,
-        ethertype,
-        payload,
-    }
-}
-
 fn raw_ip(data: &[u8]) -> Result<L2<'_>, DecodeError> {
     need(data, 1, "raw ip")?;
     Ok(match data[0] >> 4 {
-        4 => l3(et::IPV4, data),
-        6 => l3(et::IPV6, data),
+        4 => L2::bare(et::IPV4, data),
+        6 => L2::bare(et::IPV6, data),
         _ => other(),
     })
 }
@@ -91,8 +81,8 @@ pub(crate) fn ppp(data: &[u8]) -> Result<L2<'_>, DecodeError> {
         (be16(d, 0), &d[2..])
     };
     Ok(match proto {
-        0x0021 => l3(et::IPV4, rest),
-        0x0057 => l3(et::IPV6, rest),
+        0x0021 => L2::bare(et::IPV4, rest),
+        0x0057 => L2::bare(et::IPV6, rest),
         _ => other(),
     })
 }

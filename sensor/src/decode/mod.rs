@@ -140,6 +140,19 @@ pub(crate) struct L2<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> L2<'a> {
+    /// A network-layer payload with no link-layer addresses (raw IP, tunnels, PPP).
+    pub(crate) fn bare(ethertype: u16, payload: &'a [u8]) -> Self {
+        L2 {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            ethertype,
+            payload,
+        }
+    }
+}
+
 /// Decodes one captured packet.
 pub fn decode<'a>(
     link: LinkType,
@@ -160,10 +173,9 @@ pub(crate) fn network<'a>(
     depth: u8,
 ) -> Result<Decoded<'a>, DecodeError> {
     use crate::wire::ethernet as et;
-    match l2.ethertype {
+    let (src, dst, proto_num, payload, frag, ttl) = match l2.ethertype {
         et::IPV4 => {
             let p = ipv4::Packet::new_checked(l2.payload)?;
-            let (src, dst) = (IpAddr::V4(p.src()), IpAddr::V4(p.dst()));
             let frag = (p.more_fragments() || p.fragment_offset() > 0).then(|| {
                 (
                     u32::from(p.ident()),
@@ -171,50 +183,42 @@ pub(crate) fn network<'a>(
                     p.more_fragments(),
                 )
             });
-            transport(
-                &l2,
-                tunnel,
-                src,
-                dst,
+            (
+                IpAddr::V4(p.src()),
+                IpAddr::V4(p.dst()),
                 p.protocol(),
                 p.payload(),
                 frag,
                 p.ttl(),
-                frags,
-                ts,
-                depth,
             )
         }
         et::IPV6 => {
             let p = ipv6::Packet::new_checked(l2.payload)?;
-            let (src, dst) = (IpAddr::V6(p.src()), IpAddr::V6(p.dst()));
             let frag = p.fragment.filter(|&(_, off, more)| off > 0 || more);
-            transport(
-                &l2,
-                tunnel,
-                src,
-                dst,
+            (
+                IpAddr::V6(p.src()),
+                IpAddr::V6(p.dst()),
                 p.protocol(),
                 p.payload(),
                 frag,
                 p.hop_limit(),
-                frags,
-                ts,
-                depth,
             )
         }
         et::ARP => {
             let a = arp::Packet::new_checked(l2.payload)?;
-            Ok(Decoded::Arp {
+            return Ok(Decoded::Arp {
                 src_mac: l2.src_mac.unwrap_or(a.sender_mac()),
                 dst_mac: l2.dst_mac.unwrap_or([0xff; 6]),
                 sender_mac: a.sender_mac(),
                 sender_ip: a.sender_ip(),
                 opcode: a.opcode(),
-            })
+            });
         }
-        _ => Ok(Decoded::Other),
-    }
+        _ => return Ok(Decoded::Other),
+    };
+    transport(
+        &l2, tunnel, src, dst, proto_num, payload, frag, ttl, frags, ts, depth,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

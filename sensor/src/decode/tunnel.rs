@@ -32,16 +32,6 @@ fn ip_by_version(b: &[u8]) -> Option<u16> {
     }
 }
 
-fn l3(ethertype: u16, payload: &[u8]) -> L2<'_> {
-    L2 {
-        src_mac: None,
-        dst_mac: None,
-        vlan: None,
-        ethertype,
-        payload,
-    }
-}
-
 /// UDP-borne tunnels, recognised by port and header.
 pub(super) fn udp<'a>(
     pkt: &IpPacket<'a>,
@@ -83,7 +73,14 @@ pub(super) fn udp<'a>(
         }
         let body = &p[at..];
         if let Some(ethertype) = ip_by_version(body) {
-            return inner(l3(ethertype, body), outer, Tunnel::Gtp, frags, ts, depth);
+            return inner(
+                L2::bare(ethertype, body),
+                outer,
+                Tunnel::Gtp,
+                frags,
+                ts,
+                depth,
+            );
         }
     }
     Ok(None)
@@ -107,7 +104,7 @@ pub(super) fn ip<'a>(
             } else {
                 Tunnel::FourInFour
             };
-            inner(l3(et::IPV4, payload), outer, t, frags, ts, depth)
+            inner(L2::bare(et::IPV4, payload), outer, t, frags, ts, depth)
         }
         proto::IPV6 => {
             let t = if over_v6 {
@@ -115,7 +112,7 @@ pub(super) fn ip<'a>(
             } else {
                 Tunnel::SixInFour
             };
-            inner(l3(et::IPV6, payload), outer, t, frags, ts, depth)
+            inner(L2::bare(et::IPV6, payload), outer, t, frags, ts, depth)
         }
         proto::GRE => gre(payload, outer, frags, ts, depth),
         _ => Ok(None),
@@ -166,7 +163,14 @@ fn gre<'a>(
     need(p, at, "gre")?;
     let body = &p[at..];
     match be16(p, 2) {
-        et::IPV4 | et::IPV6 => inner(l3(be16(p, 2), body), outer, Tunnel::Gre, frags, ts, depth),
+        et::IPV4 | et::IPV6 => inner(
+            L2::bare(be16(p, 2), body),
+            outer,
+            Tunnel::Gre,
+            frags,
+            ts,
+            depth,
+        ),
         // Transparent Ethernet bridging.
         0x6558 => inner(link::ethernet(body)?, outer, Tunnel::Gre, frags, ts, depth),
         // ERSPAN type II (8-byte header) and type III (12, plus 8 with the O flag).

@@ -104,28 +104,7 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
-        let mut ext = Vec::new();
-        let name = sni.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
-        let mut hello = vec![3, 3];
-        hello.extend_from_slice(&[7; 32]);
-        hello.push(0);
-        hello.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
-        hello.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        hello.extend_from_slice(&ext);
-        let mut hs = vec![1, 0, (hello.len() >> 8) as u8, hello.len() as u8];
-        hs.extend_from_slice(&hello);
-        let mut rec = vec![0x16, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
-        rec.extend_from_slice(&hs);
-        rec
-    }
+    use crate::synth::client_hello;
 
     #[test]
     fn recognises_a_stream_after_its_handshake() {
