@@ -55,3 +55,32 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
     assert!(field(summary, "l7_agreement") >= 98.0, "{summary}");
     assert!(field(summary, "packet_match") >= 99.5, "{summary}");
 }
+
+/// Server names read from encrypted or binary handshakes: QUIC v1 (decrypted Initial), draft-29,
+/// v2, and Google QUIC's clear-text CHLO.
+#[test]
+fn quic_server_names_from_the_corpus() {
+    let Some((corpus, _)) = corpus() else {
+        eprintln!("SKIPPED: the nDPI corpus is absent");
+        return;
+    };
+    for (file, name) in [
+        ("google_meet.pcapng", "meet.google.com"),
+        ("quic-29.pcap", "localhost"),
+        ("quic-v2.pcapng", "test"),
+        ("quic.pcap", "mail.google.com"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+            .args(["-q", "flows"])
+            .arg(corpus.join("pcap").join(file))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("\"server_name\":\"{name}\""))
+                    && l.contains("\"l7\":\"QUIC\"")),
+            "{file}: no QUIC flow with server_name {name}"
+        );
+    }
+}

@@ -20,6 +20,7 @@ mod netbios;
 mod ntp;
 mod openvpn;
 mod quic;
+mod quic_initial;
 mod rdp;
 mod sip;
 mod snmp;

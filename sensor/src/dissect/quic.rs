@@ -1,5 +1,5 @@
-//! QUIC: IETF long headers (v1, v2, drafts, mvfst) and Google QUIC. Classification reads only
-//! the cleartext header; reading the SNI needs the Initial packet decrypted (not yet done).
+//! QUIC: IETF long headers (v1, v2, drafts, mvfst) and Google QUIC. Classification reads the
+//! cleartext header; the SNI comes from the client's Initial, decrypted ([`super::quic_initial`]).
 
 use super::{L7, PacketView, Verdict, u32_at};
 
@@ -28,7 +28,12 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     {
         // Client Initials are padded to at least 1200 bytes; servers answer on 443 mostly.
         if (v.from_client && p.len() >= 1200) || v.port(443) || v.port(784) || v.port(853) {
-            return Verdict::Match(L7::QUIC, None);
+            let sni = if v.from_client {
+                super::quic_initial::sni(p)
+            } else {
+                None
+            };
+            return Verdict::Match(L7::QUIC, sni);
         }
     }
     // Google QUIC public header with the version flag: 8-byte connection id, then "Q0xx".
@@ -40,7 +45,37 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         && p[11].is_ascii_digit()
         && p[12].is_ascii_digit()
     {
-        return Verdict::Match(L7::QUIC, None);
+        let sni = if v.from_client {
+            gquic_chlo_sni(p)
+        } else {
+            None
+        };
+        return Verdict::Match(L7::QUIC, sni);
     }
     Verdict::No
+}
+
+/// The SNI tag of a Google QUIC client hello, sent in clear: "CHLO", a tag count, then
+/// (tag, end offset) pairs and the values they delimit.
+fn gquic_chlo_sni(p: &[u8]) -> Option<String> {
+    let start = p.windows(4).take(128).position(|w| w == b"CHLO")?;
+    let at = start + 4;
+    let count = usize::from(u16::from_le_bytes([*p.get(at)?, *p.get(at + 1)?]));
+    let entries = at + 4;
+    let values = entries + 8 * count;
+    let mut prev = 0usize;
+    for i in 0..count.min(64) {
+        let e = entries + 8 * i;
+        let tag = p.get(e..e + 4)?;
+        let end = u32::from_le_bytes(p.get(e + 4..e + 8)?.try_into().ok()?) as usize;
+        if end < prev {
+            return None;
+        }
+        if tag == b"SNI\0" {
+            let v = p.get(values + prev..values + end)?;
+            return std::str::from_utf8(v).ok().map(str::to_ascii_lowercase);
+        }
+        prev = end;
+    }
+    None
 }
