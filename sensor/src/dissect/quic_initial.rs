@@ -3,7 +3,7 @@
 //! open the AES-128-GCM payload, gather the CRYPTO frames and parse the ClientHello in them.
 //! Everything is bounds-checked; any inconsistency gives `None`.
 
-use aes::cipher::{BlockEncrypt, KeyInit as _};
+use aes::cipher::BlockEncrypt;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce, Tag};
 use hkdf::Hkdf;
