@@ -30,8 +30,17 @@ pub fn run_file(
     path: &Path,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
+    run_file_with(path, TableConfig::default(), emit)
+}
+
+/// Like [`run_file`] with chosen flow-table settings.
+pub fn run_file_with(
+    path: &Path,
+    config: TableConfig,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
     let reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
-    run_reader(reader, emit)
+    run_reader_with(reader, config, emit)
 }
 
 /// Like [`run_file`] over any capture reader (tests feed bytes from memory).
@@ -39,7 +48,22 @@ pub fn run_reader<R: std::io::Read>(
     mut reader: CaptureReader<R>,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run(&mut reader, &AtomicBool::new(false), None, emit)
+    run(
+        &mut reader,
+        &AtomicBool::new(false),
+        None,
+        TableConfig::default(),
+        emit,
+    )
+}
+
+/// Like [`run_reader`] with chosen flow-table settings (timeouts, bounds).
+pub fn run_reader_with<R: std::io::Read>(
+    mut reader: CaptureReader<R>,
+    config: TableConfig,
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
+    run(&mut reader, &AtomicBool::new(false), None, config, emit)
 }
 
 /// The device table of a capture file (the flows are computed and discarded).
@@ -50,6 +74,7 @@ pub fn devices_in_file(path: &Path) -> Result<(DeviceTable, RunStats), (RunStats
         &mut reader,
         &AtomicBool::new(false),
         Some(&mut devices),
+        TableConfig::default(),
         &mut |_| {},
     )?;
     Ok((devices, stats))
@@ -60,12 +85,13 @@ pub fn devices_in_file(path: &Path) -> Result<(DeviceTable, RunStats), (RunStats
 pub fn run_live(
     iface: &str,
     filter: Option<&str>,
+    config: TableConfig,
     stop: &AtomicBool,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<(RunStats, Option<LiveStats>), (RunStats, CaptureError)> {
     let mut cap = LiveCapture::open(iface, filter).map_err(|e| (RunStats::default(), e))?;
     tracing::info!(%iface, filter = filter.unwrap_or(""), "capturing; Ctrl-C to stop");
-    let stats = run(&mut cap, stop, None, emit)?;
+    let stats = run(&mut cap, stop, None, config, emit)?;
     Ok((stats, cap.stats()))
 }
 
@@ -92,9 +118,10 @@ pub fn run<S: PacketSource>(
     source: &mut S,
     stop: &AtomicBool,
     mut devices: Option<&mut DeviceTable>,
+    config: TableConfig,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    let mut table = FlowTable::new(TableConfig::default());
+    let mut table = FlowTable::new(config);
     let mut frags = FragmentTable::default();
     let mut stats = RunStats::default();
     let mut flows = 0u64;

@@ -222,3 +222,34 @@ fn arbitrary_bytes_never_panic_the_decoder() {
         assert!(r.is_ok());
     }
 }
+
+#[test]
+fn active_timeout_splits_a_long_flow_into_records_that_add_up() {
+    use flowmesh_sensor::capture::CaptureReader;
+    use flowmesh_sensor::flow::TableConfig;
+    // Ten datagrams one second apart; a 3-second active timeout.
+    let packets: Vec<Vec<u8>> = (0..10).map(|_| eth_udp(40000, 5000, b"tick")).collect();
+    let bytes = pcap(1, &packets);
+    let config = TableConfig {
+        active_micros: 3_000_000,
+        ..TableConfig::default()
+    };
+    let mut records = Vec::new();
+    flowmesh_sensor::offline::run_reader_with(
+        CaptureReader::new(&bytes[..]).unwrap(),
+        config,
+        &mut |r| records.push(r),
+    )
+    .unwrap();
+    assert!(records.len() >= 3, "{records:#?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.c2s_packets > 0 && r.first_seen <= r.last_seen)
+    );
+    assert_eq!(records.iter().map(|r| r.c2s_packets).sum::<u64>(), 10);
+    assert!(
+        records.windows(2).all(|w| w[0].last_seen < w[1].first_seen),
+        "windows do not overlap"
+    );
+}

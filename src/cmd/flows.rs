@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use flowmesh_sensor::flow::TableConfig;
 use flowmesh_sensor::offline;
 
 /// Print flow records for a capture.
@@ -20,6 +21,10 @@ pub struct Args {
     /// With --iface: a tcpdump/BPF filter, e.g. "not port 22".
     #[arg(long, requires = "iface")]
     filter: Option<String>,
+    /// Seconds after which a running flow prints a record of what it did since its previous
+    /// one (records of one flow add up). Default: off for files, 120 for --iface; 0 disables.
+    #[arg(long)]
+    active_timeout: Option<u64>,
 }
 
 /// Set by SIGINT/SIGTERM: the capture loop stops at its next packet or idle tick.
@@ -63,16 +68,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut kernel = None;
+    let active_secs = a
+        .active_timeout
+        .unwrap_or(if a.iface.is_some() { 120 } else { 0 });
+    let config = TableConfig {
+        active_micros: i64::try_from(active_secs).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
+        ..TableConfig::default()
+    };
     let result = match &a.iface {
         Some(iface) => {
             stop_on_signals();
-            offline::run_live(iface, a.filter.as_deref(), &STOP, &mut write).map(|(s, k)| {
-                kernel = k;
-                s
-            })
+            offline::run_live(iface, a.filter.as_deref(), config, &STOP, &mut write).map(
+                |(s, k)| {
+                    kernel = k;
+                    s
+                },
+            )
         }
-        None => offline::run_file(
+        None => offline::run_file_with(
             a.file.as_deref().unwrap_or(std::path::Path::new("")),
+            config,
             &mut write,
         ),
     };

@@ -74,6 +74,19 @@ pub struct Flow {
     pub s2c_tcp_flags: u8,
     /// Application detection state and result.
     pub dpi: Dpi,
+    /// Counters were reset by an active-timeout record and no packet has come since.
+    pub window_empty: bool,
+}
+
+impl Flow {
+    /// Starts a new reporting window after an active-timeout record.
+    fn reset_window(&mut self) {
+        self.c2s_packets = 0;
+        self.c2s_bytes = 0;
+        self.s2c_packets = 0;
+        self.s2c_bytes = 0;
+        self.window_empty = true;
+    }
 }
 
 /// Timeouts and bounds.
@@ -87,6 +100,9 @@ pub struct TableConfig {
     pub other_idle_micros: i64,
     /// Most flows tracked at once; beyond it the least recently seen are evicted (emitted).
     pub max_flows: usize,
+    /// Active timeout, µs: a flow still running after this long emits a record of what it did
+    /// since its previous record (NetFlow's delta semantics: a flow's records add up). 0: off.
+    pub active_micros: i64,
 }
 
 impl Default for TableConfig {
@@ -96,6 +112,7 @@ impl Default for TableConfig {
             udp_idle_micros: 180_000_000,
             other_idle_micros: 60_000_000,
             max_flows: 2_000_000,
+            active_micros: 0,
         }
     }
 }
@@ -111,6 +128,8 @@ pub struct TableStats {
     pub evictions: u64,
     /// Flows expired by idle timeout.
     pub expired: u64,
+    /// Active-timeout records of flows still running.
+    pub updates: u64,
 }
 
 /// The flow table: flows live in a slab (`slots`), found through a hash table of slot numbers
@@ -152,6 +171,7 @@ fn new_flow(p: &IpPacket<'_>, key: FlowKey, src_is_a: bool, ts: i64) -> Flow {
         c2s_tcp_flags: 0,
         s2c_tcp_flags: 0,
         dpi: Dpi::default(),
+        window_empty: false,
     }
 }
 
@@ -214,7 +234,9 @@ impl FlowTable {
                     .expect("indexed slots are live");
                 if ts - flow.last_seen > Self::idle_limit(&self.config, p.proto) {
                     // The same tuple after a long silence is a new flow.
-                    emit(FlowRecord::from_flow(flow));
+                    if !flow.window_empty {
+                        emit(FlowRecord::from_flow(flow));
+                    }
                     self.stats.expired += 1;
                     self.stats.flows += 1;
                     *flow = new_flow(p, key, src_is_a, ts);
@@ -254,6 +276,10 @@ impl FlowTable {
             .as_mut()
             .expect("indexed slots are live");
         let from_client = src_is_a == flow.client_is_a;
+        if flow.window_empty {
+            flow.window_empty = false;
+            flow.first_seen = ts;
+        }
         let (src_mac, dst_mac) = (p.src_mac.unwrap_or([0; 6]), p.dst_mac.unwrap_or([0; 6]));
         if from_client {
             flow.c2s_packets += 1;
@@ -294,6 +320,12 @@ impl FlowTable {
                 },
             );
         }
+        let active = self.config.active_micros;
+        if active > 0 && ts - flow.first_seen >= active {
+            emit(FlowRecord::from_flow(flow));
+            self.stats.updates += 1;
+            flow.reset_window();
+        }
     }
 
     /// Emits and forgets every flow for which `done` holds; returns how many.
@@ -310,7 +342,9 @@ impl FlowTable {
             if !done(flow) {
                 continue;
             }
-            emit(FlowRecord::from_flow(flow));
+            if !flow.window_empty {
+                emit(FlowRecord::from_flow(flow));
+            }
             if let Ok(entry) = self
                 .index
                 .find_entry(hash_key(&flow.key), |&j| j as usize == i)
@@ -349,7 +383,7 @@ impl FlowTable {
     /// Emits every flow (end of input), in the order they were first seen (slots are reused, so
     /// nearly).
     pub fn drain(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        for flow in self.slots.drain(..).flatten() {
+        for flow in self.slots.drain(..).flatten().filter(|f| !f.window_empty) {
             emit(FlowRecord::from_flow(&flow));
         }
         self.index.clear();
