@@ -144,3 +144,104 @@ fn icmp_is_known_by_its_protocol_and_unknown_payloads_stay_unknown() {
         "Unknown"
     );
 }
+
+#[test]
+fn the_remaining_protocols_each_detected() {
+    // SIP over UDP.
+    assert_eq!(
+        udp_flow(
+            5060,
+            5060,
+            b"REGISTER sip:example.org SIP/2.0\r\nVia: x\r\n\r\n"
+        )
+        .l7,
+        "SIP"
+    );
+    // DHCPv6 solicit.
+    assert_eq!(
+        udp_flow(546, 547, &[1, 0xaa, 0xbb, 0xcc, 0, 1, 0, 0]).l7,
+        "DHCPV6"
+    );
+    // NetBIOS datagram service.
+    let mut nbdd = vec![0x11, 0x02, 0, 1, 10, 0, 0, 1, 0, 138, 0, 0, 0, 0];
+    nbdd.extend_from_slice(&[0x20; 20]);
+    assert_eq!(udp_flow(138, 138, &nbdd).l7, "NetBIOS");
+    // Dropbox LAN sync discovery.
+    assert_eq!(
+        udp_flow(17500, 17500, br#"{"host_int": 123, "version": [2, 0]}"#).l7,
+        "Dropbox"
+    );
+    // Spotify LAN discovery.
+    assert_eq!(
+        udp_flow(57621, 57621, b"SpotUdp0\x01\x02\x03\x04").l7,
+        "Spotify"
+    );
+    // Zoom media on 8801.
+    let mut zoom = vec![0x05];
+    zoom.extend_from_slice(&[0x10; 40]);
+    assert_eq!(udp_flow(50000, 8801, &zoom).l7, "Zoom");
+    // Teredo: IPv6 in UDP 3544.
+    let mut teredo = vec![0x60];
+    teredo.extend_from_slice(&[0; 47]);
+    assert_eq!(udp_flow(50000, 3544, &teredo).l7, "Teredo");
+    // IKEv2 on 500: SPIs, next payload, version 2.0, exchange, flags, message id, length.
+    let mut ike = vec![0x11; 8];
+    ike.extend_from_slice(&[0; 8]);
+    ike.extend_from_slice(&[33, 0x20, 34, 0x08, 0, 0, 0, 0, 0, 0, 0, 28]);
+    assert_eq!(udp_flow(500, 500, &ike).l7, "IPSec");
+    // OpenVPN hard reset (opcode 7 << 3) on 1194.
+    let mut ovpn = vec![0x38];
+    ovpn.extend_from_slice(&[0x42; 25]);
+    assert_eq!(udp_flow(50000, 1194, &ovpn).l7, "OpenVPN");
+    // Google QUIC client hello with its version in clear.
+    let mut gquic = vec![0x0d, 1, 2, 3, 4, 5, 6, 7, 8, b'Q', b'0', b'4', b'3', 1];
+    gquic.extend_from_slice(&[0; 40]);
+    assert_eq!(udp_flow(50000, 443, &gquic).l7, "QUIC");
+    // BitTorrent DHT query.
+    assert_eq!(
+        udp_flow(
+            50000,
+            6881,
+            b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe"
+        )
+        .l7,
+        "BitTorrent"
+    );
+    // DTLS ClientHello record.
+    let mut dtls = vec![0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10];
+    dtls.extend_from_slice(&[1; 10]);
+    assert_eq!(udp_flow(50000, 4433, &dtls).l7, "DTLS");
+}
+
+#[test]
+fn tcp_greetings_of_the_remaining_protocols() {
+    let mut mysql = vec![0, 0, 0, 0, 10];
+    mysql.extend_from_slice(b"8.0.36\0");
+    mysql.extend_from_slice(&[0x11; 40]);
+    let len = mysql.len() - 4;
+    mysql[0] = len as u8;
+    assert_eq!(tcp_flow(3306, &[], &[&mysql]).l7, "MySQL");
+    let rdp = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+    assert_eq!(tcp_flow(3389, &[&rdp], &[]).l7, "RDP");
+    assert_eq!(
+        tcp_flow(110, &[b"USER bob\r\n"], &[b"+OK POP3 ready\r\n"]).l7,
+        "POP3"
+    );
+    assert_eq!(
+        tcp_flow(143, &[b"a1 CAPABILITY\r\n"], &[b"* OK IMAP4rev1 ready\r\n"]).l7,
+        "IMAP"
+    );
+    assert_eq!(
+        tcp_flow(21, &[b"USER anonymous\r\n"], &[b"220 FTP server ready\r\n"]).l7,
+        "FTP_CONTROL"
+    );
+    let connect = tcp_flow(
+        8080,
+        &[b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n"],
+        &[],
+    );
+    assert_eq!(
+        (connect.l7, connect.server_name.as_deref()),
+        ("HTTP_Connect", Some("example.org"))
+    );
+}
