@@ -20,8 +20,12 @@ pub struct RunStats {
     pub non_ip: u64,
     /// Packets that could not be decoded (malformed, truncated, unsupported).
     pub undecodable: u64,
-    /// Flows emitted.
+    /// Flow records emitted (final and active-timeout ones).
     pub flows: u64,
+    /// Flows evicted early because the table was full.
+    pub evictions: u64,
+    /// Active-timeout records of running flows.
+    pub updates: u64,
 }
 
 /// Reads `path` to the end and emits every flow record. On a damaged capture, every flow seen
@@ -161,6 +165,8 @@ pub fn run<S: PacketSource>(
     };
     table.drain(&mut out);
     stats.flows = flows;
+    stats.evictions = table.stats.evictions;
+    stats.updates = table.stats.updates;
     match result {
         Ok(()) => Ok(stats),
         Err(e) => Err((stats, e)),

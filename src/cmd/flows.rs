@@ -107,10 +107,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         flows = stats.flows,
         non_ip = stats.non_ip,
         undecodable = stats.undecodable,
+        evictions = stats.evictions,
+        updates = stats.updates,
         secs = format!("{secs:.3}"),
         pps = format!("{:.0}", stats.packets as f64 / secs.max(1e-9)),
         "done"
     );
+    if stats.evictions > 0 {
+        tracing::warn!(
+            evictions = stats.evictions,
+            "the flow table was full: the least recently seen flows were emitted early"
+        );
+    }
     if let Some(k) = kernel {
         tracing::info!(
             received = k.received,
