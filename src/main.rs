@@ -51,8 +51,9 @@ enum Command {
     Gen(cmd::generate::Args),
     /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
     Check(cmd::pending::Args),
-    /// Validate a policy file (not yet available: issue #4).
-    Policy(cmd::pending::Args),
+    /// Validate a policy file, or export its ACL as ntopng rule lines.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
     /// Run a sensor (not yet available: issue #5).
     Sensor(cmd::pending::Args),
     /// Run a collector (not yet available: issue #5).
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
         Command::Devices(a) => cmd::devices::run(a),
         Command::Gen(a) => cmd::generate::run(a),
         Command::Check(_) => cmd::pending::run("check", 4),
-        Command::Policy(_) => cmd::pending::run("policy", 4),
+        Command::Policy(c) => cmd::policy::run(c),
         Command::Sensor(_) => cmd::pending::run("sensor", 5),
         Command::Collector(_) => cmd::pending::run("collector", 5),
         Command::Manager(_) => cmd::pending::run("manager", 6),

@@ -245,3 +245,34 @@ fn an_unreachable_broker_gets_a_clear_error_saying_what_to_check() {
     assert!(err.contains("could not connect to any of"), "{err}");
     assert!(err.contains("cluster.sh status"), "{err}");
 }
+
+#[test]
+fn policy_validate_exits_1_with_every_error_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/collector/tests/design_example.toml"
+    );
+    let ok = flowmesh()
+        .args(["policy", "validate", good])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[acl]\nrules = \"\"\"\nTCP;*;*;NOPE\nICMP;*\n\"\"\"\n[[profile]]\nname = \"x\"\nbpf = \"tcp port eighty\"\n").unwrap();
+    let out = flowmesh()
+        .args(["policy", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in [":3: error:", ":4: error:", ":8: error:"] {
+        assert!(err.contains(line), "missing {line} in {err}");
+    }
+    assert!(!err.contains("warning"), "{err}");
+}

@@ -1,1 +1,6 @@
-//! The collector: subscriber, policy engine, timeseries and alert store (issue 4 onwards).
+//! The collector: the policy model and checks (issue 4), then the subscriber, timeseries and
+//! alert store (issue 5).
+//!
+//! - [`policy`]: the policy file of DESIGN.md, validated with line numbers.
+
+pub mod policy;

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod hello;
 pub mod keygen;
 pub mod pending;
+pub mod policy;
 
 /// A multi-threaded tokio runtime for the networked subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -175,3 +175,12 @@ pub fn wall_micros() -> i64 {
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
 }
+
+/// Compiles a tcpdump/BPF filter with libpcap for Ethernet, returning libpcap's message if it
+/// refuses it (policy profiles are checked with this).
+pub fn compile_bpf(expr: &str) -> Result<(), String> {
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
+    dead.compile(expr, true)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

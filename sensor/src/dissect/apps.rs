@@ -83,6 +83,11 @@ const TABLE: &[(&str, &str)] = &[
     ("debian.org", "Debian"),
 ];
 
+/// Whether `name` is an application of the table, case-insensitively.
+pub fn is_app(name: &str) -> bool {
+    TABLE.iter().any(|(_, app)| app.eq_ignore_ascii_case(name))
+}
+
 /// The application a server name belongs to.
 pub fn app_for_name(name: &str) -> Option<&'static str> {
     let name = name.trim_end_matches('.');

@@ -11,6 +11,12 @@ macro_rules! l7_names {
             $($v),*
         }
         impl L7 {
+            /// Every master protocol but Unknown.
+            pub const ALL: &'static [L7] = &[$(L7::$v),*];
+            /// The protocol of an nDPI name, case-insensitively.
+            pub fn from_name(name: &str) -> Option<L7> {
+                Self::ALL.iter().copied().find(|l| l.name().eq_ignore_ascii_case(name))
+            }
             /// nDPI's name.
             pub fn name(self) -> &'static str {
                 match self {

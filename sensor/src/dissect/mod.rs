@@ -38,10 +38,15 @@ mod zoom;
 
 use std::net::IpAddr;
 
-pub use apps::app_for_name;
+pub use apps::{app_for_name, is_app};
 pub use dhcp::option as dhcp_option;
 pub use http::header as http_header;
 pub use l7::L7;
+
+/// Whether `name` is a protocol or application flowmesh can recognise (policy files name them).
+pub fn is_known_protocol(name: &str) -> bool {
+    L7::from_name(name).is_some() || is_app(name) || name.eq_ignore_ascii_case("Unknown")
+}
 
 /// Payload-carrying packets inspected per flow before giving up.
 pub const MAX_PAYLOAD_PACKETS: u8 = 16;
