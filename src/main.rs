@@ -49,8 +49,8 @@ enum Command {
     Devices(cmd::devices::Args),
     /// Write a synthetic capture of realistic flows (for benchmarks).
     Gen(cmd::generate::Args),
-    /// Run the policy checks on a capture and print alerts (not yet available: issue #4).
-    Check(cmd::pending::Args),
+    /// Run the policy checks on a capture and print one JSON alert per line (packet time).
+    Check(cmd::check::Args),
     /// Validate a policy file, or export its ACL as ntopng rule lines.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Command::Flows(a) => cmd::flows::run(a),
         Command::Devices(a) => cmd::devices::run(a),
         Command::Gen(a) => cmd::generate::run(a),
-        Command::Check(_) => cmd::pending::run("check", 4),
+        Command::Check(a) => cmd::check::run(a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Sensor(_) => cmd::pending::run("sensor", 5),
         Command::Collector(_) => cmd::pending::run("collector", 5),

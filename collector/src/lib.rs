@@ -2,5 +2,8 @@
 //! alert store (issue 5).
 //!
 //! - [`policy`]: the policy file of DESIGN.md, validated with line numbers.
+//! - [`checks`]: the checks, run on flow records, raising [`alert::Alert`]s.
 
+pub mod alert;
+pub mod checks;
 pub mod policy;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod broker;
+pub mod check;
 pub mod cloud_key;
 pub mod devices;
 pub mod flows;

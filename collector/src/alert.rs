@@ -1,0 +1,59 @@
+//! Alerts in DESIGN.md's JSON form.
+
+use flowmesh_sensor::flow::{FlowRecord, rfc3339_micros};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One alert: the fields every alert has, and those of its type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// `acl_violation`, `host_policy`, ...
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// info | notice | warning | error | critical.
+    pub severity: &'static str,
+    /// Event time, RFC 3339.
+    pub time: String,
+    /// The instance that saw it.
+    pub instance: String,
+    /// The type's own fields.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl Alert {
+    /// An alert about `flow`, at the flow's last packet, with extra fields.
+    pub fn about_flow(
+        kind: &'static str,
+        severity: &'static str,
+        instance: &str,
+        flow: &FlowRecord,
+        time_micros: i64,
+        extra: Value,
+    ) -> Self {
+        let mut fields = Map::new();
+        fields.insert(
+            "flow".into(),
+            serde_json::to_value(flow).unwrap_or(Value::Null),
+        );
+        if let Value::Object(m) = extra {
+            fields.extend(m);
+        }
+        Alert {
+            kind,
+            severity,
+            time: rfc3339_micros(time_micros),
+            instance: instance.to_string(),
+            fields,
+        }
+    }
+}
+
+/// Builds the `extra` object of an alert.
+pub fn extra(pairs: &[(&str, Value)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert((*k).to_string(), v.clone());
+    }
+    Value::Object(m)
+}
