@@ -22,6 +22,26 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// An alert with only its own fields.
+    pub fn new(
+        kind: &'static str,
+        severity: &'static str,
+        instance: &str,
+        time_micros: i64,
+        extra: Value,
+    ) -> Self {
+        Alert {
+            kind,
+            severity,
+            time: rfc3339_micros(time_micros),
+            instance: instance.to_string(),
+            fields: match extra {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        }
+    }
+
     /// An alert about `flow`, at the flow's last packet, with extra fields.
     pub fn about_flow(
         kind: &'static str,

@@ -12,9 +12,19 @@ fn frame(src: [u8; 4], dst: [u8; 4], proto: u8, l4: Vec<u8>) -> Vec<u8> {
 }
 
 fn alerts(policy_text: &str, frames: &[Vec<u8>]) -> Vec<Alert> {
+    let timed: Vec<(u32, Vec<u8>)> = frames
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, f)| (i as u32, f))
+        .collect();
+    alerts_at(policy_text, &timed)
+}
+
+fn alerts_at(policy_text: &str, frames: &[(u32, Vec<u8>)]) -> Vec<Alert> {
     let (p, _) = policy::parse(policy_text).unwrap_or_else(|r| panic!("{:#?}", r.errors));
-    let engine = Engine::new(&p, "test");
-    let bytes = pcap(1, frames);
+    let mut engine = Engine::new(&p, "test");
+    let bytes = pcap_at(1, frames);
     let mut out = Vec::new();
     offline::run_reader(CaptureReader::new(&bytes[..]).unwrap(), &mut |r| {
         engine.flow(&r, &mut |a| out.push(a))
@@ -140,4 +150,130 @@ whitelisted = ["192.168.1.53", "8.8.8.8"]
         .is_empty()
     );
     assert!(reason(&[frame(core, [192, 168, 1, 53], 17, udp(40000, 53, b"x"))]).is_empty());
+}
+
+const MAC_C: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
+
+fn from(mac: [u8; 6], ip: [u8; 4], port: u16) -> Vec<u8> {
+    eth(
+        mac,
+        [0xff; 6],
+        0x0800,
+        &ipv4(ip, [192, 168, 1, 255], 17, &udp(port, 9999, b"hello")),
+    )
+}
+
+#[test]
+fn unknown_macs_alert_once_per_appearance_and_authorized_ones_on_disconnect() {
+    let policy = r#"[devices]
+idle_timeout = "10s"
+learning_period = "0s"
+[[devices.authorized]]
+mac = "02:00:00:00:00:0a"
+name = "printer"
+alert_on_disconnect = true
+"#;
+    let frames = [
+        (0, from(MAC_A, [192, 168, 1, 20], 1000)),
+        (1, from(MAC_C, [192, 168, 1, 66], 1001)),
+        (2, from(MAC_C, [192, 168, 1, 66], 1002)), // same appearance: no second alert
+        (40, from(MAC_C, [192, 168, 1, 66], 1003)), // back after being gone: a new appearance
+    ];
+    let got = alerts_at(policy, &frames);
+    let kinds: Vec<&str> = got.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "unexpected_device_connected",
+            "device_disconnected",
+            "unexpected_device_connected"
+        ],
+        "{got:#?}"
+    );
+    assert_eq!(got[0].fields["mac"], "02:00:00:00:00:0c");
+    assert_eq!(got[0].fields["ip"], "192.168.1.66");
+    assert_eq!(got[1].fields["name"], "printer");
+    assert_eq!(
+        got[1].time, "2023-11-14T22:13:30.000000Z",
+        "silent for idle_timeout after its last frame"
+    );
+}
+
+#[test]
+fn the_learning_period_authorizes_and_broadcast_is_ignored() {
+    let policy = "[devices]\nidle_timeout = \"1m\"\nlearning_period = \"5s\"\n";
+    let frames = [
+        (0, from(MAC_A, [192, 168, 1, 20], 1000)),
+        (3, from(MAC_C, [192, 168, 1, 66], 1001)),
+        (10, from(MAC_B, [192, 168, 1, 77], 1002)),
+        (11, from([0xff; 6], [192, 168, 1, 78], 1003)),
+    ];
+    let got = alerts_at(policy, &frames);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["mac"], "02:00:00:00:00:0b");
+}
+
+#[test]
+fn device_apps_judge_the_client_and_the_answering_server() {
+    let policy = r#"[device_types]
+"02:00:00:00:00:0a" = "printer"
+"#;
+    let printer = |l4: Vec<u8>, to: [u8; 4]| eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, to, 17, &l4));
+    // The printer as client: NTP is in the preset, BitTorrent DHT is not; DNS always allowed.
+    let mut ntp = vec![0x23];
+    ntp.extend_from_slice(&[0; 47]);
+    let ok = [
+        printer(udp(40000, 123, &ntp), IP_B),
+        printer(udp(40001, 53, &dns_query("x.example")), IP_B),
+    ];
+    assert!(alerts(policy, &ok).is_empty(), "{:#?}", alerts(policy, &ok));
+    let dht = printer(
+        udp(
+            40002,
+            6881,
+            b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+        ),
+        IP_B,
+    );
+    let got = alerts(policy, &[dht]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        (
+            got[0].kind,
+            got[0].fields["peer"].as_str(),
+            got[0].fields["app"].as_str()
+        ),
+        ("device_app_not_allowed", Some("client"), Some("BitTorrent"))
+    );
+    assert_eq!(got[0].fields["device_type"], "printer");
+    // The printer as server of SSH: judged only once it answers.
+    let ssh_req = eth(
+        MAC_B,
+        MAC_A,
+        0x0800,
+        &ipv4(
+            IP_B,
+            IP_A,
+            6,
+            &tcp(50000, 22, 1, PSH_ACK, b"SSH-2.0-client\r\n"),
+        ),
+    );
+    assert!(
+        alerts(policy, std::slice::from_ref(&ssh_req)).is_empty(),
+        "no answer, not judged"
+    );
+    let ssh_ans = eth(
+        MAC_A,
+        MAC_B,
+        0x0800,
+        &ipv4(
+            IP_A,
+            IP_B,
+            6,
+            &tcp(22, 50000, 1, PSH_ACK, b"SSH-2.0-printer\r\n"),
+        ),
+    );
+    let got = alerts(policy, &[ssh_req, ssh_ans]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["peer"], "server");
 }

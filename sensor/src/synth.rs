@@ -313,3 +313,19 @@ pub fn generate(
     }
     Ok(written)
 }
+
+/// A classic pcap whose packets carry the given times (seconds after 2023-11-14T22:13:20Z).
+pub fn pcap_at(link: u32, packets: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut f = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0,
+    ];
+    f.extend_from_slice(&link.to_le_bytes());
+    for (secs, p) in packets {
+        f.extend_from_slice(&(1_700_000_000u32 + secs).to_le_bytes());
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        f.extend_from_slice(p);
+    }
+    f
+}

@@ -41,17 +41,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let engine = Engine::new(&policy, &a.instance);
+    let mut engine = Engine::new(&policy, &a.instance);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut alerts = 0u64;
+    let mut last_seen = i64::MIN;
+    let mut print = |alert: flowmesh_collector::alert::Alert| {
+        alerts += 1;
+        let _ = serde_json::to_writer(&mut out, &alert);
+        let _ = out.write_all(b"\n");
+    };
     let result = offline::run_file(&a.file, &mut |record| {
-        engine.flow(&record, &mut |alert| {
-            alerts += 1;
-            let _ = serde_json::to_writer(&mut out, &alert);
-            let _ = out.write_all(b"\n");
-        });
+        if let Some(t) = flowmesh_collector::checks::parse_rfc3339_micros(&record.last_seen) {
+            last_seen = last_seen.max(t);
+        }
+        engine.flow(&record, &mut print);
     });
+    engine.finish(last_seen, &mut print);
     out.flush()?;
     match result {
         Ok(stats) => {

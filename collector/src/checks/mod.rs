@@ -1,6 +1,8 @@
 //! The checks of ntopng's Policies page, one module each, run on every flow record.
 
 pub mod acl;
+pub mod device_apps;
+pub mod devices;
 pub mod host_policy;
 
 use flowmesh_sensor::flow::FlowRecord;
@@ -12,22 +14,122 @@ use crate::policy::Policy;
 pub struct Engine {
     acl: Option<acl::AclCheck>,
     host_policy: host_policy::HostPolicyCheck,
+    devices: Option<devices::DeviceCheck>,
+    device_types:
+        std::collections::BTreeMap<crate::policy::Mac, flowmesh_sensor::devices::DeviceType>,
+    device_apps: Option<device_apps::DeviceApps>,
     instance: String,
+    now: i64,
+}
+
+fn mac_bytes(text: &Option<String>) -> Option<[u8; 6]> {
+    text.as_deref()
+        .and_then(|t| t.parse::<crate::policy::Mac>().ok())
+        .map(|m| m.0)
 }
 
 impl Engine {
     /// Prepares (indexes) the checks of `policy`; alerts carry `instance`.
     pub fn new(policy: &Policy, instance: &str) -> Self {
+        let apps_on = !policy.device_types.is_empty() || !policy.device_apps.is_empty();
         Engine {
             acl: policy.acl.as_ref().map(|rules| acl::AclCheck::new(rules)),
             host_policy: host_policy::HostPolicyCheck::new(&policy.host_policy),
+            devices: policy.devices.as_ref().map(devices::DeviceCheck::new),
+            device_types: policy.device_types.clone(),
+            device_apps: apps_on.then(|| device_apps::DeviceApps::new(&policy.device_apps)),
             instance: instance.to_string(),
+            now: i64::MIN,
+        }
+    }
+
+    fn device_event(&self, e: devices::DeviceEvent, out: &mut impl FnMut(Alert)) {
+        use serde_json::json;
+        let a = match e {
+            devices::DeviceEvent::Unexpected { mac, ip, time } => Alert::new(
+                "unexpected_device_connected",
+                "warning",
+                &self.instance,
+                time,
+                json!({"mac": mac.to_string(), "ip": ip, "name": null}),
+            ),
+            devices::DeviceEvent::Disconnected {
+                mac,
+                ip,
+                name,
+                time,
+            } => Alert::new(
+                "device_disconnected",
+                "warning",
+                &self.instance,
+                time,
+                json!({"mac": mac.to_string(), "ip": ip, "name": name}),
+            ),
+        };
+        out(a);
+    }
+
+    /// Event time has reached `now` (the last packet of the input): devices silent since long
+    /// enough disconnect.
+    pub fn finish(&mut self, now: i64, out: &mut impl FnMut(Alert)) {
+        let mut events = Vec::new();
+        if let Some(d) = self.devices.as_mut() {
+            d.advance(now.max(self.now), &mut |e| events.push(e));
+        }
+        for e in events {
+            self.device_event(e, out);
         }
     }
 
     /// Runs every check on one flow record; alerts go to `out`.
-    pub fn flow(&self, f: &FlowRecord, out: &mut impl FnMut(Alert)) {
+    pub fn flow(&mut self, f: &FlowRecord, out: &mut impl FnMut(Alert)) {
         let time = parse_rfc3339_micros(&f.last_seen).unwrap_or(0);
+        let first = parse_rfc3339_micros(&f.first_seen).unwrap_or(time);
+        let (client_mac, server_mac) = (mac_bytes(&f.client_mac), mac_bytes(&f.server_mac));
+        if let Some(d) = self.devices.as_mut() {
+            let mut events = Vec::new();
+            d.advance(first, &mut |e| events.push(e));
+            // A MAC is seen when it sent frames: the client's always, the server's once it answered.
+            if let Some(m) = client_mac.filter(|_| f.c2s_packets > 0) {
+                d.observe(m, f.client_ip, first, time, &mut |e| events.push(e));
+            }
+            if let Some(m) = server_mac.filter(|_| f.s2c_packets > 0) {
+                d.observe(m, f.server_ip, first, time, &mut |e| events.push(e));
+            }
+            for e in events {
+                self.device_event(e, out);
+            }
+        }
+        self.now = self.now.max(time);
+        if let Some(apps) = &self.device_apps {
+            let sides = [
+                (client_mac, device_apps::Peer::Client, true),
+                (server_mac, device_apps::Peer::Server, f.s2c_packets > 0),
+            ];
+            for (mac, peer, judged) in sides {
+                let Some(mac) = mac.filter(|_| judged) else {
+                    continue;
+                };
+                let Some(&t) = self.device_types.get(&crate::policy::Mac(mac)) else {
+                    continue;
+                };
+                if !apps.allowed(t, peer, f.l7, f.app) {
+                    out(Alert::about_flow(
+                        "device_app_not_allowed",
+                        "warning",
+                        &self.instance,
+                        f,
+                        time,
+                        serde_json::json!({
+                            "mac": crate::policy::Mac(mac).to_string(),
+                            "device_type": t,
+                            "peer": peer.name(),
+                            "app": f.app.unwrap_or(f.l7),
+                        }),
+                    ));
+                }
+            }
+        }
         if let Some(acl) = &self.acl
             && !acl.allows(f)
         {
