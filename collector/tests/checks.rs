@@ -277,3 +277,128 @@ fn device_apps_judge_the_client_and_the_answering_server() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].fields["peer"], "server");
 }
+
+fn bulk(to_port: u16, size: usize) -> Vec<u8> {
+    eth(
+        MAC_A,
+        MAC_B,
+        0x0800,
+        &ipv4(
+            IP_A,
+            IP_B,
+            6,
+            &tcp(
+                50000 + (size % 1000) as u16,
+                to_port,
+                1,
+                PSH_ACK,
+                &vec![b'x'; size],
+            ),
+        ),
+    )
+}
+
+fn dns_at() -> Vec<u8> {
+    eth(
+        MAC_A,
+        MAC_B,
+        0x0800,
+        &ipv4(
+            IP_A,
+            [8, 8, 8, 8],
+            17,
+            &udp(40000, 53, &dns_query("tick.example")),
+        ),
+    )
+}
+
+#[test]
+fn a_volume_rule_on_a_profile_fires_when_its_period_closes() {
+    let policy = r#"[[profile]]
+name = "web"
+bpf = "tcp port 80 or tcp port 443"
+
+[[traffic_rule]]
+target = "profile:web"
+metric = "total"
+frequency = "5min"
+kind = "volume"
+bound = "above"
+value = "1KB"
+"#;
+    // 22:13:20 and 22:13:21: 3 KB of web traffic in the 22:10-22:15 period; at 22:16 a DNS
+    // packet shows the period is over.
+    let frames = [(0, bulk(80, 1500)), (1, bulk(80, 1500)), (160, dns_at())];
+    let got = alerts_at(policy, &frames);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let a = &got[0];
+    assert_eq!(
+        (
+            a.kind,
+            a.fields["target"].as_str(),
+            a.fields["kind"].as_str()
+        ),
+        ("traffic_rule", Some("profile:web"), Some("volume"))
+    );
+    assert_eq!(a.fields["period_start"], "2023-11-14T22:10:00.000000Z");
+    assert_eq!(a.time, "2023-11-14T22:15:00.000000Z");
+    assert!(a.fields["value"].as_u64().unwrap() > 3000);
+    // Not web traffic: no alert.
+    let not_web = [
+        (0, bulk(8080, 1500)),
+        (1, bulk(8080, 1500)),
+        (160, dns_at()),
+    ];
+    assert!(alerts_at(policy, &not_web).is_empty());
+    // The period has not closed yet: no alert either.
+    assert!(alerts_at(policy, &frames[..2]).is_empty());
+}
+
+#[test]
+fn below_throughput_percentage_and_daily_rules() {
+    let rule = |target: &str, frequency: &str, kind: &str, bound: &str, value: &str| {
+        format!(
+            "[[traffic_rule]]\ntarget = \"{target}\"\nmetric = \"total\"\nfrequency = \"{frequency}\"\nkind = \"{kind}\"\nbound = \"{bound}\"\nvalue = \"{value}\"\n"
+        )
+    };
+    // Below: a host that moved almost nothing in its hour.
+    let below = rule("host:192.168.1.20", "hour", "volume", "below", "100KB");
+    let got = alerts_at(&below, &[(0, dns_at()), (3700, dns_at())]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["bound"], "below");
+    // Throughput: 3 KB in 5 minutes is 80 bit/s, above 50bps.
+    let tput = rule(
+        "network:192.168.1.0/24",
+        "5min",
+        "throughput",
+        "above",
+        "50bps",
+    );
+    let got = alerts_at(
+        &tput,
+        &[(0, bulk(80, 1500)), (1, bulk(80, 1500)), (160, dns_at())],
+    );
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["kind"], "throughput");
+    // Percentage: the second period moved 3x the first.
+    let pct = rule("host:*", "5min", "percentage", "above", "50");
+    let frames = [
+        (0, bulk(443, 1000)),
+        (100, bulk(443, 1003)),
+        (101, bulk(443, 1001)),
+        (102, bulk(443, 1002)),
+        (500, dns_at()),
+    ];
+    let got = alerts_at(&pct, &frames);
+    assert!(
+        got.iter().any(|a| a.fields["target"] == "host:192.168.1.20"
+            && a.fields["value"].as_f64().unwrap() > 100.0),
+        "{got:#?}"
+    );
+    // Daily: judged at UTC midnight, over the previous day (22:13 + 2 h = past midnight).
+    let daily = rule("interface:eth0", "day", "volume", "above", "1KB");
+    let got = alerts_at(&daily, &[(0, bulk(80, 1500)), (7200, dns_at())]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["period_start"], "2023-11-14T00:00:00.000000Z");
+    assert_eq!(got[0].time, "2023-11-15T00:00:00.000000Z");
+}

@@ -4,6 +4,8 @@ pub mod acl;
 pub mod device_apps;
 pub mod devices;
 pub mod host_policy;
+pub mod profiles;
+pub mod traffic_rules;
 
 use flowmesh_sensor::flow::FlowRecord;
 
@@ -18,6 +20,8 @@ pub struct Engine {
     device_types:
         std::collections::BTreeMap<crate::policy::Mac, flowmesh_sensor::devices::DeviceType>,
     device_apps: Option<device_apps::DeviceApps>,
+    profiles: profiles::Profiles,
+    traffic: traffic_rules::TrafficRules,
     instance: String,
     now: i64,
 }
@@ -38,9 +42,56 @@ impl Engine {
             devices: policy.devices.as_ref().map(devices::DeviceCheck::new),
             device_types: policy.device_types.clone(),
             device_apps: apps_on.then(|| device_apps::DeviceApps::new(&policy.device_apps)),
+            profiles: profiles::Profiles::new(&policy.profiles),
+            traffic: traffic_rules::TrafficRules::new(&policy.traffic_rules, &policy.pools),
             instance: instance.to_string(),
             now: i64::MIN,
         }
+    }
+
+    fn breach(&self, b: traffic_rules::Breach, out: &mut impl FnMut(Alert)) {
+        use crate::policy::{Frequency, Threshold};
+        let r = self.traffic.rule(b.rule);
+        let target = if b.series.is_empty() {
+            r.target_text.clone()
+        } else {
+            format!("host:{}", b.series)
+        };
+        let (kind, value) = match r.threshold {
+            Threshold::Volume(_) => ("volume", serde_json::json!(b.value as u64)),
+            Threshold::Throughput(_) => ("throughput", serde_json::json!(b.value.round() as u64)),
+            Threshold::Percentage(_) => (
+                "percentage",
+                serde_json::json!((b.value * 10.0).round() / 10.0),
+            ),
+        };
+        let frequency = match r.frequency {
+            Frequency::FiveMin => "5min",
+            Frequency::Hour => "hour",
+            Frequency::Day => "day",
+        };
+        let period_end = b.period_start
+            + match r.frequency {
+                Frequency::FiveMin => 300_000_000,
+                Frequency::Hour => 3_600_000_000,
+                Frequency::Day => 86_400_000_000,
+            };
+        out(Alert::new(
+            "traffic_rule",
+            "warning",
+            &self.instance,
+            period_end,
+            serde_json::json!({
+                "target": target,
+                "metric": r.metric,
+                "frequency": frequency,
+                "kind": kind,
+                "bound": if r.above { "above" } else { "below" },
+                "threshold": r.value_text,
+                "value": value,
+                "period_start": flowmesh_sensor::flow::rfc3339_micros(b.period_start),
+            }),
+        ));
     }
 
     fn device_event(&self, e: devices::DeviceEvent, out: &mut impl FnMut(Alert)) {
@@ -79,6 +130,12 @@ impl Engine {
         for e in events {
             self.device_event(e, out);
         }
+        let mut breaches = Vec::new();
+        self.traffic
+            .advance(now.max(self.now), &mut |b| breaches.push(b));
+        for b in breaches {
+            self.breach(b, out);
+        }
     }
 
     /// Runs every check on one flow record; alerts go to `out`.
@@ -101,6 +158,15 @@ impl Engine {
             }
         }
         self.now = self.now.max(time);
+        if !self.traffic.is_empty() {
+            let in_profiles = self.profiles.of(f);
+            let mut breaches = Vec::new();
+            self.traffic
+                .add(f, time, &in_profiles, &mut |b| breaches.push(b));
+            for b in breaches {
+                self.breach(b, out);
+            }
+        }
         if let Some(apps) = &self.device_apps {
             let sides = [
                 (client_mac, device_apps::Peer::Client, true),
