@@ -16,6 +16,9 @@ pub struct Alert {
     pub time: String,
     /// The instance that saw it.
     pub instance: String,
+    /// The flow, for alerts about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowRecord>,
     /// The type's own fields.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
@@ -35,6 +38,7 @@ impl Alert {
             severity,
             time: rfc3339_micros(time_micros),
             instance: instance.to_string(),
+            flow: None,
             fields: match extra {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -51,21 +55,9 @@ impl Alert {
         time_micros: i64,
         extra: Value,
     ) -> Self {
-        let mut fields = Map::new();
-        fields.insert(
-            "flow".into(),
-            serde_json::to_value(flow).unwrap_or(Value::Null),
-        );
-        if let Value::Object(m) = extra {
-            fields.extend(m);
-        }
-        Alert {
-            kind,
-            severity,
-            time: rfc3339_micros(time_micros),
-            instance: instance.to_string(),
-            fields,
-        }
+        let mut a = Alert::new(kind, severity, instance, time_micros, extra);
+        a.flow = Some(flow.clone());
+        a
     }
 }
 

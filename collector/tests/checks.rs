@@ -94,6 +94,10 @@ ICMP;192.168.1.20;192.168.1.1
             .all(|a| a.kind == "acl_violation" && a.instance == "test")
     );
     let json = serde_json::to_value(&got[0]).unwrap();
+    assert_eq!(
+        json.as_object().unwrap().keys().take(5).collect::<Vec<_>>(),
+        ["type", "severity", "time", "instance", "flow"]
+    );
     assert_eq!(json["type"], "acl_violation");
     assert_eq!(json["flow"]["server_ip"], "9.9.9.9");
     assert!(json["time"].as_str().unwrap().ends_with('Z'));

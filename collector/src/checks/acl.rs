@@ -10,17 +10,36 @@ use flowmesh_sensor::flow::FlowRecord;
 
 use crate::policy::{AclRule, Endpoint, Service};
 
-/// A prepared ACL.
+/// A prepared ACL. Protocols are kept as their small codes so a lookup allocates nothing.
 pub struct AclCheck {
-    by_port: HashMap<(String, u16), Vec<(Endpoint, Endpoint)>>,
-    general: HashMap<String, Vec<(Endpoint, Endpoint, Service)>>,
+    by_port: HashMap<(u8, u16), Vec<(Endpoint, Endpoint)>>,
+    general: HashMap<u8, Vec<(Endpoint, Endpoint, Service)>>,
+}
+
+/// A small code per protocol name (the names flow records use).
+fn code(proto: &str) -> u8 {
+    match proto {
+        "TCP" => 6,
+        "UDP" => 17,
+        "ICMP" => 1,
+        "ICMPV6" => 58,
+        "IGMP" => 2,
+        "GRE" => 47,
+        "ESP" => 50,
+        "AH" => 51,
+        "OSPF" => 89,
+        "PIM" => 103,
+        "VRRP" => 112,
+        "SCTP" => 132,
+        _ => 255,
+    }
 }
 
 impl AclCheck {
     /// Indexes `rules` (ARP rules are for ARP traffic, not flows).
     pub fn new(rules: &[AclRule]) -> Self {
-        let mut by_port: HashMap<(String, u16), Vec<(Endpoint, Endpoint)>> = HashMap::new();
-        let mut general: HashMap<String, Vec<(Endpoint, Endpoint, Service)>> = HashMap::new();
+        let mut by_port: HashMap<(u8, u16), Vec<(Endpoint, Endpoint)>> = HashMap::new();
+        let mut general: HashMap<u8, Vec<(Endpoint, Endpoint, Service)>> = HashMap::new();
         for r in rules {
             match r {
                 AclRule::Transport {
@@ -30,7 +49,7 @@ impl AclCheck {
                     service: Service::Ports(a, b),
                 } if a == b => {
                     by_port
-                        .entry((proto.clone(), *a))
+                        .entry((code(proto), *a))
                         .or_default()
                         .push((*client, *server));
                 }
@@ -40,7 +59,7 @@ impl AclCheck {
                     server,
                     service,
                 } => {
-                    general.entry(proto.clone()).or_default().push((
+                    general.entry(code(proto)).or_default().push((
                         *client,
                         *server,
                         service.clone(),
@@ -51,7 +70,7 @@ impl AclCheck {
                     client,
                     server,
                 } => {
-                    general.entry(proto.clone()).or_default().push((
+                    general.entry(code(proto)).or_default().push((
                         *client,
                         *server,
                         Service::AnyPort,
@@ -66,12 +85,13 @@ impl AclCheck {
     /// Whether some rule allows the flow.
     pub fn allows(&self, f: &FlowRecord) -> bool {
         let ends = |c: &Endpoint, s: &Endpoint| c.matches(f.client_ip) && s.matches(f.server_ip);
-        if let Some(list) = self.by_port.get(&(f.l4.to_string(), f.server_port))
+        let proto = code(f.l4);
+        if let Some(list) = self.by_port.get(&(proto, f.server_port))
             && list.iter().any(|(c, s)| ends(c, s))
         {
             return true;
         }
-        self.general.get(f.l4).is_some_and(|list| {
+        self.general.get(&proto).is_some_and(|list| {
             list.iter().any(|(c, s, svc)| {
                 ends(c, s)
                     && match svc {

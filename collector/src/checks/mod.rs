@@ -42,7 +42,20 @@ impl Engine {
             devices: policy.devices.as_ref().map(devices::DeviceCheck::new),
             device_types: policy.device_types.clone(),
             device_apps: apps_on.then(|| device_apps::DeviceApps::new(&policy.device_apps)),
-            profiles: profiles::Profiles::new(&policy.profiles),
+            // Only profiles a traffic rule watches need running on each flow.
+            profiles: profiles::Profiles::new(
+                &policy
+                    .profiles
+                    .iter()
+                    .filter(|p| {
+                        policy
+                            .traffic_rules
+                            .iter()
+                            .any(|r| r.target == crate::policy::Target::Profile(p.name.clone()))
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
             traffic: traffic_rules::TrafficRules::new(&policy.traffic_rules, &policy.pools),
             instance: instance.to_string(),
             now: i64::MIN,
