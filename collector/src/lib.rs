@@ -6,4 +6,5 @@
 
 pub mod alert;
 pub mod checks;
+pub mod offline;
 pub mod policy;

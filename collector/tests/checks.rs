@@ -1,10 +1,8 @@
 //! The checks on captures built in test code: each alert triggered, and not triggered.
 
 use flowmesh_collector::alert::Alert;
-use flowmesh_collector::checks::Engine;
 use flowmesh_collector::policy;
 use flowmesh_sensor::capture::CaptureReader;
-use flowmesh_sensor::offline;
 use flowmesh_sensor::synth::*;
 
 fn frame(src: [u8; 4], dst: [u8; 4], proto: u8, l4: Vec<u8>) -> Vec<u8> {
@@ -23,11 +21,10 @@ fn alerts(policy_text: &str, frames: &[Vec<u8>]) -> Vec<Alert> {
 
 fn alerts_at(policy_text: &str, frames: &[(u32, Vec<u8>)]) -> Vec<Alert> {
     let (p, _) = policy::parse(policy_text).unwrap_or_else(|r| panic!("{:#?}", r.errors));
-    let mut engine = Engine::new(&p, "test");
     let bytes = pcap_at(1, frames);
     let mut out = Vec::new();
-    offline::run_reader(CaptureReader::new(&bytes[..]).unwrap(), &mut |r| {
-        engine.flow(&r, &mut |a| out.push(a))
+    flowmesh_collector::offline::check(|| CaptureReader::new(&bytes[..]), &p, "test", &mut |a| {
+        out.push(a)
     })
     .unwrap();
     out
@@ -405,4 +402,44 @@ fn below_throughput_percentage_and_daily_rules() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].fields["period_start"], "2023-11-14T00:00:00.000000Z");
     assert_eq!(got[0].time, "2023-11-15T00:00:00.000000Z");
+}
+
+#[test]
+fn device_apps_judge_detected_types_too() {
+    // The device announces a printer service over mDNS: detected as a printer. The policy
+    // narrows printers to NTP and mDNS as clients (an override replaces the preset); its
+    // BitTorrent DHT traffic then violates.
+    let policy = "[device_apps.printer]\nclient = [\"NTP\", \"MDNS\"]\n";
+    let mut announce = dns_response("office._ipp._tcp.local");
+    announce[2] = 0x84;
+    let mdns = eth(
+        MAC_A,
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        0x0800,
+        &ipv4(IP_A, [224, 0, 0, 251], 17, &udp(5353, 5353, &announce)),
+    );
+    let dht = eth(
+        MAC_A,
+        MAC_B,
+        0x0800,
+        &ipv4(
+            IP_A,
+            IP_B,
+            17,
+            &udp(
+                40002,
+                6881,
+                b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+            ),
+        ),
+    );
+    let got = alerts(policy, &[mdns.clone(), dht.clone()]);
+    let app_alerts: Vec<_> = got
+        .iter()
+        .filter(|a| a.kind == "device_app_not_allowed")
+        .collect();
+    assert_eq!(app_alerts.len(), 1, "{got:#?}");
+    assert_eq!(app_alerts[0].fields["device_type"], "printer");
+    // Without the announcement the device's type is unknown, which allows everything.
+    assert!(alerts(policy, &[dht]).is_empty());
 }

@@ -72,7 +72,14 @@ pub fn run_reader_with<R: std::io::Read>(
 
 /// The device table of a capture file (the flows are computed and discarded).
 pub fn devices_in_file(path: &Path) -> Result<(DeviceTable, RunStats), (RunStats, CaptureError)> {
-    let mut reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
+    let reader = CaptureReader::open(path).map_err(|e| (RunStats::default(), e))?;
+    devices_in_reader(reader)
+}
+
+/// Like [`devices_in_file`] over any capture reader.
+pub fn devices_in_reader<R: std::io::Read>(
+    mut reader: CaptureReader<R>,
+) -> Result<(DeviceTable, RunStats), (RunStats, CaptureError)> {
     let mut devices = DeviceTable::default();
     let stats = run(
         &mut reader,

@@ -5,9 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flowmesh_collector::checks::Engine;
 use flowmesh_collector::policy;
-use flowmesh_sensor::offline;
 
 /// Run the policy checks on a capture and print one JSON alert per line.
 #[derive(clap::Args)]
@@ -41,23 +39,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let mut engine = Engine::new(&policy, &a.instance);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut alerts = 0u64;
-    let mut last_seen = i64::MIN;
-    let mut print = |alert: flowmesh_collector::alert::Alert| {
-        alerts += 1;
-        let _ = serde_json::to_writer(&mut out, &alert);
-        let _ = out.write_all(b"\n");
-    };
-    let result = offline::run_file(&a.file, &mut |record| {
-        if let Some(t) = flowmesh_collector::checks::parse_rfc3339_micros(&record.last_seen) {
-            last_seen = last_seen.max(t);
-        }
-        engine.flow(&record, &mut print);
-    });
-    engine.finish(last_seen, &mut print);
+    let result = flowmesh_collector::offline::check(
+        || flowmesh_sensor::capture::CaptureReader::open(&a.file),
+        &policy,
+        &a.instance,
+        &mut |alert| {
+            alerts += 1;
+            let _ = serde_json::to_writer(&mut out, &alert);
+            let _ = out.write_all(b"\n");
+        },
+    );
     out.flush()?;
     match result {
         Ok(stats) => {

@@ -62,6 +62,24 @@ impl Engine {
         }
     }
 
+    /// Device types detected by the sensor; configured `[device_types]` take precedence.
+    pub fn with_detected_types(
+        mut self,
+        detected: impl IntoIterator<Item = ([u8; 6], flowmesh_sensor::devices::DeviceType)>,
+    ) -> Self {
+        for (mac, t) in detected {
+            self.device_types
+                .entry(crate::policy::Mac(mac))
+                .or_insert(t);
+        }
+        self
+    }
+
+    /// Whether the device-apps check is on (it needs device types).
+    pub fn wants_device_types(&self) -> bool {
+        self.device_apps.is_some()
+    }
+
     fn breach(&self, b: traffic_rules::Breach, out: &mut impl FnMut(Alert)) {
         use crate::policy::{Frequency, Threshold};
         let r = self.traffic.rule(b.rule);

@@ -73,6 +73,14 @@ impl DeviceTable {
         self.devices.get(mac)
     }
 
+    /// Every device with a detected type: (MAC bytes, type).
+    pub fn typed(&self) -> impl Iterator<Item = ([u8; 6], DeviceType)> + '_ {
+        self.devices
+            .iter()
+            .filter(|(_, d)| d.device_type != DeviceType::Unknown)
+            .map(|(m, d)| (*m, d.device_type))
+    }
+
     /// Every device, in MAC order.
     pub fn all(&self) -> Vec<&Device> {
         let mut v: Vec<&Device> = self.devices.values().collect();

@@ -1,0 +1,40 @@
+//! `flowmesh check`: the sensor and the engine in one process over a capture, in packet time.
+
+use std::io::Read;
+
+use flowmesh_sensor::capture::{CaptureError, CaptureReader};
+use flowmesh_sensor::offline::{self, RunStats};
+
+use crate::alert::Alert;
+use crate::checks::{Engine, parse_rfc3339_micros};
+use crate::policy::Policy;
+
+/// Runs the policy's checks over a capture opened by `open` (called twice when the device-apps
+/// check needs the devices' detected types: a first pass learns them). Alerts go to `emit`; on
+/// a damaged capture the alerts so far are emitted before the error is returned.
+pub fn check<R: Read>(
+    open: impl Fn() -> Result<CaptureReader<R>, CaptureError>,
+    policy: &Policy,
+    instance: &str,
+    emit: &mut impl FnMut(Alert),
+) -> Result<RunStats, (RunStats, CaptureError)> {
+    let mut engine = Engine::new(policy, instance);
+    if engine.wants_device_types() {
+        let reader = open().map_err(|e| (RunStats::default(), e))?;
+        // A damaged capture still yields the devices seen before the damage; the error itself
+        // is reported by the second pass.
+        if let Ok((devices, _)) = offline::devices_in_reader(reader) {
+            engine = engine.with_detected_types(devices.typed());
+        }
+    }
+    let reader = open().map_err(|e| (RunStats::default(), e))?;
+    let mut last = i64::MIN;
+    let result = offline::run_reader(reader, &mut |record| {
+        if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
+            last = last.max(t);
+        }
+        engine.flow(&record, emit);
+    });
+    engine.finish(last, emit);
+    result
+}
