@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use flowmesh_sensor::capture::{CaptureError, CaptureReader};
+use flowmesh_sensor::flow::TableConfig;
 use flowmesh_sensor::offline::{self, RunStats};
 
 use crate::alert::Alert;
@@ -29,12 +30,25 @@ pub fn check<R: Read>(
     }
     let reader = open().map_err(|e| (RunStats::default(), e))?;
     let mut last = i64::MIN;
-    let result = offline::run_reader(reader, &mut |record| {
-        if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
-            last = last.max(t);
-        }
-        engine.flow(&record, emit);
-    });
+    // ARP and flow records both feed the engine, which both closures need: share it.
+    let engine = std::cell::RefCell::new(engine);
+    let emit = std::cell::RefCell::new(emit);
+    let result = offline::run_reader_observed(
+        reader,
+        TableConfig::default(),
+        &mut |a| {
+            engine
+                .borrow_mut()
+                .arp(a.mac, a.ip, a.ts, &mut *emit.borrow_mut())
+        },
+        &mut |record| {
+            if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
+                last = last.max(t);
+            }
+            engine.borrow_mut().flow(&record, &mut *emit.borrow_mut());
+        },
+    );
+    let (mut engine, emit) = (engine.into_inner(), emit.into_inner());
     engine.finish(last, emit);
     result
 }

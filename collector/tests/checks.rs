@@ -443,3 +443,32 @@ fn device_apps_judge_detected_types_too() {
     // Without the announcement the device's type is unknown, which allows everything.
     assert!(alerts(policy, &[dht]).is_empty());
 }
+
+#[test]
+fn arp_outside_the_acl_alerts_once_per_mac() {
+    let arp_from = |mac: [u8; 6], ip: [u8; 4]| {
+        let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
+        a.extend_from_slice(&mac);
+        a.extend_from_slice(&ip);
+        a.extend_from_slice(&[0; 6]);
+        a.extend_from_slice(&[192, 168, 1, 1]);
+        eth(mac, [0xff; 6], 0x0806, &a)
+    };
+    let policy = "[acl]\nrules = \"\"\"\nARP;02:00:00:00:00:0a\nUDP;*;*;53\n\"\"\"\n";
+    let got = alerts(
+        policy,
+        &[
+            arp_from(MAC_A, IP_A),
+            arp_from(MAC_C, [192, 168, 1, 66]),
+            arp_from(MAC_C, [192, 168, 1, 66]),
+        ],
+    );
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].kind, "acl_violation_arp");
+    assert_eq!(
+        (got[0].fields["mac"].as_str(), got[0].fields["ip"].as_str()),
+        (Some("02:00:00:00:00:0c"), Some("192.168.1.66"))
+    );
+    // No ACL: no ARP check.
+    assert!(alerts("", &[arp_from(MAC_C, [192, 168, 1, 66])]).is_empty());
+}

@@ -49,16 +49,10 @@ pub fn run_file_with(
 
 /// Like [`run_file`] over any capture reader (tests feed bytes from memory).
 pub fn run_reader<R: std::io::Read>(
-    mut reader: CaptureReader<R>,
+    reader: CaptureReader<R>,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run(
-        &mut reader,
-        &AtomicBool::new(false),
-        None,
-        TableConfig::default(),
-        emit,
-    )
+    run_reader_with(reader, TableConfig::default(), emit)
 }
 
 /// Like [`run_reader`] with chosen flow-table settings (timeouts, bounds).
@@ -67,7 +61,14 @@ pub fn run_reader_with<R: std::io::Read>(
     config: TableConfig,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run(&mut reader, &AtomicBool::new(false), None, config, emit)
+    run(
+        &mut reader,
+        &AtomicBool::new(false),
+        None,
+        config,
+        &mut |_| {},
+        emit,
+    )
 }
 
 /// The device table of a capture file (the flows are computed and discarded).
@@ -87,6 +88,7 @@ pub fn devices_in_reader<R: std::io::Read>(
         Some(&mut devices),
         TableConfig::default(),
         &mut |_| {},
+        &mut |_| {},
     )?;
     Ok((devices, stats))
 }
@@ -102,8 +104,36 @@ pub fn run_live(
 ) -> Result<(RunStats, Option<LiveStats>), (RunStats, CaptureError)> {
     let mut cap = LiveCapture::open(iface, filter).map_err(|e| (RunStats::default(), e))?;
     tracing::info!(%iface, filter = filter.unwrap_or(""), "capturing; Ctrl-C to stop");
-    let stats = run(&mut cap, stop, None, config, emit)?;
+    let stats = run(&mut cap, stop, None, config, &mut |_| {}, emit)?;
     Ok((stats, cap.stats()))
+}
+
+/// An ARP packet's sender, for checks that judge ARP (ARP is no flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpSeen {
+    /// The sender's MAC.
+    pub mac: [u8; 6],
+    /// The sender's IPv4 address.
+    pub ip: std::net::Ipv4Addr,
+    /// When, µs.
+    pub ts: i64,
+}
+
+/// Like [`run_reader_with`], also reporting every ARP sender to `arp`.
+pub fn run_reader_observed<R: std::io::Read>(
+    mut reader: CaptureReader<R>,
+    config: TableConfig,
+    arp: &mut impl FnMut(ArpSeen),
+    emit: &mut impl FnMut(FlowRecord),
+) -> Result<RunStats, (RunStats, CaptureError)> {
+    run(
+        &mut reader,
+        &AtomicBool::new(false),
+        None,
+        config,
+        arp,
+        emit,
+    )
 }
 
 /// Where packets come from: a file, or an interface.
@@ -130,6 +160,7 @@ pub fn run<S: PacketSource>(
     stop: &AtomicBool,
     mut devices: Option<&mut DeviceTable>,
     config: TableConfig,
+    arp: &mut impl FnMut(ArpSeen),
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut table = FlowTable::new(config);
@@ -163,7 +194,19 @@ pub fn run<S: PacketSource>(
         }
         match decoded {
             Ok(Decoded::Ip(ip)) => table.add(&ip, packet.wire_len, packet.ts_micros, &mut out),
-            Ok(_) => stats.non_ip += 1,
+            Ok(Decoded::Arp {
+                sender_mac,
+                sender_ip,
+                ..
+            }) => {
+                stats.non_ip += 1;
+                arp(ArpSeen {
+                    mac: sender_mac,
+                    ip: sender_ip,
+                    ts: packet.ts_micros,
+                });
+            }
+            Ok(Decoded::Other) => stats.non_ip += 1,
             Err(e) => {
                 stats.undecodable += 1;
                 tracing::debug!(packet = stats.packets, error = %e, "undecodable packet");

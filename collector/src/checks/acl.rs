@@ -14,6 +14,7 @@ use crate::policy::{AclRule, Endpoint, Service};
 pub struct AclCheck {
     by_port: HashMap<(u8, u16), Vec<(Endpoint, Endpoint)>>,
     general: HashMap<u8, Vec<(Endpoint, Endpoint, Service)>>,
+    arp: std::collections::HashSet<[u8; 6]>,
 }
 
 /// A small code per protocol name (the names flow records use).
@@ -79,7 +80,23 @@ impl AclCheck {
                 AclRule::Arp(_) => {}
             }
         }
-        AclCheck { by_port, general }
+        let arp = rules
+            .iter()
+            .filter_map(|r| match r {
+                AclRule::Arp(m) => Some(m.0),
+                _ => None,
+            })
+            .collect();
+        AclCheck {
+            by_port,
+            general,
+            arp,
+        }
+    }
+
+    /// Whether an `ARP;MAC` rule allows ARP from this MAC.
+    pub fn allows_arp(&self, mac: &[u8; 6]) -> bool {
+        self.arp.contains(mac)
     }
 
     /// Whether some rule allows the flow.

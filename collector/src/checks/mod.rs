@@ -24,6 +24,8 @@ pub struct Engine {
     traffic: traffic_rules::TrafficRules,
     instance: String,
     now: i64,
+    /// MACs already reported for ARP outside the ACL (once each).
+    arp_reported: std::collections::HashSet<[u8; 6]>,
 }
 
 fn mac_bytes(text: &Option<String>) -> Option<[u8; 6]> {
@@ -59,7 +61,33 @@ impl Engine {
             traffic: traffic_rules::TrafficRules::new(&policy.traffic_rules, &policy.pools),
             instance: instance.to_string(),
             now: i64::MIN,
+            arp_reported: Default::default(),
         }
+    }
+
+    /// An ARP packet's sender: outside the ACL's `ARP;MAC` rules it raises
+    /// `acl_violation_arp`, once per MAC.
+    pub fn arp(
+        &mut self,
+        mac: [u8; 6],
+        ip: std::net::Ipv4Addr,
+        time: i64,
+        out: &mut impl FnMut(Alert),
+    ) {
+        let Some(acl) = &self.acl else { return };
+        if !flowmesh_sensor::devices::is_unicast(&mac)
+            || acl.allows_arp(&mac)
+            || !self.arp_reported.insert(mac)
+        {
+            return;
+        }
+        out(Alert::new(
+            "acl_violation_arp",
+            "warning",
+            &self.instance,
+            time,
+            serde_json::json!({"mac": crate::policy::Mac(mac).to_string(), "ip": ip}),
+        ));
     }
 
     /// Device types detected by the sensor; configured `[device_types]` take precedence.
