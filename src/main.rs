@@ -51,7 +51,7 @@ enum Command {
     Gen(cmd::generate::Args),
     /// Run the policy checks on a capture and print one JSON alert per line (packet time).
     Check(cmd::check::Args),
-    /// Validate a policy file, or export its ACL as ntopng rule lines.
+    /// Validate a policy file; export or import its ACL as ntopng rule lines.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
     /// Run a sensor (not yet available: issue #5).

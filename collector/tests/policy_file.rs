@@ -104,3 +104,30 @@ fn an_empty_acl_is_a_warning_because_every_flow_violates_it() {
     let (p, _) = policy::parse("").unwrap();
     assert_eq!(p.acl, None, "no [acl]: the check is off");
 }
+
+#[test]
+fn acl_import_appends_or_replaces_and_keeps_the_rest() {
+    let base = "# office policy\n[acl]\nrules = \"\"\"\nUDP;*;*;53\n\"\"\"\n\n[host_policy]\ncore = [\"192.168.1.1\"] # the router\n";
+    let merged = policy::import_acl(
+        base,
+        "# from ntopng\nTCP;192.168.1.0/24;*;443\nUDP;*;*;53\n",
+        false,
+    )
+    .unwrap();
+    assert!(merged.contains("# the router") && merged.contains("# office policy"));
+    let (p, _) = policy::parse(&merged).unwrap();
+    assert_eq!(
+        p.acl.unwrap().len(),
+        2,
+        "appended, without duplicating UDP;*;*;53"
+    );
+    let replaced = policy::import_acl(base, "TCP;*;*;22\n", true).unwrap();
+    assert_eq!(policy::parse(&replaced).unwrap().0.acl.unwrap().len(), 1);
+    match policy::import_acl(base, "TCP;*;*;443\nTCP;*;*;NOPE\n", false) {
+        Err(policy::ImportError::Rules(p)) => assert_eq!(p[0].line, 2),
+        other => panic!("{other:?}"),
+    }
+    // A policy without [acl] gets one.
+    let fresh = policy::import_acl("", "ICMP;*;*\n", false).unwrap();
+    assert_eq!(policy::parse(&fresh).unwrap().0.acl.unwrap().len(), 1);
+}

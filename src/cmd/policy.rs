@@ -19,6 +19,22 @@ pub enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
+    /// Import ntopng rule lines into the policy's [acl] (appended; --replace to replace),
+    /// keeping the rest of the file as written. Nothing changes unless every line is valid and
+    /// the resulting policy validates.
+    ImportAcl {
+        /// The policy file to update.
+        #[arg(long)]
+        policy: PathBuf,
+        /// A text file of rules, one per line (`#` comments allowed).
+        rules: PathBuf,
+        /// Replace the existing rules instead of appending.
+        #[arg(long)]
+        replace: bool,
+        /// Print the resulting policy instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn load(file: &Path) -> anyhow::Result<Result<(Policy, Report), Report>> {
@@ -66,6 +82,45 @@ pub fn run(c: PolicyCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        PolicyCommand::ImportAcl {
+            policy: file,
+            rules,
+            replace,
+            dry_run,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let lines = std::fs::read_to_string(&rules)
+                .with_context(|| format!("reading {}", rules.display()))?;
+            match policy::import_acl(&text, &lines, replace) {
+                Ok(out) if dry_run => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(out) => {
+                    // Written beside and renamed over: the policy is never half-written.
+                    let tmp = file.with_extension("toml.tmp");
+                    std::fs::write(&tmp, out)?;
+                    std::fs::rename(&tmp, &file)?;
+                    eprintln!("{}: ACL updated from {}", file.display(), rules.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(policy::ImportError::Rules(problems)) => {
+                    print(&rules, "error", &problems);
+                    eprintln!("{} was not changed", file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(policy::ImportError::Toml(e)) => {
+                    eprintln!("{}: {e}", file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(policy::ImportError::Policy(report)) => {
+                    print(&file, "error", &report.errors);
+                    eprintln!("{} was not changed", file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         PolicyCommand::ExportAcl { file } => match load(&file)? {
             Ok((p, _)) => {
                 for rule in p.acl.unwrap_or_default() {
