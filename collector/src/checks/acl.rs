@@ -17,23 +17,9 @@ pub struct AclCheck {
     arp: std::collections::HashSet<[u8; 6]>,
 }
 
-/// A small code per protocol name (the names flow records use).
+/// A small code per protocol name (255 for a name without a number).
 fn code(proto: &str) -> u8 {
-    match proto {
-        "TCP" => 6,
-        "UDP" => 17,
-        "ICMP" => 1,
-        "ICMPV6" => 58,
-        "IGMP" => 2,
-        "GRE" => 47,
-        "ESP" => 50,
-        "AH" => 51,
-        "OSPF" => 89,
-        "PIM" => 103,
-        "VRRP" => 112,
-        "SCTP" => 132,
-        _ => 255,
-    }
+    flowmesh_sensor::flow::l4_number(proto).unwrap_or(255)
 }
 
 impl AclCheck {

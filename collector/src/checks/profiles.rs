@@ -21,16 +21,7 @@ fn mac(text: &Option<String>) -> [u8; 6] {
 
 /// The Ethernet frame a flow's first client packet would have been, headers only.
 pub fn frame_of(f: &FlowRecord) -> Vec<u8> {
-    let proto = match f.l4 {
-        "TCP" => 6,
-        "UDP" => 17,
-        "ICMP" => 1,
-        "ICMPV6" => 58,
-        "IGMP" => 2,
-        "GRE" => 47,
-        "ESP" => 50,
-        _ => 0,
-    };
+    let proto = flowmesh_sensor::flow::l4_number(f.l4).unwrap_or(0);
     let l4 = match proto {
         6 => synth::tcp(f.client_port, f.server_port, 0, synth::SYN, &[]),
         17 => synth::udp(f.client_port, f.server_port, &[]),

@@ -5,5 +5,5 @@ mod direction;
 mod record;
 mod table;
 
-pub use record::{FlowRecord, l4_name, rfc3339_micros};
+pub use record::{FlowRecord, l4_name, l4_number, rfc3339_micros};
 pub use table::{Flow, FlowKey, FlowTable, TableConfig, TableStats};
