@@ -410,14 +410,7 @@ fn device_apps_judge_detected_types_too() {
     // narrows printers to NTP and mDNS as clients (an override replaces the preset); its
     // BitTorrent DHT traffic then violates.
     let policy = "[device_apps.printer]\nclient = [\"NTP\", \"MDNS\"]\n";
-    let mut announce = dns_response("office._ipp._tcp.local");
-    announce[2] = 0x84;
-    let mdns = eth(
-        MAC_A,
-        [0x01, 0, 0x5e, 0, 0, 0xfb],
-        0x0800,
-        &ipv4(IP_A, [224, 0, 0, 251], 17, &udp(5353, 5353, &announce)),
-    );
+    let mdns = mdns_announcement(MAC_A, IP_A, "office._ipp._tcp.local");
     let dht = eth(
         MAC_A,
         MAC_B,
@@ -446,14 +439,7 @@ fn device_apps_judge_detected_types_too() {
 
 #[test]
 fn arp_outside_the_acl_alerts_once_per_mac() {
-    let arp_from = |mac: [u8; 6], ip: [u8; 4]| {
-        let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
-        a.extend_from_slice(&mac);
-        a.extend_from_slice(&ip);
-        a.extend_from_slice(&[0; 6]);
-        a.extend_from_slice(&[192, 168, 1, 1]);
-        eth(mac, [0xff; 6], 0x0806, &a)
-    };
+    let arp_from = |mac: [u8; 6], ip: [u8; 4]| arp(mac, ip, [192, 168, 1, 1], 1);
     let policy = "[acl]\nrules = \"\"\"\nARP;02:00:00:00:00:0a\nUDP;*;*;53\n\"\"\"\n";
     let got = alerts(
         policy,

@@ -57,18 +57,11 @@ pub fn run_reader<R: std::io::Read>(
 
 /// Like [`run_reader`] with chosen flow-table settings (timeouts, bounds).
 pub fn run_reader_with<R: std::io::Read>(
-    mut reader: CaptureReader<R>,
+    reader: CaptureReader<R>,
     config: TableConfig,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run(
-        &mut reader,
-        &AtomicBool::new(false),
-        None,
-        config,
-        &mut |_| {},
-        emit,
-    )
+    run_reader_observed(reader, config, &mut |_| {}, emit)
 }
 
 /// The device table of a capture file (the flows are computed and discarded).

@@ -329,3 +329,35 @@ pub fn pcap_at(link: u32, packets: &[(u32, Vec<u8>)]) -> Vec<u8> {
     }
     f
 }
+
+/// An ARP frame from `mac`/`ip` about `target_ip` (opcode 1 request, 2 reply), broadcast.
+pub fn arp(mac: [u8; 6], ip: [u8; 4], target_ip: [u8; 4], opcode: u8) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4, 0, opcode];
+    a.extend_from_slice(&mac);
+    a.extend_from_slice(&ip);
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&target_ip);
+    eth(mac, [0xff; 6], 0x0806, &a)
+}
+
+/// An mDNS response (announcement) of `name` from `mac`/`ip` to 224.0.0.251.
+pub fn mdns_announcement(mac: [u8; 6], ip: [u8; 4], name: &str) -> Vec<u8> {
+    let mut answer = dns_response(name);
+    answer[2] = 0x84; // response, authoritative
+    eth(
+        mac,
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        0x0800,
+        &ipv4(ip, [224, 0, 0, 251], 17, &udp(5353, 5353, &answer)),
+    )
+}
+
+/// An mDNS query for `name` from `mac`/`ip`.
+pub fn mdns_query(mac: [u8; 6], ip: [u8; 4], name: &str) -> Vec<u8> {
+    eth(
+        mac,
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        0x0800,
+        &ipv4(ip, [224, 0, 0, 251], 17, &udp(5353, 5353, &dns_query(name))),
+    )
+}

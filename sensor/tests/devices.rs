@@ -52,25 +52,8 @@ fn dhcp_gives_host_name_and_type() {
 
 #[test]
 fn mdns_announcements_type_a_device_but_queries_do_not() {
-    let mut answer = dns_response("office._ipp._tcp.local");
-    answer[2] = 0x84;
-    let announce = eth(
-        MAC_A,
-        [0x01, 0, 0x5e, 0, 0, 0xfb],
-        0x0800,
-        &ipv4(IP_A, [224, 0, 0, 251], 17, &udp(5353, 5353, &answer)),
-    );
-    let query = eth(
-        MAC_B,
-        [0x01, 0, 0x5e, 0, 0, 0xfb],
-        0x0800,
-        &ipv4(
-            [192, 168, 1, 30],
-            [224, 0, 0, 251],
-            17,
-            &udp(5353, 5353, &dns_query("_googlecast._tcp.local")),
-        ),
-    );
+    let announce = mdns_announcement(MAC_A, IP_A, "office._ipp._tcp.local");
+    let query = mdns_query(MAC_B, [192, 168, 1, 30], "_googlecast._tcp.local");
     let t = table(&[announce, query]);
     assert_eq!(t.get(&MAC_A).unwrap().device_type, DeviceType::Printer);
     assert_eq!(t.get(&MAC_B).unwrap().device_type, DeviceType::Unknown);
@@ -111,12 +94,7 @@ fn a_router_does_not_collect_the_internet_s_addresses_but_arp_is_believed() {
             &udp(53, 40000, &dns_response("a.example")),
         ),
     );
-    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 2];
-    arp.extend_from_slice(&MAC_B);
-    arp.extend_from_slice(&[192, 168, 1, 1]);
-    arp.extend_from_slice(&MAC_A);
-    arp.extend_from_slice(&IP_A);
-    let t = table(&[from_internet, eth(MAC_B, MAC_A, 0x0806, &arp)]);
+    let t = table(&[from_internet, arp(MAC_B, [192, 168, 1, 1], IP_A, 2)]);
     let router = t.get(&MAC_B).unwrap();
     assert_eq!(
         router.ips,

@@ -109,12 +109,11 @@ impl Engine {
     }
 
     fn breach(&self, b: traffic_rules::Breach, out: &mut impl FnMut(Alert)) {
-        use crate::policy::{Frequency, Threshold};
+        use crate::policy::Threshold;
         let r = self.traffic.rule(b.rule);
-        let target = if b.series.is_empty() {
-            r.target_text.clone()
-        } else {
-            format!("host:{}", b.series)
+        let target = match b.series {
+            None => r.target_text.clone(),
+            Some(host) => format!("host:{host}"),
         };
         let (kind, value) = match r.threshold {
             Threshold::Volume(_) => ("volume", serde_json::json!(b.value as u64)),
@@ -124,17 +123,7 @@ impl Engine {
                 serde_json::json!((b.value * 10.0).round() / 10.0),
             ),
         };
-        let frequency = match r.frequency {
-            Frequency::FiveMin => "5min",
-            Frequency::Hour => "hour",
-            Frequency::Day => "day",
-        };
-        let period_end = b.period_start
-            + match r.frequency {
-                Frequency::FiveMin => 300_000_000,
-                Frequency::Hour => 3_600_000_000,
-                Frequency::Day => 86_400_000_000,
-            };
+        let period_end = b.period_start + r.frequency.period_micros();
         out(Alert::new(
             "traffic_rule",
             "warning",
@@ -143,7 +132,7 @@ impl Engine {
             serde_json::json!({
                 "target": target,
                 "metric": r.metric,
-                "frequency": frequency,
+                "frequency": r.frequency.name(),
                 "kind": kind,
                 "bound": if r.above { "above" } else { "below" },
                 "threshold": r.value_text,

@@ -11,15 +11,15 @@ use std::net::IpAddr;
 
 use flowmesh_sensor::flow::FlowRecord;
 
-use crate::policy::{Frequency, Mac, Pool, PoolMember, Target, Threshold, TrafficRule};
+use crate::policy::{Mac, Pool, PoolMember, Target, Threshold, TrafficRule};
 
 /// A rule's verdict on a closed period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
     /// The rule's index in the policy.
     pub rule: usize,
-    /// The series key (the host, for `host:*`).
-    pub series: String,
+    /// The series: the host for `host:*`, `None` for the rule's single series.
+    pub series: Option<IpAddr>,
     /// The measured value in the rule's unit (bytes, bits/s, percent).
     pub value: f64,
     /// The period's start, µs.
@@ -32,23 +32,15 @@ struct RuleState {
     /// Start of the open period, once time has begun.
     open: Option<i64>,
     /// Bytes per series in the open period.
-    current: BTreeMap<String, u64>,
+    current: BTreeMap<Option<IpAddr>, u64>,
     /// Bytes per series in the previous period (percentage rules).
-    previous: BTreeMap<String, u64>,
+    previous: BTreeMap<Option<IpAddr>, u64>,
 }
 
 /// Every traffic rule's running state.
 pub struct TrafficRules {
     rules: Vec<RuleState>,
     pools: Vec<Pool>,
-}
-
-fn period_micros(f: Frequency) -> i64 {
-    match f {
-        Frequency::FiveMin => 300_000_000,
-        Frequency::Hour => 3_600_000_000,
-        Frequency::Day => 86_400_000_000,
-    }
 }
 
 fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
@@ -67,7 +59,7 @@ impl TrafficRules {
                 .iter()
                 .map(|r| RuleState {
                     rule: r.clone(),
-                    period_micros: period_micros(r.frequency),
+                    period_micros: r.frequency.period_micros(),
                     open: None,
                     current: BTreeMap::new(),
                     previous: BTreeMap::new(),
@@ -112,41 +104,42 @@ impl TrafficRules {
             {
                 continue;
             }
-            let series: Vec<String> = match &r.target {
-                Target::Interface(_) => vec![String::new()],
-                Target::AnyHost => {
-                    let mut v = vec![f.client_ip.to_string(), f.server_ip.to_string()];
-                    v.dedup();
-                    v
-                }
-                Target::Host(ip) if f.client_ip == *ip || f.server_ip == *ip => vec![String::new()],
-                Target::Network(c) if c.contains(f.client_ip) || c.contains(f.server_ip) => {
-                    vec![String::new()]
-                }
-                Target::Vlan(v) if f.vlan == Some(*v) => vec![String::new()],
-                Target::Pool(name) => {
-                    let hit = self
+            // At most two series per flow (client and server host, for `host:*`); computed
+            // without allocating, since this runs for every flow and rule.
+            let single = [Some(None), None];
+            let series: [Option<Option<IpAddr>>; 2] = match &r.target {
+                Target::Interface(_) => single,
+                Target::AnyHost => [
+                    Some(Some(f.client_ip)),
+                    (f.server_ip != f.client_ip).then_some(Some(f.server_ip)),
+                ],
+                Target::Host(ip) if f.client_ip == *ip || f.server_ip == *ip => single,
+                Target::Network(c) if c.contains(f.client_ip) || c.contains(f.server_ip) => single,
+                Target::Vlan(v) if f.vlan == Some(*v) => single,
+                Target::Pool(name)
+                    if self
                         .pools
                         .iter()
                         .find(|p| &p.name == name)
                         .is_some_and(|p| {
                             in_pool(p, f.client_ip, f.client_mac.as_deref())
                                 || in_pool(p, f.server_ip, f.server_mac.as_deref())
-                        });
-                    if hit { vec![String::new()] } else { vec![] }
+                        }) =>
+                {
+                    single
                 }
-                Target::Profile(name) if profiles.contains(&name.as_str()) => vec![String::new()],
+                Target::Profile(name) if profiles.contains(&name.as_str()) => single,
                 // NetFlow exporters arrive with the collector's flow import; captures have none.
-                _ => vec![],
+                _ => [None, None],
             };
-            if series.is_empty() {
+            if series[0].is_none() {
                 continue;
             }
             // A record older than the open period (records arrive at flow end) counts in the
             // open period rather than reopening a judged one.
             st.open.get_or_insert(t - t.rem_euclid(st.period_micros));
-            for s in series {
-                *st.current.entry(s).or_default() += bytes;
+            for key in series.into_iter().flatten() {
+                *st.current.entry(key).or_default() += bytes;
             }
         }
     }
@@ -156,19 +149,24 @@ fn judge(i: usize, st: &RuleState, start: i64, out: &mut impl FnMut(Breach)) {
     let r = &st.rule;
     let secs = st.period_micros as f64 / 1e6;
     // Series with no traffic this period count as zero (a "below" rule must see them).
-    let mut keys: Vec<&String> = st.current.keys().chain(st.previous.keys()).collect();
+    let mut keys: Vec<Option<IpAddr>> = st
+        .current
+        .keys()
+        .chain(st.previous.keys())
+        .copied()
+        .collect();
     keys.sort();
     keys.dedup();
     if keys.is_empty() && !matches!(r.target, Target::AnyHost) {
-        keys.push(&EMPTY);
+        keys.push(None);
     }
     for k in keys {
-        let cur = st.current.get(k).copied().unwrap_or(0);
+        let cur = st.current.get(&k).copied().unwrap_or(0);
         let (value, limit) = match r.threshold {
             Threshold::Volume(b) => (cur as f64, b as f64),
             Threshold::Throughput(bps) => (cur as f64 * 8.0 / secs, bps as f64),
             Threshold::Percentage(p) => {
-                let Some(&prev) = st.previous.get(k).filter(|&&p| p > 0) else {
+                let Some(&prev) = st.previous.get(&k).filter(|&&p| p > 0) else {
                     continue;
                 };
                 (
@@ -185,12 +183,10 @@ fn judge(i: usize, st: &RuleState, start: i64, out: &mut impl FnMut(Breach)) {
         if breached {
             out(Breach {
                 rule: i,
-                series: k.clone(),
+                series: k,
                 value,
                 period_start: start,
             });
         }
     }
 }
-
-static EMPTY: String = String::new();

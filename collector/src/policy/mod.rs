@@ -135,6 +135,32 @@ pub enum Frequency {
     Day,
 }
 
+impl Frequency {
+    /// The policy file's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Frequency::FiveMin => "5min",
+            Frequency::Hour => "hour",
+            Frequency::Day => "day",
+        }
+    }
+
+    /// The period's length, µs.
+    pub fn period_micros(self) -> i64 {
+        match self {
+            Frequency::FiveMin => 300_000_000,
+            Frequency::Hour => 3_600_000_000,
+            Frequency::Day => 86_400_000_000,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Frequency::FiveMin, Frequency::Hour, Frequency::Day]
+            .into_iter()
+            .find(|f| f.name() == s)
+    }
+}
+
 /// What is compared, with its threshold in base units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threshold {
@@ -512,11 +538,8 @@ pub fn parse(text: &str) -> Result<(Policy, Report), Report> {
                 ))
             }
         });
-        let frequency = cx.parse(&r.frequency, |s| match s.as_str() {
-            "5min" => Ok(Frequency::FiveMin),
-            "hour" => Ok(Frequency::Hour),
-            "day" => Ok(Frequency::Day),
-            _ => Err(format!("frequency {s:?}: one of 5min, hour, day")),
+        let frequency = cx.parse(&r.frequency, |s| {
+            Frequency::parse(s).ok_or_else(|| format!("frequency {s:?}: one of 5min, hour, day"))
         });
         let above = cx.parse(&r.bound, |s| match s.as_str() {
             "above" => Ok(true),

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::decode::{Decoded, IpPacket};
+use crate::decode::Decoded;
 pub use hints::{DeviceType, Evidence};
 
 /// At most this many addresses are remembered per device.
@@ -187,9 +187,4 @@ fn apply(dev: &mut Device, hint: Option<(DeviceType, Evidence)>, name: Option<St
         dev.device_type = t;
         dev.type_source = Some(ev);
     }
-}
-
-/// For tests and callers that only have an IP packet.
-pub fn observe_ip(table: &mut DeviceTable, p: &IpPacket<'_>, ts: i64) {
-    table.observe(&Decoded::Ip(*p), ts);
 }
