@@ -165,7 +165,18 @@ fn tunnels_yield_the_inner_flow_and_say_which_tunnel() {
         17,
         &udp(40000, 53, &dns_query("in.example")),
     );
+    // A Teredo client (2001:0::/32) talking to a native IPv6 host through a relay.
+    let teredo_client = [
+        0x20, 1, 0, 0, 0x41, 0x37, 0x9e, 0x50, 0, 0, 0xf2, 0x27, 0x3d, 0x77, 0xe3, 0xb3,
+    ];
+    let teredo = ipv6(
+        teredo_client,
+        [0x2a, 0, 0x14, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0e],
+        17,
+        &udp(40000, 53, &dns_query("in.example")),
+    );
     let cases = [
+        (outer(17, &udp(51812, 61000, &teredo)), "Teredo"),
         (outer(47, &gre), "GRE"),
         (outer(17, &udp(50000, 4789, &vxlan)), "VXLAN"),
         (outer(17, &udp(2152, 2152, &gtp)), "GTP"),
@@ -181,6 +192,45 @@ fn tunnels_yield_the_inner_flow_and_say_which_tunnel() {
             "{tunnel}: the outer tuple leaked"
         );
     }
+}
+
+#[test]
+fn teredo_signalling_stays_the_outer_flow() {
+    // A router solicitation from a Teredo client to its server (UDP 3544): qualification,
+    // not user traffic, so it is the UDP flow to the server, named Teredo as nDPI names it.
+    let link_local = [
+        0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x80, 0, 0xf2, 0x27, 0x3d, 0x77, 0xe3, 0xb3,
+    ];
+    let all_routers = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let rs = ipv6(link_local, all_routers, 58, &[133, 0, 0, 0, 0, 0, 0, 0]);
+    let mut bubble = ipv6(
+        [
+            0x20, 1, 0, 0, 0x41, 0x37, 0x9e, 0x50, 0, 0, 0xf2, 0x27, 0x3d, 0x77, 0xe3, 0xb3,
+        ],
+        link_local,
+        59,
+        &[],
+    );
+    // Origin indication in front of the bubble.
+    let mut indicated = vec![0, 0, 0x35, 0x9b, 0x46, 0xf9, 0x3f, 0x46];
+    indicated.append(&mut bubble);
+    let frames = [
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4(IP_A, IP_B, 17, &udp(51812, 3544, &rs)),
+        ),
+        eth(
+            MAC_B,
+            MAC_A,
+            0x0800,
+            &ipv4(IP_B, IP_A, 17, &udp(3544, 51812, &indicated)),
+        ),
+    ];
+    let f = one_flow(&pcap(ETHERNET, &frames));
+    assert_eq!((f.l4, f.l7, f.tunnel), ("UDP", "Teredo", None));
+    assert_eq!((f.server_port, f.c2s_packets, f.s2c_packets), (3544, 1, 1));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod tunnel;
 use std::net::IpAddr;
 
 pub use fragments::FragmentTable;
+pub(crate) use tunnel::teredo_ipv6;
 
 use crate::capture::LinkType;
 use crate::wire::{Mac, WireError, arp, ipv4, ipv6, tcp, udp};
@@ -48,6 +49,8 @@ pub enum Tunnel {
     FourInFour,
     /// IP in IPv6.
     IpInSix,
+    /// Teredo (IPv6 in UDP, RFC 4380).
+    Teredo,
 }
 
 impl Tunnel {
@@ -60,6 +63,7 @@ impl Tunnel {
             Tunnel::SixInFour => "6in4",
             Tunnel::FourInFour => "4in4",
             Tunnel::IpInSix => "IPinIPv6",
+            Tunnel::Teredo => "Teredo",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Tunnels: GRE (with ERSPAN), VXLAN, GTP-U, and IP in IP.
+//! Tunnels: GRE (with ERSPAN), VXLAN, GTP-U, Teredo, and IP in IP.
 
 use std::net::IpAddr;
 
@@ -82,6 +82,16 @@ pub(super) fn udp<'a>(
                 depth,
             );
         }
+    }
+    if let Some(body) = teredo_data(p) {
+        return inner(
+            L2::bare(et::IPV6, body),
+            outer,
+            Tunnel::Teredo,
+            frags,
+            ts,
+            depth,
+        );
     }
     Ok(None)
 }
@@ -200,4 +210,42 @@ fn gre<'a>(
         }
         _ => Ok(None),
     }
+}
+
+/// The IPv6 packet a Teredo datagram carries, past the optional authentication and origin
+/// indications (RFC 4380 §5.1.1), or `None` when the payload is not one.
+pub(crate) fn teredo_ipv6(mut p: &[u8]) -> Option<&[u8]> {
+    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
+        // Authentication indicator: id and auth lengths, 8-byte nonce, 1-byte confirmation.
+        let skip = 4 + usize::from(p[2]) + usize::from(p[3]) + 9;
+        p = p.get(skip..)?;
+    }
+    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
+        // Origin indication.
+        p = &p[8..];
+    }
+    (p.len() >= 40 && p[0] >> 4 == 6 && usize::from(be16(p, 4)) + 40 == p.len()).then_some(p)
+}
+
+/// The inner IPv6 packet of a Teredo data packet, or `None`.
+///
+/// Teredo has no port of its own for data (relays and peers use any port), so it is
+/// recognised as Zeek and Wireshark do: an IPv6 header whose payload length fills the
+/// datagram, with a Teredo address (2001::/32) on one side. Qualification (router
+/// solicitation/advertisement) and bubbles (no next header) are the tunnel's own signalling:
+/// they stay the outer UDP flow, which the Teredo dissector names, as nDPI does.
+pub(crate) fn teredo_data(p: &[u8]) -> Option<&[u8]> {
+    let p = teredo_ipv6(p)?;
+    let teredo = |a: &[u8]| a[..4] == [0x20, 0x01, 0x00, 0x00];
+    if !teredo(&p[8..24]) && !teredo(&p[24..40]) {
+        return None;
+    }
+    const NO_NEXT_HEADER: u8 = 59;
+    const ICMPV6: u8 = 58;
+    let signalling = match p[6] {
+        NO_NEXT_HEADER => true,
+        ICMPV6 => matches!(p.get(40), Some(133 | 134)),
+        _ => false,
+    };
+    (!signalling).then_some(p)
 }

@@ -1,21 +1,12 @@
-//! Teredo: IPv6 in UDP 3544 (optionally behind authentication / origin headers); left undecapsulated, as nDPI reports it.
+//! Teredo signalling: qualification and bubbles to a Teredo server (UDP 3544). Data packets
+//! are decapsulated earlier, in `decode::tunnel`, and never reach this dissector.
 
 use super::{L7, PacketView, Verdict};
+use crate::decode::teredo_ipv6;
 
-/// Detects teredo (see the module documentation).
+/// Detects Teredo signalling (see the module documentation).
 pub fn detect(v: &PacketView<'_>) -> Verdict {
-    let mut p = v.payload;
-    if !v.udp() || !v.port(3544) {
-        return Verdict::No;
-    }
-    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
-        let skip = 4 + usize::from(p[2]) + usize::from(p[3]) + 9;
-        p = p.get(skip..).unwrap_or(&[]);
-    }
-    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
-        p = &p[8..];
-    }
-    if p.len() >= 40 && p[0] >> 4 == 6 {
+    if v.udp() && v.port(3544) && teredo_ipv6(v.payload).is_some() {
         Verdict::Match(L7::Teredo, None)
     } else {
         Verdict::No
