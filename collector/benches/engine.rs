@@ -39,6 +39,7 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 l7,
                 app: None,
                 server_name: None,
+                alpn: None,
                 client_mac: Some(format!(
                     "02:00:00:00:{:02x}:{:02x}",
                     (i / 256) % 40,

@@ -150,15 +150,33 @@ pub fn dns_response(name: &str) -> Vec<u8> {
     m
 }
 
-/// A TLS ClientHello record with an SNI extension.
+/// A TLS record holding a ClientHello for `sni` that offers h2 and http/1.1, as browsers do.
 pub fn client_hello(sni: &str) -> Vec<u8> {
+    client_hello_with(sni, &["h2", "http/1.1"])
+}
+
+/// A TLS record holding a ClientHello for `sni` (none when empty) offering `alpn`.
+pub fn client_hello_with(sni: &str, alpn: &[&str]) -> Vec<u8> {
     let name = sni.as_bytes();
-    let mut ext = vec![0, 0];
-    ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-    ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    ext.push(0);
-    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    ext.extend_from_slice(name);
+    let mut ext = Vec::new();
+    if !name.is_empty() {
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+    }
+    if !alpn.is_empty() {
+        let list: Vec<u8> = alpn
+            .iter()
+            .flat_map(|id| std::iter::once(id.len() as u8).chain(id.bytes()))
+            .collect();
+        ext.extend_from_slice(&[0, 16]);
+        ext.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&list);
+    }
     // Padding extension, so the hello is realistically large and can be split.
     ext.extend_from_slice(&[0, 21, 0, 200]);
     ext.extend_from_slice(&[0; 200]);

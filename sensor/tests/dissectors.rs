@@ -55,6 +55,50 @@ fn tls_sni_even_when_the_client_hello_is_split_across_segments() {
 }
 
 #[test]
+fn tls_alpn_is_reported_in_the_clients_order() {
+    let alpn = |f: &flowmesh_sensor::flow::FlowRecord| f.alpn.clone();
+    let f = tcp_flow(
+        443,
+        &[&client_hello_with("a.example", &["h2", "http/1.1"])],
+        &[],
+    );
+    assert_eq!(alpn(&f), Some(vec!["h2".into(), "http/1.1".into()]));
+    let none = tcp_flow(443, &[&client_hello_with("a.example", &[])], &[]);
+    assert_eq!(
+        (none.server_name.as_deref(), alpn(&none)),
+        (Some("a.example"), None)
+    );
+    let json = serde_json::to_string(&f).unwrap();
+    assert!(
+        json.contains(r#""server_name":"a.example","alpn":["h2","http/1.1"],"#),
+        "{json}"
+    );
+}
+
+#[test]
+fn quic_client_hello_over_two_initial_packets() {
+    use flowmesh_sensor::dissect::seal_client_initial;
+    let rec = client_hello_with("www.youtube.com", &["h3"]);
+    let hs = &rec[5..];
+    let dcid = [9, 8, 7, 6, 5, 4, 3, 2];
+    let cut = hs.len() / 2;
+    let first = seal_client_initial(1, &dcid, 0, 0, &hs[..cut], 1200);
+    let second = seal_client_initial(1, &dcid, 1, cut, &hs[cut..], 1200);
+    let f = one_flow(&pcap(
+        1,
+        &[eth_udp(50000, 443, &first), eth_udp(50000, 443, &second)],
+    ));
+    assert_eq!(
+        (f.l7, f.server_name.as_deref(), f.app),
+        ("QUIC", Some("www.youtube.com"), Some("YouTube"))
+    );
+    assert_eq!(f.alpn, Some(vec!["h3".to_string()]));
+    // Only the first Initial seen: QUIC all the same, without names.
+    let f = one_flow(&pcap(1, &[eth_udp(50000, 443, &first)]));
+    assert_eq!((f.l7, f.server_name), ("QUIC", None));
+}
+
+#[test]
 fn smtp_becomes_smtps_after_starttls() {
     let plain = tcp_flow(25, &[b"EHLO me\r\n"], &[b"220 mx ESMTP ready\r\n"]);
     assert_eq!(plain.l7, "SMTP");
@@ -180,9 +224,9 @@ fn the_remaining_protocols_each_detected() {
     let mut zoom = vec![0x05];
     zoom.extend_from_slice(&[0x10; 40]);
     assert_eq!(udp_flow(50000, 8801, &zoom).l7, "Zoom");
-    // Teredo: IPv6 in UDP 3544.
-    let mut teredo = vec![0x60];
-    teredo.extend_from_slice(&[0; 47]);
+    // Teredo signalling: an IPv6 header (payload length 8) and 8 bytes, to UDP 3544.
+    let mut teredo = vec![0x60, 0, 0, 0, 0, 8];
+    teredo.extend_from_slice(&[0; 42]);
     assert_eq!(udp_flow(50000, 3544, &teredo).l7, "Teredo");
     // IKEv2 on 500: SPIs, next payload, version 2.0, exchange, flags, message id, length.
     let mut ike = vec![0x11; 8];
@@ -243,5 +287,84 @@ fn tcp_greetings_of_the_remaining_protocols() {
     assert_eq!(
         (connect.l7, connect.server_name.as_deref()),
         ("HTTP_Connect", Some("example.org"))
+    );
+}
+
+#[test]
+fn ftp_data_connections_are_known_from_their_control_connection() {
+    let control = |from_client: bool, line: &[u8]| {
+        if from_client {
+            eth_tcp(true, 50000, 21, PSH_ACK, line)
+        } else {
+            eth_tcp(false, 21, 50000, PSH_ACK, line)
+        }
+    };
+    let session = |announce: Vec<u8>, data: [Vec<u8>; 2]| {
+        let mut p = vec![
+            eth_tcp(true, 50000, 21, SYN, &[]),
+            eth_tcp(false, 21, 50000, SYN | ACK, &[]),
+            control(false, b"220 (vsFTPd 3.0.3)\r\n"),
+            control(true, b"USER anonymous\r\n"),
+            control(false, b"230 Login successful.\r\n"),
+            announce,
+        ];
+        p.extend(data);
+        let (flows, r) = flows(&pcap(1, &p));
+        r.unwrap();
+        flows
+    };
+    // Passive: the server (10.0.0.5) listens on 100*256+85 = 25685.
+    let passive = session(
+        control(false, b"227 Entering Passive Mode (10,0,0,5,100,85).\r\n"),
+        [
+            eth_tcp(true, 50001, 25685, SYN, &[]),
+            eth_tcp(
+                false,
+                25685,
+                50001,
+                PSH_ACK,
+                b"-rw-r--r-- 1 0 0 1073741824 big\r\n",
+            ),
+        ],
+    );
+    let data = passive.iter().find(|f| f.server_port == 25685).unwrap();
+    assert_eq!(data.l7, "FTP_DATA");
+    assert_eq!(
+        passive.iter().find(|f| f.server_port == 21).unwrap().l7,
+        "FTP_CONTROL"
+    );
+    // Active: the client (192.168.1.20) listens on 195*256+80 = 50000+, the server connects.
+    let active = session(
+        control(true, b"PORT 192,168,1,20,195,81\r\n"),
+        [
+            eth_tcp(false, 20, 50001, SYN, &[]),
+            eth_tcp(true, 50001, 20, SYN | ACK, &[]),
+        ],
+    );
+    assert_eq!(
+        active.iter().find(|f| f.client_port == 20).unwrap().l7,
+        "FTP_DATA"
+    );
+    // The same connection without an announcement is not FTP_DATA.
+    let unannounced = session(
+        control(false, b"250 OK\r\n"),
+        [
+            eth_tcp(true, 50001, 25685, SYN, &[]),
+            eth_tcp(
+                false,
+                25685,
+                50001,
+                PSH_ACK,
+                b"-rw-r--r-- 1 0 0 1073741824 big\r\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        unannounced
+            .iter()
+            .find(|f| f.server_port == 25685)
+            .unwrap()
+            .l7,
+        "Unknown"
     );
 }

@@ -1,8 +1,9 @@
 //! Application protocol detection, one module per protocol (after Suricata's `rust/src/<proto>`).
 //!
 //! Each module looks at one packet's payload with the flow's direction and ports and answers
-//! [`Verdict::Match`], [`Verdict::NeedMore`] (e.g. a TLS ClientHello split over segments) or
-//! [`Verdict::No`]. A flow is inspected until a match or [`MAX_PAYLOAD_PACKETS`] packets with
+//! [`Verdict::Match`] (or [`Verdict::Hello`] with a handshake's names), [`Verdict::Partial`] /
+//! [`Verdict::NeedMore`] (e.g. a TLS ClientHello split over segments, a QUIC one over Initial
+//! packets) or [`Verdict::No`]. A flow is inspected until a match or [`MAX_PAYLOAD_PACKETS`] packets with
 //! payload; only those first packets cost anything.
 
 mod apps;
@@ -11,6 +12,7 @@ mod bittorrent;
 mod dhcp;
 mod dns;
 mod dropbox;
+mod ftp;
 mod http;
 mod ipsec;
 mod l7;
@@ -40,8 +42,11 @@ use std::net::IpAddr;
 
 pub use apps::{app_for_name, is_app};
 pub use dhcp::option as dhcp_option;
+pub use ftp::{DataChannel, data_channel};
 pub use http::header as http_header;
 pub use l7::L7;
+pub use quic_initial::{Initial, read_client_hello, seal_client_initial};
+pub use tls::Hello;
 
 /// Whether `name` is a protocol or application flowmesh can recognise (policy files name them).
 pub fn is_known_protocol(name: &str) -> bool {
@@ -100,9 +105,14 @@ impl PacketView<'_> {
 pub enum Verdict {
     /// This is the protocol; with the server name when the packet carries one.
     Match(L7, Option<String>),
+    /// This is the protocol, and this is what its handshake (TLS or QUIC ClientHello) names.
+    Hello(L7, Hello),
     /// Probably this protocol, but the deciding bytes are in a later client packet: keep this
     /// one and inspect it joined with the next.
     NeedMore,
+    /// Certainly this protocol, but its names are in a later client packet: classify now, keep
+    /// this one and inspect it joined with the next.
+    Partial(L7),
     /// This protocol unless a later packet says more (SMTP until STARTTLS makes it SMTPS).
     Tentative(L7),
     /// Not this protocol.
@@ -113,7 +123,8 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Dpi {
     l7: L7,
-    server_name: Option<Box<str>>,
+    /// Boxed: most flows have no names, and then this costs 8 bytes.
+    names: Option<Box<Hello>>,
     app: Option<&'static str>,
     done: bool,
     inspected: u8,
@@ -138,18 +149,30 @@ impl Dpi {
     }
     /// SNI, HTTP Host or DNS query name.
     pub fn server_name(&self) -> Option<&str> {
-        self.server_name.as_deref()
+        self.names.as_ref()?.sni.as_deref()
+    }
+    /// The ALPN protocol ids the client offered, comma-separated.
+    pub fn alpn(&self) -> Option<&str> {
+        self.names.as_ref()?.alpn.as_deref()
     }
     /// The application, from the server name.
     pub fn app(&self) -> Option<&'static str> {
         self.app
     }
 
-    fn set(&mut self, l7: L7, name: Option<String>) {
+    /// Classifies the flow without inspecting it: its parent connection announced it.
+    pub(crate) fn classify(&mut self, l7: L7) {
+        self.set(l7, Hello::default());
+    }
+
+    fn set(&mut self, l7: L7, mut names: Hello) {
         self.l7 = l7;
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            self.app = app_for_name(&n);
-            self.server_name = Some(n.into_boxed_str());
+        names.sni = names.sni.filter(|n| !n.is_empty());
+        if let Some(n) = &names.sni {
+            self.app = app_for_name(n);
+        }
+        if !names.is_empty() {
+            self.names = Some(Box::new(names));
         }
         self.done = true;
         self.pending = None;
@@ -194,7 +217,7 @@ const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
 /// Inspects one packet of a flow.
 pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
     if let Some(l7) = l7::by_ip_protocol(v.proto) {
-        dpi.set(l7, None);
+        dpi.set(l7, Hello::default());
         return;
     }
     if v.payload.is_empty() {
@@ -224,19 +247,32 @@ pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
     };
     let mut need_more = false;
     for d in DISSECTORS {
-        match d(&view) {
-            Verdict::Match(l7, name) if l7::can_become(dpi.l7, l7) => {
-                dpi.set(l7, name);
-                return;
+        let (l7, names) = match d(&view) {
+            Verdict::Match(l7, sni) => (l7, Hello { sni, alpn: None }),
+            Verdict::Hello(l7, hello) => (l7, hello),
+            Verdict::NeedMore => {
+                need_more = true;
+                continue;
             }
-            Verdict::Match(..) => {}
-            Verdict::NeedMore => need_more = true,
+            Verdict::Partial(l7) => {
+                if l7::can_become(dpi.l7, l7) {
+                    dpi.l7 = l7;
+                    need_more = true;
+                    break;
+                }
+                continue;
+            }
             Verdict::Tentative(l7) if l7::can_become(dpi.l7, l7) => {
                 dpi.l7 = l7;
                 break;
             }
-            Verdict::Tentative(_) => {}
-            Verdict::No => {}
+            Verdict::Tentative(_) | Verdict::No => continue,
+        };
+        // The same class again only counts when it completes what a partial match waited for.
+        let completes = l7 == dpi.l7 && (joined.is_some() || !names.is_empty());
+        if l7::can_become(dpi.l7, l7) || completes {
+            dpi.set(l7, names);
+            return;
         }
     }
     if need_more && v.from_client && view.payload.len() < MAX_PENDING {

@@ -1,6 +1,7 @@
 //! QUIC: IETF long headers (v1, v2, drafts, mvfst) and Google QUIC. Classification reads the
 //! cleartext header; the SNI comes from the client's Initial, decrypted ([`super::quic_initial`]).
 
+use super::quic_initial::{Initial, read_client_hello};
 use super::{L7, PacketView, Verdict, u32_at};
 
 fn known_version(v: u32) -> bool {
@@ -28,12 +29,14 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     {
         // Client Initials are padded to at least 1200 bytes; servers answer on 443 mostly.
         if (v.from_client && p.len() >= 1200) || v.port(443) || v.port(784) || v.port(853) {
-            let sni = if v.from_client {
-                super::quic_initial::sni(p)
-            } else {
-                None
+            if !v.from_client {
+                return Verdict::Match(L7::QUIC, None);
+            }
+            return match read_client_hello(p) {
+                Initial::Hello(hello) => Verdict::Hello(L7::QUIC, hello),
+                Initial::Incomplete => Verdict::Partial(L7::QUIC),
+                Initial::Unreadable => Verdict::Match(L7::QUIC, None),
             };
-            return Verdict::Match(L7::QUIC, sni);
         }
     }
     // Google QUIC public header with the version flag: 8-byte connection id, then "Q0xx".

@@ -2,6 +2,7 @@
 //! idle expiry, bounded memory.
 
 mod direction;
+mod expect;
 mod record;
 mod table;
 

@@ -59,6 +59,9 @@ pub struct FlowRecord {
     pub app: Option<&'static str>,
     /// SNI, HTTP Host or DNS query.
     pub server_name: Option<String>,
+    /// ALPN protocol ids the client offered (TLS, QUIC), in its order; an addition to
+    /// DESIGN.md's fields, after `server_name`.
+    pub alpn: Option<Vec<String>>,
     /// Client MAC.
     pub client_mac: Option<String>,
     /// Server MAC.
@@ -117,11 +120,7 @@ pub fn rfc3339_micros(ts: i64) -> String {
 impl FlowRecord {
     /// The record of a flow as it stands.
     pub fn from_flow(f: &Flow) -> Self {
-        let (client, server) = if f.client_is_a {
-            (f.key.a, f.key.b)
-        } else {
-            (f.key.b, f.key.a)
-        };
+        let (client, server) = f.endpoints();
         FlowRecord {
             l4: l4_name(f.key.proto),
             client_ip: client.0,
@@ -133,6 +132,10 @@ impl FlowRecord {
             l7: f.dpi.l7_name(),
             app: f.dpi.app(),
             server_name: f.dpi.server_name().map(str::to_string),
+            alpn: f
+                .dpi
+                .alpn()
+                .map(|a| a.split(',').map(str::to_string).collect()),
             client_mac: mac(&f.client_mac),
             server_mac: mac(&f.server_mac),
             c2s_packets: f.c2s_packets,

@@ -7,9 +7,10 @@ use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 
 use super::direction::first_sender_is_client;
+use super::expect::Expectations;
 use super::record::FlowRecord;
 use crate::decode::{IpPacket, Tunnel};
-use crate::dissect::{self, Dpi, PacketView};
+use crate::dissect::{self, Dpi, L7, PacketView};
 use crate::wire::Mac;
 
 /// A flow's identity: protocol, both endpoints in canonical order (lower first), VLAN.
@@ -79,6 +80,15 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// (client, server) endpoints.
+    pub fn endpoints(&self) -> ((IpAddr, u16), (IpAddr, u16)) {
+        if self.client_is_a {
+            (self.key.a, self.key.b)
+        } else {
+            (self.key.b, self.key.a)
+        }
+    }
+
     /// Starts a new reporting window after an active-timeout record.
     fn reset_window(&mut self) {
         self.c2s_packets = 0;
@@ -140,6 +150,8 @@ pub struct FlowTable {
     slots: Vec<Option<Flow>>,
     free: Vec<u32>,
     config: TableConfig,
+    /// Data connections announced by control connections (FTP).
+    expected: Expectations,
     next_sweep: i64,
     /// Counters.
     pub stats: TableStats,
@@ -185,6 +197,7 @@ impl FlowTable {
             config,
             next_sweep: i64::MIN,
             stats: TableStats::default(),
+            expected: Expectations::default(),
         }
     }
 
@@ -240,6 +253,9 @@ impl FlowTable {
                     self.stats.expired += 1;
                     self.stats.flows += 1;
                     *flow = new_flow(p, key, src_is_a, ts);
+                    if let Some(l7) = self.expected.claim(key.a, key.b, ts) {
+                        flow.dpi.classify(l7);
+                    }
                 }
                 i
             }
@@ -248,7 +264,10 @@ impl FlowTable {
                     self.evict_oldest(emit);
                 }
                 self.stats.flows += 1;
-                let flow = new_flow(p, key, src_is_a, ts);
+                let mut flow = new_flow(p, key, src_is_a, ts);
+                if let Some(l7) = self.expected.claim(key.a, key.b, ts) {
+                    flow.dpi.classify(l7);
+                }
                 let i = match self.free.pop() {
                     Some(i) => {
                         self.slots[i as usize] = Some(flow);
@@ -297,11 +316,7 @@ impl FlowTable {
         flow.last_seen = flow.last_seen.max(ts);
         flow.first_seen = flow.first_seen.min(ts);
         if !flow.dpi.is_done() {
-            let (client, server) = if flow.client_is_a {
-                (flow.key.a, flow.key.b)
-            } else {
-                (flow.key.b, flow.key.a)
-            };
+            let (client, server) = flow.endpoints();
             dissect::inspect(
                 &mut flow.dpi,
                 &PacketView {
@@ -316,9 +331,16 @@ impl FlowTable {
                     client_ip: client.0,
                     c2s_packets: flow.c2s_packets,
                     s2c_packets: flow.s2c_packets,
-                    current: crate::dissect::L7::Unknown,
+                    current: L7::Unknown,
                 },
             );
+        }
+        if flow.dpi.l7() == L7::FTP_CONTROL && !p.payload.is_empty() {
+            // Past detection, a control connection still announces data connections.
+            let (client, server) = flow.endpoints();
+            if let Some(d) = dissect::data_channel(p.payload, from_client, client.0, server.0) {
+                self.expected.announce(d, L7::FTP_DATA, ts);
+            }
         }
         let active = self.config.active_micros;
         if active > 0 && ts - flow.first_seen >= active {
