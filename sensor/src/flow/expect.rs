@@ -43,10 +43,10 @@ impl Expectations {
             return None;
         }
         for end in [b, a] {
-            if let Some((l7, expires)) = self.pending.remove(&end) {
-                if expires >= now {
-                    return Some(l7);
-                }
+            if let Some((l7, expires)) = self.pending.remove(&end)
+                && expires >= now
+            {
+                return Some(l7);
             }
         }
         None
