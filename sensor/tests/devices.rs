@@ -23,12 +23,23 @@ fn table(frames: &[Vec<u8>]) -> DeviceTable {
 }
 
 fn dhcp_request(host: &str, class: &str) -> Vec<u8> {
+    dhcp_request_asking(host, class, &[])
+}
+
+/// A DHCP request with host name, vendor class (when not empty) and parameter request list.
+fn dhcp_request_asking(host: &str, class: &str, params: &[u8]) -> Vec<u8> {
     let mut m = vec![1, 1, 6, 0];
     m.extend_from_slice(&[0; 232]);
     m.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 53, 1, 3, 12, host.len() as u8]);
     m.extend_from_slice(host.as_bytes());
-    m.extend_from_slice(&[60, class.len() as u8]);
-    m.extend_from_slice(class.as_bytes());
+    if !class.is_empty() {
+        m.extend_from_slice(&[60, class.len() as u8]);
+        m.extend_from_slice(class.as_bytes());
+    }
+    if !params.is_empty() {
+        m.extend_from_slice(&[55, params.len() as u8]);
+        m.extend_from_slice(params);
+    }
     m.push(255);
     eth(
         MAC_A,
@@ -48,6 +59,35 @@ fn dhcp_gives_host_name_and_type() {
         (DeviceType::Phone, Some(Evidence::Dhcp))
     );
     assert!(d.ips.is_empty(), "0.0.0.0 is nobody's address");
+}
+
+#[test]
+fn dhcp_parameter_list_is_the_fingerprint_and_types_known_clients() {
+    let windows = [1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252];
+    let t = table(&[dhcp_request_asking("desk-1", "", &windows)]);
+    let d = t.get(&MAC_A).unwrap();
+    assert_eq!(
+        d.dhcp_fingerprint.as_deref(),
+        Some("1,3,6,15,31,33,43,44,46,47,119,121,249,252")
+    );
+    assert_eq!(d.dhcp_vendor_class, None);
+    assert_eq!(
+        (d.device_type, d.type_source),
+        (DeviceType::Workstation, Some(Evidence::Dhcp))
+    );
+    // An unknown list is kept but types nothing; the vendor class still decides when known.
+    let t = table(&[dhcp_request_asking("thing", "", &[1, 3, 6])]);
+    let d = t.get(&MAC_A).unwrap();
+    assert_eq!(
+        (d.dhcp_fingerprint.as_deref(), d.device_type),
+        (Some("1,3,6"), DeviceType::Unknown)
+    );
+    let t = table(&[dhcp_request_asking("p", "android-dhcp-14", &windows)]);
+    let d = t.get(&MAC_A).unwrap();
+    assert_eq!(
+        (d.dhcp_vendor_class.as_deref(), d.device_type),
+        (Some("android-dhcp-14"), DeviceType::Phone)
+    );
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     "ips": d.ips,
                     "host_name": d.host_name,
                     "vendor": d.vendor,
+                    "dhcp_fingerprint": d.dhcp_fingerprint,
+                    "dhcp_vendor_class": d.dhcp_vendor_class,
                     "device_type": d.device_type,
                     "type_source": d.type_source,
                     "packets": d.packets,

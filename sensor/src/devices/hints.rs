@@ -85,20 +85,93 @@ fn first_match(hay: &[u8], table: &[(&[u8], DeviceType)]) -> Option<DeviceType> 
         .map(|&(_, t)| t)
 }
 
-/// A type guess and a host name found in one packet sent by the device.
-pub type Hint = (Option<(DeviceType, Evidence)>, Option<String>);
+/// What one packet sent by a device tells about it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Hint {
+    /// A type, and what it was read from.
+    pub guess: Option<(DeviceType, Evidence)>,
+    /// Its host name.
+    pub host_name: Option<String>,
+    /// DHCP option 55, the parameter request list, as comma-separated decimal codes — the
+    /// "DHCP fingerprint" of ntopng and Fingerbank, which tells operating systems apart.
+    pub dhcp_fingerprint: Option<String>,
+    /// DHCP option 60, the vendor class identifier.
+    pub dhcp_vendor_class: Option<String>,
+}
 
-/// Reads the device hints a packet carries: DHCP (client's host name and vendor class), mDNS
-/// services it announces, SSDP headers, and HTTP User-Agents.
+/// Parameter request lists of common DHCP clients and the device type each implies. The
+/// exact list identifies the client software; a prefix is not enough (clients share them).
+const DHCP_FINGERPRINTS: &[(&str, DeviceType)] = &[
+    // Windows 10 / 11, Windows 8, Windows 7 / Vista.
+    (
+        "1,3,6,15,31,33,43,44,46,47,119,121,249,252",
+        DeviceType::Workstation,
+    ),
+    (
+        "1,15,3,6,44,46,47,31,33,121,249,43,252",
+        DeviceType::Workstation,
+    ),
+    (
+        "1,15,3,6,44,46,47,31,33,121,249,43",
+        DeviceType::Workstation,
+    ),
+    // macOS (and OS X 10.x).
+    ("1,3,6,15,119,95,252,44,46", DeviceType::Laptop),
+    ("1,121,3,6,15,114,119,252,95,44,46", DeviceType::Laptop),
+    ("1,121,3,6,15,108,114,119,252,95,44,46", DeviceType::Laptop),
+    ("1,121,3,6,15,119,252,95,44,46", DeviceType::Laptop),
+    // iOS / iPadOS.
+    ("1,121,3,6,15,114,119,252", DeviceType::Phone),
+    ("1,121,3,6,15,108,114,119,252", DeviceType::Phone),
+    ("1,121,3,6,15,119,252", DeviceType::Phone),
+    // Android.
+    ("1,3,6,15,26,28,51,58,59,43", DeviceType::Phone),
+    ("1,3,6,15,26,28,51,58,59,43,114", DeviceType::Phone),
+    ("1,3,6,15,26,28,51,58,59,43,114,108", DeviceType::Phone),
+    ("1,33,3,6,15,28,51,58,59", DeviceType::Phone),
+    // ISC dhclient (Debian, Ubuntu) and systemd-networkd / NetworkManager's internal client.
+    (
+        "1,28,2,3,15,6,119,12,44,47,26,121,42",
+        DeviceType::Workstation,
+    ),
+    (
+        "1,2,6,12,15,26,28,121,3,33,40,41,42,119,249,252,17",
+        DeviceType::Workstation,
+    ),
+];
+
+/// The parameter request list as ntopng prints it: decimal codes joined by commas.
+fn fingerprint(list: &[u8]) -> String {
+    let mut out = String::with_capacity(list.len() * 3);
+    for (i, code) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&code.to_string());
+    }
+    out
+}
+
+fn text(b: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(b).ok()?.trim_end_matches('\0');
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Reads the device hints a packet carries: DHCP (client's host name, vendor class and
+/// parameter list), mDNS services it announces, SSDP headers, and HTTP User-Agents.
 pub fn from_packet(p: &IpPacket<'_>) -> Option<Hint> {
     let pl = p.payload;
+    let typed = |t: DeviceType, ev: Evidence| Hint {
+        guess: Some((t, ev)),
+        ..Hint::default()
+    };
     match (p.proto, p.src_port, p.dst_port) {
         (17, 68, 67) if pl.len() > 240 && pl[0] == 1 => {
-            let name = dhcp_option(pl, 12)
-                .and_then(|n| std::str::from_utf8(n).ok())
-                .map(|n| n.trim_end_matches('\0').to_string());
             let class = dhcp_option(pl, 60).unwrap_or(&[]);
-            let t = first_match(
+            let print = dhcp_option(pl, 55)
+                .filter(|l| !l.is_empty())
+                .map(fingerprint);
+            let by_class = first_match(
                 class,
                 &[
                     (b"android", DeviceType::Phone),
@@ -107,7 +180,18 @@ pub fn from_packet(p: &IpPacket<'_>) -> Option<Hint> {
                     (b"printer", DeviceType::Printer),
                 ],
             );
-            Some((t.map(|t| (t, Evidence::Dhcp)), name))
+            let by_print = print.as_deref().and_then(|f| {
+                DHCP_FINGERPRINTS
+                    .iter()
+                    .find(|(known, _)| *known == f)
+                    .map(|&(_, t)| t)
+            });
+            Some(Hint {
+                guess: by_class.or(by_print).map(|t| (t, Evidence::Dhcp)),
+                host_name: dhcp_option(pl, 12).and_then(text),
+                dhcp_fingerprint: print,
+                dhcp_vendor_class: text(class),
+            })
         }
         // Only responses (announcements): a query for a service says nothing about the asker.
         (17, 5353, _) if pl.len() > 12 && pl[2] & 0x80 != 0 => {
@@ -127,7 +211,7 @@ pub fn from_packet(p: &IpPacket<'_>) -> Option<Hint> {
                     (b"_matter", DeviceType::Iot),
                 ],
             )?;
-            Some((Some((t, Evidence::Mdns)), None))
+            Some(typed(t, Evidence::Mdns))
         }
         (17, _, 1900) | (17, 1900, _)
             if pl.starts_with(b"NOTIFY") || pl.starts_with(b"HTTP/1.1 200") =>
@@ -143,7 +227,7 @@ pub fn from_packet(p: &IpPacket<'_>) -> Option<Hint> {
                     (b"MediaServer", DeviceType::Nas),
                 ],
             )?;
-            Some((Some((t, Evidence::Ssdp)), None))
+            Some(typed(t, Evidence::Ssdp))
         }
         (6, _, _) if pl.starts_with(b"GET ") || pl.starts_with(b"POST ") => {
             let ua = http_header(pl, "user-agent")?.as_bytes();
@@ -165,7 +249,7 @@ pub fn from_packet(p: &IpPacket<'_>) -> Option<Hint> {
                     (b"Macintosh", DeviceType::Laptop),
                 ],
             )?;
-            Some((Some((t, Evidence::UserAgent)), None))
+            Some(typed(t, Evidence::UserAgent))
         }
         _ => None,
     }

@@ -31,6 +31,10 @@ pub struct Device {
     pub host_name: Option<String>,
     /// Manufacturer, from the OUI.
     pub vendor: Option<&'static str>,
+    /// DHCP parameter request list (option 55), e.g. `1,3,6,15,31,33,43,44,46,47,119,121,249,252`.
+    pub dhcp_fingerprint: Option<String>,
+    /// DHCP vendor class (option 60), e.g. `MSFT 5.0`, `android-dhcp-13`.
+    pub dhcp_vendor_class: Option<String>,
     /// Detected type.
     pub device_type: DeviceType,
     /// What the type was detected from.
@@ -101,6 +105,8 @@ impl DeviceTable {
                 last_seen: ts,
                 ips: Vec::new(),
                 host_name: None,
+                dhcp_fingerprint: None,
+                dhcp_vendor_class: None,
                 vendor,
                 device_type,
                 type_source,
@@ -124,8 +130,8 @@ impl DeviceTable {
                 if is_local(p.src) {
                     remember_ip(dev, p.src);
                 }
-                if let Some((hint, name)) = hints::from_packet(p) {
-                    apply(dev, hint, name);
+                if let Some(hint) = hints::from_packet(p) {
+                    apply(dev, hint);
                 }
             }
             Decoded::Arp {
@@ -177,11 +183,17 @@ fn remember_ip(dev: &mut Device, ip: IpAddr) {
     dev.ips.push(ip);
 }
 
-fn apply(dev: &mut Device, hint: Option<(DeviceType, Evidence)>, name: Option<String>) {
-    if let Some(n) = name.filter(|n| !n.is_empty()) {
+fn apply(dev: &mut Device, hint: hints::Hint) {
+    if let Some(n) = hint.host_name.filter(|n| !n.is_empty()) {
         dev.host_name = Some(n);
     }
-    if let Some((t, ev)) = hint
+    if hint.dhcp_fingerprint.is_some() {
+        dev.dhcp_fingerprint = hint.dhcp_fingerprint;
+    }
+    if hint.dhcp_vendor_class.is_some() {
+        dev.dhcp_vendor_class = hint.dhcp_vendor_class;
+    }
+    if let Some((t, ev)) = hint.guess
         && dev.type_source.is_none_or(|cur| ev.rank() >= cur.rank())
     {
         dev.device_type = t;
