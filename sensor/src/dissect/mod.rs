@@ -123,8 +123,9 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Dpi {
     l7: L7,
-    /// Boxed: most flows have no names, and then this costs 8 bytes.
-    names: Option<Box<Hello>>,
+    /// Server name and ALPN list in one allocation, `"{sni}\0{alpn}"` (either part may be
+    /// empty): most flows have neither, and a flow with both pays for one allocation.
+    names: Option<Box<str>>,
     app: Option<&'static str>,
     done: bool,
     inspected: u8,
@@ -149,11 +150,15 @@ impl Dpi {
     }
     /// SNI, HTTP Host or DNS query name.
     pub fn server_name(&self) -> Option<&str> {
-        self.names.as_ref()?.sni.as_deref()
+        self.name_part(0)
     }
     /// The ALPN protocol ids the client offered, comma-separated.
     pub fn alpn(&self) -> Option<&str> {
-        self.names.as_ref()?.alpn.as_deref()
+        self.name_part(1)
+    }
+    fn name_part(&self, i: usize) -> Option<&str> {
+        let part = self.names.as_deref()?.split('\0').nth(i)?;
+        (!part.is_empty()).then_some(part)
     }
     /// The application, from the server name.
     pub fn app(&self) -> Option<&'static str> {
@@ -165,14 +170,16 @@ impl Dpi {
         self.set(l7, Hello::default());
     }
 
-    fn set(&mut self, l7: L7, mut names: Hello) {
+    fn set(&mut self, l7: L7, names: Hello) {
         self.l7 = l7;
-        names.sni = names.sni.filter(|n| !n.is_empty());
-        if let Some(n) = &names.sni {
-            self.app = app_for_name(n);
+        // NUL separates the parts; a name holding one is malformed anyway.
+        let sni = names.sni.unwrap_or_default().replace('\0', "");
+        let alpn = names.alpn.unwrap_or_default();
+        if !sni.is_empty() {
+            self.app = app_for_name(&sni);
         }
-        if !names.is_empty() {
-            self.names = Some(Box::new(names));
+        if !sni.is_empty() || !alpn.is_empty() {
+            self.names = Some(format!("{sni}\0{alpn}").into_boxed_str());
         }
         self.done = true;
         self.pending = None;
