@@ -51,6 +51,8 @@ enum Command {
     Gen(cmd::generate::Args),
     /// Run the policy checks on a capture and print one JSON alert per line (packet time).
     Check(cmd::check::Args),
+    /// Print the traffic timeseries kept in a store (5-minute, hourly and daily buckets).
+    Series(cmd::series::Args),
     /// Validate a policy file; export or import its ACL as ntopng rule lines.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Devices(a) => cmd::devices::run(a),
         Command::Gen(a) => cmd::generate::run(a),
         Command::Check(a) => cmd::check::run(a),
+        Command::Series(a) => cmd::series::run(a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Sensor(_) => cmd::pending::run("sensor", 5),
         Command::Collector(_) => cmd::pending::run("collector", 5),

@@ -276,3 +276,75 @@ fn policy_validate_exits_1_with_every_error_and_its_line() {
     }
     assert!(!err.contains("warning"), "{err}");
 }
+
+#[test]
+fn check_store_keeps_timeseries_once_and_series_reads_them() {
+    use flowmesh_sensor::synth::*;
+    let dir = tempfile::tempdir().unwrap();
+    // Two DNS exchanges 10 minutes apart, and an ACL that allows none of it.
+    let capture = dir.path().join("c.pcap");
+    let q = eth_udp(40000, 53, &dns_query("a.example"));
+    let r = eth_udp_back(53, 40000, &dns_response("a.example"));
+    let q2 = eth_udp(40001, 53, &dns_query("b.example"));
+    let bytes = (q.len() + r.len()) as u64;
+    std::fs::write(&capture, pcap_at(1, &[(0, q), (0, r), (600, q2)])).unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[acl]\nrules = \"\"\"\nTCP;*;*;443\n\"\"\"\n").unwrap();
+    let store = dir.path().join("s.redb");
+    let check = || {
+        let out = flowmesh()
+            .args(["check", "--instance", "lab", "--policy"])
+            .arg(&policy)
+            .arg("--store")
+            .arg(&store)
+            .arg(&capture)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(check(), 2, "two flows, two acl_violation alerts");
+    assert_eq!(check(), 2, "printed again");
+    let series = |args: &[&str]| {
+        let out = flowmesh()
+            .args(["series", "--instance", "lab", "--store"])
+            .arg(&store)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let names = series(&[]);
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["host:10.0.0.5", "host:192.168.1.20", "l7:DNS", "total"]
+    );
+    let five: Vec<serde_json::Value> = series(&["--series", "total"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(five.len(), 2, "two 5-minute buckets");
+    assert_eq!(
+        five[0]["bytes"], bytes,
+        "stored once although checked twice"
+    );
+    assert_eq!(five[0]["start"], "2023-11-14T22:10:00.000000Z");
+    let hour = series(&["--series", "l7:DNS", "--resolution", "1h"]);
+    assert_eq!(hour.lines().count(), 1, "{hour}");
+    let bad = flowmesh()
+        .args(["series", "--store"])
+        .arg(dir.path().join("missing.redb"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("check --store"));
+}

@@ -8,3 +8,4 @@ pub mod alert;
 pub mod checks;
 pub mod offline;
 pub mod policy;
+pub mod store;

@@ -19,6 +19,18 @@ pub fn check<R: Read>(
     instance: &str,
     emit: &mut impl FnMut(Alert),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
+    check_observed(open, policy, instance, emit, &mut |_, _| {})
+}
+
+/// [`check`], also handing every flow record and its last-packet time (µs) to `observe`
+/// (the timeseries, with `flowmesh check --store`).
+pub fn check_observed<R: Read>(
+    open: impl Fn() -> Result<CaptureReader<R>, CaptureError>,
+    policy: &Policy,
+    instance: &str,
+    emit: &mut impl FnMut(Alert),
+    observe: &mut impl FnMut(&flowmesh_sensor::flow::FlowRecord, i64),
+) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut engine = Engine::new(policy, instance);
     if engine.wants_device_types() {
         let reader = open().map_err(|e| (RunStats::default(), e))?;
@@ -44,6 +56,7 @@ pub fn check<R: Read>(
         &mut |record| {
             if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
                 last = last.max(t);
+                observe(&record, t);
             }
             engine.borrow_mut().flow(&record, &mut *emit.borrow_mut());
         },

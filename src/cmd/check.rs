@@ -5,7 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flowmesh_collector::alert::Alert;
 use flowmesh_collector::policy;
+use flowmesh_collector::store::{Commit, SeriesDelta, Store};
 
 /// Run the policy checks on a capture and print one JSON alert per line.
 #[derive(clap::Args)]
@@ -18,6 +20,11 @@ pub struct Args {
     /// The instance name alerts carry.
     #[arg(long, default_value = "check")]
     instance: String,
+    /// Also keep the alerts and the traffic timeseries (5 min / hour / day) in this store
+    /// file (redb; created mode 0600). Checking the same capture again adds nothing twice.
+    /// Read it back with `flowmesh series --store FILE`.
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -39,10 +46,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let store = a.store.as_deref().map(Store::open).transpose()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut alerts = 0u64;
-    let result = flowmesh_collector::offline::check(
+    let mut kept = Vec::new();
+    let mut series = SeriesDelta::default();
+    let result = flowmesh_collector::offline::check_observed(
         || flowmesh_sensor::capture::CaptureReader::open(&a.file),
         &policy,
         &a.instance,
@@ -50,9 +60,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             alerts += 1;
             let _ = serde_json::to_writer(&mut out, &alert);
             let _ = out.write_all(b"\n");
+            if store.is_some() {
+                kept.push(alert);
+            }
+        },
+        &mut |flow, t| {
+            if store.is_some() {
+                series.add_flow(flow, t);
+            }
         },
     );
     out.flush()?;
+    if let (Some(store), Some(path)) = (&store, &a.store) {
+        save(store, path, &a, &kept, &series)?;
+    }
     match result {
         Ok(stats) => {
             tracing::info!(packets = stats.packets, flows = stats.flows, alerts, "done");
@@ -67,4 +88,43 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Stores what the check found, once per (instance, capture file as it is now).
+fn save(
+    store: &Store,
+    path: &std::path::Path,
+    a: &Args,
+    alerts: &[Alert],
+    series: &SeriesDelta,
+) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(&a.file)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros());
+    let file = std::fs::canonicalize(&a.file)?;
+    let batch_id = format!(
+        "check:{}:{}:{}:{mtime}",
+        a.instance,
+        file.display(),
+        meta.len()
+    );
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let fresh = store.commit(&Commit {
+        batch_id: Some(&batch_id),
+        instance: &a.instance,
+        alerts,
+        series,
+        now_micros,
+    })?;
+    if fresh {
+        tracing::info!(store = %path.display(), alerts = alerts.len(), "stored alerts and timeseries");
+    } else {
+        tracing::warn!(store = %path.display(), "this capture was already checked into the store: nothing added");
+    }
+    Ok(())
 }

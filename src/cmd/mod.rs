@@ -10,6 +10,7 @@ pub mod hello;
 pub mod keygen;
 pub mod pending;
 pub mod policy;
+pub mod series;
 
 /// A multi-threaded tokio runtime for the networked subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,0 +1,297 @@
+//! The collector's store (redb): alerts, traffic timeseries with their rollups, and the ids of
+//! the batches already applied — all written in one transaction per batch, so a batch is either
+//! wholly stored or not at all, and applying it again (a redelivery) changes nothing.
+
+mod series;
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+pub use series::{Counters, Point, Resolution, SeriesDelta};
+
+use crate::alert::Alert;
+
+/// Batch id → the time it was applied (µs). Lets a redelivered batch be recognised.
+const APPLIED: TableDefinition<&str, i64> = TableDefinition::new("applied");
+/// (time µs, sequence) → alert JSON. The sequence orders alerts of the same microsecond.
+const ALERTS: TableDefinition<(i64, u64), &str> = TableDefinition::new("alerts");
+/// Counters: the next alert sequence number.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// (instance, series, bucket start s) → (bytes, packets); one table per resolution.
+type SeriesTable = TableDefinition<'static, (&'static str, &'static str, i64), (u64, u64)>;
+
+fn series_table(r: Resolution) -> SeriesTable {
+    TableDefinition::new(r.table_name())
+}
+
+/// Store errors: the file, or the database in it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Opening or creating the file.
+    #[error("cannot open the store {path}: {source} (is another collector using it?)")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        source: redb::DatabaseError,
+    },
+    /// A transaction failed.
+    #[error("store: {0}")]
+    Db(#[from] redb::Error),
+    /// An alert could not be encoded.
+    #[error("store: encoding an alert: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+macro_rules! db_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+db_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// What one batch adds to the store.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The batch's id (e.g. `<instance>/<sequence>`); `None` for input that is never redelivered.
+    pub batch_id: Option<&'a str>,
+    /// The instance the traffic came from.
+    pub instance: &'a str,
+    /// Alerts the batch raised.
+    pub alerts: &'a [Alert],
+    /// Traffic it adds to the timeseries.
+    pub series: &'a SeriesDelta,
+    /// When it is applied, µs (recorded with the batch id).
+    pub now_micros: i64,
+}
+
+/// A query for stored alerts.
+#[derive(Debug, Default, Clone)]
+pub struct AlertQuery {
+    /// Only this type.
+    pub kind: Option<String>,
+    /// Only from this instance.
+    pub instance: Option<String>,
+    /// From this time on (µs, inclusive).
+    pub from_micros: Option<i64>,
+    /// Before this time (µs, exclusive).
+    pub to_micros: Option<i64>,
+    /// At most this many (the oldest first); 0 means no limit.
+    pub limit: usize,
+}
+
+/// The store. One process owns the file at a time (redb locks it).
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (mode 0600: alerts describe users' traffic).
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let fresh = !path.exists();
+        let db = Database::create(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if fresh {
+            restrict(path);
+        }
+        let store = Store { db };
+        // Create every table, so readers never meet a missing one.
+        let tx = store.db.begin_write()?;
+        tx.open_table(APPLIED)?;
+        tx.open_table(ALERTS)?;
+        tx.open_table(META)?;
+        for r in Resolution::ALL {
+            tx.open_table(series_table(r))?;
+        }
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// Applies one batch atomically. Returns `false`, changing nothing, when a batch with the
+    /// same id was applied before.
+    pub fn commit(&self, c: &Commit<'_>) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            if let Some(id) = c.batch_id {
+                let mut applied = tx.open_table(APPLIED)?;
+                if applied.get(id)?.is_some() {
+                    return Ok(false);
+                }
+                applied.insert(id, c.now_micros)?;
+            }
+            if !c.alerts.is_empty() {
+                let mut meta = tx.open_table(META)?;
+                let mut seq = meta.get("alert_seq")?.map_or(0, |v| v.value());
+                let mut alerts = tx.open_table(ALERTS)?;
+                for a in c.alerts {
+                    let t = crate::checks::parse_rfc3339_micros(&a.time).unwrap_or(c.now_micros);
+                    alerts.insert((t, seq), serde_json::to_string(a)?.as_str())?;
+                    seq += 1;
+                }
+                meta.insert("alert_seq", seq)?;
+            }
+            if !c.series.is_empty() {
+                let rolled = c.series.rolled_up();
+                for r in Resolution::ALL {
+                    let mut table = tx.open_table(series_table(r))?;
+                    for (res, name, start, delta) in &rolled {
+                        if *res != r {
+                            continue;
+                        }
+                        let key = (c.instance, *name, *start);
+                        let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
+                        table.insert(
+                            key,
+                            (
+                                b.saturating_add(delta.bytes),
+                                p.saturating_add(delta.packets),
+                            ),
+                        )?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Whether a batch with this id was applied.
+    pub fn is_applied(&self, batch_id: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(APPLIED)?.get(batch_id)?.is_some())
+    }
+
+    /// Stored alerts matching `q`, oldest first, as JSON values.
+    pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<serde_json::Value>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ALERTS)?;
+        let from = (q.from_micros.unwrap_or(i64::MIN), 0u64);
+        let to = (q.to_micros.unwrap_or(i64::MAX), 0u64);
+        let mut out = Vec::new();
+        for entry in table.range(from..to)? {
+            let (_, json) = entry?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(json.value()) else {
+                continue;
+            };
+            let field = |name: &str| v.get(name).and_then(|x| x.as_str());
+            if q.kind.as_deref().is_some_and(|k| field("type") != Some(k))
+                || q.instance
+                    .as_deref()
+                    .is_some_and(|i| field("instance") != Some(i))
+            {
+                continue;
+            }
+            out.push(v);
+            if q.limit > 0 && out.len() >= q.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Alerts stored in all.
+    pub fn alert_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(ALERTS)?.len()?)
+    }
+
+    /// The points of one series of `instance` at resolution `r` with start in `[from, to)`
+    /// (seconds), oldest first.
+    pub fn points(
+        &self,
+        instance: &str,
+        series: &str,
+        r: Resolution,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Point>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(series_table(r))?;
+        let mut out = Vec::new();
+        for entry in table.range((instance, series, from)..(instance, series, to))? {
+            let (k, v) = entry?;
+            let (_, _, start) = k.value();
+            let (bytes, packets) = v.value();
+            out.push(Point {
+                series: series.to_string(),
+                start,
+                counters: Counters { bytes, packets },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The names of the series stored for `instance` (at the daily resolution, which every
+    /// series reaches).
+    pub fn series_names(&self, instance: &str) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(series_table(Resolution::Day))?;
+        let mut names: Vec<String> = Vec::new();
+        for entry in table.range((instance, "", i64::MIN)..)? {
+            let (k, _) = entry?;
+            let (inst, name, _) = k.value();
+            if inst != instance {
+                break;
+            }
+            if names.last().map(String::as_str) != Some(name) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Deletes points older than each resolution's retention at `now` (seconds), and batch ids
+    /// older than the finest retention (redeliveries come within minutes, not weeks). Returns
+    /// how many entries went.
+    pub fn prune(
+        &self,
+        now: i64,
+        retention: impl Fn(Resolution) -> i64,
+    ) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut removed = 0;
+        {
+            for r in Resolution::ALL {
+                let cutoff = now - retention(r);
+                let mut table = tx.open_table(series_table(r))?;
+                table.retain(|(_, _, start), _| {
+                    let keep = start >= cutoff;
+                    removed += u64::from(!keep);
+                    keep
+                })?;
+            }
+            let cutoff = (now - retention(Resolution::FiveMinutes)).saturating_mul(1_000_000);
+            let mut applied = tx.open_table(APPLIED)?;
+            applied.retain(|_, at| {
+                let keep = at >= cutoff;
+                removed += u64::from(!keep);
+                keep
+            })?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot make the store private (chmod 600)");
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path) {}

@@ -1,0 +1,174 @@
+//! Timeseries of traffic, as ntopng keeps them for its charts: bytes and packets per 5-minute
+//! bucket, rolled up at write time into hourly and daily buckets (sums, so the rollup is exact
+//! whatever order the points arrive in).
+//!
+//! Series of one instance:
+//! - `total`: all its traffic (ntopng's interface series);
+//! - `l7:<master protocol>` and `app:<application>`;
+//! - `host:<ip>` for local hosts (private, link-local, ULA, CGNAT), as ntopng keeps host series
+//!   only for local hosts: remote addresses are unbounded.
+//!
+//! A flow record counts in the bucket that holds its last packet, the same rule the traffic
+//! rules use; with the sensor's active timeout long flows spread over the buckets they span.
+
+use std::collections::BTreeMap;
+
+use flowmesh_sensor::devices::is_local;
+use flowmesh_sensor::flow::FlowRecord;
+use serde::Serialize;
+
+/// A chart resolution and how long its points are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Resolution {
+    /// 5-minute buckets.
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// Hourly buckets.
+    #[serde(rename = "1h")]
+    Hour,
+    /// Daily buckets (UTC days).
+    #[serde(rename = "1d")]
+    Day,
+}
+
+impl Resolution {
+    /// Every resolution, finest first.
+    pub const ALL: [Resolution; 3] = [Resolution::FiveMinutes, Resolution::Hour, Resolution::Day];
+
+    /// Bucket length in seconds.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Resolution::FiveMinutes => 300,
+            Resolution::Hour => 3_600,
+            Resolution::Day => 86_400,
+        }
+    }
+
+    /// The start (seconds) of the bucket holding `t` (seconds).
+    pub fn bucket(self, t: i64) -> i64 {
+        t - t.rem_euclid(self.seconds())
+    }
+
+    /// How long points are kept by default: 5-minute points a week, hourly ones 90 days,
+    /// daily ones 5 years (ntopng's defaults for its RRDs are of the same order).
+    pub fn default_retention_secs(self) -> i64 {
+        match self {
+            Resolution::FiveMinutes => 7 * 86_400,
+            Resolution::Hour => 90 * 86_400,
+            Resolution::Day => 5 * 365 * 86_400,
+        }
+    }
+
+    /// Parses `5m`, `1h` or `1d`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "5m" => Some(Resolution::FiveMinutes),
+            "1h" => Some(Resolution::Hour),
+            "1d" => Some(Resolution::Day),
+            _ => None,
+        }
+    }
+
+    /// The name of the redb table holding this resolution.
+    pub(super) fn table_name(self) -> &'static str {
+        match self {
+            Resolution::FiveMinutes => "series_5m",
+            Resolution::Hour => "series_1h",
+            Resolution::Day => "series_1d",
+        }
+    }
+}
+
+/// Bytes and packets in one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// L2 bytes, both directions.
+    pub bytes: u64,
+    /// Packets, both directions.
+    pub packets: u64,
+}
+
+impl Counters {
+    fn add(&mut self, o: Counters) {
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.packets = self.packets.saturating_add(o.packets);
+    }
+}
+
+/// One point of a series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Point {
+    /// The series name (`total`, `l7:TLS`, `host:192.168.1.20`, ...).
+    pub series: String,
+    /// The bucket's start, seconds since the epoch (UTC).
+    pub start: i64,
+    /// What the bucket holds.
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// Series deltas gathered in memory (one batch of flows) before one store transaction.
+#[derive(Debug, Default)]
+pub struct SeriesDelta {
+    /// (series, 5-minute bucket start) → counters.
+    pub(super) points: BTreeMap<(String, i64), Counters>,
+}
+
+impl SeriesDelta {
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Adds a flow record whose last packet is at `t_micros`.
+    pub fn add_flow(&mut self, f: &FlowRecord, t_micros: i64) {
+        let c = Counters {
+            bytes: f.c2s_bytes + f.s2c_bytes,
+            packets: f.c2s_packets + f.s2c_packets,
+        };
+        let bucket = Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000));
+        let mut add = |series: String| {
+            self.points.entry((series, bucket)).or_default().add(c);
+        };
+        add("total".into());
+        add(format!("l7:{}", f.l7));
+        if let Some(app) = f.app {
+            add(format!("app:{app}"));
+        }
+        // A host talking to itself counts once.
+        let server = (f.server_ip != f.client_ip).then_some(f.server_ip);
+        for ip in std::iter::once(f.client_ip).chain(server) {
+            if is_local(ip) {
+                add(format!("host:{ip}"));
+            }
+        }
+    }
+
+    /// The deltas at every resolution: each 5-minute point also lands in its hour and day.
+    pub(super) fn rolled_up(&self) -> Vec<(Resolution, &str, i64, Counters)> {
+        let mut out: BTreeMap<(Resolution, &str, i64), Counters> = BTreeMap::new();
+        for ((series, start), c) in &self.points {
+            for r in Resolution::ALL {
+                out.entry((r, series.as_str(), r.bucket(*start)))
+                    .or_default()
+                    .add(*c);
+            }
+        }
+        out.into_iter().map(|((r, s, t), c)| (r, s, t, c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_align_to_utc() {
+        // 2024-03-10T13:47:12Z
+        let t = 1_710_078_432;
+        assert_eq!(Resolution::FiveMinutes.bucket(t), 1_710_078_300); // 13:45
+        assert_eq!(Resolution::Hour.bucket(t), 1_710_075_600); // 13:00
+        assert_eq!(Resolution::Day.bucket(t), 1_710_028_800); // 00:00
+        assert_eq!(Resolution::Day.bucket(-1), -86_400);
+    }
+}
