@@ -402,6 +402,15 @@ fn below_throughput_percentage_and_daily_rules() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].fields["period_start"], "2023-11-14T00:00:00.000000Z");
     assert_eq!(got[0].time, "2023-11-15T00:00:00.000000Z");
+    // With a time zone, the day ends at local midnight: in Tokyo (UTC+9) 22:13 UTC is already
+    // 07:13 on the 15th, so two hours later the day is not over and nothing is judged...
+    let tokyo = format!("[settings]\ntimezone = \"Asia/Tokyo\"\n\n{daily}");
+    assert!(alerts_at(&tokyo, &[(0, bulk(80, 1500)), (7200, dns_at())]).is_empty());
+    // ...until 15:00 UTC, Tokyo's midnight.
+    let got = alerts_at(&tokyo, &[(0, bulk(80, 1500)), (17 * 3600, dns_at())]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].fields["period_start"], "2023-11-14T15:00:00.000000Z");
+    assert_eq!(got[0].time, "2023-11-15T15:00:00.000000Z");
 }
 
 #[test]

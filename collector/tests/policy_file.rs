@@ -60,12 +60,15 @@ frequency = "weekly"
 kind = "volume"
 bound = "above"
 value = "1TB"
+
+[settings]
+timezone = "Mars/Olympus_Mons"
 "#;
     let report = policy::parse(text).unwrap_err();
     let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
     assert_eq!(
         lines,
-        vec![4, 5, 9, 11, 14, 17, 21, 24, 26, 29],
+        vec![4, 5, 9, 11, 14, 17, 21, 24, 26, 29, 32],
         "{:#?}",
         report.errors
     );
@@ -81,6 +84,14 @@ value = "1TB"
     assert!(text_of(4).contains("unknown application"));
     assert!(text_of(21).contains("libpcap"), "{}", text_of(21));
     assert!(text_of(29).contains("B, KB, MB, GB"));
+    assert!(text_of(32).contains("IANA time zone"), "{}", text_of(32));
+}
+
+#[test]
+fn a_time_zone_is_accepted_by_its_iana_name() {
+    let (p, _) = policy::parse("[settings]\ntimezone = \"Europe/Rome\"\n").unwrap();
+    assert_eq!(p.timezone.as_deref(), Some("Europe/Rome"));
+    assert_eq!(policy::parse("").unwrap().0.timezone, None, "UTC");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The checks of ntopng's Policies page, one module each, run on every flow record.
 
 pub mod acl;
+pub mod calendar;
 pub mod device_apps;
 pub mod devices;
 pub mod host_policy;
@@ -58,7 +59,11 @@ impl Engine {
                     .cloned()
                     .collect::<Vec<_>>(),
             ),
-            traffic: traffic_rules::TrafficRules::new(&policy.traffic_rules, &policy.pools),
+            traffic: traffic_rules::TrafficRules::new(
+                &policy.traffic_rules,
+                &policy.pools,
+                calendar::Calendar::new(policy.timezone.as_deref()),
+            ),
             instance: instance.to_string(),
             now: i64::MIN,
             arp_reported: Default::default(),

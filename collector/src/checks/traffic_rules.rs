@@ -1,6 +1,6 @@
 //! Traffic rules on timeseries: bytes per target and metric, in 5-minute, hourly or daily
-//! periods of event time; a period is judged when time passes its end (daily ones at UTC
-//! midnight, over the previous day). Volume compares the period's bytes, throughput its average
+//! periods of event time; a period is judged when time passes its end (daily ones at midnight —
+//! UTC, or the policy's `[settings] timezone` — over the previous day). Volume compares the period's bytes, throughput its average
 //! bits per second, percentage the change from the previous period.
 //!
 //! A flow record counts in the period that holds its last packet (with the sensor's active
@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use flowmesh_sensor::flow::FlowRecord;
 
+use super::calendar::Calendar;
 use crate::policy::{Mac, Pool, PoolMember, Target, Threshold, TrafficRule};
 
 /// A rule's verdict on a closed period.
@@ -28,9 +29,8 @@ pub struct Breach {
 
 struct RuleState {
     rule: TrafficRule,
-    period_micros: i64,
-    /// Start of the open period, once time has begun.
-    open: Option<i64>,
+    /// Start and end of the open period, once time has begun.
+    open: Option<(i64, i64)>,
     /// Bytes per series in the open period.
     current: BTreeMap<Option<IpAddr>, u64>,
     /// Bytes per series in the previous period (percentage rules).
@@ -41,6 +41,7 @@ struct RuleState {
 pub struct TrafficRules {
     rules: Vec<RuleState>,
     pools: Vec<Pool>,
+    calendar: Calendar,
 }
 
 fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
@@ -52,14 +53,14 @@ fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
 }
 
 impl TrafficRules {
-    /// Prepares the rules of a policy.
-    pub fn new(rules: &[TrafficRule], pools: &[Pool]) -> Self {
+    /// Prepares the rules of a policy; periods follow `calendar`.
+    pub fn new(rules: &[TrafficRule], pools: &[Pool], calendar: Calendar) -> Self {
         TrafficRules {
+            calendar,
             rules: rules
                 .iter()
                 .map(|r| RuleState {
                     rule: r.clone(),
-                    period_micros: r.frequency.period_micros(),
                     open: None,
                     current: BTreeMap::new(),
                     previous: BTreeMap::new(),
@@ -82,13 +83,16 @@ impl TrafficRules {
     /// Closes every period that ended by `now`, judging it.
     pub fn advance(&mut self, now: i64, out: &mut impl FnMut(Breach)) {
         for (i, st) in self.rules.iter_mut().enumerate() {
-            let Some(mut start) = st.open else { continue };
-            while now >= start + st.period_micros {
-                judge(i, st, start, out);
+            let Some((mut start, mut end)) = st.open else {
+                continue;
+            };
+            while now >= end {
+                judge(i, st, start, end, out);
                 st.previous = std::mem::take(&mut st.current);
-                start += st.period_micros;
+                start = end;
+                end = self.calendar.end(st.rule.frequency, start);
             }
-            st.open = Some(start);
+            st.open = Some((start, end));
         }
     }
 
@@ -137,7 +141,10 @@ impl TrafficRules {
             }
             // A record older than the open period (records arrive at flow end) counts in the
             // open period rather than reopening a judged one.
-            st.open.get_or_insert(t - t.rem_euclid(st.period_micros));
+            if st.open.is_none() {
+                let start = self.calendar.start(r.frequency, t);
+                st.open = Some((start, self.calendar.end(r.frequency, start)));
+            }
             for key in series.into_iter().flatten() {
                 *st.current.entry(key).or_default() += bytes;
             }
@@ -145,9 +152,9 @@ impl TrafficRules {
     }
 }
 
-fn judge(i: usize, st: &RuleState, start: i64, out: &mut impl FnMut(Breach)) {
+fn judge(i: usize, st: &RuleState, start: i64, end: i64, out: &mut impl FnMut(Breach)) {
     let r = &st.rule;
-    let secs = st.period_micros as f64 / 1e6;
+    let secs = (end - start) as f64 / 1e6;
     // Series with no traffic this period count as zero (a "below" rule must see them).
     let mut keys: Vec<Option<IpAddr>> = st
         .current

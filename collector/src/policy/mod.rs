@@ -210,6 +210,9 @@ pub struct Policy {
     pub profiles: Vec<Profile>,
     /// Traffic rules.
     pub traffic_rules: Vec<TrafficRule>,
+    /// `[settings] timezone`: the IANA zone whose midnight (and hour) starts traffic-rule
+    /// periods; `None` is UTC.
+    pub timezone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +231,13 @@ struct RawPolicy {
     profile: Vec<RawProfile>,
     #[serde(default)]
     traffic_rule: Vec<RawRule>,
+    settings: Option<RawSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    timezone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -460,6 +470,18 @@ pub fn parse(text: &str) -> Result<(Policy, Report), Report> {
         if let Some(t) = t {
             policy.device_apps.insert(t, sets);
         }
+    }
+
+    if let Some(tz) = raw.settings.and_then(|s| s.timezone) {
+        policy.timezone = cx.parse(&tz, |name| {
+            jiff::tz::TimeZone::get(name)
+                .map(|_| name.to_string())
+                .map_err(|_| {
+                    format!(
+                        "timezone {name:?}: not an IANA time zone (e.g. \"Europe/Rome\", \"UTC\")"
+                    )
+                })
+        });
     }
 
     if let Some(h) = raw.host_policy {
