@@ -56,8 +56,8 @@ enum Command {
     /// Validate a policy file; export or import its ACL as ntopng rule lines.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
-    /// Run a sensor (not yet available: issue #5).
-    Sensor(cmd::pending::Args),
+    /// Run a sensor: capture or replay, publish sealed flow batches (outbox while offline).
+    Sensor(cmd::sensor::Args),
     /// Run a collector (not yet available: issue #5).
     Collector(cmd::pending::Args),
     /// Run the cloud manager (not yet available: issue #6).
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a),
         Command::Series(a) => cmd::series::run(a),
         Command::Policy(c) => cmd::policy::run(c),
-        Command::Sensor(_) => cmd::pending::run("sensor", 5),
+        Command::Sensor(a) => cmd::sensor::run(a),
         Command::Collector(_) => cmd::pending::run("collector", 5),
         Command::Manager(_) => cmd::pending::run("manager", 6),
         Command::Watch(_) => cmd::pending::run("watch", 5),

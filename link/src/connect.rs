@@ -121,6 +121,30 @@ pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Client, Connec
         })
 }
 
+/// Connects in the background: returns at once, and the client keeps trying every URL until
+/// one answers (daemons start, and spool, while the cluster is down).
+pub async fn connect_in_background(
+    config: &BrokerConfig,
+    name: &str,
+) -> Result<Client, ConnectError> {
+    let opts = options(config, name)?.retry_on_initial_connect();
+    opts.connect(config.urls.clone())
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            urls: config.urls.clone(),
+            reason: e.to_string(),
+        })
+}
+
+impl BrokerConfig {
+    /// Resolves relative paths against `dir` (the config file's directory).
+    pub fn relative_to(mut self, dir: &Path) -> Self {
+        self.ca_file = dir.join(&self.ca_file);
+        self.nkey_file = dir.join(&self.nkey_file);
+        self
+    }
+}
+
 /// A config file's `[broker]` table; other tables are left to their components.
 #[derive(Deserialize)]
 struct BrokerTable {
@@ -150,8 +174,7 @@ impl BrokerConfig {
             .map_err(|e| err(e.message().to_string()))?
             .broker;
         let dir = path.parent().unwrap_or(Path::new("."));
-        cfg.ca_file = dir.join(&cfg.ca_file);
-        cfg.nkey_file = dir.join(&cfg.nkey_file);
+        cfg = cfg.relative_to(dir);
         Ok(cfg)
     }
 }

@@ -4,6 +4,7 @@
 //! - [`envelope`]: the sealed envelope every message travels in (see `ENVELOPE.md`).
 //! - [`replay`]: the replay window that rejects a message id seen before.
 //! - [`subject`]: the NATS subject names, in one place.
+//! - [`streams`]: the JetStream streams and status bucket.
 //! - [`tls`]: the TLS-1.3-only rustls client configuration.
 //! - [`connect`]: the NATS connection (TLS 1.3, CA file, per-instance nkey, all seed URLs).
 //! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
@@ -14,6 +15,7 @@ pub mod envelope;
 pub mod identity;
 pub mod replay;
 pub mod secret_file;
+pub mod streams;
 pub mod subject;
 pub mod tls;
 

@@ -14,8 +14,10 @@ pub enum Channel {
     Flows,
     /// Alerts raised by a collector.
     Alerts,
-    /// Heartbeats and status changes of an instance.
+    /// Heartbeats of an instance.
     Status,
+    /// Status changes of an instance (online, offline, ...), as judged by the user's collector.
+    Changes,
     /// Requests to an instance (remote actions).
     Control,
     /// Free-form messages among one user's instances (the quickstart's hello).
@@ -28,6 +30,7 @@ impl Channel {
             Channel::Flows => "flows",
             Channel::Alerts => "alerts",
             Channel::Status => "status",
+            Channel::Changes => "changes",
             Channel::Control => "control",
             Channel::Hello => "hello",
         }
@@ -82,4 +85,13 @@ mod tests {
             assert!(Channel::Flows.subject(bad).is_err(), "{bad:?} accepted");
         }
     }
+}
+
+/// The instance token of a subject `flowmesh.<channel>.<instance>`, if it has that shape.
+pub fn instance_of(subject: &str) -> Option<&str> {
+    let mut parts = subject.splitn(3, '.');
+    (parts.next()? == PREFIX).then_some(())?;
+    parts.next()?;
+    let inst = parts.next()?;
+    validate_token(inst).ok().map(|_| inst)
 }

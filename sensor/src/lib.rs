@@ -3,13 +3,17 @@
 //! The data takes one road: [`capture`] (packets from a file) → [`wire`] (typed zero-copy
 //! views) → [`decode`] (one packet to a flow tuple and its payload) → [`flow`] (the
 //! bidirectional flow table) → [`dissect`] (application protocols) → [`flow::FlowRecord`]s.
-//! [`offline`] runs the whole road over a capture file.
+//! [`offline`] runs the whole road over a capture file; [`daemon`] runs it as the sensor,
+//! publishing through [`publish`] (batches, sealing, the disk outbox).
 
 pub mod capture;
+pub mod daemon;
 pub mod decode;
 pub mod devices;
 pub mod dissect;
 pub mod flow;
 pub mod offline;
+pub mod publish;
+pub mod source;
 pub mod synth;
 pub mod wire;

@@ -54,6 +54,22 @@ pub enum Tunnel {
 }
 
 impl Tunnel {
+    /// Every tunnel.
+    pub const ALL: [Tunnel; 7] = [
+        Tunnel::Gre,
+        Tunnel::Vxlan,
+        Tunnel::Gtp,
+        Tunnel::SixInFour,
+        Tunnel::FourInFour,
+        Tunnel::IpInSix,
+        Tunnel::Teredo,
+    ];
+
+    /// The tunnel of a flow-record name.
+    pub fn from_name(name: &str) -> Option<Tunnel> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     /// The name used in flow records.
     pub fn name(self) -> &'static str {
         match self {

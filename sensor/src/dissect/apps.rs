@@ -88,6 +88,14 @@ pub fn is_app(name: &str) -> bool {
     TABLE.iter().any(|(_, app)| app.eq_ignore_ascii_case(name))
 }
 
+/// The table's spelling of application `name` (case-insensitive), as a static string.
+pub fn app_named(name: &str) -> Option<&'static str> {
+    TABLE
+        .iter()
+        .find(|(_, app)| app.eq_ignore_ascii_case(name))
+        .map(|&(_, app)| app)
+}
+
 /// The application a server name belongs to.
 pub fn app_for_name(name: &str) -> Option<&'static str> {
     let name = name.trim_end_matches('.');

@@ -40,7 +40,7 @@ mod zoom;
 
 use std::net::IpAddr;
 
-pub use apps::{app_for_name, is_app};
+pub use apps::{app_for_name, app_named, is_app};
 pub use dhcp::option as dhcp_option;
 pub use ftp::{DataChannel, data_channel};
 pub use http::header as http_header;

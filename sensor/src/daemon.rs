@@ -1,0 +1,504 @@
+//! `flowmesh sensor`: capture (live or replayed) → flow records → protobuf batches → sealed →
+//! the user's JetStream stream, with a disk outbox while no broker answers, heartbeats, and a
+//! graceful stop that publishes what it has and says `stopping`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use flowmesh_link::async_nats::{self, jetstream};
+use flowmesh_link::connect::{BrokerConfig, connect_in_background};
+use flowmesh_link::subject::{Channel, validate_token};
+use flowmesh_link::{Identity, Sealer, streams};
+use flowmesh_proto::v1::{FlowBatch, Status};
+use prost::Message;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::capture::LiveCapture;
+use crate::flow::{FlowRecord, TableConfig};
+use crate::offline::{self, RunStats};
+use crate::publish::{Batch, Outbox, PublishCounters, Publisher, codec};
+use crate::source::{CaptureCounters, CountedLive, Replay};
+
+/// The sensor's config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorConfig {
+    /// The instance name (a subject token). Without it an id is generated once and kept in
+    /// the state directory.
+    pub name: Option<String>,
+    /// The user's identity file (mode 0600).
+    pub identity: PathBuf,
+    /// Where the instance id and the outbox live.
+    pub state_dir: PathBuf,
+    /// The cluster.
+    pub broker: BrokerConfig,
+    /// What to capture.
+    pub capture: CaptureConfig,
+    /// Batching, outbox, heartbeats.
+    #[serde(default)]
+    pub publish: PublishConfig,
+}
+
+/// `[capture]`: an interface, or a file to replay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Live capture from this interface.
+    pub interface: Option<String>,
+    /// Replay this capture file instead.
+    pub file: Option<PathBuf>,
+    /// A BPF filter (live capture).
+    pub filter: Option<String>,
+    /// Replay speed: 1 real time, 10 ten times faster, 0 as fast as it reads.
+    #[serde(default = "one")]
+    pub speed: f64,
+    /// Replay the file again and again (timestamps keep moving forward).
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    /// Seconds after which a running flow sends an update record.
+    #[serde(default = "sixty")]
+    pub active_timeout_secs: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn sixty() -> u64 {
+    60
+}
+
+/// `[publish]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Flow records per batch at most.
+    pub batch_flows: usize,
+    /// A batch waits at most this long for more records.
+    pub batch_max_ms: u64,
+    /// The outbox's bound.
+    pub outbox_max_mb: u64,
+    /// JetStream replicas of the streams this sensor creates if they do not exist yet.
+    pub replicas: usize,
+    /// Heartbeat interval.
+    pub heartbeat_secs: u64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            batch_flows: 1000,
+            batch_max_ms: 500,
+            outbox_max_mb: 256,
+            replicas: 1,
+            heartbeat_secs: 5,
+        }
+    }
+}
+
+/// Why the sensor cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    /// The config file.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// Anything else, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl SensorConfig {
+    /// Reads a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, SensorError> {
+        let err = |reason: String| SensorError::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut c: SensorConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.identity = dir.join(&c.identity);
+        c.state_dir = dir.join(&c.state_dir);
+        c.broker = c.broker.relative_to(dir);
+        if let Some(f) = &c.capture.file {
+            c.capture.file = Some(dir.join(f));
+        }
+        match (&c.capture.interface, &c.capture.file) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(err(
+                    "[capture] needs exactly one of `interface` (live) or `file` (replay)".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(n) = &c.name {
+            validate_token(n).map_err(|e| err(e.to_string()))?;
+        }
+        if c.publish.batch_flows == 0 || c.publish.heartbeat_secs == 0 {
+            return Err(err(
+                "[publish] batch_flows and heartbeat_secs must be above 0".into(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+/// The instance id: the configured name, or the one generated on the first run and kept in
+/// `state_dir/instance` (so it survives restarts and container rebuilds that keep the volume).
+pub fn instance_id(config: &SensorConfig) -> Result<String, SensorError> {
+    let file = config.state_dir.join("instance");
+    if let Some(n) = &config.name {
+        return Ok(n.clone());
+    }
+    if let Ok(id) = std::fs::read_to_string(&file) {
+        let id = id.trim().to_string();
+        validate_token(&id).map_err(|e| {
+            SensorError::Other(format!(
+                "{}: {e} (delete it to get a new id)",
+                file.display()
+            ))
+        })?;
+        return Ok(id);
+    }
+    let mut raw = [0u8; 6];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+    let id = format!("sensor-{}", hex::encode(raw));
+    std::fs::write(&file, format!("{id}\n"))
+        .map_err(|e| SensorError::Other(format!("{}: {e}", file.display())))?;
+    Ok(id)
+}
+
+fn now_micros() -> i64 {
+    flowmesh_link::envelope::now_micros() as i64
+}
+
+/// Shared state the tasks report from.
+struct Shared {
+    instance: String,
+    boot_id: [u8; 8],
+    started: Instant,
+    interfaces: Vec<String>,
+    capture: Arc<CaptureCounters>,
+    published: Arc<PublishCounters>,
+    heartbeat_ms: u32,
+}
+
+impl Shared {
+    fn status(&self, status: &str, depth: crate::publish::Depth) -> Status {
+        Status {
+            instance: self.instance.clone(),
+            status: status.into(),
+            previous: String::new(),
+            time_us: now_micros(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_s: self.started.elapsed().as_secs(),
+            boot_id: self.boot_id.to_vec(),
+            interfaces: self.interfaces.clone(),
+            packets_captured: self.capture.packets.load(Ordering::Relaxed),
+            packets_dropped: self.capture.dropped.load(Ordering::Relaxed),
+            outbox_depth: depth.batches,
+            outbox_dropped: depth.dropped_batches,
+            flows_published: self.published.flows.load(Ordering::Relaxed),
+            heartbeat_ms: self.heartbeat_ms,
+            outbox_bytes: depth.bytes,
+        }
+    }
+}
+
+/// Runs the sensor until `stop` is set (SIGINT/SIGTERM in the CLI) or a replayed file ends.
+/// `seal` is false only in the bench-only plaintext mode.
+pub async fn run(
+    config: SensorConfig,
+    stop: Arc<AtomicBool>,
+    seal: bool,
+) -> Result<RunStats, SensorError> {
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| SensorError::Other(format!("{}: {e}", config.state_dir.display())))?;
+    let instance = instance_id(&config)?;
+    let identity =
+        Identity::load(&config.identity).map_err(|e| SensorError::Other(e.to_string()))?;
+    let sealer = seal.then(|| Arc::new(Sealer::new(&identity, identity.public())));
+    if !seal {
+        tracing::warn!("BENCH-ONLY MODE: flow batches are published in plaintext");
+    }
+    let outbox = Outbox::open(
+        &config.state_dir.join("outbox.redb"),
+        config.publish.outbox_max_mb.saturating_mul(1 << 20),
+    )
+    .map_err(|e| {
+        SensorError::Other(format!(
+            "{e} (is another sensor using {}?)",
+            config.state_dir.display()
+        ))
+    })?;
+    let client = connect_in_background(&config.broker, &instance)
+        .await
+        .map_err(|e| SensorError::Other(e.to_string()))?;
+    let js = jetstream::new(client.clone());
+    let mut boot_id = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut boot_id);
+    let shared = Arc::new(Shared {
+        instance: instance.clone(),
+        boot_id,
+        started: Instant::now(),
+        interfaces: config.capture.interface.iter().cloned().collect(),
+        capture: Arc::new(CaptureCounters::default()),
+        published: Arc::new(PublishCounters::default()),
+        heartbeat_ms: (config.publish.heartbeat_secs * 1000) as u32,
+    });
+    let subject = Channel::Flows
+        .subject(&instance)
+        .map_err(|e| SensorError::Other(e.to_string()))?;
+    let publisher = Arc::new(Publisher::new(
+        js.clone(),
+        sealer.clone(),
+        subject,
+        outbox,
+        shared.published.clone(),
+    ));
+    tracing::info!(%instance, boot = %hex::encode(boot_id), "sensor starting");
+
+    let (rec_tx, rec_rx) = mpsc::channel::<FlowRecord>(65_536);
+    let capture = spawn_capture(&config, stop.clone(), shared.capture.clone(), rec_tx)?;
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(64);
+    let batcher = tokio::spawn(batch(
+        rec_rx,
+        batch_tx,
+        shared.clone(),
+        config.publish.batch_flows,
+        Duration::from_millis(config.publish.batch_max_ms.max(1)),
+    ));
+    let heart_stop = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(heartbeats(
+        client.clone(),
+        sealer.clone(),
+        shared.clone(),
+        publisher.clone(),
+        heart_stop.clone(),
+    ));
+    let sending = tokio::spawn(send_loop(
+        batch_rx,
+        publisher.clone(),
+        js,
+        config.publish.replicas,
+    ));
+
+    let stats = tokio::task::spawn_blocking(move || capture.join())
+        .await
+        .map_err(|e| SensorError::Other(e.to_string()))?
+        .map_err(|_| SensorError::Other("the capture thread panicked".into()))?;
+    let _ = batcher.await;
+    let _ = sending.await;
+    heart_stop.store(true, Ordering::Relaxed);
+    let _ = heartbeat.await;
+    // The last word: stopping, with what is left in the outbox.
+    publish_status(
+        &client,
+        sealer.as_deref(),
+        &shared.status("stopping", publisher.depth()),
+    )
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
+    let depth = publisher.depth();
+    tracing::info!(
+        batches = shared.published.batches.load(Ordering::Relaxed),
+        flows = shared.published.flows.load(Ordering::Relaxed),
+        outbox_batches = depth.batches,
+        outbox_dropped = depth.dropped_batches,
+        "sensor stopped"
+    );
+    match stats {
+        Ok(s) => Ok(s),
+        Err((s, e)) => {
+            tracing::error!(error = %e, "capture ended with an error");
+            Ok(s)
+        }
+    }
+}
+
+type CaptureResult = Result<RunStats, (RunStats, crate::capture::CaptureError)>;
+
+fn spawn_capture(
+    config: &SensorConfig,
+    stop: Arc<AtomicBool>,
+    counters: Arc<CaptureCounters>,
+    tx: mpsc::Sender<FlowRecord>,
+) -> Result<std::thread::JoinHandle<CaptureResult>, SensorError> {
+    let table = TableConfig {
+        active_micros: (config.capture.active_timeout_secs as i64).saturating_mul(1_000_000),
+        ..TableConfig::default()
+    };
+    let mut emit = move |r: FlowRecord| {
+        // Blocks the capture while the publisher is behind: back-pressure, not loss.
+        let _ = tx.blocking_send(r);
+    };
+    let c = config.capture.clone();
+    let handle = if let Some(file) = c.file {
+        let mut src = Replay::open(&file, c.speed, c.looping, stop.clone(), counters)
+            .map_err(|e| SensorError::Other(format!("{}: {e}", file.display())))?;
+        tracing::info!(file = %file.display(), speed = c.speed, looping = c.looping, "replaying");
+        std::thread::spawn(move || {
+            offline::run(&mut src, &stop, None, table, &mut |_| {}, &mut emit)
+        })
+    } else {
+        let iface = c.interface.unwrap_or_default();
+        let cap = LiveCapture::open(&iface, c.filter.as_deref())
+            .map_err(|e| SensorError::Other(e.to_string()))?;
+        tracing::info!(%iface, "capturing");
+        let mut src = CountedLive::new(cap, counters);
+        std::thread::spawn(move || {
+            offline::run(&mut src, &stop, None, table, &mut |_| {}, &mut emit)
+        })
+    };
+    Ok(handle)
+}
+
+/// Gathers records into batches of at most `max` records or `wait` old.
+async fn batch(
+    mut rx: mpsc::Receiver<FlowRecord>,
+    tx: mpsc::Sender<Batch>,
+    shared: Arc<Shared>,
+    max: usize,
+    wait: Duration,
+) {
+    let mut sequence = 0u64;
+    let mut flows = Vec::with_capacity(max);
+    let mut deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let done = tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => {
+                    if flows.is_empty() {
+                        deadline = tokio::time::Instant::now() + wait;
+                    }
+                    flows.push(codec::to_proto(&r, false));
+                    false
+                }
+                None => true,
+            },
+            _ = tokio::time::sleep_until(deadline), if !flows.is_empty() => false,
+        };
+        let due =
+            flows.len() >= max || (!flows.is_empty() && tokio::time::Instant::now() >= deadline);
+        if due || (done && !flows.is_empty()) {
+            let count = flows.len() as u64;
+            let b = FlowBatch {
+                instance: shared.instance.clone(),
+                sequence,
+                flows: std::mem::take(&mut flows),
+                boot_id: shared.boot_id.to_vec(),
+            };
+            let message_id = format!(
+                "{}/{}/{sequence}",
+                shared.instance,
+                hex::encode(shared.boot_id)
+            );
+            sequence += 1;
+            if tx
+                .send(Batch {
+                    message_id,
+                    bytes: b.encode_to_vec(),
+                    flows: count,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// Publishes batches as they come, replays the outbox when the broker is back, and makes
+/// sure the streams exist.
+async fn send_loop(
+    mut rx: mpsc::Receiver<Batch>,
+    publisher: Arc<Publisher>,
+    js: jetstream::Context,
+    replicas: usize,
+) {
+    let mut streams_ready = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let first = tokio::select! {
+            b = rx.recv() => match b {
+                Some(b) => Some(b),
+                None => break,
+            },
+            _ = tick.tick() => None,
+        };
+        if !streams_ready {
+            match streams::ensure_streams(&js, replicas).await {
+                Ok(()) => streams_ready = true,
+                Err(e) => tracing::debug!(error = %e, "streams not ready yet"),
+            }
+        }
+        let mut batches: Vec<Batch> = first.into_iter().collect();
+        while batches.len() < 256 {
+            match rx.try_recv() {
+                Ok(b) => batches.push(b),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = publisher.send(batches).await {
+            tracing::error!(error = %e, "outbox write failed: batches lost");
+        }
+        if publisher.depth().batches > 0
+            && let Err(e) = publisher.drain().await
+        {
+            tracing::error!(error = %e, "outbox read failed");
+        }
+    }
+    // Input is over: one last attempt to empty the outbox (bounded), then it waits on disk.
+    let _ = tokio::time::timeout(Duration::from_secs(10), publisher.drain()).await;
+}
+
+async fn publish_status(client: &async_nats::Client, sealer: Option<&Sealer>, status: &Status) {
+    let Ok(subject) = Channel::Status.subject(&status.instance) else {
+        return;
+    };
+    let body = status.encode_to_vec();
+    let payload = match sealer {
+        Some(s) => match s.seal(&subject, &body) {
+            Ok(p) => p,
+            Err(_) => return,
+        },
+        None => body,
+    };
+    if let Err(e) = client.publish(subject, payload.into()).await {
+        tracing::debug!(error = %e, "heartbeat not sent");
+    }
+}
+
+async fn heartbeats(
+    client: async_nats::Client,
+    sealer: Option<Arc<Sealer>>,
+    shared: Arc<Shared>,
+    publisher: Arc<Publisher>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(u64::from(shared.heartbeat_ms)));
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        // A disconnected client would queue stale heartbeats: skip them instead.
+        if client.connection_state() != async_nats::connection::State::Connected {
+            continue;
+        }
+        publish_status(
+            &client,
+            sealer.as_deref(),
+            &shared.status("online", publisher.depth()),
+        )
+        .await;
+    }
+}

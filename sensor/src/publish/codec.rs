@@ -1,0 +1,186 @@
+//! Flow records to and from the protobuf `Flow` they travel as. Names map back to the static
+//! names this build knows; a name it does not know (a newer sensor) becomes "Unknown"/none and
+//! is counted by the caller rather than trusted as a string.
+
+use std::net::IpAddr;
+
+use flowmesh_proto::v1::Flow;
+
+use crate::decode::Tunnel;
+use crate::dissect::{L7, app_named};
+use crate::flow::{FlowRecord, l4_name, l4_number, rfc3339_micros};
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+fn mac_bytes(text: Option<&str>) -> Vec<u8> {
+    let Some(t) = text else { return Vec::new() };
+    let bytes: Vec<u8> = t
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    if bytes.len() == 6 { bytes } else { Vec::new() }
+}
+
+fn mac_text(b: &[u8]) -> Option<String> {
+    (b.len() == 6).then(|| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
+}
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn ip_from(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
+/// Parses the record's RFC 3339 time back to µs (the format `rfc3339_micros` writes).
+pub fn micros_of(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 27 || b[4] != b'-' || b[10] != b'T' || b[19] != b'.' || b[26] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3_600 + mm * 60 + ss) * 1_000_000) + us)
+}
+
+/// A record as the protobuf message; `update` marks an active-timeout record.
+pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
+    Flow {
+        l4: r.l4.to_string(),
+        client_ip: ip_bytes(r.client_ip),
+        client_port: u32::from(r.client_port),
+        server_ip: ip_bytes(r.server_ip),
+        server_port: u32::from(r.server_port),
+        vlan: r.vlan.map(u32::from),
+        tunnel: r.tunnel.map(str::to_string),
+        l7: r.l7.to_string(),
+        app: r.app.map(str::to_string),
+        server_name: r.server_name.clone(),
+        client_mac: mac_bytes(r.client_mac.as_deref()),
+        server_mac: mac_bytes(r.server_mac.as_deref()),
+        c2s_packets: r.c2s_packets,
+        c2s_bytes: r.c2s_bytes,
+        s2c_packets: r.s2c_packets,
+        s2c_bytes: r.s2c_bytes,
+        first_seen_us: micros_of(&r.first_seen).unwrap_or(0),
+        last_seen_us: micros_of(&r.last_seen).unwrap_or(0),
+        update,
+        alpn: r.alpn.clone().unwrap_or_default(),
+    }
+}
+
+/// Why a protobuf flow is not a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlowError {
+    /// An address is neither 4 nor 16 bytes.
+    #[error("flow with a {0}-byte address")]
+    BadAddress(usize),
+    /// A port above 65535.
+    #[error("flow with port {0}")]
+    BadPort(u32),
+}
+
+/// The record of a protobuf flow.
+pub fn from_proto(f: &Flow) -> Result<FlowRecord, FlowError> {
+    let port = |p: u32| u16::try_from(p).map_err(|_| FlowError::BadPort(p));
+    Ok(FlowRecord {
+        l4: l4_number(&f.l4).map_or("Unknown", l4_name),
+        client_ip: ip_from(&f.client_ip).ok_or(FlowError::BadAddress(f.client_ip.len()))?,
+        client_port: port(f.client_port)?,
+        server_ip: ip_from(&f.server_ip).ok_or(FlowError::BadAddress(f.server_ip.len()))?,
+        server_port: port(f.server_port)?,
+        vlan: f.vlan.and_then(|v| u16::try_from(v).ok()),
+        tunnel: f
+            .tunnel
+            .as_deref()
+            .and_then(Tunnel::from_name)
+            .map(Tunnel::name),
+        l7: L7::from_name(&f.l7).unwrap_or_default().name(),
+        app: f.app.as_deref().and_then(app_named),
+        server_name: f.server_name.clone(),
+        alpn: (!f.alpn.is_empty()).then(|| f.alpn.clone()),
+        client_mac: mac_text(&f.client_mac),
+        server_mac: mac_text(&f.server_mac),
+        c2s_packets: f.c2s_packets,
+        c2s_bytes: f.c2s_bytes,
+        s2c_packets: f.s2c_packets,
+        s2c_bytes: f.s2c_bytes,
+        first_seen: rfc3339_micros(f.first_seen_us),
+        last_seen: rfc3339_micros(f.last_seen_us),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_the_round_trip() {
+        let r = FlowRecord {
+            l4: "UDP",
+            client_ip: "2001:db8::1".parse().unwrap(),
+            client_port: 50000,
+            server_ip: "2001:db8::2".parse().unwrap(),
+            server_port: 443,
+            vlan: Some(42),
+            tunnel: Some("Teredo"),
+            l7: "QUIC",
+            app: Some("YouTube"),
+            server_name: Some("www.youtube.com".into()),
+            alpn: Some(vec!["h3".into()]),
+            client_mac: Some("02:00:00:00:00:0a".into()),
+            server_mac: None,
+            c2s_packets: 3,
+            c2s_bytes: 3000,
+            s2c_packets: 4,
+            s2c_bytes: 5000,
+            first_seen: "2024-03-10T13:47:12.000001Z".into(),
+            last_seen: "2024-03-10T13:47:13.999999Z".into(),
+        };
+        assert_eq!(from_proto(&to_proto(&r, false)).unwrap(), r);
+        assert_eq!(micros_of(&rfc3339_micros(-1)), Some(-1));
+    }
+
+    #[test]
+    fn hostile_flows_are_errors_or_unknown_names() {
+        let mut f = Flow {
+            client_ip: vec![1, 2, 3],
+            ..Flow::default()
+        };
+        assert_eq!(from_proto(&f), Err(FlowError::BadAddress(3)));
+        f.client_ip = vec![10, 0, 0, 1];
+        f.server_ip = vec![10, 0, 0, 2];
+        f.server_port = 70_000;
+        assert_eq!(from_proto(&f), Err(FlowError::BadPort(70_000)));
+        f.server_port = 1;
+        f.l7 = "NotAProtocol".into();
+        f.app = Some("NotAnApp".into());
+        f.tunnel = Some("Wormhole".into());
+        let r = from_proto(&f).unwrap();
+        assert_eq!(
+            (r.l7, r.app, r.tunnel, r.l4),
+            ("Unknown", None, None, "Unknown")
+        );
+    }
+}

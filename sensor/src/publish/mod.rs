@@ -1,0 +1,204 @@
+//! Publishing flow batches: protobuf, sealed at send time, to the user's JetStream stream with
+//! a message id JetStream de-duplicates on; batches the broker does not acknowledge go to the
+//! disk outbox and are replayed, in order, once it does.
+
+pub mod codec;
+pub mod outbox;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use flowmesh_link::Sealer;
+use flowmesh_link::async_nats::HeaderMap;
+use flowmesh_link::async_nats::jetstream;
+use flowmesh_link::async_nats::jetstream::context::PublishAckFuture;
+
+pub use outbox::{Depth, Outbox, OutboxError, Pending};
+
+/// How long JetStream has to acknowledge a batch before it goes to the outbox.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Batches in flight (published, not yet acknowledged) at once.
+const WINDOW: usize = 256;
+
+/// Counters for the heartbeat and the closing log line.
+#[derive(Debug, Default)]
+pub struct PublishCounters {
+    /// Batches acknowledged by JetStream.
+    pub batches: AtomicU64,
+    /// Flow records in them.
+    pub flows: AtomicU64,
+    /// Publish attempts that failed (each batch then waits in the outbox).
+    pub failures: AtomicU64,
+}
+
+/// One batch ready to go: its message id, its plaintext protobuf and how many flows it holds.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `<instance>/<boot>/<sequence>`.
+    pub message_id: String,
+    /// The encoded `FlowBatch`.
+    pub bytes: Vec<u8>,
+    /// Flow records inside.
+    pub flows: u64,
+}
+
+/// Publishes batches to one subject of the user's stream.
+pub struct Publisher {
+    js: jetstream::Context,
+    /// `None` only in the bench-only plaintext mode.
+    sealer: Option<Arc<Sealer>>,
+    subject: String,
+    outbox: Outbox,
+    counters: Arc<PublishCounters>,
+}
+
+impl Publisher {
+    /// A publisher of `subject` through `js`, sealing with `sealer`.
+    pub fn new(
+        js: jetstream::Context,
+        sealer: Option<Arc<Sealer>>,
+        subject: String,
+        outbox: Outbox,
+        counters: Arc<PublishCounters>,
+    ) -> Self {
+        Publisher {
+            js,
+            sealer,
+            subject,
+            outbox,
+            counters,
+        }
+    }
+
+    /// The outbox's depth.
+    pub fn depth(&self) -> Depth {
+        self.outbox.depth().unwrap_or_default()
+    }
+
+    async fn start(&self, b: &Batch) -> Option<PublishAckFuture> {
+        let payload = match &self.sealer {
+            Some(s) => match s.seal(&self.subject, &b.bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot seal a batch");
+                    return None;
+                }
+            },
+            None => b.bytes.clone(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", b.message_id.as_str());
+        self.js
+            .publish_with_headers(self.subject.clone(), headers, payload.into())
+            .await
+            .ok()
+    }
+
+    /// Publishes `batches` pipelined; returns the indexes JetStream did not acknowledge.
+    async fn publish(&self, batches: &[Batch]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        let mut in_flight = std::collections::VecDeque::new();
+        for (i, b) in batches.iter().enumerate() {
+            if in_flight.len() >= WINDOW
+                && let Some((j, fut)) = in_flight.pop_front()
+            {
+                self.settle(&mut failed, batches, j, fut).await;
+            }
+            match self.start(b).await {
+                Some(fut) => in_flight.push_back((i, fut)),
+                None => failed.push(i),
+            }
+        }
+        while let Some((j, fut)) = in_flight.pop_front() {
+            self.settle(&mut failed, batches, j, fut).await;
+        }
+        failed.sort_unstable();
+        failed
+    }
+
+    async fn settle(
+        &self,
+        failed: &mut Vec<usize>,
+        batches: &[Batch],
+        i: usize,
+        fut: PublishAckFuture,
+    ) {
+        let ok = matches!(tokio::time::timeout(ACK_TIMEOUT, fut).await, Ok(Ok(_)));
+        if ok {
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .flows
+                .fetch_add(batches[i].flows, Ordering::Relaxed);
+        } else {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            failed.push(i);
+        }
+    }
+
+    /// Sends new batches: straight to JetStream while the outbox is empty, otherwise behind
+    /// what waits there (order is kept). What is not acknowledged goes to the outbox.
+    pub async fn send(&self, batches: Vec<Batch>) -> Result<(), OutboxError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        if self.outbox.depth()?.batches > 0 {
+            self.spool(batches.iter())?;
+            self.drain().await?;
+            return Ok(());
+        }
+        let failed = self.publish(&batches).await;
+        if !failed.is_empty() {
+            tracing::warn!(
+                batches = failed.len(),
+                "the broker did not acknowledge; batches wait in the outbox"
+            );
+            self.spool(failed.iter().map(|&i| &batches[i]))?;
+        }
+        Ok(())
+    }
+
+    fn spool<'a>(&self, batches: impl Iterator<Item = &'a Batch>) -> Result<(), OutboxError> {
+        let items: Vec<(String, Vec<u8>)> = batches
+            .map(|b| (b.message_id.clone(), b.bytes.clone()))
+            .collect();
+        self.outbox.push(&items)
+    }
+
+    /// Replays the outbox, oldest first, until it is empty or the broker stops acknowledging.
+    /// Returns whether it is empty.
+    pub async fn drain(&self) -> Result<bool, OutboxError> {
+        loop {
+            let pending = self.outbox.peek(WINDOW)?;
+            if pending.is_empty() {
+                return Ok(true);
+            }
+            let batches: Vec<Batch> = pending
+                .iter()
+                .map(|p| Batch {
+                    message_id: p.message_id.clone(),
+                    bytes: p.batch.clone(),
+                    flows: flows_in(&p.batch),
+                })
+                .collect();
+            let failed = self.publish(&batches).await;
+            let done: Vec<u64> = pending
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| failed.binary_search(i).is_err())
+                .map(|(_, p)| p.position)
+                .collect();
+            self.outbox.remove(&done)?;
+            if !failed.is_empty() {
+                return Ok(false);
+            }
+            tracing::info!(replayed = done.len(), "outbox batches published");
+        }
+    }
+}
+
+/// How many flows an encoded batch holds (for the counters; 0 if it does not decode).
+fn flows_in(bytes: &[u8]) -> u64 {
+    use prost::Message;
+    flowmesh_proto::v1::FlowBatch::decode(bytes).map_or(0, |b| b.flows.len() as u64)
+}

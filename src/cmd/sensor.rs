@@ -1,0 +1,38 @@
+//! `flowmesh sensor --config FILE`: capture or replay, and publish sealed flow batches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use flowmesh_sensor::daemon::{self, SensorConfig};
+
+/// Run a sensor: capture from an interface or replay a capture file, batch the flow records,
+/// seal them to the user's key and publish them to the user's JetStream stream. While no broker
+/// node answers, batches wait in a disk outbox (bounded) and are replayed in order. Heartbeats
+/// every few seconds; SIGINT/SIGTERM publish what is left and a `stopping` status.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The sensor's config file (see deploy/quickstart.sh for an example).
+    #[arg(long)]
+    config: PathBuf,
+    /// BENCHMARKS ONLY: publish flow batches unsealed, to measure what sealing costs. A
+    /// collector accepts them only with the same flag.
+    #[arg(long, hide = true)]
+    bench_plaintext: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let config = SensorConfig::load(&a.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = super::runtime()?;
+    let flag = stop.clone();
+    rt.spawn(async move {
+        super::wait_for_stop_signal().await;
+        tracing::info!("stopping: publishing what is left");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let stats = rt.block_on(daemon::run(config, stop, !a.bench_plaintext))?;
+    tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");
+    Ok(ExitCode::SUCCESS)
+}
