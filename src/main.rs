@@ -58,12 +58,12 @@ enum Command {
     Policy(cmd::policy::PolicyCommand),
     /// Run a sensor: capture or replay, publish sealed flow batches (outbox while offline).
     Sensor(cmd::sensor::Args),
-    /// Run a collector (not yet available: issue #5).
-    Collector(cmd::pending::Args),
+    /// Run a collector: consume flow batches, run the policy, store and publish alerts.
+    Collector(cmd::collector::Args),
     /// Run the cloud manager (not yet available: issue #6).
     Manager(cmd::pending::Args),
-    /// Stream status changes and alerts (not yet available: issue #5).
-    Watch(cmd::pending::Args),
+    /// Stream alerts and instance status changes as JSON lines (optionally to a webhook).
+    Watch(cmd::watch::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -98,9 +98,9 @@ fn main() -> ExitCode {
         Command::Series(a) => cmd::series::run(a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Sensor(a) => cmd::sensor::run(a),
-        Command::Collector(_) => cmd::pending::run("collector", 5),
+        Command::Collector(a) => cmd::collector::run(a),
         Command::Manager(_) => cmd::pending::run("manager", 6),
-        Command::Watch(_) => cmd::pending::run("watch", 5),
+        Command::Watch(a) => cmd::watch::run(a),
     };
     match result {
         Ok(code) => code,

@@ -3,9 +3,14 @@
 //!
 //! - [`policy`]: the policy file of DESIGN.md, validated with line numbers.
 //! - [`checks`]: the checks, run on flow records, raising [`alert::Alert`]s.
+//! - [`store`]: alerts and timeseries in redb; [`status`]: instance status from heartbeats.
+//! - [`daemon`]: the collector process; [`watch`]: the subscriber `flowmesh watch` runs.
 
 pub mod alert;
 pub mod checks;
+pub mod daemon;
 pub mod offline;
 pub mod policy;
+pub mod status;
 pub mod store;
+pub mod watch;

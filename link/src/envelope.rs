@@ -503,6 +503,22 @@ impl Opener {
         data: &[u8],
         now_micros: u64,
     ) -> Result<Opened, OpenError> {
+        self.open_checked(subject, data, Some(now_micros))
+    }
+
+    /// Opens stored state — a key-value bucket entry, read again and again — authenticating
+    /// sender, subject and content but neither freshness nor replay (the value is meant to be
+    /// read more than once). Never use it for messages that trigger actions.
+    pub fn open_stored(&self, subject: &str, data: &[u8]) -> Result<Opened, OpenError> {
+        self.open_checked(subject, data, None)
+    }
+
+    fn open_checked(
+        &self,
+        subject: &str,
+        data: &[u8],
+        now_micros: Option<u64>,
+    ) -> Result<Opened, OpenError> {
         let header = peek_header(data)?;
         if header.recipient != self.recipient.public() {
             return Err(OpenError::WrongRecipient(header.recipient.short()));
@@ -557,11 +573,14 @@ impl Opener {
         }
 
         // Only authenticated ids enter the replay cache, so forgeries cannot evict real ones.
-        let verdict = self
-            .replay
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .check(header.message_id, header.time_micros, now_micros);
+        let verdict = match now_micros {
+            Some(now) => self
+                .replay
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .check(header.message_id, header.time_micros, now),
+            None => Freshness::Fresh,
+        };
         match verdict {
             Freshness::Fresh => Ok(Opened {
                 sender: header.sender,

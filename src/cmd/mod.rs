@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod check;
+pub mod collector;
 pub mod cloud_key;
 pub mod devices;
 pub mod flows;
@@ -12,6 +13,7 @@ pub mod pending;
 pub mod policy;
 pub mod sensor;
 pub mod series;
+pub mod watch;
 
 /// A multi-threaded tokio runtime for the networked subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -128,12 +128,11 @@ impl Engine {
                 serde_json::json!((b.value * 10.0).round() / 10.0),
             ),
         };
-        let period_end = b.period_start + r.frequency.period_micros();
         out(Alert::new(
             "traffic_rule",
             "warning",
             &self.instance,
-            period_end,
+            b.period_end,
             serde_json::json!({
                 "target": target,
                 "metric": r.metric,
@@ -173,8 +172,9 @@ impl Engine {
         out(a);
     }
 
-    /// Event time has reached `now` (the last packet of the input): devices silent since long
-    /// enough disconnect.
+    /// Event time has reached `now` (the last packet of the input, or the collector's clock):
+    /// devices silent since long enough disconnect, traffic-rule periods that ended are judged.
+    /// Call it as often as wanted.
     pub fn finish(&mut self, now: i64, out: &mut impl FnMut(Alert)) {
         let mut events = Vec::new();
         if let Some(d) = self.devices.as_mut() {

@@ -25,6 +25,8 @@ pub struct Breach {
     pub value: f64,
     /// The period's start, µs.
     pub period_start: i64,
+    /// Its end, µs (a local day across a DST change is 23 or 25 hours).
+    pub period_end: i64,
 }
 
 struct RuleState {
@@ -193,6 +195,7 @@ fn judge(i: usize, st: &RuleState, start: i64, end: i64, out: &mut impl FnMut(Br
                 series: k,
                 value,
                 period_start: start,
+                period_end: end,
             });
         }
     }

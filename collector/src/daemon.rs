@@ -1,0 +1,593 @@
+//! `flowmesh collector`: a durable JetStream consumer of the user's flow batches. Each batch is
+//! opened (foreign, forged, replayed and malformed ones are rejected and counted), run through
+//! the policy engine, its alerts published sealed and stored with its timeseries and its id in
+//! one transaction — and only then acknowledged, so a crash at any point loses nothing and a
+//! redelivery stores nothing twice. Heartbeats become status changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flowmesh_link::async_nats::jetstream::{self, AckKind, consumer, kv};
+use flowmesh_link::async_nats::{self, HeaderMap};
+use flowmesh_link::connect::{BrokerConfig, connect_in_background};
+use flowmesh_link::envelope::{DEFAULT_REPLAY_CAPACITY, OpenError};
+use flowmesh_link::subject::{Channel, instance_of, validate_token};
+use flowmesh_link::{Identity, Opener, Sealer, streams};
+use flowmesh_proto::v1::{FlowBatch, Status};
+use flowmesh_sensor::publish::codec;
+use futures::StreamExt;
+use prost::Message;
+use serde::Deserialize;
+
+use crate::alert::Alert;
+use crate::checks::Engine;
+use crate::policy::{self, Policy};
+use crate::status::{Settings, Tracker};
+use crate::store::{Commit, SeriesDelta, Store};
+
+/// The durable consumer every collector of a user shares: JetStream hands each batch to one.
+pub const DURABLE: &str = "collectors";
+/// Envelopes older than this are refused even from JetStream (the store remembers batch ids
+/// this long, so anything older could not be recognised as a duplicate).
+const MAX_AGE_MICROS: u64 = 7 * 86_400 * 1_000_000;
+
+/// The collector's config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// This collector's name (a subject token): its alerts go to `flowmesh.alerts.<name>`.
+    pub name: String,
+    /// The user's identity file.
+    pub identity: PathBuf,
+    /// The store (redb) file.
+    pub store: PathBuf,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The cluster.
+    pub broker: BrokerConfig,
+    /// JetStream replicas for streams it creates.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Heartbeat intervals missed before an instance is offline.
+    #[serde(default = "three")]
+    pub offline_after_missed: u32,
+    /// Heartbeats in a row before an offline instance is online again.
+    #[serde(default = "two")]
+    pub online_after: u32,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+
+/// Why the collector cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CollectorError(pub String);
+
+impl CollectorConfig {
+    /// Reads a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, CollectorError> {
+        let err = |r: String| CollectorError(format!("{}: {r}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut c: CollectorConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.identity = dir.join(&c.identity);
+        c.store = dir.join(&c.store);
+        c.policy = dir.join(&c.policy);
+        c.broker = c.broker.relative_to(dir);
+        validate_token(&c.name).map_err(|e| err(e.to_string()))?;
+        Ok(c)
+    }
+}
+
+/// Reads and validates a policy file: every error with its line, nothing applied otherwise.
+pub fn load_policy(path: &Path) -> Result<Policy, CollectorError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CollectorError(format!("{}: {e}", path.display())))?;
+    match policy::parse(&text) {
+        Ok((p, report)) => {
+            for w in report.warnings {
+                tracing::warn!("{}:{}: {}", path.display(), w.line, w.message);
+            }
+            Ok(p)
+        }
+        Err(report) => {
+            let lines: Vec<String> = report
+                .errors
+                .iter()
+                .map(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
+                .collect();
+            Err(CollectorError(format!(
+                "the policy has errors, nothing applied:\n{}",
+                lines.join("\n")
+            )))
+        }
+    }
+}
+
+/// What the collector counted, for its logs and the API.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Batches stored.
+    pub batches: AtomicU64,
+    /// Flow records in them.
+    pub flows: AtomicU64,
+    /// Alerts raised.
+    pub alerts: AtomicU64,
+    /// Batches delivered again and recognised (not stored twice).
+    pub duplicates: AtomicU64,
+    /// Rejections by reason.
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    fn reject(&self, reason: &'static str) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Rejections so far, by reason.
+    pub fn rejections(&self) -> BTreeMap<&'static str, u64> {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+fn reason(e: &OpenError) -> &'static str {
+    match e {
+        OpenError::WrongRecipient(_) | OpenError::UntrustedSender(_) => "foreign",
+        OpenError::Forged | OpenError::BadEphemeralKey => "forged",
+        OpenError::Replayed(_) => "replayed",
+        OpenError::TooOld | OpenError::FromTheFuture => "stale",
+        _ => "malformed",
+    }
+}
+
+/// The running collector's shared parts.
+pub struct Collector {
+    name: String,
+    js: jetstream::Context,
+    sealer: Option<Sealer>,
+    opener: Opener,
+    store: Store,
+    policy: Mutex<Policy>,
+    engines: Mutex<HashMap<String, Engine>>,
+    /// What it counted.
+    pub counters: Counters,
+    alert_seq: AtomicU64,
+}
+
+fn now_micros() -> i64 {
+    flowmesh_link::envelope::now_micros() as i64
+}
+
+impl Collector {
+    /// Opens the store and policy, and connects (in the background).
+    pub async fn start(config: &CollectorConfig, seal: bool) -> Result<Arc<Self>, CollectorError> {
+        let identity = Identity::load(&config.identity).map_err(|e| CollectorError(e.to_string()))?;
+        let policy = load_policy(&config.policy)?;
+        let store = Store::open(&config.store).map_err(|e| CollectorError(e.to_string()))?;
+        let client = connect_in_background(&config.broker, &config.name)
+            .await
+            .map_err(|e| CollectorError(e.to_string()))?;
+        if !seal {
+            tracing::warn!("BENCH-ONLY MODE: flow batches are accepted in plaintext");
+        }
+        Ok(Arc::new(Collector {
+            name: config.name.clone(),
+            js: jetstream::new(client),
+            sealer: seal.then(|| Sealer::new(&identity, identity.public())),
+            opener: Opener::with_window(&identity, MAX_AGE_MICROS, DEFAULT_REPLAY_CAPACITY),
+            store,
+            policy: Mutex::new(policy),
+            engines: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            alert_seq: AtomicU64::new(0),
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The NATS client.
+    pub fn client(&self) -> async_nats::Client {
+        self.js.client()
+    }
+
+    /// Opens (or takes as plaintext in bench mode) one flow message.
+    fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
+        let plain = match &self.sealer {
+            Some(_) => self.opener.open(subject, data).map_err(|e| reason(&e))?.payload,
+            None => data.to_vec(),
+        };
+        let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
+        // The subject is authenticated: a batch must be about the instance it was sent as.
+        if instance_of(subject) != Some(batch.instance.as_str()) {
+            return Err("instance_mismatch");
+        }
+        Ok(batch)
+    }
+
+    /// Handles one delivered flow message; returns whether to acknowledge it.
+    async fn handle(&self, subject: &str, data: &[u8]) -> Result<(), CollectorError> {
+        let batch = match self.open_batch(subject, data) {
+            Ok(b) => b,
+            Err(why) => {
+                self.counters.reject(why);
+                tracing::warn!(%subject, reason = why, "rejected a flow message");
+                return Ok(());
+            }
+        };
+        let batch_id = format!(
+            "{}/{}/{}",
+            batch.instance,
+            hex::encode(&batch.boot_id),
+            batch.sequence
+        );
+        let applied = self.store.is_applied(&batch_id).map_err(|e| CollectorError(e.to_string()))?;
+        if applied {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let mut alerts = Vec::new();
+        let mut series = SeriesDelta::default();
+        let mut bad = 0u64;
+        {
+            let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+            let engine = engines.entry(batch.instance.clone()).or_insert_with(|| {
+                let policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
+                Engine::new(&policy, &batch.instance)
+            });
+            for f in &batch.flows {
+                let Ok(r) = codec::from_proto(f) else {
+                    bad += 1;
+                    continue;
+                };
+                let t = codec::micros_of(&r.last_seen).unwrap_or(0);
+                series.add_flow(&r, t);
+                engine.flow(&r, &mut |a| alerts.push(a));
+            }
+        }
+        if bad > 0 {
+            tracing::warn!(%batch_id, bad, "flows with impossible fields skipped");
+        }
+        self.publish_alerts(&batch_id, &alerts).await?;
+        self.store
+            .commit(&Commit {
+                batch_id: Some(&batch_id),
+                instance: &batch.instance,
+                alerts: &alerts,
+                series: &series,
+                now_micros: now_micros(),
+            })
+            .map_err(|e| CollectorError(format!("store: {e}")))?;
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .flows
+            .fetch_add(batch.flows.len() as u64, Ordering::Relaxed);
+        self.counters
+            .alerts
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Publishes alerts sealed on `flowmesh.alerts.<collector>`, each with a message id derived
+    /// from `origin` so a re-run after a crash is de-duplicated by JetStream.
+    async fn publish_alerts(&self, origin: &str, alerts: &[Alert]) -> Result<(), CollectorError> {
+        let subject = Channel::Alerts
+            .subject(&self.name)
+            .map_err(|e| CollectorError(e.to_string()))?;
+        self.publish_json(&subject, origin, alerts).await
+    }
+
+    async fn publish_json(&self, subject: &str, origin: &str, alerts: &[Alert]) -> Result<(), CollectorError> {
+        let mut acks = Vec::new();
+        for (i, a) in alerts.iter().enumerate() {
+            let json = serde_json::to_vec(a).map_err(|e| CollectorError(e.to_string()))?;
+            let payload = match &self.sealer {
+                Some(s) => s.seal(subject, &json).map_err(|e| CollectorError(e.to_string()))?,
+                None => json,
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{origin}/{i}").as_str());
+            match self
+                .js
+                .publish_with_headers(subject.to_string(), headers, payload.into())
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(e) => return Err(CollectorError(format!("publishing alerts: {e}"))),
+            }
+        }
+        for ack in acks {
+            match tokio::time::timeout(Duration::from_secs(10), ack).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(CollectorError(format!("alert not stored by JetStream: {e}"))),
+                Err(_) => return Err(CollectorError("alert not acknowledged by JetStream".into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges time-based checks (device silence, traffic-rule periods) at the wall clock.
+    async fn tick(&self) -> Result<(), CollectorError> {
+        let now = now_micros();
+        let mut alerts = Vec::new();
+        {
+            let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+            for e in engines.values_mut() {
+                e.finish(now, &mut |a| alerts.push(a));
+            }
+        }
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let origin = format!(
+            "{}/tick/{now}/{}",
+            self.name,
+            self.alert_seq.fetch_add(1, Ordering::Relaxed)
+        );
+        self.publish_alerts(&origin, &alerts).await?;
+        self.store
+            .commit(&Commit {
+                batch_id: None,
+                instance: &self.name,
+                alerts: &alerts,
+                series: &SeriesDelta::default(),
+                now_micros: now,
+            })
+            .map_err(|e| CollectorError(format!("store: {e}")))?;
+        self.counters
+            .alerts
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Runs the collector until `stop` is set.
+pub async fn run(config: CollectorConfig, stop: Arc<AtomicBool>, seal: bool) -> Result<(), CollectorError> {
+    let c = Collector::start(&config, seal).await?;
+    tracing::info!(name = %config.name, store = %config.store.display(), "collector starting");
+    // The streams: wait for the cluster (it may still be starting).
+    loop {
+        match streams::ensure_streams(&c.js, config.replicas).await {
+            Ok(()) => break,
+            Err(e) if stop.load(Ordering::Relaxed) => return Err(CollectorError(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for JetStream");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+    let settings = Settings {
+        missed: config.offline_after_missed,
+        online_after: config.online_after,
+    };
+    let status = tokio::spawn(status_loop(c.clone(), settings, config.replicas, stop.clone()));
+    let ticks = {
+        let c = c.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            while !stop.load(Ordering::Relaxed) {
+                every.tick().await;
+                if let Err(e) = c.tick().await {
+                    tracing::warn!(error = %e, "time-based checks");
+                }
+            }
+        })
+    };
+    let result = consume(c.clone(), stop.clone()).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = ticks.await;
+    let _ = status.await;
+    tracing::info!(
+        batches = c.counters.batches.load(Ordering::Relaxed),
+        flows = c.counters.flows.load(Ordering::Relaxed),
+        alerts = c.counters.alerts.load(Ordering::Relaxed),
+        duplicates = c.counters.duplicates.load(Ordering::Relaxed),
+        rejected = ?c.counters.rejections(),
+        "collector stopped"
+    );
+    result
+}
+
+/// The consumer loop: fetch, handle, acknowledge.
+async fn consume(c: Arc<Collector>, stop: Arc<AtomicBool>) -> Result<(), CollectorError> {
+    let stream = c
+        .js
+        .get_stream(streams::FLOWS)
+        .await
+        .map_err(|e| CollectorError(format!("the FLOWS stream: {e}")))?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            DURABLE,
+            consumer::pull::Config {
+                durable_name: Some(DURABLE.into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| CollectorError(format!("the durable consumer: {e}")))?;
+    let mut last_log = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = match consumer
+            .fetch()
+            .max_messages(256)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(error = %e, "fetch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(m) = batch.next().await {
+            let Ok(m) = m else { continue };
+            match c.handle(&m.subject, &m.payload).await {
+                Ok(()) => {
+                    // Stored (or rejected for good): JetStream may forget it.
+                    if let Err(e) = m.double_ack().await {
+                        tracing::debug!(error = %e, "ack not confirmed; a redelivery will be recognised");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "batch not stored; it will be redelivered");
+                    let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                    // The opener remembers it: a redelivery must meet a fresh process.
+                    return Err(e);
+                }
+            }
+        }
+        if last_log.elapsed() > Duration::from_secs(30) {
+            last_log = std::time::Instant::now();
+            tracing::info!(
+                batches = c.counters.batches.load(Ordering::Relaxed),
+                flows = c.counters.flows.load(Ordering::Relaxed),
+                alerts = c.counters.alerts.load(Ordering::Relaxed),
+                rejected = ?c.counters.rejections(),
+                "progress"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The subject a status is sealed to in the key-value bucket.
+fn kv_subject(instance: &str) -> String {
+    format!("$KV.{}.{instance}", streams::STATUS_BUCKET)
+}
+
+/// Heartbeats in, status changes out: sealed on `flowmesh.changes.<instance>`, kept in the
+/// status bucket, stored as `instance_status` alerts. With several collectors, the bucket's
+/// compare-and-set decides which one announces a change.
+async fn status_loop(c: Arc<Collector>, settings: Settings, replicas: usize, stop: Arc<AtomicBool>) {
+    let client = c.client();
+    let kv = loop {
+        match streams::status_bucket(&c.js, replicas).await {
+            Ok(kv) => break kv,
+            Err(e) => {
+                tracing::warn!(error = %e, "status bucket not ready");
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let mut sub = match client.subscribe(Channel::Status.all()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to heartbeats");
+            return;
+        }
+    };
+    let mut tracker = Tracker::new(settings);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while !stop.load(Ordering::Relaxed) {
+        let changes = tokio::select! {
+            m = sub.next() => {
+                let Some(m) = m else { break };
+                let plain = match &c.sealer {
+                    Some(_) => match c.opener.open(&m.subject, &m.payload) {
+                        Ok(o) => o.payload,
+                        Err(e) => {
+                            c.counters.reject(reason(&e));
+                            continue;
+                        }
+                    },
+                    None => m.payload.to_vec(),
+                };
+                let Ok(hb) = Status::decode(plain.as_slice()) else {
+                    c.counters.reject("malformed");
+                    continue;
+                };
+                if instance_of(&m.subject) != Some(hb.instance.as_str()) {
+                    c.counters.reject("instance_mismatch");
+                    continue;
+                }
+                tracker.heartbeat(hb, now_micros()).into_iter().collect::<Vec<_>>()
+            }
+            _ = tick.tick() => tracker.tick(now_micros()),
+        };
+        for change in changes {
+            announce(&c, &kv, &change).await;
+        }
+    }
+}
+
+async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change) {
+    let alert = change.alert();
+    let Ok(json) = serde_json::to_vec(&alert) else {
+        return;
+    };
+    let seal = |subject: &str| match &c.sealer {
+        Some(s) => s.seal(subject, &json).ok(),
+        None => Some(json.clone()),
+    };
+    // Compare-and-set on the bucket: the collector whose write lands announces.
+    let Some(value) = seal(&kv_subject(&change.instance)) else {
+        return;
+    };
+    let won = match kv.entry(change.instance.clone()).await {
+        Ok(Some(e)) => {
+            let same = peek_status(c, &change.instance, &e.value).as_deref() == Some(change.status);
+            !same && kv.update(&change.instance, value.into(), e.revision).await.is_ok()
+        }
+        Ok(None) => kv.create(&change.instance, value.into()).await.is_ok(),
+        Err(_) => false,
+    };
+    if !won {
+        tracing::debug!(instance = %change.instance, status = change.status, "another collector announced it");
+        return;
+    }
+    tracing::info!(instance = %change.instance, status = change.status, previous = change.previous, "status change");
+    let Ok(subject) = Channel::Changes.subject(&change.instance) else {
+        return;
+    };
+    let origin = format!("{}/{}/{}", change.instance, change.status, change.time);
+    if let Err(e) = c.publish_json(&subject, &origin, std::slice::from_ref(&alert)).await {
+        tracing::warn!(error = %e, "status change not published");
+    }
+    let _ = c.store.commit(&Commit {
+        batch_id: None,
+        instance: &change.instance,
+        alerts: std::slice::from_ref(&alert),
+        series: &SeriesDelta::default(),
+        now_micros: change.time,
+    });
+}
+
+/// The status a bucket entry holds (opened), if readable.
+fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<String> {
+    let plain = match &c.sealer {
+        Some(_) => c.opener.open_stored(&kv_subject(instance), value).ok()?.payload,
+        None => value.to_vec(),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
+    v.get("status")?.as_str().map(str::to_string)
+}

@@ -1,0 +1,153 @@
+//! `flowmesh watch`: the user's alerts and status changes, opened, as JSON lines — and
+//! optionally POSTed to a webhook, with retries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+
+use flowmesh_link::connect::{BrokerConfig, connect};
+use flowmesh_link::subject::Channel;
+use flowmesh_link::{Identity, Opener};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What `watch` needs from a config file; other tables are ignored, so a collector's or a
+/// sensor's config works too.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchConfig {
+    /// The user's identity file.
+    pub identity: PathBuf,
+    /// The cluster.
+    pub broker: BrokerConfig,
+    /// `[watch]`: optional webhook.
+    #[serde(default)]
+    pub watch: WatchSection,
+}
+
+/// `[watch]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSection {
+    /// POST every event here (`http://host:port/path`).
+    pub webhook: Option<String>,
+    /// Attempts per event before giving up on it.
+    #[serde(default = "three")]
+    pub webhook_attempts: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+impl WatchConfig {
+    /// Reads a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c: WatchConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.identity = dir.join(&c.identity);
+        c.broker = c.broker.relative_to(dir);
+        Ok(c)
+    }
+}
+
+/// Subscribes to alerts and status changes; every opened event goes to `out` as a JSON value.
+/// Returns when the subscription ends or `out` returns false.
+pub async fn watch(
+    config: &WatchConfig,
+    name: &str,
+    mut out: impl FnMut(serde_json::Value) -> bool,
+) -> Result<(), String> {
+    let identity = Identity::load(&config.identity).map_err(|e| e.to_string())?;
+    let opener = Opener::new(&identity);
+    let client = connect(&config.broker, name).await.map_err(|e| e.to_string())?;
+    let alerts = client
+        .subscribe(Channel::Alerts.all())
+        .await
+        .map_err(|e| e.to_string())?;
+    let changes = client
+        .subscribe(Channel::Changes.all())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.flush().await.map_err(|e| e.to_string())?;
+    tracing::info!("watching alerts and status changes");
+    let mut both = futures::stream::select(alerts, changes);
+    while let Some(m) = both.next().await {
+        let opened = match opener.open(&m.subject, &m.payload) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(subject = %m.subject, error = %e, "rejected an event");
+                continue;
+            }
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&opened.payload) else {
+            tracing::warn!(subject = %m.subject, "an event that is not JSON");
+            continue;
+        };
+        if !out(v) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// POSTs `body` to an `http://` URL; `Ok` on a 2xx answer.
+pub async fn post(url: &str, body: &[u8]) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// webhooks (put a TLS proxy in front for https)"))?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let addr = if host.contains(':') { host.to_string() } else { format!("{host}:80") };
+    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&addr))
+        .await
+        .map_err(|_| format!("{addr}: connect timed out"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+    s.write_all(body).await.map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+        .await
+        .map_err(|_| "webhook answer timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status_line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
+    let code = std::str::from_utf8(status_line)
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .unwrap_or(0);
+    if (200..300).contains(&code) {
+        Ok(())
+    } else {
+        Err(format!("webhook answered {code}"))
+    }
+}
+
+/// Delivers one event with up to `attempts` tries (1 s, 2 s, 4 s ... apart).
+pub async fn deliver(url: &str, body: &[u8], attempts: u32) -> bool {
+    let mut wait = Duration::from_secs(1);
+    for attempt in 1..=attempts.max(1) {
+        match post(url, body).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(%url, attempt, error = %e, "webhook delivery failed");
+                if attempt < attempts {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// A client name for the watch connection.
+pub fn client_name() -> String {
+    format!("watch-{}", std::process::id())
+}
+

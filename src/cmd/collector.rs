@@ -1,0 +1,37 @@
+//! `flowmesh collector --config FILE`: consume the user's flow batches, run the policy, store
+//! and publish alerts, turn heartbeats into status changes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use flowmesh_collector::daemon::{self, CollectorConfig};
+
+/// Run a collector: a durable JetStream consumer of the user's sealed flow batches (several
+/// collectors share the work), the policy checks, alerts and traffic timeseries in a redb store
+/// (a batch is stored once, even when delivered twice), alerts published sealed for `watch`,
+/// and instance status changes from heartbeats.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The collector's config file (see deploy/quickstart.sh for an example).
+    #[arg(long)]
+    config: PathBuf,
+    /// BENCHMARKS ONLY: accept unsealed flow batches (from `sensor --bench-plaintext`).
+    #[arg(long, hide = true)]
+    bench_plaintext: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let config = CollectorConfig::load(&a.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = super::runtime()?;
+    let flag = stop.clone();
+    rt.spawn(async move {
+        super::wait_for_stop_signal().await;
+        tracing::info!("stopping");
+        flag.store(true, Ordering::Relaxed);
+    });
+    rt.block_on(daemon::run(config, stop, !a.bench_plaintext))?;
+    Ok(ExitCode::SUCCESS)
+}
