@@ -180,7 +180,8 @@ fn now_micros() -> i64 {
 impl Collector {
     /// Opens the store and policy, and connects (in the background).
     pub async fn start(config: &CollectorConfig, seal: bool) -> Result<Arc<Self>, CollectorError> {
-        let identity = Identity::load(&config.identity).map_err(|e| CollectorError(e.to_string()))?;
+        let identity =
+            Identity::load(&config.identity).map_err(|e| CollectorError(e.to_string()))?;
         let policy = load_policy(&config.policy)?;
         let store = Store::open(&config.store).map_err(|e| CollectorError(e.to_string()))?;
         let client = connect_in_background(&config.broker, &config.name)
@@ -215,7 +216,12 @@ impl Collector {
     /// Opens (or takes as plaintext in bench mode) one flow message.
     fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
         let plain = match &self.sealer {
-            Some(_) => self.opener.open(subject, data).map_err(|e| reason(&e))?.payload,
+            Some(_) => {
+                self.opener
+                    .open(subject, data)
+                    .map_err(|e| reason(&e))?
+                    .payload
+            }
             None => data.to_vec(),
         };
         let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
@@ -242,7 +248,10 @@ impl Collector {
             hex::encode(&batch.boot_id),
             batch.sequence
         );
-        let applied = self.store.is_applied(&batch_id).map_err(|e| CollectorError(e.to_string()))?;
+        let applied = self
+            .store
+            .is_applied(&batch_id)
+            .map_err(|e| CollectorError(e.to_string()))?;
         if applied {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -298,12 +307,19 @@ impl Collector {
         self.publish_json(&subject, origin, alerts).await
     }
 
-    async fn publish_json(&self, subject: &str, origin: &str, alerts: &[Alert]) -> Result<(), CollectorError> {
+    async fn publish_json(
+        &self,
+        subject: &str,
+        origin: &str,
+        alerts: &[Alert],
+    ) -> Result<(), CollectorError> {
         let mut acks = Vec::new();
         for (i, a) in alerts.iter().enumerate() {
             let json = serde_json::to_vec(a).map_err(|e| CollectorError(e.to_string()))?;
             let payload = match &self.sealer {
-                Some(s) => s.seal(subject, &json).map_err(|e| CollectorError(e.to_string()))?,
+                Some(s) => s
+                    .seal(subject, &json)
+                    .map_err(|e| CollectorError(e.to_string()))?,
                 None => json,
             };
             let mut headers = HeaderMap::new();
@@ -320,7 +336,11 @@ impl Collector {
         for ack in acks {
             match tokio::time::timeout(Duration::from_secs(10), ack).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(CollectorError(format!("alert not stored by JetStream: {e}"))),
+                Ok(Err(e)) => {
+                    return Err(CollectorError(format!(
+                        "alert not stored by JetStream: {e}"
+                    )));
+                }
                 Err(_) => return Err(CollectorError("alert not acknowledged by JetStream".into())),
             }
         }
@@ -363,7 +383,11 @@ impl Collector {
 }
 
 /// Runs the collector until `stop` is set.
-pub async fn run(config: CollectorConfig, stop: Arc<AtomicBool>, seal: bool) -> Result<(), CollectorError> {
+pub async fn run(
+    config: CollectorConfig,
+    stop: Arc<AtomicBool>,
+    seal: bool,
+) -> Result<(), CollectorError> {
     let c = Collector::start(&config, seal).await?;
     tracing::info!(name = %config.name, store = %config.store.display(), "collector starting");
     // The streams: wait for the cluster (it may still be starting).
@@ -381,7 +405,12 @@ pub async fn run(config: CollectorConfig, stop: Arc<AtomicBool>, seal: bool) -> 
         missed: config.offline_after_missed,
         online_after: config.online_after,
     };
-    let status = tokio::spawn(status_loop(c.clone(), settings, config.replicas, stop.clone()));
+    let status = tokio::spawn(status_loop(
+        c.clone(),
+        settings,
+        config.replicas,
+        stop.clone(),
+    ));
     let ticks = {
         let c = c.clone();
         let stop = stop.clone();
@@ -412,11 +441,10 @@ pub async fn run(config: CollectorConfig, stop: Arc<AtomicBool>, seal: bool) -> 
 
 /// The consumer loop: fetch, handle, acknowledge.
 async fn consume(c: Arc<Collector>, stop: Arc<AtomicBool>) -> Result<(), CollectorError> {
-    let stream = c
-        .js
-        .get_stream(streams::FLOWS)
-        .await
-        .map_err(|e| CollectorError(format!("the FLOWS stream: {e}")))?;
+    let stream =
+        c.js.get_stream(streams::FLOWS)
+            .await
+            .map_err(|e| CollectorError(format!("the FLOWS stream: {e}")))?;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             DURABLE,
@@ -485,7 +513,12 @@ fn kv_subject(instance: &str) -> String {
 /// Heartbeats in, status changes out: sealed on `flowmesh.changes.<instance>`, kept in the
 /// status bucket, stored as `instance_status` alerts. With several collectors, the bucket's
 /// compare-and-set decides which one announces a change.
-async fn status_loop(c: Arc<Collector>, settings: Settings, replicas: usize, stop: Arc<AtomicBool>) {
+async fn status_loop(
+    c: Arc<Collector>,
+    settings: Settings,
+    replicas: usize,
+    stop: Arc<AtomicBool>,
+) {
     let client = c.client();
     let kv = loop {
         match streams::status_bucket(&c.js, replicas).await {
@@ -556,7 +589,11 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
     let won = match kv.entry(change.instance.clone()).await {
         Ok(Some(e)) => {
             let same = peek_status(c, &change.instance, &e.value).as_deref() == Some(change.status);
-            !same && kv.update(&change.instance, value.into(), e.revision).await.is_ok()
+            !same
+                && kv
+                    .update(&change.instance, value.into(), e.revision)
+                    .await
+                    .is_ok()
         }
         Ok(None) => kv.create(&change.instance, value.into()).await.is_ok(),
         Err(_) => false,
@@ -570,7 +607,10 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
         return;
     };
     let origin = format!("{}/{}/{}", change.instance, change.status, change.time);
-    if let Err(e) = c.publish_json(&subject, &origin, std::slice::from_ref(&alert)).await {
+    if let Err(e) = c
+        .publish_json(&subject, &origin, std::slice::from_ref(&alert))
+        .await
+    {
         tracing::warn!(error = %e, "status change not published");
     }
     let _ = c.store.commit(&Commit {
@@ -585,7 +625,12 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
 /// The status a bucket entry holds (opened), if readable.
 fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<String> {
     let plain = match &c.sealer {
-        Some(_) => c.opener.open_stored(&kv_subject(instance), value).ok()?.payload,
+        Some(_) => {
+            c.opener
+                .open_stored(&kv_subject(instance), value)
+                .ok()?
+                .payload
+        }
         None => value.to_vec(),
     };
     let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;

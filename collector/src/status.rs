@@ -122,7 +122,11 @@ impl Tracker {
             time: now,
         };
         let Some(k) = self.known.get_mut(&hb.instance) else {
-            let status = if hb.status == "stopping" { "stopping" } else { "online" };
+            let status = if hb.status == "stopping" {
+                "stopping"
+            } else {
+                "online"
+            };
             let c = Change {
                 instance: hb.instance.clone(),
                 status,
@@ -144,7 +148,11 @@ impl Tracker {
         let new_boot = !hb.boot_id.is_empty() && hb.boot_id != k.last.boot_id;
         let new_drops = hb.packets_dropped > k.last.packets_dropped && !new_boot;
         let backlog = hb.outbox_depth > 0;
-        k.streak = if gap <= 2 * interval_micros(&hb) { k.streak + 1 } else { 1 };
+        k.streak = if gap <= 2 * interval_micros(&hb) {
+            k.streak + 1
+        } else {
+            1
+        };
         let next: &'static str = if hb.status == "stopping" {
             "stopping"
         } else if new_boot {
@@ -209,14 +217,21 @@ mod tests {
     }
 
     fn statuses(changes: &[Option<Change>]) -> Vec<(&'static str, &'static str)> {
-        changes.iter().flatten().map(|c| (c.previous, c.status)).collect()
+        changes
+            .iter()
+            .flatten()
+            .map(|c| (c.previous, c.status))
+            .collect()
     }
 
     #[test]
     fn online_offline_with_hysteresis_then_back() {
         let mut t = Tracker::new(Settings::default());
         let mut got = vec![t.heartbeat(hb(1, 0, 0), 0), t.heartbeat(hb(1, 0, 0), S)];
-        assert!(t.tick(3 * S).is_empty(), "3 s of silence is not yet offline");
+        assert!(
+            t.tick(3 * S).is_empty(),
+            "3 s of silence is not yet offline"
+        );
         got.extend(t.tick(5 * S).into_iter().map(Some));
         assert!(t.tick(6 * S).is_empty(), "offline once");
         // One heartbeat is not enough to come back; two in a row are.
@@ -224,7 +239,11 @@ mod tests {
         got.push(t.heartbeat(hb(1, 0, 0), 21 * S));
         assert_eq!(
             statuses(&got),
-            [("unknown", "online"), ("online", "offline"), ("offline", "online")]
+            [
+                ("unknown", "online"),
+                ("online", "offline"),
+                ("offline", "online")
+            ]
         );
     }
 
@@ -237,7 +256,10 @@ mod tests {
             changes.extend(t.tick(i * 5 * S - S).into_iter().map(Some));
             changes.push(t.heartbeat(hb(1, 0, 0), i * 5 * S));
         }
-        assert_eq!(statuses(&changes), [("unknown", "online"), ("online", "offline")]);
+        assert_eq!(
+            statuses(&changes),
+            [("unknown", "online"), ("online", "offline")]
+        );
     }
 
     #[test]
@@ -251,7 +273,10 @@ mod tests {
         let mut stop = hb(1, 5, 0);
         stop.status = "stopping".into();
         got.push(t.heartbeat(stop, 5 * S));
-        assert!(t.tick(60 * S).is_empty(), "a stopped instance does not go offline");
+        assert!(
+            t.tick(60 * S).is_empty(),
+            "a stopped instance does not go offline"
+        );
         got.push(t.heartbeat(hb(2, 0, 0), 70 * S)); // new boot
         got.push(t.heartbeat(hb(2, 0, 0), 71 * S));
         assert_eq!(

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-
 use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener};
@@ -62,7 +61,9 @@ pub async fn watch(
 ) -> Result<(), String> {
     let identity = Identity::load(&config.identity).map_err(|e| e.to_string())?;
     let opener = Opener::new(&identity);
-    let client = connect(&config.broker, name).await.map_err(|e| e.to_string())?;
+    let client = connect(&config.broker, name)
+        .await
+        .map_err(|e| e.to_string())?;
     let alerts = client
         .subscribe(Channel::Alerts.all())
         .await
@@ -95,20 +96,31 @@ pub async fn watch(
 
 /// POSTs `body` to an `http://` URL; `Ok` on a 2xx answer.
 pub async fn post(url: &str, body: &[u8]) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// webhooks (put a TLS proxy in front for https)"))?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let addr = if host.contains(':') { host.to_string() } else { format!("{host}:80") };
-    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&addr))
-        .await
-        .map_err(|_| format!("{addr}: connect timed out"))?
-        .map_err(|e| format!("{addr}: {e}"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("{url}: only http:// webhooks (put a TLS proxy in front for https)")
+    })?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let addr = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    .map_err(|_| format!("{addr}: connect timed out"))?
+    .map_err(|e| format!("{addr}: {e}"))?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    s.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+    s.write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     s.write_all(body).await.map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
@@ -150,4 +162,3 @@ pub async fn deliver(url: &str, body: &[u8], attempts: u32) -> bool {
 pub fn client_name() -> String {
     format!("watch-{}", std::process::id())
 }
-

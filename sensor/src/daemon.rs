@@ -288,6 +288,7 @@ pub async fn run(
         publisher.clone(),
         js,
         config.publish.replicas,
+        stop.clone(),
     ));
 
     let stats = tokio::task::spawn_blocking(move || capture.join())
@@ -426,6 +427,7 @@ async fn send_loop(
     publisher: Arc<Publisher>,
     js: jetstream::Context,
     replicas: usize,
+    stop: Arc<AtomicBool>,
 ) {
     let mut streams_ready = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -459,8 +461,33 @@ async fn send_loop(
             tracing::error!(error = %e, "outbox read failed");
         }
     }
-    // Input is over: one last attempt to empty the outbox (bounded), then it waits on disk.
-    let _ = tokio::time::timeout(Duration::from_secs(10), publisher.drain()).await;
+    // Input is over. Stopped by a signal: one bounded attempt, then the outbox waits on disk
+    // for the next start. The file simply ended: wait for the broker until everything is out
+    // (a signal still ends the wait).
+    if stop.load(Ordering::Relaxed) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), publisher.drain()).await;
+        return;
+    }
+    let mut said = false;
+    loop {
+        if let Ok(true) = publisher.drain().await {
+            return;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if !said {
+            said = true;
+            tracing::warn!(
+                batches = publisher.depth().batches,
+                "input done; waiting for the broker to take the outbox (Ctrl-C leaves it on disk for the next start)"
+            );
+        }
+        if !streams_ready {
+            streams_ready = streams::ensure_streams(&js, replicas).await.is_ok();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn publish_status(client: &async_nats::Client, sealer: Option<&Sealer>, status: &Status) {

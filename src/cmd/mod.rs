@@ -2,8 +2,8 @@
 
 pub mod broker;
 pub mod check;
-pub mod collector;
 pub mod cloud_key;
+pub mod collector;
 pub mod devices;
 pub mod flows;
 pub mod generate;

@@ -252,6 +252,24 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts a killed node again (same config, same JetStream store).
+    pub fn restart(&mut self, node: &str) -> anyhow::Result<()> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == node)
+            .with_context(|| format!("no node {node}"))?;
+        if self.nodes[i].child.is_none() {
+            self.spawn(i)?;
+        }
+        Ok(())
+    }
+
+    /// Names of every node.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
     /// Client URLs of `region`'s nodes, or of every node.
     pub fn urls(&self, region: Option<&str>) -> Vec<String> {
         self.nodes

@@ -101,17 +101,20 @@ impl Publisher {
         let mut in_flight = std::collections::VecDeque::new();
         for (i, b) in batches.iter().enumerate() {
             if in_flight.len() >= WINDOW
-                && let Some((j, fut)) = in_flight.pop_front()
+                && let Some((j, fut, due)) = in_flight.pop_front()
             {
-                self.settle(&mut failed, batches, j, fut).await;
+                self.settle(&mut failed, batches, j, fut, due).await;
             }
-            match self.start(b).await {
-                Some(fut) => in_flight.push_back((i, fut)),
-                None => failed.push(i),
+            // Each ack is due ACK_TIMEOUT after its publish, not after the previous ack: while
+            // the broker is away a whole window fails in one timeout, not one per batch.
+            let due = tokio::time::Instant::now() + ACK_TIMEOUT;
+            match tokio::time::timeout_at(due, self.start(b)).await {
+                Ok(Some(fut)) => in_flight.push_back((i, fut, due)),
+                _ => failed.push(i),
             }
         }
-        while let Some((j, fut)) = in_flight.pop_front() {
-            self.settle(&mut failed, batches, j, fut).await;
+        while let Some((j, fut, due)) = in_flight.pop_front() {
+            self.settle(&mut failed, batches, j, fut, due).await;
         }
         failed.sort_unstable();
         failed
@@ -123,8 +126,9 @@ impl Publisher {
         batches: &[Batch],
         i: usize,
         fut: PublishAckFuture,
+        due: tokio::time::Instant,
     ) {
-        let ok = matches!(tokio::time::timeout(ACK_TIMEOUT, fut).await, Ok(Ok(_)));
+        let ok = matches!(tokio::time::timeout_at(due, fut).await, Ok(Ok(_)));
         if ok {
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             self.counters
