@@ -38,12 +38,18 @@ fn key_of_record(r: &FlowRecord) -> FlowKey {
     key_of(&serde_json::to_value(r).unwrap())
 }
 
+/// The key of an `acl_violation` alert: the instance that saw the flow, and the flow.
+fn key_of_alert(a: &serde_json::Value) -> FlowKey {
+    format!("{} {}", a["instance"], key_of(&a["flow"]))
+}
+
 struct Pipeline {
     dir: tempfile::TempDir,
     cluster: Cluster,
     user: TestUser,
     capture: PathBuf,
-    expected: BTreeMap<FlowKey, u32>,
+    /// The capture's flows, offline.
+    flows: Vec<FlowKey>,
 }
 
 fn flowmesh() -> Command {
@@ -61,7 +67,13 @@ impl Pipeline {
     fn start(span_secs: u64) -> Option<Pipeline> {
         let user = TestUser::new(
             "alice",
-            &["sensor-1", "collector-1", "collector-2", "tester"],
+            &[
+                "sensor-1",
+                "sensor-2",
+                "collector-1",
+                "collector-2",
+                "tester",
+            ],
         );
         let bob = TestUser::new("bob", &["bob-1"]);
         let cluster = match Cluster::start(&[&user, &bob], Duration::from_secs(30)) {
@@ -83,9 +95,9 @@ impl Pipeline {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&capture).unwrap());
         flowmesh_sensor::synth::generate(FLOWS, 200, span_secs, &mut f).unwrap();
         drop(f);
-        let mut expected = BTreeMap::new();
+        let mut flows = Vec::new();
         flowmesh_sensor::offline::run_file_with(&capture, TableConfig::default(), &mut |r| {
-            *expected.entry(key_of_record(&r)).or_default() += 1;
+            flows.push(key_of_record(&r));
         })
         .unwrap();
         Some(Pipeline {
@@ -93,7 +105,7 @@ impl Pipeline {
             cluster,
             user,
             capture,
-            expected,
+            flows,
         })
     }
 
@@ -111,11 +123,17 @@ impl Pipeline {
     }
 
     fn collector(&self, name: &str) -> Child {
+        self.collector_of(name, None)
+    }
+
+    /// A collector; with `instances`, serving only those (a consumer of its own).
+    fn collector_of(&self, name: &str, instances: Option<&[&str]>) -> Child {
         let cfg = self.path(&format!("{name}.toml"));
+        let only = instances.map_or(String::new(), |i| format!("instances = {i:?}\n"));
         std::fs::write(
             &cfg,
             format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{}",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}",
                 self.broker_toml(name, Some("us"))
             ),
         )
@@ -130,13 +148,22 @@ impl Pipeline {
     }
 
     fn sensor(&self, speed: f64, batch_flows: usize) -> Child {
-        let cfg = self.path("sensor.toml");
+        self.sensor_named("sensor-1", speed, batch_flows)
+    }
+
+    fn sensor_named(&self, name: &str, speed: f64, batch_flows: usize) -> Child {
+        let log = if name == "sensor-1" {
+            "sensor".to_string()
+        } else {
+            name.to_string()
+        };
+        let cfg = self.path(&format!("{log}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"sensor-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
                 self.capture.display(),
-                self.broker_toml("sensor-1", Some("eu"))
+                self.broker_toml(name, Some("eu"))
             ),
         )
         .unwrap();
@@ -144,7 +171,7 @@ impl Pipeline {
             .args(["sensor", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.path("sensor.log")).unwrap())
+            .stderr(std::fs::File::create(self.path(&format!("{log}.log"))).unwrap())
             .spawn()
             .unwrap()
     }
@@ -169,17 +196,18 @@ impl Pipeline {
                 let done = async {
                     let mut stream = js.get_stream(streams::FLOWS).await.ok()?;
                     let last = stream.info().await.ok()?.state.last_sequence;
-                    let mut c: jetstream::consumer::PullConsumer = stream
-                        .get_consumer(flowmesh_collector::daemon::DURABLE)
-                        .await
-                        .ok()?;
-                    let info = c.info().await.ok()?;
-                    Some(
-                        last > 0
-                            && info.ack_floor.stream_sequence >= last
-                            && info.num_ack_pending == 0
-                            && info.num_pending == 0,
-                    )
+                    let mut names = stream.consumer_names();
+                    let mut all = last > 0;
+                    let mut any = false;
+                    while let Some(n) = futures::StreamExt::next(&mut names).await {
+                        let n = n.ok()?;
+                        let mut c: jetstream::consumer::PullConsumer =
+                            stream.get_consumer(&n).await.ok()?;
+                        let info = c.info().await.ok()?;
+                        any = true;
+                        all &= info.num_pending == 0 && info.num_ack_pending == 0;
+                    }
+                    Some(all && any)
                 }
                 .await
                 .unwrap_or(false);
@@ -188,7 +216,9 @@ impl Pipeline {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "the collector did not drain the stream in {timeout:?}"
+                    "the collector did not drain the stream in {timeout:?}\nsensor:\n{}\ncollector:\n{}",
+                    self.log("sensor"),
+                    self.log("collector-1")
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -202,31 +232,37 @@ impl Pipeline {
             let store = Store::open(&self.path(&format!("{name}.redb"))).unwrap();
             for a in store.alerts(&AlertQuery::default()).unwrap() {
                 if a["type"] == "acl_violation" {
-                    *out.entry(key_of(&a["flow"])).or_default() += 1;
+                    *out.entry(key_of_alert(&a)).or_default() += 1;
                 }
             }
         }
         out
     }
 
-    /// (lost, duplicated) flows.
+    /// (lost, duplicated) flows, for the capture replayed by `sensors`.
     fn compare(&self, stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
-        let lost = self
-            .expected
-            .keys()
-            .filter(|k| !stored.contains_key(*k))
-            .count();
+        self.compare_for(&["sensor-1"], stored)
+    }
+
+    fn compare_for(&self, sensors: &[&str], stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
+        let expected: BTreeMap<FlowKey, ()> = sensors
+            .iter()
+            .flat_map(|s| self.flows.iter().map(move |f| (format!("\"{s}\" {f}"), ())))
+            .collect();
+        assert_eq!(
+            expected.len(),
+            self.flows.len() * sensors.len(),
+            "flow keys are unique"
+        );
+        let lost = expected.keys().filter(|k| !stored.contains_key(*k)).count();
         let dup = stored.values().filter(|&&n| n > 1).count();
-        let extra = stored
-            .keys()
-            .filter(|k| !self.expected.contains_key(*k))
-            .count();
+        let extra = stored.keys().filter(|k| !expected.contains_key(*k)).count();
         assert_eq!(
             extra,
             0,
             "stored flows that were never sent, e.g. {:?} (expected e.g. {:?})",
             stored.keys().next(),
-            self.expected.keys().next()
+            expected.keys().next()
         );
         (lost, dup)
     }
@@ -284,7 +320,7 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
         (lost, dup),
         (0, 0),
         "of {} flows; collector log:\n{}",
-        p.expected.len(),
+        p.flows.len(),
         p.log("collector-1")
     );
 }
@@ -363,16 +399,21 @@ fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
 #[test]
 fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted() {
     let Some(p) = Pipeline::start(5) else { return };
-    let mut a = p.collector("collector-1");
-    let mut b = p.collector("collector-2");
-    let mut sensor = p.sensor(0.0, 50);
-    assert!(
-        wait_exit(&mut sensor, Duration::from_secs(120)),
-        "sensor: {}",
-        p.log("sensor")
-    );
+    // Each collector serves its own sensor: every batch, and every replay of it, meets the
+    // same store.
+    let mut a = p.collector_of("collector-1", Some(&["sensor-1"]));
+    let mut b = p.collector_of("collector-2", Some(&["sensor-2"]));
+    let mut s1 = p.sensor_named("sensor-1", 0.0, 50);
+    let mut s2 = p.sensor_named("sensor-2", 0.0, 50);
+    for (s, log) in [(&mut s1, "sensor"), (&mut s2, "sensor-2")] {
+        assert!(
+            wait_exit(s, Duration::from_secs(120)),
+            "{log}: {}",
+            p.log(log)
+        );
+    }
     // Inject: garbage, a batch sealed by another user's key, a genuine message replayed under a
-    // new message id, and a genuine message moved to another instance's subject.
+    // new message id, and a genuine sensor-1 message moved to sensor-2's subject.
     rt().block_on(async {
         let js = p.js().await;
         let mut stream = js.get_stream(streams::FLOWS).await.unwrap();
@@ -408,14 +449,14 @@ fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted(
             "replay",
         )
         .await;
-        publish("flowmesh.flows.moved", genuine.payload.to_vec(), "moved").await;
+        publish("flowmesh.flows.sensor-2", genuine.payload.to_vec(), "moved").await;
         let _ = &mut stream;
     });
     p.wait_drained(Duration::from_secs(60));
     terminate(&mut a);
     terminate(&mut b);
     let stored = p.stored(&["collector-1", "collector-2"]);
-    let (lost, dup) = p.compare(&stored);
+    let (lost, dup) = p.compare_for(&["sensor-1", "sensor-2"], &stored);
     assert_eq!((lost, dup), (0, 0));
     // Both worked, and every injected message was rejected with its reason.
     let logs = p.log("collector-1") + &p.log("collector-2");

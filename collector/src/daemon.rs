@@ -28,8 +28,22 @@ use crate::policy::{self, Policy};
 use crate::status::{Settings, Tracker};
 use crate::store::{Commit, SeriesDelta, Store};
 
-/// The durable consumer every collector of a user shares: JetStream hands each batch to one.
+/// The durable consumer every collector of a user shares when it lists no `instances`:
+/// JetStream hands each batch to one of them.
 pub const DURABLE: &str = "collectors";
+
+/// The durable consumer's name and subject filters for a collector.
+pub fn consumer_of(config: &CollectorConfig) -> (String, Vec<String>) {
+    match &config.instances {
+        None => (DURABLE.to_string(), vec![Channel::Flows.all()]),
+        Some(list) => (
+            format!("collector-{}", config.name),
+            list.iter()
+                .filter_map(|i| Channel::Flows.subject(i).ok())
+                .collect(),
+        ),
+    }
+}
 /// Envelopes older than this are refused even from JetStream (the store remembers batch ids
 /// this long, so anything older could not be recognised as a duplicate).
 const MAX_AGE_MICROS: u64 = 7 * 86_400 * 1_000_000;
@@ -57,6 +71,11 @@ pub struct CollectorConfig {
     /// Heartbeats in a row before an offline instance is online again.
     #[serde(default = "two")]
     pub online_after: u32,
+    /// The sensor instances this collector serves. Absent: all of them, through the consumer
+    /// every such collector shares (JetStream hands each batch to one of them). Listed: only
+    /// these, through a consumer of its own — give each collector its own instances and every
+    /// instance's batches, and its stateful checks, stay with one collector.
+    pub instances: Option<Vec<String>>,
 }
 
 fn one() -> usize {
@@ -86,6 +105,9 @@ impl CollectorConfig {
         c.policy = dir.join(&c.policy);
         c.broker = c.broker.relative_to(dir);
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
+        for i in c.instances.iter().flatten() {
+            validate_token(i).map_err(|e| err(format!("instances: {e}")))?;
+        }
         Ok(c)
     }
 }
@@ -424,7 +446,7 @@ pub async fn run(
             }
         })
     };
-    let result = consume(c.clone(), stop.clone()).await;
+    let result = consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
     let _ = ticks.await;
     let _ = status.await;
@@ -439,25 +461,51 @@ pub async fn run(
     result
 }
 
+/// The durable consumer, created or found, retrying while the cluster does not answer.
+async fn durable_consumer(
+    c: &Collector,
+    (durable, filters): (String, Vec<String>),
+    stop: &AtomicBool,
+) -> Option<consumer::PullConsumer> {
+    let config = consumer::pull::Config {
+        durable_name: Some(durable.clone()),
+        filter_subjects: filters,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 10_000,
+        ..Default::default()
+    };
+    let mut said = false;
+    while !stop.load(Ordering::Relaxed) {
+        let found = match c.js.get_stream(streams::FLOWS).await {
+            Ok(stream) => stream
+                .get_or_create_consumer(&durable, config.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match found {
+            Ok(consumer) => return Some(consumer),
+            Err(e) if !said => {
+                said = true;
+                tracing::warn!(error = %e, "waiting for the FLOWS stream and its consumer");
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    None
+}
+
 /// The consumer loop: fetch, handle, acknowledge.
-async fn consume(c: Arc<Collector>, stop: Arc<AtomicBool>) -> Result<(), CollectorError> {
-    let stream =
-        c.js.get_stream(streams::FLOWS)
-            .await
-            .map_err(|e| CollectorError(format!("the FLOWS stream: {e}")))?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            DURABLE,
-            consumer::pull::Config {
-                durable_name: Some(DURABLE.into()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| CollectorError(format!("the durable consumer: {e}")))?;
+async fn consume(
+    c: Arc<Collector>,
+    which: (String, Vec<String>),
+    stop: Arc<AtomicBool>,
+) -> Result<(), CollectorError> {
+    let Some(consumer) = durable_consumer(&c, which, &stop).await else {
+        return Ok(());
+    };
     let mut last_log = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut batch = match consumer

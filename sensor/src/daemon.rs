@@ -439,7 +439,7 @@ async fn send_loop(
             },
             _ = tick.tick() => None,
         };
-        if !streams_ready {
+        if !streams_ready && publisher.connected() {
             match streams::ensure_streams(&js, replicas).await {
                 Ok(()) => streams_ready = true,
                 Err(e) => tracing::debug!(error = %e, "streams not ready yet"),
@@ -483,7 +483,7 @@ async fn send_loop(
                 "input done; waiting for the broker to take the outbox (Ctrl-C leaves it on disk for the next start)"
             );
         }
-        if !streams_ready {
+        if !streams_ready && publisher.connected() {
             streams_ready = streams::ensure_streams(&js, replicas).await.is_ok();
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -71,6 +71,13 @@ impl Publisher {
         }
     }
 
+    /// Whether a broker node is connected now (nothing is tried, and nothing waits for an ack
+    /// timeout, while none is).
+    pub fn connected(&self) -> bool {
+        self.js.client().connection_state()
+            == flowmesh_link::async_nats::connection::State::Connected
+    }
+
     /// The outbox's depth.
     pub fn depth(&self) -> Depth {
         self.outbox.depth().unwrap_or_default()
@@ -146,6 +153,10 @@ impl Publisher {
         if batches.is_empty() {
             return Ok(());
         }
+        if !self.connected() {
+            self.spool(batches.iter())?;
+            return Ok(());
+        }
         if self.outbox.depth()?.batches > 0 {
             self.spool(batches.iter())?;
             self.drain().await?;
@@ -173,6 +184,9 @@ impl Publisher {
     /// Returns whether it is empty.
     pub async fn drain(&self) -> Result<bool, OutboxError> {
         loop {
+            if !self.connected() {
+                return Ok(self.outbox.depth()?.batches == 0);
+            }
             let pending = self.outbox.peek(WINDOW)?;
             if pending.is_empty() {
                 return Ok(true);
