@@ -1,37 +1,64 @@
 #!/usr/bin/env bash
-# ./deploy/quickstart.sh [--down]
+# ./deploy/quickstart.sh [--smoke] [--down]
 #
-# From a fresh Debian machine to a running federated cluster, in one command: installs what is
-# missing (libpcap, nats-server 2.15 in a venv), builds flowmesh, generates user keys,
-# certificates and configs into ./run, starts the cluster (eu: 3 nodes, us: 2; TLS 1.3 only;
-# an account per user) and shows a message sealed by an instance in `eu` being opened and
-# answered by an instance of the same user in `us`. Safe to run again: it reuses ./run.
-# --down stops the cluster at the end. FLOWMESH_RUN=DIR puts the run directory elsewhere.
+# From a fresh Debian machine to the running pipeline, in one command: installs what is missing
+# (libpcap, nats-server 2.15 in a venv), builds flowmesh, generates user keys, certificates and
+# configs into ./run, starts the federated cluster (eu: 3 nodes, us: 2; TLS 1.3 only; an account
+# per user), shows a sealed hello crossing regions, then starts alice's collector (in us) and two
+# sensors (one per region, replaying a generated capture in real time, looping) with a sample
+# policy, and `flowmesh watch`; alerts and status changes appear within a minute.
+#   --smoke  the same for a bounded time: prints what watch received, stops one sensor to see it
+#            go offline, tears everything down, and exits non-zero unless alerts and status
+#            changes arrived.
+#   --down   stop the pipeline and the cluster.
+# Safe to run again: it reuses ./run. FLOWMESH_RUN=DIR puts the run directory elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=deploy/common.sh
 . deploy/common.sh
 
-down=
+down= smoke=
 for a in "$@"; do
   case "$a" in
     --down) down=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --smoke) smoke=1 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown option $a (see --help)" ;;
   esac
 done
 
+run=${FLOWMESH_RUN:-run}
+pipe="$run/pipeline"
+cluster="$run/cluster"
+
+stop_pipeline() { # the daemons started below: SIGTERM, then SIGKILL after 10 s
+  local f pid
+  for f in "$pipe"/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+if [ -n "$down" ] && [ -z "$smoke" ]; then
+  stop_pipeline
+  if [ -f "$cluster/nodes.tsv" ]; then deploy/cluster.sh down "$cluster"; fi
+  exit 0
+fi
+
 ensure_all
 log "building flowmesh (release)"
 cargo build --release --locked --bin flowmesh
-bin="${CARGO_TARGET_DIR:-target}/release/flowmesh"
+bin="$(pwd)/${CARGO_TARGET_DIR:-target}/release/flowmesh"
+[ -x "$bin" ] || bin="${CARGO_TARGET_DIR:-target}/release/flowmesh"
 
-run=${FLOWMESH_RUN:-run}
 mkdir -p "$run"
 for user in alice bob; do
   [ -f "$run/$user.id" ] || "$bin" -q keygen --out "$run/$user.id" >/dev/null
 done
-cluster="$run/cluster"
 if [ ! -f "$cluster/nodes.tsv" ]; then
   # The reference topology, moved to a block of 50 ports that is free on this machine.
   base=$(python3 - <<'PY'
@@ -55,7 +82,7 @@ fi
 deploy/cluster.sh up "$cluster"
 
 urls() { awk -F'\t' -v r="$1" '!/^#/ && $2==r {printf " --url %s", $4}' "$cluster/nodes.tsv"; }
-log "alice's us-collector listens in region us; alice's eu-sensor sends from region eu"
+log "a sealed hello: alice's eu-sensor (region eu) to her us-collector (region us)"
 # shellcheck disable=SC2046
 "$bin" -q hello listen --identity "$run/alice.id" --broker "$cluster/creds/alice/us-collector.toml" \
   $(urls us) --instance us-collector --timeout 60 > "$run/hello-received.json" &
@@ -64,15 +91,105 @@ listener=$!
 "$bin" -q hello send --identity "$run/alice.id" --broker "$cluster/creds/alice/eu-sensor.toml" \
   $(urls eu) --instance eu-sensor --text "hello from eu, sealed for alice only" --timeout 60 > "$run/hello-answer.json"
 wait "$listener"
+echo "received in us (opened with alice's key): $(cat "$run/hello-received.json")"
+echo "answer back in eu: $(cat "$run/hello-answer.json")"
 echo
-echo "received in us (opened with alice's key):"
-cat "$run/hello-received.json"
-echo "answer back in eu:"
-cat "$run/hello-answer.json"
-echo
-if [ -n "$down" ]; then
-  deploy/cluster.sh down "$cluster"
-else
-  echo "The cluster keeps running. Status: deploy/cluster.sh status $cluster"
-  echo "                            Stop:   deploy/cluster.sh down $cluster"
+
+# ---- the pipeline: a collector in us, a sensor in each region, and watch ----------------------
+mkdir -p "$pipe"
+stop_pipeline # a previous run's daemons, if any
+if [ ! -f "$pipe/traffic.pcap" ]; then
+  "$bin" -q gen --flows 3000 --concurrent 300 --span 120 --out "$pipe/traffic.pcap"
 fi
+cat > "$pipe/policy.toml" <<'TOML'
+# The sample policy: DNS and HTTPS are allowed, anything else is an ACL violation; and the
+# hosts of 10.0.0.0/24 are restricted: only the whitelisted 203.0.113.0/24 servers are theirs.
+[acl]
+rules = """
+UDP;*;*;53
+TCP;*;*;443
+"""
+
+[host_policy]
+restricted = ["10.0.0.0/24"]
+whitelisted = ["203.0.113.0/24"]
+TOML
+broker_of() { sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml"; }
+{
+  echo 'name = "us-collector"'
+  echo 'identity = "../alice.id"'
+  echo 'store = "us-collector.redb"'
+  echo 'policy = "policy.toml"'
+  echo 'replicas = 3'
+  broker_of us-collector
+} > "$pipe/us-collector.toml"
+for s in eu-sensor us-sensor; do
+  {
+    echo "name = \"$s\""
+    echo 'identity = "../alice.id"'
+    echo "state_dir = \"$s-state\""
+    broker_of "$s"
+    echo
+    echo '[capture]'
+    echo 'file = "traffic.pcap"'
+    echo 'speed = 1'
+    echo 'loop = true'
+    echo 'active_timeout_secs = 30'
+    echo
+    echo '[publish]'
+    echo 'heartbeat_secs = 2'
+    echo 'replicas = 3'
+  } > "$pipe/$s.toml"
+done
+start_daemon() { # NAME ARGS...: in the background; stdout, stderr and pid in $pipe
+  local name=$1; shift
+  setsid nohup "$bin" "$@" >"$pipe/$name.out" 2>"$pipe/$name.log" </dev/null &
+  echo $! > "$pipe/$name.pid"
+}
+start_daemon watch watch --config "$pipe/us-collector.toml"
+start_daemon us-collector collector --config "$pipe/us-collector.toml"
+start_daemon eu-sensor sensor --config "$pipe/eu-sensor.toml"
+start_daemon us-sensor sensor --config "$pipe/us-sensor.toml"
+log "pipeline started: collector us-collector, sensors eu-sensor and us-sensor, watch (logs in $pipe)"
+
+events="$pipe/watch.out"
+count() { grep -c -E "$1" "$events" 2>/dev/null || true; }
+is_alert='"type":"(acl_violation|host_policy)"'
+is_change='"type":"instance_status"'
+log "waiting (up to 60 s) for alerts and status changes in flowmesh watch"
+for _ in $(seq 1 120); do
+  if [ "$(count "$is_change")" -gt 0 ] && [ "$(count "$is_alert")" -gt 0 ]; then break; fi
+  sleep 0.5
+done
+alerts=$(count "$is_alert")
+changes=$(count "$is_change")
+echo
+echo "flowmesh watch received $alerts alerts and $changes status changes; the first ones:"
+grep -E "$is_change" "$events" | head -3 || true
+grep -E "$is_alert" "$events" | head -3 | cut -c1-300 || true
+echo
+
+if [ -n "$smoke" ]; then
+  log "smoke: stopping eu-sensor; watch must show it stopping, then offline"
+  kill -TERM "$(cat "$pipe/eu-sensor.pid")" 2>/dev/null || true
+  offline=0
+  for _ in $(seq 1 60); do
+    if grep -q '"instance":"eu-sensor".*"status":"offline"' "$events"; then offline=1; break; fi
+    sleep 0.5
+  done
+  grep '"instance":"eu-sensor"' "$events" | grep -E "$is_change" | tail -3 || true
+  stop_pipeline
+  deploy/cluster.sh down "$cluster"
+  echo
+  if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline"
+    exit 0
+  fi
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline (logs in $pipe)" >&2
+  exit 1
+fi
+
+echo "The pipeline keeps running. Follow it live:"
+echo "  $bin watch --config $pipe/us-collector.toml"
+echo "Stop a sensor and watch it go stopping, then offline:  kill \$(cat $pipe/eu-sensor.pid)"
+echo "Stop everything:  ./deploy/quickstart.sh --down"

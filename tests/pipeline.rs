@@ -52,8 +52,18 @@ struct Pipeline {
     flows: Vec<FlowKey>,
 }
 
+/// The `flowmesh` binary, killed with the test process (PDEATHSIG) however the test ends.
 fn flowmesh() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd
 }
 
 fn rt() -> tokio::runtime::Runtime {

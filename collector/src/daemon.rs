@@ -448,8 +448,15 @@ pub async fn run(
     };
     let result = consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
-    let _ = ticks.await;
-    let _ = status.await;
+    // A task stuck on an unreachable broker must not hold the exit.
+    for task in [ticks, status] {
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a task did not finish in 5 s; leaving it");
+        }
+    }
     tracing::info!(
         batches = c.counters.batches.load(Ordering::Relaxed),
         flows = c.counters.flows.load(Ordering::Relaxed),

@@ -1,5 +1,6 @@
 //! Instance status from heartbeats: `online`, `offline` (missed heartbeats), `restarted` (a new
-//! boot id), `degraded` (new capture drops or an outbox backlog), `stopping` (said so itself).
+//! boot id), `degraded` (new capture drops or an outbox backlog), `stopping` (said so itself;
+//! `offline` follows once it is silent).
 //!
 //! Hysteresis keeps a flapping link from spamming: an instance goes offline only after
 //! `offline_after` without a heartbeat (3 intervals by default) and comes back only after
@@ -183,7 +184,8 @@ impl Tracker {
         let mut out = Vec::new();
         for k in self.known.values_mut() {
             let silent = now - k.last_seen > missed * interval_micros(&k.last);
-            if silent && !matches!(k.status, "offline" | "stopping") {
+            // A stopped instance goes quiet as announced, and is then offline like any other.
+            if silent && k.status != "offline" {
                 out.push(Change {
                     instance: k.last.instance.clone(),
                     status: "offline",
@@ -273,10 +275,9 @@ mod tests {
         let mut stop = hb(1, 5, 0);
         stop.status = "stopping".into();
         got.push(t.heartbeat(stop, 5 * S));
-        assert!(
-            t.tick(60 * S).is_empty(),
-            "a stopped instance does not go offline"
-        );
+        let gone = t.tick(60 * S);
+        assert_eq!(gone.len(), 1, "a stopped instance is offline once silent");
+        got.extend(gone.into_iter().map(Some));
         got.push(t.heartbeat(hb(2, 0, 0), 70 * S)); // new boot
         got.push(t.heartbeat(hb(2, 0, 0), 71 * S));
         assert_eq!(
@@ -288,7 +289,8 @@ mod tests {
                 ("online", "degraded"),
                 ("degraded", "online"),
                 ("online", "stopping"),
-                ("stopping", "restarted"),
+                ("stopping", "offline"),
+                ("offline", "restarted"),
             ]
         );
         assert_eq!(t.known()["s1"].status, "online");

@@ -303,3 +303,39 @@ fn active_timeout_splits_a_long_flow_into_records_that_add_up() {
         "windows do not overlap"
     );
 }
+
+#[test]
+fn a_closed_tcp_connection_is_reported_soon_an_open_one_at_its_idle_timeout() {
+    use flowmesh_sensor::capture::LinkType;
+    use flowmesh_sensor::decode::{self, Decoded, FragmentTable};
+    use flowmesh_sensor::flow::{FlowTable, TableConfig};
+    const FIN: u8 = 0x01;
+    const S: i64 = 1_000_000;
+    // Two connections, one closed by both sides, one left open; then 20 s later an unrelated
+    // packet moves time on.
+    let frames = [
+        (0, eth_tcp(true, 50000, 443, SYN, &[])),
+        (0, eth_tcp(false, 443, 50000, SYN | ACK, &[])),
+        (S, eth_tcp(true, 50000, 443, FIN | ACK, &[])),
+        (S, eth_tcp(false, 443, 50000, FIN | ACK, &[])),
+        (S, eth_tcp(true, 50001, 443, SYN, &[])),
+        (S, eth_tcp(false, 443, 50001, SYN | ACK, &[])),
+        (21 * S, eth_udp(40000, 53, &dns_query("tick.example"))),
+    ];
+    let mut table = FlowTable::new(TableConfig::default());
+    let mut frags = FragmentTable::default();
+    let mut out = Vec::new();
+    for (ts, f) in &frames {
+        let Ok(Decoded::Ip(ip)) = decode::decode(LinkType::ETHERNET, f, &mut frags, *ts) else {
+            panic!("undecodable test frame");
+        };
+        table.add(&ip, f.len() as u32, *ts, &mut |r| out.push(r.client_port));
+    }
+    assert_eq!(
+        out,
+        [50000],
+        "only the closed connection is reported while time runs"
+    );
+    table.drain(&mut |r| out.push(r.client_port));
+    assert_eq!(out.len(), 3);
+}

@@ -108,6 +108,10 @@ pub struct TableConfig {
     pub udp_idle_micros: i64,
     /// Idle timeout for other flows, µs.
     pub other_idle_micros: i64,
+    /// Idle timeout for TCP flows that ended (a FIN from each side, or a RST), µs: their record
+    /// goes out soon after the close instead of minutes later, leaving time for the last ACK
+    /// and retransmissions.
+    pub tcp_closed_micros: i64,
     /// Most flows tracked at once; beyond it the least recently seen are evicted (emitted).
     pub max_flows: usize,
     /// Active timeout, µs: a flow still running after this long emits a record of what it did
@@ -121,6 +125,7 @@ impl Default for TableConfig {
             tcp_idle_micros: 300_000_000,
             udp_idle_micros: 180_000_000,
             other_idle_micros: 60_000_000,
+            tcp_closed_micros: 10_000_000,
             max_flows: 2_000_000,
             active_micros: 0,
         }
@@ -211,6 +216,19 @@ impl FlowTable {
         self.index.is_empty()
     }
 
+    /// A flow's idle limit: short for a closed TCP connection.
+    fn flow_limit(config: &TableConfig, f: &Flow) -> i64 {
+        use crate::wire::tcp::{FIN, RST};
+        let flags = f.c2s_tcp_flags | f.s2c_tcp_flags;
+        let closed = f.key.proto == crate::decode::proto::TCP
+            && (flags & RST != 0 || (f.c2s_tcp_flags & FIN != 0 && f.s2c_tcp_flags & FIN != 0));
+        if closed {
+            config.tcp_closed_micros
+        } else {
+            Self::idle_limit(config, f.key.proto)
+        }
+    }
+
     fn idle_limit(config: &TableConfig, proto: u8) -> i64 {
         match proto {
             crate::decode::proto::TCP => config.tcp_idle_micros,
@@ -245,7 +263,7 @@ impl FlowTable {
                 let flow = self.slots[i as usize]
                     .as_mut()
                     .expect("indexed slots are live");
-                if ts - flow.last_seen > Self::idle_limit(&self.config, p.proto) {
+                if ts - flow.last_seen > Self::flow_limit(&self.config, flow) {
                     // The same tuple after a long silence is a new flow.
                     if !flow.window_empty {
                         emit(FlowRecord::from_flow(flow));
@@ -383,10 +401,7 @@ impl FlowTable {
     /// Emits flows idle longer than their timeout at `now`.
     pub fn sweep(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
         let cfg = self.config;
-        let n = self.remove_where(
-            |f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto),
-            emit,
-        );
+        let n = self.remove_where(|f| now - f.last_seen > Self::flow_limit(&cfg, f), emit);
         self.stats.expired += n;
     }
 
