@@ -98,13 +98,14 @@ pub fn app_named(name: &str) -> Option<&'static str> {
 
 /// The application a server name belongs to.
 pub fn app_for_name(name: &str) -> Option<&'static str> {
-    let name = name.trim_end_matches('.');
+    // Bytes, not str slices: a name from the wire may hold multi-byte characters, and a suffix
+    // boundary inside one must compare unequal, not panic.
+    let name = name.trim_end_matches('.').as_bytes();
     let mut best: Option<(&str, &str)> = None;
     for &(suffix, app) in TABLE {
         let hit = name.len() >= suffix.len()
-            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-            && (name.len() == suffix.len()
-                || name.as_bytes()[name.len() - suffix.len() - 1] == b'.');
+            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+            && (name.len() == suffix.len() || name[name.len() - suffix.len() - 1] == b'.');
         if hit && best.is_none_or(|(s, _)| suffix.len() > s.len()) {
             best = Some((suffix, app));
         }
@@ -123,5 +124,9 @@ mod tests {
         assert_eq!(app_for_name("r3---sn.googlevideo.com"), Some("YouTube"));
         assert_eq!(app_for_name("notgoogle.com"), None);
         assert_eq!(app_for_name("TEAMS.microsoft.com."), Some("Teams"));
+        // Multi-byte characters where a suffix would start (found by cargo fuzz).
+        assert_eq!(app_for_name("ééééééééééé"), None);
+        assert_eq!(app_for_name("x\u{3b1}oogle.com"), None);
+        assert_eq!(app_for_name("\u{3b1}.google.com"), Some("Google"));
     }
 }

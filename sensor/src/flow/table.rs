@@ -79,6 +79,14 @@ pub struct Flow {
     pub window_empty: bool,
 }
 
+/// Whether a TCP connection has ended: a FIN from each side, or a RST.
+fn is_closed(f: &Flow) -> bool {
+    use crate::wire::tcp::{FIN, RST};
+    f.key.proto == crate::decode::proto::TCP
+        && ((f.c2s_tcp_flags | f.s2c_tcp_flags) & RST != 0
+            || (f.c2s_tcp_flags & FIN != 0 && f.s2c_tcp_flags & FIN != 0))
+}
+
 impl Flow {
     /// (client, server) endpoints.
     pub fn endpoints(&self) -> ((IpAddr, u16), (IpAddr, u16)) {
@@ -125,7 +133,7 @@ impl Default for TableConfig {
             tcp_idle_micros: 300_000_000,
             udp_idle_micros: 180_000_000,
             other_idle_micros: 60_000_000,
-            tcp_closed_micros: 10_000_000,
+            tcp_closed_micros: 2_000_000,
             max_flows: 2_000_000,
             active_micros: 0,
         }
@@ -158,12 +166,18 @@ pub struct FlowTable {
     /// Data connections announced by control connections (FTP).
     expected: Expectations,
     next_sweep: i64,
+    /// Closed TCP connections in the order they closed: (due time, slot). Checked often, so
+    /// their records go out promptly without scanning the whole table.
+    closing: std::collections::VecDeque<(i64, u32)>,
+    next_closed_check: i64,
     /// Counters.
     pub stats: TableStats,
 }
 
 /// Idle flows are looked for this often (packet time): idle timeouts are tens of seconds.
 const SWEEP_EVERY_MICROS: i64 = 5_000_000;
+/// How often closed TCP connections due for reporting are looked for (a queue: cheap).
+const CLOSED_EVERY_MICROS: i64 = 250_000;
 
 fn hash_key(k: &FlowKey) -> u64 {
     let mut h = FxHasher::default();
@@ -201,6 +215,8 @@ impl FlowTable {
             free: Vec::new(),
             config,
             next_sweep: i64::MIN,
+            closing: std::collections::VecDeque::new(),
+            next_closed_check: i64::MIN,
             stats: TableStats::default(),
             expected: Expectations::default(),
         }
@@ -218,11 +234,7 @@ impl FlowTable {
 
     /// A flow's idle limit: short for a closed TCP connection.
     fn flow_limit(config: &TableConfig, f: &Flow) -> i64 {
-        use crate::wire::tcp::{FIN, RST};
-        let flags = f.c2s_tcp_flags | f.s2c_tcp_flags;
-        let closed = f.key.proto == crate::decode::proto::TCP
-            && (flags & RST != 0 || (f.c2s_tcp_flags & FIN != 0 && f.s2c_tcp_flags & FIN != 0));
-        if closed {
+        if is_closed(f) {
             config.tcp_closed_micros
         } else {
             Self::idle_limit(config, f.key.proto)
@@ -245,6 +257,10 @@ impl FlowTable {
         ts: i64,
         emit: &mut impl FnMut(FlowRecord),
     ) {
+        if ts >= self.next_closed_check {
+            self.expire_closed(ts, emit);
+            self.next_closed_check = ts.saturating_add(CLOSED_EVERY_MICROS);
+        }
         if ts >= self.next_sweep {
             self.sweep(ts, emit);
             self.next_sweep = ts.saturating_add(SWEEP_EVERY_MICROS);
@@ -313,6 +329,7 @@ impl FlowTable {
             .as_mut()
             .expect("indexed slots are live");
         let from_client = src_is_a == flow.client_is_a;
+        let closed_before = is_closed(flow);
         if flow.window_empty {
             flow.window_empty = false;
             flow.first_seen = ts;
@@ -331,8 +348,13 @@ impl FlowTable {
             flow.client_mac = dst_mac;
             flow.server_mac = src_mac;
         }
+        let was_closed = closed_before;
         flow.last_seen = flow.last_seen.max(ts);
         flow.first_seen = flow.first_seen.min(ts);
+        if !was_closed && is_closed(flow) {
+            self.closing
+                .push_back((ts.saturating_add(self.config.tcp_closed_micros), slot));
+        }
         if !flow.dpi.is_done() {
             let (client, server) = flow.endpoints();
             dissect::inspect(
@@ -368,6 +390,49 @@ impl FlowTable {
         }
     }
 
+    /// Reports closed connections whose grace period ended by `now`.
+    fn expire_closed(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
+        while let Some(&(due, slot)) = self.closing.front() {
+            if due > now {
+                break;
+            }
+            self.closing.pop_front();
+            let limit = self.config.tcp_closed_micros;
+            // The slot may have been reused, or the connection may have sent its last ACKs
+            // since: judge whatever occupies it now.
+            let Some(f) = self.slots[slot as usize].as_ref() else {
+                continue;
+            };
+            if !is_closed(f) {
+                continue;
+            }
+            if now - f.last_seen > limit {
+                self.remove_at(slot as usize, emit);
+                self.stats.expired += 1;
+            } else {
+                let again = f.last_seen.saturating_add(limit + 1);
+                self.closing.push_back((again, slot));
+            }
+        }
+    }
+
+    /// Emits and forgets the flow in slot `i`.
+    fn remove_at(&mut self, i: usize, emit: &mut impl FnMut(FlowRecord)) {
+        let Some(flow) = self.slots[i].take() else {
+            return;
+        };
+        if !flow.window_empty {
+            emit(FlowRecord::from_flow(&flow));
+        }
+        if let Ok(entry) = self
+            .index
+            .find_entry(hash_key(&flow.key), |&j| j as usize == i)
+        {
+            entry.remove();
+        }
+        self.free.push(i as u32);
+    }
+
     /// Emits and forgets every flow for which `done` holds; returns how many.
     fn remove_where(
         &mut self,
@@ -382,17 +447,7 @@ impl FlowTable {
             if !done(flow) {
                 continue;
             }
-            if !flow.window_empty {
-                emit(FlowRecord::from_flow(flow));
-            }
-            if let Ok(entry) = self
-                .index
-                .find_entry(hash_key(&flow.key), |&j| j as usize == i)
-            {
-                entry.remove();
-            }
-            self.slots[i] = None;
-            self.free.push(i as u32);
+            self.remove_at(i, emit);
             removed += 1;
         }
         removed
@@ -420,6 +475,7 @@ impl FlowTable {
     /// Emits every flow (end of input), in the order they were first seen (slots are reused, so
     /// nearly).
     pub fn drain(&mut self, emit: &mut impl FnMut(FlowRecord)) {
+        self.closing.clear();
         for flow in self.slots.drain(..).flatten().filter(|f| !f.window_empty) {
             emit(FlowRecord::from_flow(&flow));
         }
