@@ -54,15 +54,8 @@ struct Pipeline {
 
 /// The `flowmesh` binary, killed with the test process (PDEATHSIG) however the test ends.
 fn flowmesh() -> Command {
-    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    flowmesh_testkit::die_with_parent(&mut cmd);
     cmd
 }
 
@@ -203,24 +196,7 @@ impl Pipeline {
             let js = self.js().await;
             let deadline = Instant::now() + timeout;
             loop {
-                let done = async {
-                    let mut stream = js.get_stream(streams::FLOWS).await.ok()?;
-                    let last = stream.info().await.ok()?.state.last_sequence;
-                    let mut names = stream.consumer_names();
-                    let mut all = last > 0;
-                    let mut any = false;
-                    while let Some(n) = futures::StreamExt::next(&mut names).await {
-                        let n = n.ok()?;
-                        let mut c: jetstream::consumer::PullConsumer =
-                            stream.get_consumer(&n).await.ok()?;
-                        let info = c.info().await.ok()?;
-                        any = true;
-                        all &= info.num_pending == 0 && info.num_ack_pending == 0;
-                    }
-                    Some(all && any)
-                }
-                .await
-                .unwrap_or(false);
+                let done = flowmesh_testkit::consumers_drained(&js, streams::FLOWS).await;
                 if done {
                     return;
                 }

@@ -181,6 +181,15 @@ fn reason(e: &OpenError) -> &'static str {
     }
 }
 
+/// A flow batch opened and judged, waiting to be stored with the others of its fetch.
+struct Prepared {
+    batch_id: String,
+    instance: String,
+    flows: u64,
+    alerts: Vec<Alert>,
+    series: SeriesDelta,
+}
+
 /// The running collector's shared parts.
 pub struct Collector {
     name: String,
@@ -254,14 +263,20 @@ impl Collector {
         Ok(batch)
     }
 
-    /// Handles one delivered flow message; returns whether to acknowledge it.
-    async fn handle(&self, subject: &str, data: &[u8]) -> Result<(), CollectorError> {
+    /// Opens one delivered flow message and runs the engine on it. `None`: nothing to store
+    /// (rejected and counted, or a batch already stored); it can be acknowledged.
+    fn prepare(
+        &self,
+        subject: &str,
+        data: &[u8],
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<Option<Prepared>, CollectorError> {
         let batch = match self.open_batch(subject, data) {
             Ok(b) => b,
             Err(why) => {
                 self.counters.reject(why);
                 tracing::warn!(%subject, reason = why, "rejected a flow message");
-                return Ok(());
+                return Ok(None);
             }
         };
         let batch_id = format!(
@@ -274,9 +289,9 @@ impl Collector {
             .store
             .is_applied(&batch_id)
             .map_err(|e| CollectorError(e.to_string()))?;
-        if applied {
+        if applied || !seen.insert(batch_id.clone()) {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(None);
         }
         let mut alerts = Vec::new();
         let mut series = SeriesDelta::default();
@@ -300,23 +315,46 @@ impl Collector {
         if bad > 0 {
             tracing::warn!(%batch_id, bad, "flows with impossible fields skipped");
         }
-        self.publish_alerts(&batch_id, &alerts).await?;
-        self.store
-            .commit(&Commit {
-                batch_id: Some(&batch_id),
-                instance: &batch.instance,
-                alerts: &alerts,
-                series: &series,
-                now_micros: now_micros(),
+        Ok(Some(Prepared {
+            batch_id,
+            instance: batch.instance,
+            flows: batch.flows.len() as u64,
+            alerts,
+            series,
+        }))
+    }
+
+    /// Publishes the alerts of prepared batches, then stores them all in one transaction.
+    async fn store_all(&self, group: &[Prepared]) -> Result<(), CollectorError> {
+        for p in group {
+            self.publish_alerts(&p.batch_id, &p.alerts).await?;
+        }
+        let now = now_micros();
+        let commits: Vec<Commit<'_>> = group
+            .iter()
+            .map(|p| Commit {
+                batch_id: Some(&p.batch_id),
+                instance: &p.instance,
+                alerts: &p.alerts,
+                series: &p.series,
+                now_micros: now,
             })
+            .collect();
+        let fresh = self
+            .store
+            .commit_all(&commits)
             .map_err(|e| CollectorError(format!("store: {e}")))?;
-        self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .flows
-            .fetch_add(batch.flows.len() as u64, Ordering::Relaxed);
-        self.counters
-            .alerts
-            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        for (p, fresh) in group.iter().zip(fresh) {
+            if !fresh {
+                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            self.counters.flows.fetch_add(p.flows, Ordering::Relaxed);
+            self.counters
+                .alerts
+                .fetch_add(p.alerts.len() as u64, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -529,21 +567,48 @@ async fn consume(
                 continue;
             }
         };
+        // Group commit: everything this fetch brought is judged, its alerts published, then
+        // stored in one transaction, and only then acknowledged.
+        let mut messages = Vec::new();
         while let Some(m) = batch.next().await {
-            let Ok(m) = m else { continue };
-            match c.handle(&m.subject, &m.payload).await {
-                Ok(()) => {
-                    // Stored (or rejected for good): JetStream may forget it.
-                    if let Err(e) = m.double_ack().await {
-                        tracing::debug!(error = %e, "ack not confirmed; a redelivery will be recognised");
-                    }
-                }
+            if let Ok(m) = m {
+                messages.push(m);
+            }
+        }
+        if messages.is_empty() {
+            continue;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut group = Vec::new();
+        let mut failure = None;
+        for m in &messages {
+            match c.prepare(&m.subject, &m.payload, &mut seen) {
+                Ok(Some(p)) => group.push(p),
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::error!(error = %e, "batch not stored; it will be redelivered");
-                    let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                    // The opener remembers it: a redelivery must meet a fresh process.
-                    return Err(e);
+                    failure = Some(e);
+                    break;
                 }
+            }
+        }
+        if failure.is_none()
+            && let Err(e) = c.store_all(&group).await
+        {
+            failure = Some(e);
+        }
+        if let Some(e) = failure {
+            tracing::error!(error = %e, "batches not stored; they will be redelivered");
+            for m in &messages {
+                let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            }
+            // The opener remembers them: a redelivery must meet a fresh process.
+            return Err(e);
+        }
+        for m in &messages {
+            // Stored (or rejected for good): JetStream may forget it. A lost ack means a
+            // redelivery, which the store recognises.
+            if let Err(e) = m.ack().await {
+                tracing::debug!(error = %e, "ack not sent");
             }
         }
         if last_log.elapsed() > Duration::from_secs(30) {

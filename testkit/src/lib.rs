@@ -323,3 +323,39 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default())
 }
+
+/// Whether every consumer of `stream` has had every message delivered and acknowledged (and
+/// the stream holds at least one): the collectors are done with what was published.
+pub async fn consumers_drained(
+    js: &flowmesh_link::async_nats::jetstream::Context,
+    stream: &str,
+) -> bool {
+    use flowmesh_link::async_nats::jetstream::consumer::PullConsumer;
+    let check = async {
+        let mut stream = js.get_stream(stream).await.ok()?;
+        let last = stream.info().await.ok()?.state.last_sequence;
+        let mut names = stream.consumer_names();
+        let (mut all, mut any) = (last > 0, false);
+        while let Some(n) = futures::StreamExt::next(&mut names).await {
+            let n = n.ok()?;
+            let mut c: PullConsumer = stream.get_consumer(&n).await.ok()?;
+            let info = c.info().await.ok()?;
+            any = true;
+            all &= info.num_pending == 0 && info.num_ack_pending == 0;
+        }
+        Some(all && any)
+    };
+    check.await.unwrap_or(false)
+}
+
+/// Runs `cmd` with its parent-death signal set: it dies with the thread that started it.
+pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd
+}

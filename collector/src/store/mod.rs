@@ -122,49 +122,59 @@ impl Store {
     /// Applies one batch atomically. Returns `false`, changing nothing, when a batch with the
     /// same id was applied before.
     pub fn commit(&self, c: &Commit<'_>) -> Result<bool, StoreError> {
+        Ok(self.commit_all(std::slice::from_ref(c))?[0])
+    }
+
+    /// Applies several batches in one transaction (one disk sync for all: the collector's
+    /// group commit). Returns, per batch, whether it was applied (`false`: seen before, or
+    /// earlier in this same call).
+    pub fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<bool>, StoreError> {
         let tx = self.db.begin_write()?;
+        let mut fresh = Vec::with_capacity(commits.len());
         {
-            if let Some(id) = c.batch_id {
-                let mut applied = tx.open_table(APPLIED)?;
-                if applied.get(id)?.is_some() {
-                    return Ok(false);
+            let mut applied = tx.open_table(APPLIED)?;
+            let mut meta = tx.open_table(META)?;
+            let mut alerts = tx.open_table(ALERTS)?;
+            let mut seq = meta.get("alert_seq")?.map_or(0, |v| v.value());
+            let mut tables = [
+                tx.open_table(series_table(Resolution::ALL[0]))?,
+                tx.open_table(series_table(Resolution::ALL[1]))?,
+                tx.open_table(series_table(Resolution::ALL[2]))?,
+            ];
+            for c in commits {
+                if let Some(id) = c.batch_id {
+                    if applied.get(id)?.is_some() {
+                        fresh.push(false);
+                        continue;
+                    }
+                    applied.insert(id, c.now_micros)?;
                 }
-                applied.insert(id, c.now_micros)?;
-            }
-            if !c.alerts.is_empty() {
-                let mut meta = tx.open_table(META)?;
-                let mut seq = meta.get("alert_seq")?.map_or(0, |v| v.value());
-                let mut alerts = tx.open_table(ALERTS)?;
+                fresh.push(true);
                 for a in c.alerts {
                     let t = crate::checks::parse_rfc3339_micros(&a.time).unwrap_or(c.now_micros);
                     alerts.insert((t, seq), serde_json::to_string(a)?.as_str())?;
                     seq += 1;
                 }
-                meta.insert("alert_seq", seq)?;
-            }
-            if !c.series.is_empty() {
-                let rolled = c.series.rolled_up();
-                for r in Resolution::ALL {
-                    let mut table = tx.open_table(series_table(r))?;
-                    for (res, name, start, delta) in &rolled {
-                        if *res != r {
-                            continue;
-                        }
-                        let key = (c.instance, *name, *start);
-                        let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
-                        table.insert(
-                            key,
-                            (
-                                b.saturating_add(delta.bytes),
-                                p.saturating_add(delta.packets),
-                            ),
-                        )?;
-                    }
+                for (res, name, start, delta) in c.series.rolled_up() {
+                    let table = &mut tables[Resolution::ALL
+                        .iter()
+                        .position(|r| *r == res)
+                        .unwrap_or(0)];
+                    let key = (c.instance, name, start);
+                    let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
+                    table.insert(
+                        key,
+                        (
+                            b.saturating_add(delta.bytes),
+                            p.saturating_add(delta.packets),
+                        ),
+                    )?;
                 }
             }
+            meta.insert("alert_seq", seq)?;
         }
         tx.commit()?;
-        Ok(true)
+        Ok(fresh)
     }
 
     /// Whether a batch with this id was applied.

@@ -1,0 +1,175 @@
+//! End to end: flows/s from a sensor through a 3-node TLS cluster (R3 streams) to a collector
+//! with policies on, sealed and in the bench-only plaintext mode (the ratio is the cost of
+//! end-to-end encryption), and alert latency from packet time to a `watch` subscriber.
+//!
+//! `cargo bench --bench pipeline` (needs nats-server: `./deploy/test.sh` installs it). Figures
+//! only, no assertions: the machine is shared and noisy.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowmesh_link::async_nats::jetstream;
+use flowmesh_link::connect::connect;
+use flowmesh_link::subject::Channel;
+use flowmesh_link::{Opener, streams};
+use flowmesh_testkit::{Cluster, TestUser, consumers_drained, die_with_parent};
+use futures::StreamExt;
+
+const FLOWS: u64 = 200_000;
+
+fn flowmesh(args: &[&str], log: &Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    die_with_parent(&mut cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn broker_toml(cluster: &Cluster, instance: &str) -> String {
+    let b = cluster.broker_config("alice", instance, None);
+    toml::to_string(&toml::Table::from_iter([(
+        "broker".to_string(),
+        toml::Value::try_from(b).unwrap(),
+    )]))
+    .unwrap()
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+/// One run: a fresh cluster, the collector, the sensor replaying `capture` at `speed`.
+/// Returns (seconds from sensor start to everything stored, alert latencies in ms).
+fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) -> (f64, Vec<f64>) {
+    let user = TestUser::new("alice", &["sensor-1", "collector-1", "tester"]);
+    let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(30)).unwrap();
+    let tag = if plaintext { "plain" } else { "sealed" };
+    let work = dir.join(format!("{tag}-{speed}"));
+    std::fs::create_dir_all(&work).unwrap();
+    user.identity.write(&work.join("alice.id"), false).unwrap();
+    std::fs::write(work.join("policy.toml"), policy).unwrap();
+    std::fs::write(
+        work.join("collector.toml"),
+        format!(
+            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{}",
+            broker_toml(&cluster, "collector-1")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("sensor.toml"),
+        format!(
+            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = 1000\nbatch_max_ms = 100\nreplicas = 3\n{}",
+            capture.display(),
+            broker_toml(&cluster, "sensor-1")
+        ),
+    )
+    .unwrap();
+    let flag = if plaintext { vec!["--bench-plaintext"] } else { vec![] };
+    let mut cargs = vec!["-q", "collector", "--config"];
+    let ccfg = work.join("collector.toml");
+    cargs.push(ccfg.to_str().unwrap());
+    cargs.extend(&flag);
+    let mut collector = flowmesh(&cargs, &work.join("collector.log"));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (js, alerts) = rt.block_on(async {
+        let b = cluster.broker_config("alice", "tester", None);
+        let client = connect(&b, "tester").await.unwrap();
+        let alerts = client.subscribe(Channel::Alerts.all()).await.unwrap();
+        client.flush().await.unwrap();
+        let js = jetstream::new(client);
+        // The collector creates the streams; start timing once they exist.
+        while js.get_stream(streams::FLOWS).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (js, alerts)
+    });
+    // Alert latency: receive time minus the packet time of the flow's last packet.
+    let opener = Opener::new(&user.identity);
+    let latencies = rt.spawn(async move {
+        let mut alerts = alerts;
+        let mut out = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(15), alerts.next()).await {
+            let now = flowmesh_link::envelope::now_micros() as i64;
+            let Ok(o) = opener.open(&m.subject, &m.payload) else { continue };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.payload) else { continue };
+            if let Some(t) = v["flow"]["last_seen"]
+                .as_str()
+                .and_then(flowmesh_sensor::publish::codec::micros_of)
+            {
+                out.push((now - t) as f64 / 1000.0);
+            }
+        }
+        out
+    });
+    let scfg = work.join("sensor.toml");
+    let mut sargs = vec!["-q", "sensor", "--config", scfg.to_str().unwrap()];
+    sargs.extend(&flag);
+    let start = Instant::now();
+    let mut sensor = flowmesh(&sargs, &work.join("sensor.log"));
+    let _ = sensor.wait();
+    rt.block_on(async {
+        while !consumers_drained(&js, streams::FLOWS).await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    stop(&mut collector);
+    let lat = rt.block_on(latencies).unwrap_or_default();
+    (secs, lat)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    if flowmesh_testkit::nats_server_binary().is_err() {
+        eprintln!("SKIP: nats-server not found (./deploy/test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("bench.pcap");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&capture).unwrap());
+    flowmesh_sensor::synth::generate(FLOWS, 5_000, 60, &mut f).unwrap();
+    drop(f);
+    // Policies on, traffic allowed (alerts rare): ACL, host policy, device apps, a profile and
+    // a traffic rule.
+    let allowed = "[acl]\nrules = \"\"\"\nTCP;*;*;443\nTCP;*;*;80\nUDP;*;*;53\n\"\"\"\n[host_policy]\ncore = [\"192.168.99.1\"]\nwhitelisted = [\"8.8.8.8\"]\n[[profile]]\nname = \"web\"\nbpf = \"tcp port 80 or tcp port 443\"\n[[traffic_rule]]\ntarget = \"profile:web\"\nmetric = \"total\"\nfrequency = \"hour\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"100GB\"\n";
+    println!("end to end, {FLOWS} flows, 3-node TLS cluster, R3 stream, policies on:");
+    let mut rates = Vec::new();
+    for plaintext in [false, true] {
+        let (secs, _) = run(dir.path(), &capture, allowed, plaintext, 0.0);
+        let rate = FLOWS as f64 / secs;
+        rates.push(rate);
+        println!(
+            "  {:<10} {secs:6.2} s  {rate:>9.0} flows/s",
+            if plaintext { "plaintext" } else { "sealed" }
+        );
+    }
+    println!("  sealing cost: {:.1}%", (1.0 - rates[0] / rates[1]) * 100.0);
+    // Latency: 30 s of traffic in real time; HTTP is not allowed, so its flows alert.
+    let small = dir.path().join("latency.pcap");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&small).unwrap());
+    flowmesh_sensor::synth::generate(3_000, 300, 30, &mut f).unwrap();
+    drop(f);
+    let strict = "[acl]\nrules = \"\"\"\nTCP;*;*;443\nUDP;*;*;53\n\"\"\"\n";
+    let (_, mut lat) = run(dir.path(), &small, strict, false, 1.0);
+    println!(
+        "alert latency (packet time of the flow's last packet -> watch subscriber), {} alerts: p50 {:.0} ms, p99 {:.0} ms",
+        lat.len(),
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.99)
+    );
+}
