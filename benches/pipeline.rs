@@ -115,12 +115,14 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
     let start = Instant::now();
     let mut sensor = flowmesh(&sargs, &work.join("sensor.log"));
     let _ = sensor.wait();
+    let sensor_secs = start.elapsed().as_secs_f64();
     rt.block_on(async {
         while !consumers_drained(&js, streams::FLOWS).await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
     let secs = start.elapsed().as_secs_f64();
+    eprintln!("  ({tag}: the sensor was done after {sensor_secs:.2} s)");
     stop(&mut collector);
     let lat = rt.block_on(latencies).unwrap_or_default();
     (secs, lat)

@@ -275,7 +275,7 @@ pub async fn run(
         config.publish.batch_flows,
         Duration::from_millis(config.publish.batch_max_ms.max(1)),
     ));
-    let heart_stop = Arc::new(AtomicBool::new(false));
+    let heart_stop = Arc::new(tokio::sync::Notify::new());
     let heartbeat = tokio::spawn(heartbeats(
         client.clone(),
         sealer.clone(),
@@ -297,7 +297,7 @@ pub async fn run(
         .map_err(|_| SensorError::Other("the capture thread panicked".into()))?;
     let _ = batcher.await;
     let _ = sending.await;
-    heart_stop.store(true, Ordering::Relaxed);
+    heart_stop.notify_one();
     let _ = heartbeat.await;
     // The last word: stopping, with what is left in the outbox.
     publish_status(
@@ -512,11 +512,14 @@ async fn heartbeats(
     sealer: Option<Arc<Sealer>>,
     shared: Arc<Shared>,
     publisher: Arc<Publisher>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(u64::from(shared.heartbeat_ms)));
-    while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.notified() => return,
+        }
         // A disconnected client would queue stale heartbeats: skip them instead.
         if client.connection_state() != async_nats::connection::State::Connected {
             continue;
