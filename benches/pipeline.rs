@@ -72,13 +72,20 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
         ),
     )
     .unwrap();
-    let flag = if plaintext { vec!["--bench-plaintext"] } else { vec![] };
+    let flag = if plaintext {
+        vec!["--bench-plaintext"]
+    } else {
+        vec![]
+    };
     let mut cargs = vec!["-q", "collector", "--config"];
     let ccfg = work.join("collector.toml");
     cargs.push(ccfg.to_str().unwrap());
     cargs.extend(&flag);
     let mut collector = flowmesh(&cargs, &work.join("collector.log"));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (js, alerts) = rt.block_on(async {
         let b = cluster.broker_config("alice", "tester", None);
         let client = connect(&b, "tester").await.unwrap();
@@ -98,11 +105,15 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
         let mut out = Vec::new();
         while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(15), alerts.next()).await {
             let now = flowmesh_link::envelope::now_micros() as i64;
-            let Ok(o) = opener.open(&m.subject, &m.payload) else { continue };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.payload) else { continue };
+            let Ok(o) = opener.open(&m.subject, &m.payload) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.payload) else {
+                continue;
+            };
             if let Some(t) = v["flow"]["last_seen"]
                 .as_str()
-                .and_then(flowmesh_sensor::publish::codec::micros_of)
+                .and_then(flowmesh_sensor::flow::parse_rfc3339_micros)
             {
                 out.push((now - t) as f64 / 1000.0);
             }
@@ -160,7 +171,10 @@ fn main() {
             if plaintext { "plaintext" } else { "sealed" }
         );
     }
-    println!("  sealing cost: {:.1}%", (1.0 - rates[0] / rates[1]) * 100.0);
+    println!(
+        "  sealing cost: {:.1}%",
+        (1.0 - rates[0] / rates[1]) * 100.0
+    );
     // Latency: 30 s of traffic in real time; HTTP is not allowed, so its flows alert.
     let small = dir.path().join("latency.pcap");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&small).unwrap());

@@ -307,7 +307,7 @@ impl Collector {
                     bad += 1;
                     continue;
                 };
-                let t = codec::micros_of(&r.last_seen).unwrap_or(0);
+                let t = flowmesh_sensor::flow::parse_rfc3339_micros(&r.last_seen).unwrap_or(0);
                 series.add_flow(&r, t);
                 engine.flow(&r, &mut |a| alerts.push(a));
             }

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use flowmesh_collector::daemon::{self, CollectorConfig};
 
@@ -24,14 +22,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = CollectorConfig::load(&a.config)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let rt = super::runtime()?;
-    let flag = stop.clone();
-    rt.spawn(async move {
-        super::wait_for_stop_signal().await;
-        tracing::info!("stopping");
-        flag.store(true, Ordering::Relaxed);
-    });
-    rt.block_on(daemon::run(config, stop, !a.bench_plaintext))?;
+    super::run_daemon("collector", |stop| {
+        daemon::run(config, stop, !a.bench_plaintext)
+    })?;
     Ok(ExitCode::SUCCESS)
 }

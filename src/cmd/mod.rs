@@ -38,3 +38,24 @@ pub async fn wait_for_stop_signal() {
         _ = term.recv() => {}
     }
 }
+
+/// Runs a daemon on a fresh runtime until it returns; SIGINT or SIGTERM set the `stop` flag it
+/// is given, so it can finish its work and say goodbye.
+pub fn run_daemon<Fut, T, E>(
+    what: &'static str,
+    daemon: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>) -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = runtime()?;
+    let flag = stop.clone();
+    rt.spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("{what} stopping");
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(rt.block_on(daemon(stop))?)
+}

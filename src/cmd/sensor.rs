@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use flowmesh_sensor::daemon::{self, SensorConfig};
 
@@ -24,15 +22,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = SensorConfig::load(&a.config)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let rt = super::runtime()?;
-    let flag = stop.clone();
-    rt.spawn(async move {
-        super::wait_for_stop_signal().await;
-        tracing::info!("stopping: publishing what is left");
-        flag.store(true, Ordering::Relaxed);
-    });
-    let stats = rt.block_on(daemon::run(config, stop, !a.bench_plaintext))?;
+    let stats = super::run_daemon("sensor", |stop| {
+        daemon::run(config, stop, !a.bench_plaintext)
+    })?;
     tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");
     Ok(ExitCode::SUCCESS)
 }

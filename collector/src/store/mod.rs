@@ -156,10 +156,8 @@ impl Store {
                     seq += 1;
                 }
                 for (res, name, start, delta) in c.series.rolled_up() {
-                    let table = &mut tables[Resolution::ALL
-                        .iter()
-                        .position(|r| *r == res)
-                        .unwrap_or(0)];
+                    let table =
+                        &mut tables[Resolution::ALL.iter().position(|r| *r == res).unwrap_or(0)];
                     let key = (c.instance, name, start);
                     let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
                     table.insert(

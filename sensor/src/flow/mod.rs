@@ -6,5 +6,5 @@ mod expect;
 mod record;
 mod table;
 
-pub use record::{FlowRecord, l4_name, l4_number, rfc3339_micros};
+pub use record::{FlowRecord, l4_name, l4_number, parse_rfc3339_micros, rfc3339_micros};
 pub use table::{Flow, FlowKey, FlowTable, TableConfig, TableStats};

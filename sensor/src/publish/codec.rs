@@ -8,7 +8,7 @@ use flowmesh_proto::v1::Flow;
 
 use crate::decode::Tunnel;
 use crate::dissect::{L7, app_named};
-use crate::flow::{FlowRecord, l4_name, l4_number, rfc3339_micros};
+use crate::flow::{FlowRecord, l4_name, l4_number, parse_rfc3339_micros, rfc3339_micros};
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
 fn mac_bytes(text: Option<&str>) -> Vec<u8> {
@@ -44,26 +44,6 @@ fn ip_from(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Parses the record's RFC 3339 time back to µs (the format `rfc3339_micros` writes).
-pub fn micros_of(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 27 || b[4] != b'-' || b[10] != b'T' || b[19] != b'.' || b[26] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3_600 + mm * 60 + ss) * 1_000_000) + us)
-}
-
 /// A record as the protobuf message; `update` marks an active-timeout record.
 pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
     Flow {
@@ -83,8 +63,8 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
         c2s_bytes: r.c2s_bytes,
         s2c_packets: r.s2c_packets,
         s2c_bytes: r.s2c_bytes,
-        first_seen_us: micros_of(&r.first_seen).unwrap_or(0),
-        last_seen_us: micros_of(&r.last_seen).unwrap_or(0),
+        first_seen_us: parse_rfc3339_micros(&r.first_seen).unwrap_or(0),
+        last_seen_us: parse_rfc3339_micros(&r.last_seen).unwrap_or(0),
         update,
         alpn: r.alpn.clone().unwrap_or_default(),
     }
@@ -159,7 +139,7 @@ mod tests {
             last_seen: "2024-03-10T13:47:13.999999Z".into(),
         };
         assert_eq!(from_proto(&to_proto(&r, false)).unwrap(), r);
-        assert_eq!(micros_of(&rfc3339_micros(-1)), Some(-1));
+        assert_eq!(parse_rfc3339_micros(&rfc3339_micros(-1)), Some(-1));
     }
 
     #[test]
