@@ -334,6 +334,8 @@ fn spawn_capture(
 ) -> Result<std::thread::JoinHandle<CaptureResult>, SensorError> {
     let table = TableConfig {
         active_micros: (config.capture.active_timeout_secs as i64).saturating_mul(1_000_000),
+        // Closed connections are reported 2 s after the close: alerts do not wait minutes.
+        tcp_closed_micros: 2_000_000,
         ..TableConfig::default()
     };
     let mut emit = move |r: FlowRecord| {

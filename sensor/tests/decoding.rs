@@ -305,7 +305,7 @@ fn active_timeout_splits_a_long_flow_into_records_that_add_up() {
 }
 
 #[test]
-fn a_closed_tcp_connection_is_reported_soon_an_open_one_at_its_idle_timeout() {
+fn live_a_closed_tcp_connection_is_reported_soon_an_open_one_at_its_idle_timeout() {
     use flowmesh_sensor::capture::LinkType;
     use flowmesh_sensor::decode::{self, Decoded, FragmentTable};
     use flowmesh_sensor::flow::{FlowTable, TableConfig};
@@ -322,7 +322,10 @@ fn a_closed_tcp_connection_is_reported_soon_an_open_one_at_its_idle_timeout() {
         (S, eth_tcp(false, 443, 50001, SYN | ACK, &[])),
         (21 * S, eth_udp(40000, 53, &dns_query("tick.example"))),
     ];
-    let mut table = FlowTable::new(TableConfig::default());
+    let mut table = FlowTable::new(TableConfig {
+        tcp_closed_micros: 2 * S,
+        ..TableConfig::default()
+    });
     let mut frags = FragmentTable::default();
     let mut out = Vec::new();
     for (ts, f) in &frames {

@@ -116,9 +116,10 @@ pub struct TableConfig {
     pub udp_idle_micros: i64,
     /// Idle timeout for other flows, µs.
     pub other_idle_micros: i64,
-    /// Idle timeout for TCP flows that ended (a FIN from each side, or a RST), µs: their record
-    /// goes out soon after the close instead of minutes later, leaving time for the last ACK
-    /// and retransmissions.
+    /// Report TCP connections this long after they ended (a FIN from each side, or a RST), µs,
+    /// instead of at their idle timeout: alerts need not wait minutes. The flow stays in the
+    /// table until its idle timeout, so a late ACK or retransmission is a small delta record of
+    /// the same flow, not a new one. 0: off (reading files, where nothing waits).
     pub tcp_closed_micros: i64,
     /// Most flows tracked at once; beyond it the least recently seen are evicted (emitted).
     pub max_flows: usize,
@@ -133,7 +134,7 @@ impl Default for TableConfig {
             tcp_idle_micros: 300_000_000,
             udp_idle_micros: 180_000_000,
             other_idle_micros: 60_000_000,
-            tcp_closed_micros: 2_000_000,
+            tcp_closed_micros: 0,
             max_flows: 2_000_000,
             active_micros: 0,
         }
@@ -232,15 +233,6 @@ impl FlowTable {
         self.index.is_empty()
     }
 
-    /// A flow's idle limit: short for a closed TCP connection.
-    fn flow_limit(config: &TableConfig, f: &Flow) -> i64 {
-        if is_closed(f) {
-            config.tcp_closed_micros
-        } else {
-            Self::idle_limit(config, f.key.proto)
-        }
-    }
-
     fn idle_limit(config: &TableConfig, proto: u8) -> i64 {
         match proto {
             crate::decode::proto::TCP => config.tcp_idle_micros,
@@ -279,7 +271,7 @@ impl FlowTable {
                 let flow = self.slots[i as usize]
                     .as_mut()
                     .expect("indexed slots are live");
-                if ts - flow.last_seen > Self::flow_limit(&self.config, flow) {
+                if ts - flow.last_seen > Self::idle_limit(&self.config, p.proto) {
                     // The same tuple after a long silence is a new flow.
                     if !flow.window_empty {
                         emit(FlowRecord::from_flow(flow));
@@ -351,7 +343,7 @@ impl FlowTable {
         let was_closed = closed_before;
         flow.last_seen = flow.last_seen.max(ts);
         flow.first_seen = flow.first_seen.min(ts);
-        if !was_closed && is_closed(flow) {
+        if !was_closed && is_closed(flow) && self.config.tcp_closed_micros > 0 {
             self.closing
                 .push_back((ts.saturating_add(self.config.tcp_closed_micros), slot));
         }
@@ -390,25 +382,27 @@ impl FlowTable {
         }
     }
 
-    /// Reports closed connections whose grace period ended by `now`.
+    /// Reports closed connections whose grace period ended by `now`: their record goes out
+    /// and their counters start a new window (they stay until their idle timeout).
     fn expire_closed(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
+        let limit = self.config.tcp_closed_micros;
         while let Some(&(due, slot)) = self.closing.front() {
             if due > now {
                 break;
             }
             self.closing.pop_front();
-            let limit = self.config.tcp_closed_micros;
             // The slot may have been reused, or the connection may have sent its last ACKs
             // since: judge whatever occupies it now.
-            let Some(f) = self.slots[slot as usize].as_ref() else {
+            let Some(f) = self.slots[slot as usize].as_mut() else {
                 continue;
             };
-            if !is_closed(f) {
+            if !is_closed(f) || f.window_empty {
                 continue;
             }
             if now - f.last_seen > limit {
-                self.remove_at(slot as usize, emit);
-                self.stats.expired += 1;
+                emit(FlowRecord::from_flow(f));
+                f.reset_window();
+                self.stats.updates += 1;
             } else {
                 let again = f.last_seen.saturating_add(limit + 1);
                 self.closing.push_back((again, slot));
@@ -456,7 +450,7 @@ impl FlowTable {
     /// Emits flows idle longer than their timeout at `now`.
     pub fn sweep(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
         let cfg = self.config;
-        let n = self.remove_where(|f| now - f.last_seen > Self::flow_limit(&cfg, f), emit);
+        let n = self.remove_where(|f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto), emit);
         self.stats.expired += n;
     }
 
