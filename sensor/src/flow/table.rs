@@ -450,7 +450,10 @@ impl FlowTable {
     /// Emits flows idle longer than their timeout at `now`.
     pub fn sweep(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
         let cfg = self.config;
-        let n = self.remove_where(|f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto), emit);
+        let n = self.remove_where(
+            |f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto),
+            emit,
+        );
         self.stats.expired += n;
     }
 
