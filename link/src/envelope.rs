@@ -619,6 +619,37 @@ mod tests {
     }
 
     #[test]
+    fn stored_values_open_again_and_again_but_stay_authenticated() {
+        let alice = user(1);
+        let kv = "$KV.status.sensor-1";
+        let sealed = Sealer::new(&alice, alice.public())
+            .seal(kv, b"{\"status\":\"online\"}")
+            .unwrap();
+        let opener = Opener::new(&alice);
+        assert!(opener.open(kv, &sealed).is_ok());
+        assert!(matches!(
+            opener.open(kv, &sealed),
+            Err(OpenError::Replayed(_))
+        ));
+        for _ in 0..3 {
+            assert_eq!(
+                opener.open_stored(kv, &sealed).unwrap().payload,
+                b"{\"status\":\"online\"}"
+            );
+        }
+        // Still bound to its subject, its sender and its bytes.
+        assert!(matches!(
+            opener.open_stored("$KV.status.other", &sealed),
+            Err(OpenError::Forged)
+        ));
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(opener.open_stored(kv, &flipped).is_err());
+        assert!(Opener::new(&user(2)).open_stored(kv, &sealed).is_err());
+    }
+
+    #[test]
     fn round_trip_to_another_key_with_trust() {
         let alice = user(1);
         let cloud = Identity::from_secret_bytes(IdentityKind::Cloud, [9; 32]);

@@ -70,6 +70,15 @@ pub fn validate_token(token: &str) -> Result<(), SubjectError> {
     }
 }
 
+/// The instance token of a subject `flowmesh.<channel>.<instance>`, if it has that shape.
+pub fn instance_of(subject: &str) -> Option<&str> {
+    let mut parts = subject.splitn(3, '.');
+    (parts.next()? == PREFIX).then_some(())?;
+    parts.next()?;
+    let inst = parts.next()?;
+    validate_token(inst).ok().map(|_| inst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,13 +94,12 @@ mod tests {
             assert!(Channel::Flows.subject(bad).is_err(), "{bad:?} accepted");
         }
     }
-}
 
-/// The instance token of a subject `flowmesh.<channel>.<instance>`, if it has that shape.
-pub fn instance_of(subject: &str) -> Option<&str> {
-    let mut parts = subject.splitn(3, '.');
-    (parts.next()? == PREFIX).then_some(())?;
-    parts.next()?;
-    let inst = parts.next()?;
-    validate_token(inst).ok().map(|_| inst)
+    #[test]
+    fn the_instance_of_a_subject() {
+        assert_eq!(instance_of("flowmesh.flows.eu-sensor"), Some("eu-sensor"));
+        assert_eq!(instance_of("flowmesh.flows.a.b"), None);
+        assert_eq!(instance_of("other.flows.x"), None);
+        assert_eq!(instance_of("flowmesh.flows"), None);
+    }
 }
