@@ -29,6 +29,7 @@ mod tests {
                 c2s_packets: 10,
                 ..Default::default()
             }],
+            boot_id: vec![7; 8],
         };
         let bytes = batch.encode_to_vec();
         assert_eq!(FlowBatch::decode(bytes.as_slice()).unwrap(), batch);
