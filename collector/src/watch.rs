@@ -162,3 +162,71 @@ pub async fn deliver(url: &str, body: &[u8], attempts: u32) -> bool {
 pub fn client_name() -> String {
     format!("watch-{}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A webhook that answers 503 first, then 200; returns the bodies it received.
+    async fn flaky_hook(listener: TcpListener) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for status in ["503 Service Unavailable", "200 OK"] {
+            let Ok((mut s, _)) = listener.accept().await else {
+                break;
+            };
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            // Read until the blank line and the announced body length are in.
+            loop {
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        bodies.push(body.to_string());
+                        break;
+                    }
+                }
+            }
+            let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+        bodies
+    }
+
+    #[tokio::test]
+    async fn a_webhook_gets_the_event_after_a_failed_attempt() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = tokio::spawn(flaky_hook(listener));
+        assert!(deliver(&url, br#"{"type":"instance_status"}"#, 3).await);
+        let bodies = server.await.unwrap();
+        assert_eq!(
+            bodies, [r#"{"type":"instance_status"}"#; 2],
+            "sent twice: 503, then 200"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_webhook_gives_up_after_its_attempts_and_https_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        assert!(!deliver(&url, b"{}", 1).await);
+        assert!(
+            post("https://example.org/", b"{}")
+                .await
+                .unwrap_err()
+                .contains("only http://")
+        );
+    }
+}
