@@ -100,19 +100,6 @@ impl Tracker {
         &self.known
     }
 
-    /// Sets what a previous run (the status bucket) said, without announcing anything.
-    pub fn restore(&mut self, hb: Status, status: &'static str, seen: i64) {
-        self.known.insert(
-            hb.instance.clone(),
-            Known {
-                status,
-                last: hb,
-                last_seen: seen,
-                streak: 0,
-            },
-        );
-    }
-
     /// A heartbeat received at `now` (µs).
     pub fn heartbeat(&mut self, hb: Status, now: i64) -> Option<Change> {
         let online_after = self.settings.online_after;

@@ -142,11 +142,6 @@ impl CountedLive {
             was_idle: false,
         }
     }
-
-    /// The kernel's counters now.
-    pub fn stats(&mut self) -> Option<crate::capture::LiveStats> {
-        self.cap.stats()
-    }
 }
 
 impl PacketSource for CountedLive {
