@@ -53,7 +53,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Print the traffic timeseries kept in a store (5-minute, hourly and daily buckets).
     Series(cmd::series::Args),
-    /// Validate a policy file; export or import its ACL as ntopng rule lines.
+    /// Validate a policy; show or edit it (ACL, devices, device types, allowed apps, host policy,
+    /// profiles, traffic rules) in a file or in a running collector through its API.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
     /// Run a sensor: capture or replay, publish sealed flow batches (outbox while offline).
@@ -64,6 +65,10 @@ enum Command {
     Manager(cmd::pending::Args),
     /// Stream alerts and instance status changes as JSON lines (optionally to a webhook).
     Watch(cmd::watch::Args),
+    /// List the instances a running collector hears from, with their status (its API).
+    Instances(cmd::instances::Args),
+    /// Print a running collector's stored alerts; --follow for live ones (its API).
+    Alerts(cmd::alerts::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -103,6 +108,8 @@ fn main() -> ExitCode {
         Command::Collector(a) => cmd::collector::run(a),
         Command::Manager(_) => cmd::pending::run("manager", 6),
         Command::Watch(a) => cmd::watch::run(a),
+        Command::Instances(a) => cmd::instances::run(a),
+        Command::Alerts(a) => cmd::alerts::run(a),
     };
     match result {
         Ok(code) => code,

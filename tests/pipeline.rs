@@ -136,7 +136,7 @@ impl Pipeline {
         std::fs::write(
             &cfg,
             format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
                 self.broker_toml(name, Some("us"))
             ),
         )
@@ -479,4 +479,241 @@ impl Pipeline {
             }
         });
     }
+}
+
+/// Runs a `flowmesh` command to its end.
+fn cli(args: &[&str]) -> std::process::Output {
+    flowmesh().args(args).output().unwrap()
+}
+
+fn stdout_of(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits for `done` (checked every 200 ms) or panics with `what`.
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_api_lists_instances_serves_and_streams_alerts_and_edits_the_policy_for_good() {
+    let Some(p) = Pipeline::start(5) else { return };
+    let config = p.path("collector-1.toml");
+    let config = config.to_str().unwrap();
+    let access = p.path("collector-1-api.json");
+    let mut collector = p.collector("collector-1");
+    wait_for("the API's access file", Duration::from_secs(30), || {
+        access.exists()
+    });
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&access).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A follower of live status changes, started before the sensor.
+    let mut follow = flowmesh()
+        .args([
+            "alerts",
+            "--config",
+            config,
+            "--follow",
+            "--type",
+            "instance_status",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, followed) = std::sync::mpsc::channel::<String>();
+    let out = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // It says on stderr when it is subscribed.
+    let mut err = std::io::BufReader::new(follow.stderr.take().unwrap());
+    let mut said = String::new();
+    std::io::BufRead::read_line(&mut err, &mut said).unwrap();
+    assert!(said.contains("following"), "{said}");
+
+    // Real time: 5 s of traffic, long enough to be seen online.
+    let mut sensor = p.sensor(1.0, 50);
+    // The instance shows up online.
+    wait_for(
+        "sensor-1 online in `instances`",
+        Duration::from_secs(30),
+        || {
+            let o = cli(&["instances", "--config", config, "--json"]);
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .any(|v| v["instance"] == "sensor-1" && v["status"] == "online")
+        },
+    );
+    assert!(wait_exit(&mut sensor, Duration::from_secs(120)));
+    p.wait_drained(Duration::from_secs(60));
+
+    // Stored alerts: the newest five, oldest first; and all of them, one per flow.
+    let five = stdout_of(&cli(&[
+        "alerts",
+        "--config",
+        config,
+        "--type",
+        "acl_violation",
+        "--limit",
+        "5",
+    ]));
+    let five: Vec<serde_json::Value> = five
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(five.len(), 5);
+    assert!(five.iter().all(|a| a["type"] == "acl_violation"));
+    assert!(
+        five.windows(2)
+            .all(|w| w[0]["time"].as_str() <= w[1]["time"].as_str())
+    );
+    let all = stdout_of(&cli(&[
+        "alerts",
+        "--config",
+        config,
+        "--type",
+        "acl_violation",
+        "--instance",
+        "sensor-1",
+        "--limit",
+        "0",
+    ]));
+    assert_eq!(all.lines().count(), p.flows.len());
+
+    // The follower saw sensor-1 come online, live.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("\"online\"")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match followed.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no live status change; got {seen:?}"),
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // Policy edits through the API: a bad rule is refused with its line in the file it would
+    // have made, and nothing changes.
+    let before = std::fs::read_to_string(p.path("policy.toml")).unwrap();
+    let bad = cli(&[
+        "policy",
+        "acl",
+        "add",
+        "TCP;nonsense;*;443",
+        "--config",
+        config,
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("policy.toml:3: error:") && err.contains("nonsense"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path("policy.toml")).unwrap(),
+        before
+    );
+    // Good edits apply at once: all TCP is allowed now.
+    stdout_of(&cli(&[
+        "policy",
+        "acl",
+        "add",
+        "TCP;*;*;*",
+        "--config",
+        config,
+    ]));
+    stdout_of(&cli(&[
+        "policy",
+        "host",
+        "add",
+        "restricted",
+        "10.99.0.0/16",
+        "--config",
+        config,
+    ]));
+    stdout_of(&cli(&[
+        "policy",
+        "rule",
+        "add",
+        "--target",
+        "host:*",
+        "--frequency",
+        "hour",
+        "--kind",
+        "volume",
+        "--value",
+        "10GB",
+        "--config",
+        config,
+    ]));
+    let file = std::fs::read_to_string(p.path("policy.toml")).unwrap();
+    assert!(file.contains("TCP;*;*;*") && file.contains("10.99.0.0/16") && file.contains("10GB"));
+    let mut s2 = p.sensor_named("sensor-2", 0.0, 50);
+    assert!(wait_exit(&mut s2, Duration::from_secs(120)));
+    p.wait_drained(Duration::from_secs(60));
+    let from_s2 = stdout_of(&cli(&[
+        "alerts",
+        "--config",
+        config,
+        "--type",
+        "acl_violation",
+        "--instance",
+        "sensor-2",
+        "--limit",
+        "0",
+    ]));
+    let l4s: std::collections::BTreeSet<String> = from_s2
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["flow"]["l4"].to_string())
+        .collect();
+    assert!(!l4s.is_empty(), "non-TCP flows still violate the ACL");
+    assert!(!l4s.contains("\"TCP\""), "TCP is allowed now: {l4s:?}");
+
+    // The edits outlive the collector.
+    terminate(&mut collector);
+    assert!(!access.exists(), "a clean stop removes the access file");
+    let mut again = p.collector("collector-1");
+    wait_for("the restarted API", Duration::from_secs(30), || {
+        access.exists()
+    });
+    let listed = stdout_of(&cli(&["policy", "acl", "list", "--config", config]));
+    assert!(listed.contains("1  TCP;*;*;*"), "{listed}");
+    let rules = stdout_of(&cli(&["policy", "rule", "list", "--config", config]));
+    assert!(
+        rules.contains("host:* total every hour volume above 10GB"),
+        "{rules}"
+    );
+
+    // Without the token, nothing.
+    rt().block_on(async {
+        let a: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&access).unwrap()).unwrap();
+        let mut client = flowmesh_proto::v1::collector_client::CollectorClient::connect(
+            a["url"].as_str().unwrap().to_string(),
+        )
+        .await
+        .unwrap();
+        let refused = client
+            .list_instances(flowmesh_proto::v1::ListInstancesRequest {})
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    });
+    terminate(&mut again);
 }

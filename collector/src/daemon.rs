@@ -23,7 +23,9 @@ use prost::Message;
 use serde::Deserialize;
 
 use crate::alert::Alert;
+use crate::api::access::ApiConfig;
 use crate::checks::Engine;
+use crate::policy::edit::{Applied, Edit, EditError};
 use crate::policy::{self, Policy};
 use crate::status::{Settings, Tracker};
 use crate::store::{Commit, SeriesDelta, Store};
@@ -76,6 +78,9 @@ pub struct CollectorConfig {
     /// these, through a consumer of its own — give each collector its own instances and every
     /// instance's batches, and its stateful checks, stay with one collector.
     pub instances: Option<Vec<String>>,
+    /// `[api]`: the gRPC API the CLI uses.
+    #[serde(default)]
+    pub api: ApiConfig,
 }
 
 fn one() -> usize {
@@ -104,6 +109,8 @@ impl CollectorConfig {
         c.store = dir.join(&c.store);
         c.policy = dir.join(&c.policy);
         c.broker = c.broker.relative_to(dir);
+        c.api.access_file = dir.join(&c.api.access_file);
+        c.api.address().map_err(err)?;
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
         for i in c.instances.iter().flatten() {
             validate_token(i).map_err(|e| err(format!("instances: {e}")))?;
@@ -190,15 +197,29 @@ struct Prepared {
     series: SeriesDelta,
 }
 
+/// Why a policy edit was not applied.
+#[derive(Debug)]
+pub enum PolicyEditError {
+    /// The edit does not fit, or the result does not validate.
+    Edit(EditError),
+    /// The policy file could not be read or written.
+    Io(String),
+}
+
 /// The running collector's shared parts.
 pub struct Collector {
     name: String,
+    identity: Identity,
     js: jetstream::Context,
     sealer: Option<Sealer>,
     opener: Opener,
     store: Store,
+    policy_path: PathBuf,
     policy: Mutex<Policy>,
+    /// Edits are read-modify-write of the file: one at a time.
+    policy_edits: tokio::sync::Mutex<()>,
     engines: Mutex<HashMap<String, Engine>>,
+    tracker: Mutex<Tracker>,
     /// What it counted.
     pub counters: Counters,
     alert_seq: AtomicU64,
@@ -221,14 +242,22 @@ impl Collector {
         if !seal {
             tracing::warn!("BENCH-ONLY MODE: flow batches are accepted in plaintext");
         }
+        let settings = Settings {
+            missed: config.offline_after_missed,
+            online_after: config.online_after,
+        };
         Ok(Arc::new(Collector {
             name: config.name.clone(),
             js: jetstream::new(client),
             sealer: seal.then(|| Sealer::new(&identity, identity.public())),
             opener: Opener::with_window(&identity, MAX_AGE_MICROS, DEFAULT_REPLAY_CAPACITY),
             store,
+            identity,
+            policy_path: config.policy.clone(),
             policy: Mutex::new(policy),
+            policy_edits: tokio::sync::Mutex::new(()),
             engines: Mutex::new(HashMap::new()),
+            tracker: Mutex::new(Tracker::new(settings)),
             counters: Counters::default(),
             alert_seq: AtomicU64::new(0),
         }))
@@ -242,6 +271,56 @@ impl Collector {
     /// The NATS client.
     pub fn client(&self) -> async_nats::Client {
         self.js.client()
+    }
+
+    /// The user's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Every instance heard from: its latest heartbeat with `status` its tracked status and
+    /// `time_us` when it was last heard.
+    pub fn instances(&self) -> Vec<Status> {
+        let tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        tracker
+            .known()
+            .values()
+            .map(|k| Status {
+                status: k.status.to_string(),
+                time_us: k.last_seen,
+                ..k.last.clone()
+            })
+            .collect()
+    }
+
+    /// The policy file's text.
+    pub fn policy_text(&self) -> Result<String, String> {
+        std::fs::read_to_string(&self.policy_path)
+            .map_err(|e| format!("{}: {e}", self.policy_path.display()))
+    }
+
+    /// Applies an edit to the policy file (rewritten atomically, so a restart finds it) and to
+    /// the running checks. Nothing changes unless the result validates.
+    pub async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError> {
+        let _one_at_a_time = self.policy_edits.lock().await;
+        let text = self.policy_text().map_err(PolicyEditError::Io)?;
+        let applied = policy::edit::apply(&text, edit).map_err(PolicyEditError::Edit)?;
+        write_atomically(&self.policy_path, applied.text.as_bytes())
+            .map_err(|e| PolicyEditError::Io(format!("{}: {e}", self.policy_path.display())))?;
+        let old = std::mem::replace(
+            &mut *self.policy.lock().unwrap_or_else(|p| p.into_inner()),
+            applied.policy.clone(),
+        );
+        for engine in self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+        {
+            engine.reconfigure(&old, &applied.policy);
+        }
+        tracing::info!(?edit, "policy edited");
+        Ok(applied)
     }
 
     /// Opens (or takes as plaintext in bench mode) one flow message.
@@ -442,6 +521,20 @@ impl Collector {
     }
 }
 
+/// Writes a file beside its target and renames it over: readers see the old or the new text,
+/// never half of it, and a crash leaves one of them.
+pub fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
 /// Runs the collector until `stop` is set.
 pub async fn run(
     config: CollectorConfig,
@@ -461,16 +554,18 @@ pub async fn run(
             }
         }
     }
-    let settings = Settings {
-        missed: config.offline_after_missed,
-        online_after: config.online_after,
+    let api_stop = {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        if let Some(addr) = config.api.address().map_err(CollectorError)? {
+            crate::api::serve(c.clone(), addr, config.api.access_file.clone(), async {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(CollectorError)?;
+        }
+        tx
     };
-    let status = tokio::spawn(status_loop(
-        c.clone(),
-        settings,
-        config.replicas,
-        stop.clone(),
-    ));
+    let status = tokio::spawn(status_loop(c.clone(), config.replicas, stop.clone()));
     let ticks = {
         let c = c.clone();
         let stop = stop.clone();
@@ -486,6 +581,7 @@ pub async fn run(
     };
     let result = consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
+    let _ = api_stop.send(());
     // A task stuck on an unreachable broker must not hold the exit.
     for task in [ticks, status] {
         if tokio::time::timeout(Duration::from_secs(5), task)
@@ -633,12 +729,7 @@ fn kv_subject(instance: &str) -> String {
 /// Heartbeats in, status changes out: sealed on `flowmesh.changes.<instance>`, kept in the
 /// status bucket, stored as `instance_status` alerts. With several collectors, the bucket's
 /// compare-and-set decides which one announces a change.
-async fn status_loop(
-    c: Arc<Collector>,
-    settings: Settings,
-    replicas: usize,
-    stop: Arc<AtomicBool>,
-) {
+async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<AtomicBool>) {
     let client = c.client();
     let kv = loop {
         match streams::status_bucket(&c.js, replicas).await {
@@ -659,7 +750,6 @@ async fn status_loop(
             return;
         }
     };
-    let mut tracker = Tracker::new(settings);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while !stop.load(Ordering::Relaxed) {
         let changes = tokio::select! {
@@ -683,9 +773,10 @@ async fn status_loop(
                     c.counters.reject("instance_mismatch");
                     continue;
                 }
-                tracker.heartbeat(hb, now_micros()).into_iter().collect::<Vec<_>>()
+                c.tracker.lock().unwrap_or_else(|p| p.into_inner())
+                    .heartbeat(hb, now_micros()).into_iter().collect::<Vec<_>>()
             }
-            _ = tick.tick() => tracker.tick(now_micros()),
+            _ = tick.tick() => c.tracker.lock().unwrap_or_else(|p| p.into_inner()).tick(now_micros()),
         };
         for change in changes {
             announce(&c, &kv, &change).await;

@@ -5,8 +5,10 @@
 //! - [`checks`]: the checks, run on flow records, raising [`alert::Alert`]s.
 //! - [`store`]: alerts and timeseries in redb; [`status`]: instance status from heartbeats.
 //! - [`daemon`]: the collector process; [`watch`]: the subscriber `flowmesh watch` runs.
+//! - [`api`]: the collector's gRPC API, which the CLI uses.
 
 pub mod alert;
+pub mod api;
 pub mod checks;
 pub mod daemon;
 pub mod offline;

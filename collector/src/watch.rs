@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flowmesh_link::async_nats;
 use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener};
@@ -57,13 +58,21 @@ impl WatchConfig {
 pub async fn watch(
     config: &WatchConfig,
     name: &str,
-    mut out: impl FnMut(serde_json::Value) -> bool,
+    out: impl FnMut(serde_json::Value) -> bool,
 ) -> Result<(), String> {
     let identity = Identity::load(&config.identity).map_err(|e| e.to_string())?;
-    let opener = Opener::new(&identity);
     let client = connect(&config.broker, name)
         .await
         .map_err(|e| e.to_string())?;
+    follow(subscribe(&client).await?, &Opener::new(&identity), out).await
+}
+
+/// The user's alerts and status changes, as they are published.
+pub type Events = futures::stream::Select<async_nats::Subscriber, async_nats::Subscriber>;
+
+/// Subscribes to the user's alerts and status changes; when it returns, the broker has the
+/// subscriptions, so nothing published from then on is missed.
+pub async fn subscribe(client: &async_nats::Client) -> Result<Events, String> {
     let alerts = client
         .subscribe(Channel::Alerts.all())
         .await
@@ -73,9 +82,19 @@ pub async fn watch(
         .await
         .map_err(|e| e.to_string())?;
     client.flush().await.map_err(|e| e.to_string())?;
+    Ok(futures::stream::select(alerts, changes))
+}
+
+/// Opens each event with `opener` (its own: a replay window shared with other readers would
+/// see every event twice) and hands it to `out` as a JSON value, until the subscription ends
+/// or `out` returns false.
+pub async fn follow(
+    mut events: Events,
+    opener: &Opener,
+    mut out: impl FnMut(serde_json::Value) -> bool,
+) -> Result<(), String> {
     tracing::info!("watching alerts and status changes");
-    let mut both = futures::stream::select(alerts, changes);
-    while let Some(m) = both.next().await {
+    while let Some(m) = events.next().await {
         let opened = match opener.open(&m.subject, &m.payload) {
             Ok(o) => o,
             Err(e) => {

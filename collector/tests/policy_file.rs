@@ -135,7 +135,7 @@ fn acl_import_appends_or_replaces_and_keeps_the_rest() {
     let replaced = policy::import_acl(base, "TCP;*;*;22\n", true).unwrap();
     assert_eq!(policy::parse(&replaced).unwrap().0.acl.unwrap().len(), 1);
     match policy::import_acl(base, "TCP;*;*;443\nTCP;*;*;NOPE\n", false) {
-        Err(policy::ImportError::Rules(p)) => assert_eq!(p[0].line, 2),
+        Err(policy::EditError::Rules(p)) => assert_eq!(p[0].line, 2),
         other => panic!("{other:?}"),
     }
     // A policy without [acl] gets one.

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod alerts;
+pub mod api;
 pub mod broker;
 pub mod check;
 pub mod cloud_key;
@@ -8,6 +10,7 @@ pub mod devices;
 pub mod flows;
 pub mod generate;
 pub mod hello;
+pub mod instances;
 pub mod keygen;
 pub mod pending;
 pub mod policy;

@@ -70,6 +70,27 @@ impl Engine {
         }
     }
 
+    /// Switches to a new policy. What the checks learned (devices seen, traffic counted in the
+    /// current periods, ARP senders reported) is kept where the part of the policy it depends
+    /// on did not change, so an unrelated edit does not reset them.
+    pub fn reconfigure(&mut self, old: &Policy, new: &Policy) {
+        let mut fresh = Engine::new(new, &self.instance);
+        fresh.now = self.now;
+        if old.devices == new.devices {
+            std::mem::swap(&mut fresh.devices, &mut self.devices);
+        }
+        if old.traffic_rules == new.traffic_rules
+            && old.pools == new.pools
+            && old.timezone == new.timezone
+        {
+            std::mem::swap(&mut fresh.traffic, &mut self.traffic);
+        }
+        if old.acl == new.acl {
+            std::mem::swap(&mut fresh.arp_reported, &mut self.arp_reported);
+        }
+        *self = fresh;
+    }
+
     /// An ARP packet's sender: outside the ACL's `ARP;MAC` rules it raises
     /// `acl_violation_arp`, once per MAC.
     pub fn arp(

@@ -4,6 +4,7 @@
 //! policy with any error is not applied at all.
 
 pub mod acl;
+pub mod edit;
 pub mod net;
 pub mod units;
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use acl::{AclRule, Service};
+pub use edit::{Edit, EditError};
 pub use net::{Cidr, Endpoint, Mac};
 
 /// One problem found in a policy file.
@@ -642,62 +644,16 @@ fn parse_target(s: &str, pools: &[String], profiles: &[String]) -> Result<Target
     })
 }
 
-/// Why rules could not be imported into a policy.
-#[derive(Debug)]
-pub enum ImportError {
-    /// Bad rule lines (line numbers within the rules text).
-    Rules(Vec<Problem>),
-    /// The policy file does not parse as TOML.
-    Toml(String),
-    /// The resulting policy does not validate.
-    Policy(Report),
-}
-
 /// Imports ntopng rule lines into a policy file's `[acl]` (appending, or replacing the rules),
 /// keeping the rest of the file as written. Nothing is returned unless every line is valid and
 /// the resulting policy validates.
-pub fn import_acl(
-    policy_text: &str,
-    rules_text: &str,
-    replace: bool,
-) -> Result<String, ImportError> {
-    let (rules, bad) = acl::parse_lines(rules_text, flowmesh_sensor::dissect::is_known_protocol);
-    if !bad.is_empty() {
-        return Err(ImportError::Rules(
-            bad.into_iter()
-                .map(|(line, message)| Problem { line, message })
-                .collect(),
-        ));
-    }
-    let mut doc: toml_edit::DocumentMut = policy_text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| ImportError::Toml(e.to_string()))?;
-    let existing = if replace {
-        String::new()
-    } else {
-        doc.get("acl")
-            .and_then(|a| a.get("rules"))
-            .and_then(|r| r.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut lines: Vec<String> = existing
-        .lines()
-        .map(str::to_string)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    for (_, r) in rules {
-        let text = r.to_string();
-        if !lines.iter().any(|l| l.trim() == text) {
-            lines.push(text);
-        }
-    }
-    let joined = format!("\n{}\n", lines.join("\n"));
-    if doc.get("acl").is_none() {
-        doc["acl"] = toml_edit::table();
-    }
-    doc["acl"]["rules"] = toml_edit::value(joined);
-    let out = doc.to_string();
-    parse(&out).map_err(ImportError::Policy)?;
-    Ok(out)
+pub fn import_acl(policy_text: &str, rules_text: &str, replace: bool) -> Result<String, EditError> {
+    edit::apply(
+        policy_text,
+        &Edit::AclImport {
+            text: rules_text.to_string(),
+            replace,
+        },
+    )
+    .map(|a| a.text)
 }

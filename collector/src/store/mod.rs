@@ -86,8 +86,10 @@ pub struct AlertQuery {
     pub from_micros: Option<i64>,
     /// Before this time (µs, exclusive).
     pub to_micros: Option<i64>,
-    /// At most this many (the oldest first); 0 means no limit.
+    /// At most this many; 0 means no limit.
     pub limit: usize,
+    /// With a limit, keep the newest rather than the oldest (still returned oldest first).
+    pub newest: bool,
 }
 
 /// The store. One process owns the file at a time (redb locks it).
@@ -187,8 +189,14 @@ impl Store {
         let table = tx.open_table(ALERTS)?;
         let from = (q.from_micros.unwrap_or(i64::MIN), 0u64);
         let to = (q.to_micros.unwrap_or(i64::MAX), 0u64);
+        let range = table.range(from..to)?;
+        let entries: Box<dyn Iterator<Item = _>> = if q.newest {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
         let mut out = Vec::new();
-        for entry in table.range(from..to)? {
+        for entry in entries {
             let (_, json) = entry?;
             let Ok(v) = serde_json::from_str::<serde_json::Value>(json.value()) else {
                 continue;
@@ -205,6 +213,9 @@ impl Store {
             if q.limit > 0 && out.len() >= q.limit {
                 break;
             }
+        }
+        if q.newest {
+            out.reverse();
         }
         Ok(out)
     }

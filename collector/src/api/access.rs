@@ -1,0 +1,110 @@
+//! How the CLI finds and authenticates to a running collector's API.
+//!
+//! At start the collector binds its API (loopback only: there is no TLS on it yet), draws a
+//! random token and writes both to an access file, mode 0600, beside its config. Whoever may
+//! read the collector's files may use its API; nobody else on the machine can. The token
+//! changes at every start and the file is removed at a clean stop.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use flowmesh_link::secret_file;
+use serde::{Deserialize, Serialize};
+
+/// `[api]` in the collector's config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `IP:PORT` to listen on (a loopback address; port 0 picks a free one), or `off`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where the URL and token are written (relative to the config file).
+    #[serde(default = "default_access_file")]
+    pub access_file: PathBuf,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_listen(),
+            access_file: default_access_file(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7701".into()
+}
+
+fn default_access_file() -> PathBuf {
+    "api-access.json".into()
+}
+
+impl ApiConfig {
+    /// The address to bind, `None` when the API is off.
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        if self.listen == "off" {
+            return Ok(None);
+        }
+        let addr: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| format!("[api] listen = {:?}: IP:PORT or \"off\"", self.listen))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "[api] listen = {:?}: the API has no TLS yet, so it listens on loopback only \
+                 (127.0.0.1 or [::1]); reach it from elsewhere over SSH (ssh -L)",
+                self.listen
+            ));
+        }
+        Ok(Some(addr))
+    }
+}
+
+/// The access file's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Access {
+    /// `http://IP:PORT`.
+    pub url: String,
+    /// The bearer token.
+    pub token: String,
+}
+
+impl Access {
+    /// A fresh random token for `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut token = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut token);
+        Access {
+            url: format!("http://{addr}"),
+            token: hex::encode(token),
+        }
+    }
+
+    /// Writes the access file (0600, atomically).
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        secret_file::write(path, &json, true).map_err(|e| e.to_string())
+    }
+
+    /// Reads an access file (refused if others may read it).
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = secret_file::read(path).map_err(|e| match e {
+            secret_file::SecretFileError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                format!(
+                    "{}: not found — is the collector running (it writes this file when its API starts)?",
+                    path.display()
+                )
+            }
+            other => other.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Compares tokens in time independent of where they differ.
+pub fn same_token(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,199 @@
+//! The collector's gRPC API (tonic): instances and their status, stored alerts, live alerts and
+//! status changes, and policy edits. The `flowmesh instances`, `alerts` and `policy` commands
+//! use it. Every call carries the bearer token of the access file ([`access`]).
+
+pub mod access;
+pub mod convert;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use flowmesh_link::Opener;
+use flowmesh_proto::v1::{self as pb, collector_server};
+use futures::Stream;
+use tonic::{Request, Response};
+
+use crate::daemon::Collector;
+use crate::policy::edit::EditError;
+use crate::store::AlertQuery;
+use access::Access;
+
+/// The API's errors as gRPC statuses.
+fn internal(e: impl std::fmt::Display) -> tonic::Status {
+    tonic::Status::internal(e.to_string())
+}
+
+struct Api {
+    c: Arc<Collector>,
+}
+
+type AlertStream = Pin<Box<dyn Stream<Item = Result<pb::Alert, tonic::Status>> + Send>>;
+
+/// Whether an alert passes a type/instance filter.
+fn wanted(v: &serde_json::Value, kind: Option<&str>, instance: Option<&str>) -> bool {
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str());
+    kind.is_none_or(|k| field("type") == Some(k))
+        && instance.is_none_or(|i| field("instance") == Some(i))
+}
+
+#[tonic::async_trait]
+impl collector_server::Collector for Api {
+    async fn list_instances(
+        &self,
+        _: Request<pb::ListInstancesRequest>,
+    ) -> Result<Response<pb::ListInstancesResponse>, tonic::Status> {
+        Ok(Response::new(pb::ListInstancesResponse {
+            instances: self.c.instances(),
+        }))
+    }
+
+    async fn query_alerts(
+        &self,
+        r: Request<pb::QueryAlertsRequest>,
+    ) -> Result<Response<pb::QueryAlertsResponse>, tonic::Status> {
+        let r = r.into_inner();
+        let q = AlertQuery {
+            kind: r.r#type,
+            instance: r.instance,
+            from_micros: r.from_us,
+            to_micros: r.to_us,
+            limit: r.limit as usize,
+            newest: true,
+        };
+        let c = self.c.clone();
+        let found = tokio::task::spawn_blocking(move || c.store().alerts(&q))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        Ok(Response::new(pb::QueryAlertsResponse {
+            alerts: found.iter().map(convert::alert_to_proto).collect(),
+        }))
+    }
+
+    type WatchStream = AlertStream;
+
+    async fn watch(
+        &self,
+        r: Request<pb::WatchRequest>,
+    ) -> Result<Response<AlertStream>, tonic::Status> {
+        let r = r.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::Alert, tonic::Status>>(256);
+        let events = crate::watch::subscribe(&self.c.client())
+            .await
+            .map_err(tonic::Status::unavailable)?;
+        let opener = Opener::new(self.c.identity());
+        tokio::spawn(async move {
+            let closed = tx.clone();
+            let follow = crate::watch::follow(events, &opener, |v| {
+                if !wanted(&v, r.r#type.as_deref(), r.instance.as_deref()) {
+                    return true;
+                }
+                // A reader too slow for 256 events loses the newest, not the collector's time.
+                !matches!(
+                    tx.try_send(Ok(convert::alert_to_proto(&v))),
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
+                )
+            });
+            tokio::select! {
+                r = follow => if let Err(e) = r {
+                    let _ = closed.send(Err(tonic::Status::unavailable(e))).await;
+                },
+                _ = closed.closed() => {}
+            }
+        });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_policy(
+        &self,
+        _: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::PolicyView>, tonic::Status> {
+        let text = self.c.policy_text().map_err(internal)?;
+        Ok(Response::new(convert::policy_view(&text)))
+    }
+
+    async fn edit_policy(
+        &self,
+        r: Request<pb::PolicyEdit>,
+    ) -> Result<Response<pb::EditPolicyResponse>, tonic::Status> {
+        let edit =
+            convert::edit_from_proto(r.into_inner()).map_err(tonic::Status::invalid_argument)?;
+        let refused = |errors: Vec<pb::PolicyProblem>, warnings| pb::EditPolicyResponse {
+            applied: false,
+            errors,
+            warnings,
+            policy: None,
+        };
+        let response = match self.c.edit_policy(&edit).await {
+            Ok(applied) => pb::EditPolicyResponse {
+                applied: true,
+                errors: vec![],
+                warnings: convert::problems(&applied.warnings),
+                policy: Some(convert::policy_view(&applied.text)),
+            },
+            Err(crate::daemon::PolicyEditError::Edit(e)) => match e {
+                EditError::Invalid(m) | EditError::Toml(m) => refused(
+                    vec![pb::PolicyProblem {
+                        line: 0,
+                        message: m,
+                    }],
+                    vec![],
+                ),
+                EditError::Rules(p) => refused(convert::problems(&p), vec![]),
+                EditError::Policy(r) => {
+                    refused(convert::problems(&r.errors), convert::problems(&r.warnings))
+                }
+            },
+            Err(crate::daemon::PolicyEditError::Io(e)) => return Err(internal(e)),
+        };
+        Ok(Response::new(response))
+    }
+}
+
+/// A running API: where it listens. Dropping it leaves the server running until `stop`.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+/// Binds the API, writes the access file and serves until `stop` resolves.
+pub async fn serve(
+    c: Arc<Collector>,
+    addr: SocketAddr,
+    access_file: std::path::PathBuf,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("API: cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let access = Access::new(bound);
+    access.write(&access_file)?;
+    let expected = format!("Bearer {}", access.token).into_bytes();
+    let check = move |req: Request<()>| -> Result<Request<()>, tonic::Status> {
+        match req.metadata().get("authorization") {
+            Some(v) if access::same_token(v.as_bytes(), &expected) => Ok(req),
+            _ => Err(tonic::Status::unauthenticated(
+                "missing or wrong API token (use the collector's access file)",
+            )),
+        }
+    };
+    let service = collector_server::CollectorServer::with_interceptor(Api { c }, check);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tracing::info!(url = %access.url, access_file = %access_file.display(), "API listening");
+    tokio::spawn(async move {
+        let result = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stop)
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "API server failed");
+        }
+        let _ = std::fs::remove_file(&access_file);
+    });
+    Ok(Running { addr: bound })
+}

@@ -1,0 +1,107 @@
+//! `flowmesh alerts --config COLLECTOR.toml`: stored alerts, then (with --follow) live ones.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use flowmesh_proto::v1::{QueryAlertsRequest, WatchRequest};
+
+/// Print a collector's stored alerts as JSON lines (DESIGN.md's format), oldest first, through
+/// its API; with --follow, go on printing new alerts and status changes as they happen.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The collector's config file (its `[api]` and access file are used).
+    #[arg(long)]
+    config: PathBuf,
+    /// Only this alert type (acl_violation, host_policy, instance_status, ...).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Only alerts from this instance.
+    #[arg(long)]
+    instance: Option<String>,
+    /// From this time: RFC 3339 (2026-11-22T08:00:00Z) or a duration ago (30m, 2h, 7d).
+    #[arg(long)]
+    from: Option<String>,
+    /// Before this time (same forms).
+    #[arg(long)]
+    to: Option<String>,
+    /// At most this many stored alerts, the newest (0: all).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// After the stored alerts, stream new ones until interrupted.
+    #[arg(long, short)]
+    follow: bool,
+}
+
+/// RFC 3339, or a duration before now.
+fn when(text: &str) -> anyhow::Result<i64> {
+    if let Some(t) = flowmesh_sensor::flow::parse_rfc3339_micros(text) {
+        return Ok(t);
+    }
+    let ago = flowmesh_collector::policy::units::duration_secs(text).map_err(|e| {
+        anyhow::anyhow!("{text:?}: neither an RFC 3339 time nor a duration ago ({e})")
+    })?;
+    let now = flowmesh_link::envelope::now_micros() as i64;
+    Ok(now - (ago as i64).saturating_mul(1_000_000))
+}
+
+fn print(json: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{json}").and_then(|_| out.flush()).is_ok()
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let from = a.from.as_deref().map(when).transpose().context("--from")?;
+    let to = a.to.as_deref().map(when).transpose().context("--to")?;
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let mut client = super::api::connect(&a.config).await?;
+        // Subscribe first, so nothing falls between the query and the stream.
+        let live = if a.follow {
+            let request = WatchRequest {
+                r#type: a.kind.clone(),
+                instance: a.instance.clone(),
+            };
+            Some(
+                client
+                    .watch(request)
+                    .await
+                    .map_err(super::api::status_error)?
+                    .into_inner(),
+            )
+        } else {
+            None
+        };
+        let stored = client
+            .query_alerts(QueryAlertsRequest {
+                r#type: a.kind.clone(),
+                instance: a.instance.clone(),
+                from_us: from,
+                to_us: to,
+                limit: a.limit,
+            })
+            .await
+            .map_err(super::api::status_error)?
+            .into_inner();
+        for alert in &stored.alerts {
+            if !print(&alert.json) {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        let Some(mut live) = live else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        eprintln!("-- following new alerts and status changes (Ctrl-C to stop)");
+        loop {
+            tokio::select! {
+                next = live.message() => match next.map_err(super::api::status_error)? {
+                    Some(alert) => if !print(&alert.json) { break },
+                    None => anyhow::bail!("the collector ended the stream (stopped?)"),
+                },
+                _ = super::wait_for_stop_signal() => break,
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
