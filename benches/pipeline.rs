@@ -58,7 +58,7 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
     std::fs::write(
         work.join("collector.toml"),
         format!(
-            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{}",
+            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{}\n[api]\nlisten = \"off\"\n",
             broker_toml(&cluster, "collector-1")
         ),
     )

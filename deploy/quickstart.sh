@@ -168,6 +168,10 @@ echo "flowmesh watch received $alerts alerts and $changes status changes; the fi
 grep -E "$is_change" "$events" | head -3 || true
 grep -E "$is_alert" "$events" | head -3 | cut -c1-300 || true
 echo
+echo "flowmesh instances (the collector's API):"
+listed=0
+if "$bin" -q instances --config "$pipe/us-collector.toml"; then listed=1; fi
+echo
 
 if [ -n "$smoke" ]; then
   log "smoke: stopping eu-sensor; watch must show it stopping, then offline"
@@ -181,15 +185,18 @@ if [ -n "$smoke" ]; then
   stop_pipeline
   deploy/cluster.sh down "$cluster"
   echo
-  if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline"
+  if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed (logs in $pipe)" >&2
   exit 1
 fi
 
 echo "The pipeline keeps running. Follow it live:"
 echo "  $bin watch --config $pipe/us-collector.toml"
+echo "Ask the collector:  $bin instances --config $pipe/us-collector.toml"
+echo "                    $bin alerts --config $pipe/us-collector.toml --limit 5"
+echo "                    $bin policy acl list --config $pipe/us-collector.toml"
 echo "Stop a sensor and watch it go stopping, then offline:  kill \$(cat $pipe/eu-sensor.pid)"
 echo "Stop everything:  ./deploy/quickstart.sh --down"

@@ -61,6 +61,15 @@ pub struct CaptureConfig {
     /// Seconds after which a running flow sends an update record.
     #[serde(default = "sixty")]
     pub active_timeout_secs: u64,
+    /// Milliseconds after a TCP connection ends (a FIN each way, or a RST) before its record
+    /// goes out: long enough for the last ACK (a later packet becomes a small delta record),
+    /// short enough that alerts on it come at once.
+    #[serde(default = "half_a_second")]
+    pub tcp_close_grace_ms: u64,
+}
+
+fn half_a_second() -> u64 {
+    (crate::flow::LIVE_TCP_CLOSE_GRACE_MICROS / 1000) as u64
 }
 
 fn one() -> f64 {
@@ -334,8 +343,8 @@ fn spawn_capture(
 ) -> Result<std::thread::JoinHandle<CaptureResult>, SensorError> {
     let table = TableConfig {
         active_micros: (config.capture.active_timeout_secs as i64).saturating_mul(1_000_000),
-        // Closed connections are reported 2 s after the close: alerts do not wait minutes.
-        tcp_closed_micros: 2_000_000,
+        // Closed connections are reported soon after the close: alerts do not wait minutes.
+        tcp_closed_micros: (config.capture.tcp_close_grace_ms.max(1) as i64).saturating_mul(1000),
         ..TableConfig::default()
     };
     let mut emit = move |r: FlowRecord| {

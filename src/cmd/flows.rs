@@ -73,8 +73,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or(if a.iface.is_some() { 120 } else { 0 });
     let config = TableConfig {
         active_micros: i64::try_from(active_secs).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
-        // Live, a closed connection prints 2 s after its close; a file prints at the end anyway.
-        tcp_closed_micros: if a.iface.is_some() { 2_000_000 } else { 0 },
+        // Live, a closed connection prints soon after its close; a file prints at the end anyway.
+        tcp_closed_micros: if a.iface.is_some() {
+            flowmesh_sensor::flow::LIVE_TCP_CLOSE_GRACE_MICROS
+        } else {
+            0
+        },
         ..TableConfig::default()
     };
     let result = match &a.iface {

@@ -107,6 +107,9 @@ impl Flow {
     }
 }
 
+/// How long after a TCP connection ends its record waits for the last ACK, live, µs.
+pub const LIVE_TCP_CLOSE_GRACE_MICROS: i64 = 500_000;
+
 /// Timeouts and bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct TableConfig {
