@@ -63,6 +63,10 @@ enum Command {
     Collector(cmd::collector::Args),
     /// Run the cloud manager (not yet available: issue #6).
     Manager(cmd::pending::Args),
+    /// Add a user and/or instances to a running cluster (configs rewritten, nodes reloaded).
+    Enroll(cmd::enroll::EnrollArgs),
+    /// Revoke an instance's credentials on every node of a running cluster.
+    Revoke(cmd::enroll::RevokeArgs),
     /// Stream alerts and instance status changes as JSON lines (optionally to a webhook).
     Watch(cmd::watch::Args),
     /// List the instances a running collector hears from, with their status (its API).
@@ -107,6 +111,8 @@ fn main() -> ExitCode {
         Command::Sensor(a) => cmd::sensor::run(a),
         Command::Collector(a) => cmd::collector::run(a),
         Command::Manager(_) => cmd::pending::run("manager", 6),
+        Command::Enroll(a) => cmd::enroll::enroll(a),
+        Command::Revoke(a) => cmd::enroll::revoke(a),
         Command::Watch(a) => cmd::watch::run(a),
         Command::Instances(a) => cmd::instances::run(a),
         Command::Alerts(a) => cmd::alerts::run(a),

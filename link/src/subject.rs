@@ -48,6 +48,36 @@ impl Channel {
     }
 }
 
+/// Subjects between instances and the cloud manager, which lives in its own `CLOUD` account.
+/// The broker maps them: a user's account sends to the inbox only as itself and receives only
+/// its own copy of a broadcast.
+pub mod cloud {
+    /// An instance publishes here (in its own account) to reach the manager's inbox.
+    pub const INBOX: &str = "flowmesh.cloud.inbox";
+    /// Broadcasts to users: `flowmesh.cloud.broadcast.<user>` in the cloud account arrives in
+    /// that user's account under the same name.
+    pub const BROADCAST: &str = "flowmesh.cloud.broadcast";
+
+    /// The inbox subject of `user`, as the manager sees it.
+    pub fn inbox_of(user: &str) -> String {
+        format!("{INBOX}.{user}")
+    }
+
+    /// The broadcast subject of `user`.
+    pub fn broadcast_to(user: &str) -> String {
+        format!("{BROADCAST}.{user}")
+    }
+
+    /// The user a manager-side inbox or broadcast subject names.
+    pub fn user_of(subject: &str) -> Option<&str> {
+        subject
+            .strip_prefix(INBOX)
+            .or_else(|| subject.strip_prefix(BROADCAST))?
+            .strip_prefix('.')
+            .filter(|u| !u.is_empty() && !u.contains('.'))
+    }
+}
+
 /// Why a name cannot be a subject token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubjectError {

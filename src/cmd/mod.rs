@@ -7,6 +7,7 @@ pub mod check;
 pub mod cloud_key;
 pub mod collector;
 pub mod devices;
+pub mod enroll;
 pub mod flows;
 pub mod generate;
 pub mod hello;

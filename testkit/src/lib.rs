@@ -4,8 +4,7 @@
 //! Every server is killed when its [`Cluster`] drops (also on panic), and each child also asks
 //! the kernel to kill it should the test process die first (`PR_SET_PDEATHSIG`).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -185,10 +184,15 @@ impl Cluster {
                 Ok(())
             });
         }
-        node.child = Some(
-            cmd.spawn()
-                .with_context(|| format!("starting {}", self.binary.display()))?,
-        );
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        // Where `deploy/cluster.sh` keeps it: `flowmesh enroll` signals reloads through it.
+        std::fs::write(
+            self.dir.path().join(format!("logs/{}.pid", node.name)),
+            child.id().to_string(),
+        )?;
+        node.child = Some(child);
         Ok(())
     }
 
@@ -311,18 +315,7 @@ impl Drop for Cluster {
     }
 }
 
-/// A minimal HTTP/1.0 GET against the monitoring port (no client library needed).
-pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
-}
+pub use flowmesh_manager::broker::http_get;
 
 /// Whether every consumer of `stream` has had every message delivered and acknowledged (and
 /// the stream holds at least one): the collectors are done with what was published.

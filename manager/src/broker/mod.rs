@@ -13,11 +13,13 @@
 //! Configs refer to files relative to OUT, so nats-server is started with OUT as its working
 //! directory (`deploy/cluster.sh` and the test harness do so); the tree can then be moved.
 
+mod enroll;
 mod pki;
 mod render;
 mod topology;
 
-pub use render::{NodeSummary, read_summary};
+pub use enroll::{Enrolled, enroll, http_get, reload, revoke};
+pub use render::{Account, Accounts, CLOUD, Member, NodeSummary, SYSTEM, read_summary};
 pub use topology::{NodePorts, Region, Topology, TopologyError, User};
 
 use std::fs;
@@ -98,6 +100,33 @@ pub fn broker_config(
     }
 }
 
+/// Writes every node's nats-server config for these accounts.
+fn render_configs(topology: &Topology, out: &Path, accounts: &Accounts) -> Result<(), BrokerError> {
+    let nodes = topology.nodes();
+    for node in &nodes {
+        write_file(
+            &out.join(format!("nodes/{}.conf", node.name)),
+            &render::node_config(topology, node, &nodes, accounts),
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes `creds/<user>/<instance>.toml`: the `[broker]` table of that instance's config.
+fn write_broker_toml(
+    out: &Path,
+    nodes: &[NodeSummary],
+    user: &str,
+    instance: &str,
+) -> Result<(), BrokerError> {
+    let cfg = broker_config(out, nodes, user, instance);
+    let body = format!(
+        "# [broker] settings for instance {instance} of user {user}; paste into its config\n[broker]\n{}",
+        toml::to_string(&cfg).unwrap_or_default()
+    );
+    write_file(&out.join(format!("creds/{user}/{instance}.toml")), &body)
+}
+
 /// Generates CA, certificates, node configs and credentials for `topology` into `out`.
 /// `base` resolves relative identity paths in the topology.
 pub fn generate(
@@ -127,6 +156,11 @@ pub fn generate(
     )?;
 
     let accounts = render::Accounts::generate(topology, base, &out)?;
+    accounts.save(&out)?;
+    write_file(
+        &out.join("topology.toml"),
+        &toml::to_string(topology).map_err(|e| TopologyError::Invalid(e.to_string()))?,
+    )?;
     let nodes = topology.nodes();
     for node in &nodes {
         let cert = ca.issue_node(&node.name, &topology.host)?;
@@ -139,11 +173,8 @@ pub fn generate(
             cert.key_pem.as_bytes(),
             true,
         )?;
-        write_file(
-            &out.join(format!("nodes/{}.conf", node.name)),
-            &render::node_config(topology, node, &nodes, &accounts),
-        )?;
     }
+    render_configs(topology, &out, &accounts)?;
     let summary = render::summaries(topology, &nodes);
     write_file(&out.join("nodes.tsv"), &render::summary_tsv(&summary))?;
     let generated = Generated {
@@ -152,19 +183,11 @@ pub fn generate(
     };
     for user in &topology.users {
         for instance in &user.instances {
-            let cfg = generated.broker_config(&user.name, instance);
-            let body = format!(
-                "# [broker] settings for instance {instance} of user {}; paste into its config\n[broker]\n{}",
-                user.name,
-                toml::to_string(&cfg).unwrap_or_default()
-            );
-            write_file(
-                &generated
-                    .out
-                    .join(format!("creds/{}/{instance}.toml", user.name)),
-                &body,
-            )?;
+            write_broker_toml(&generated.out, &generated.nodes, &user.name, instance)?;
         }
+    }
+    for account in [SYSTEM, CLOUD] {
+        write_broker_toml(&generated.out, &generated.nodes, account, "manager")?;
     }
     tracing::info!(out = %generated.out.display(), nodes = generated.nodes.len(), "cluster generated");
     Ok(generated)

@@ -3,25 +3,53 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use flowmesh_link::subject::cloud;
 use flowmesh_link::{Identity, secret_file};
+use serde::{Deserialize, Serialize};
 
 use super::BrokerError;
 use super::topology::{Node, Topology};
 
+/// One instance's login: its name and public nkey.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// The instance name.
+    pub instance: String,
+    /// Its public nkey (the seed is only in `creds/<account>/<instance>.nk`).
+    pub nkey: String,
+}
+
 /// One account and the public nkeys allowed to log into it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
-    name: String,
-    user_id: Option<String>,
-    members: Vec<(String, String)>,
+    /// The account (user) name.
+    pub name: String,
+    /// The user's public key (hex), for cloud users.
+    pub user_id: Option<String>,
+    /// Its logins.
+    pub members: Vec<Member>,
 }
 
-/// The system account and one account per cloud user.
+/// The system account (the manager's view of connections), the cloud account (the manager's
+/// inbox and broadcasts) and one account per cloud user. Kept in `accounts.json` so users and
+/// instances can be added and revoked later (`flowmesh enroll`, `flowmesh revoke`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Accounts {
-    system: Account,
-    users: Vec<Account>,
+    /// `SYS`.
+    pub system: Account,
+    /// `CLOUD`.
+    pub cloud: Account,
+    /// The users.
+    pub users: Vec<Account>,
 }
 
-fn new_member(out: &Path, account: &str, instance: &str) -> Result<(String, String), BrokerError> {
+/// The system account's name.
+pub const SYSTEM: &str = "SYS";
+/// The cloud account's name.
+pub const CLOUD: &str = "CLOUD";
+
+/// Creates a login for `instance` in `account`: the seed goes to `creds/`, the public key back.
+pub fn new_member(out: &Path, account: &str, instance: &str) -> Result<Member, BrokerError> {
     let kp = nkeys::KeyPair::new_user();
     let seed = kp.seed().map_err(|e| BrokerError::Nkey(e.to_string()))?;
     let body =
@@ -31,17 +59,25 @@ fn new_member(out: &Path, account: &str, instance: &str) -> Result<(String, Stri
         body.as_bytes(),
         true,
     )?;
-    Ok((instance.to_string(), kp.public_key()))
+    Ok(Member {
+        instance: instance.to_string(),
+        nkey: kp.public_key(),
+    })
 }
 
 impl Accounts {
     /// Creates a fresh nkey for every instance (seeds written under `out/creds`) and for the
-    /// system account's `manager`.
+    /// manager's logins to the system and cloud accounts.
     pub fn generate(topology: &Topology, base: &Path, out: &Path) -> Result<Self, BrokerError> {
         let system = Account {
-            name: "SYS".into(),
+            name: SYSTEM.into(),
             user_id: None,
-            members: vec![new_member(out, "SYS", "manager")?],
+            members: vec![new_member(out, SYSTEM, "manager")?],
+        };
+        let cloud = Account {
+            name: CLOUD.into(),
+            user_id: None,
+            members: vec![new_member(out, CLOUD, "manager")?],
         };
         let mut users = Vec::new();
         for u in &topology.users {
@@ -68,7 +104,38 @@ impl Accounts {
                 members,
             });
         }
-        Ok(Accounts { system, users })
+        Ok(Accounts {
+            system,
+            cloud,
+            users,
+        })
+    }
+
+    /// Reads `accounts.json` of a generated directory.
+    pub fn load(out: &Path) -> Result<Self, BrokerError> {
+        let path = out.join("accounts.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| BrokerError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            BrokerError::Topology(super::TopologyError::Invalid(format!(
+                "{}: {e}",
+                path.display()
+            )))
+        })
+    }
+
+    /// Writes `accounts.json` (public keys only).
+    pub fn save(&self, out: &Path) -> Result<(), BrokerError> {
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| BrokerError::Topology(super::TopologyError::Invalid(e.to_string())))?;
+        super::write_file(&out.join("accounts.json"), &json)
+    }
+
+    /// The account of user `name`.
+    pub fn user_mut(&mut self, name: &str) -> Option<&mut Account> {
+        self.users.iter_mut().find(|a| a.name == name)
     }
 }
 
@@ -89,17 +156,50 @@ fn tls_block(out: &mut String, node: &str, indent: &str, verify: bool, client_po
     let _ = writeln!(out, "{indent}}}");
 }
 
-fn account_block(out: &mut String, a: &Account, jetstream: bool) {
+/// How an account's block is written: its exports and imports.
+enum Role {
+    System,
+    Cloud,
+    User,
+}
+
+fn account_block(out: &mut String, a: &Account, role: Role) {
     if let Some(id) = &a.user_id {
         let _ = writeln!(out, "  # user id {id}");
     }
     let _ = writeln!(out, "  {}: {{", a.name);
-    if jetstream {
-        let _ = writeln!(out, "    jetstream: enabled");
+    match role {
+        Role::System => {}
+        Role::Cloud => {
+            // The cloud inbox is a service each user reaches only on its own subject; the
+            // broadcasts are streams each user receives only on its own subject.
+            let _ = writeln!(out, "    exports: [");
+            let _ = writeln!(out, "      {{ service: \"{}.*\" }}", cloud::INBOX);
+            let _ = writeln!(out, "      {{ stream: \"{}.*\" }}", cloud::BROADCAST);
+            let _ = writeln!(out, "    ]");
+        }
+        Role::User => {
+            let _ = writeln!(out, "    jetstream: enabled");
+            let _ = writeln!(out, "    imports: [");
+            let _ = writeln!(
+                out,
+                "      {{ service: {{ account: {CLOUD}, subject: \"{}.{}\" }}, to: \"{}\" }}",
+                cloud::INBOX,
+                a.name,
+                cloud::INBOX
+            );
+            let _ = writeln!(
+                out,
+                "      {{ stream: {{ account: {CLOUD}, subject: \"{}.{}\" }} }}",
+                cloud::BROADCAST,
+                a.name
+            );
+            let _ = writeln!(out, "    ]");
+        }
     }
     let _ = writeln!(out, "    users: [");
-    for (instance, nkey) in &a.members {
-        let _ = writeln!(out, "      {{ nkey: \"{nkey}\" }}  # {instance}");
+    for m in &a.members {
+        let _ = writeln!(out, "      {{ nkey: \"{}\" }}  # {}", m.nkey, m.instance);
     }
     let _ = writeln!(out, "    ]");
     let _ = writeln!(out, "  }}");
@@ -171,11 +271,12 @@ pub fn node_config(t: &Topology, node: &Node, all: &[Node], accounts: &Accounts)
         c,
         "\n# One account per cloud user: the broker keeps users apart."
     );
-    let _ = writeln!(c, "system_account: SYS");
+    let _ = writeln!(c, "system_account: {SYSTEM}");
     let _ = writeln!(c, "accounts {{");
-    account_block(&mut c, &accounts.system, false);
+    account_block(&mut c, &accounts.system, Role::System);
+    account_block(&mut c, &accounts.cloud, Role::Cloud);
     for a in &accounts.users {
-        account_block(&mut c, a, true);
+        account_block(&mut c, a, Role::User);
     }
     let _ = writeln!(c, "}}");
     c
