@@ -61,8 +61,13 @@ enum Command {
     Sensor(cmd::sensor::Args),
     /// Run a collector: consume flow batches, run the policy, store and publish alerts.
     Collector(cmd::collector::Args),
-    /// Run the cloud manager (not yet available: issue #6).
-    Manager(cmd::pending::Args),
+    /// Run the cloud manager: instance registry, cloud inbox, shared blacklist.
+    Manager(cmd::manager::Args),
+    /// Ask a running manager: users' instances, the shared blacklist.
+    #[command(subcommand)]
+    Cloud(cmd::manager::CloudCommand),
+    /// Report an attacker's IP to the cloud (shared with every user's collectors).
+    ReportIp(cmd::report_ip::Args),
     /// Add a user and/or instances to a running cluster (configs rewritten, nodes reloaded).
     Enroll(cmd::enroll::EnrollArgs),
     /// Revoke an instance's credentials on every node of a running cluster.
@@ -110,7 +115,9 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Sensor(a) => cmd::sensor::run(a),
         Command::Collector(a) => cmd::collector::run(a),
-        Command::Manager(_) => cmd::pending::run("manager", 6),
+        Command::Manager(a) => cmd::manager::run(a),
+        Command::Cloud(c) => cmd::manager::cloud(c),
+        Command::ReportIp(a) => cmd::report_ip::run(a),
         Command::Enroll(a) => cmd::enroll::enroll(a),
         Command::Revoke(a) => cmd::enroll::revoke(a),
         Command::Watch(a) => cmd::watch::run(a),

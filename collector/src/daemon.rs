@@ -25,6 +25,8 @@ use serde::Deserialize;
 use crate::alert::Alert;
 use crate::api::access::ApiConfig;
 use crate::checks::Engine;
+use crate::checks::blacklist::Blacklist;
+use crate::cloud::{BroadcastCounters, CloudConfig};
 use crate::policy::edit::{Applied, Edit, EditError};
 use crate::policy::{self, Policy};
 use crate::status::{Settings, Tracker};
@@ -78,9 +80,15 @@ pub struct CollectorConfig {
     /// these, through a consumer of its own — give each collector its own instances and every
     /// instance's batches, and its stateful checks, stay with one collector.
     pub instances: Option<Vec<String>>,
-    /// `[api]`: the gRPC API the CLI uses.
-    #[serde(default)]
+    /// `[cloud]`: the cloud's key (DNS), for its shared blacklist and for reports.
+    pub cloud: Option<CloudConfig>,
+    /// `[api]`: the gRPC API the CLI uses (127.0.0.1:7701 by default).
+    #[serde(default = "collector_api")]
     pub api: ApiConfig,
+}
+
+fn collector_api() -> ApiConfig {
+    ApiConfig::on_port(7701)
 }
 
 fn one() -> usize {
@@ -220,6 +228,13 @@ pub struct Collector {
     policy_edits: tokio::sync::Mutex<()>,
     engines: Mutex<HashMap<String, Engine>>,
     tracker: Mutex<Tracker>,
+    /// The cloud's shared blacklist, as last received.
+    blacklist: Arc<std::sync::RwLock<Blacklist>>,
+    /// What following the cloud's broadcasts counted.
+    pub cloud_counters: Arc<BroadcastCounters>,
+    /// Alert types whose flow's public address goes to the cloud, and where it is queued.
+    report_alerts: Vec<String>,
+    reports: Mutex<Option<tokio::sync::mpsc::Sender<(std::net::IpAddr, String, String)>>>,
     /// What it counted.
     pub counters: Counters,
     alert_seq: AtomicU64,
@@ -258,6 +273,14 @@ impl Collector {
             policy_edits: tokio::sync::Mutex::new(()),
             engines: Mutex::new(HashMap::new()),
             tracker: Mutex::new(Tracker::new(settings)),
+            blacklist: Arc::default(),
+            cloud_counters: Arc::default(),
+            report_alerts: config
+                .cloud
+                .as_ref()
+                .map(|c| c.report_alerts.clone())
+                .unwrap_or_default(),
+            reports: Mutex::new(None),
             counters: Counters::default(),
             alert_seq: AtomicU64::new(0),
         }))
@@ -375,7 +398,9 @@ impl Collector {
         let mut alerts = Vec::new();
         let mut series = SeriesDelta::default();
         let mut bad = 0u64;
+        let now = now_micros();
         {
+            let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
             let engine = engines.entry(batch.instance.clone()).or_insert_with(|| {
                 let policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
@@ -389,6 +414,7 @@ impl Collector {
                 let t = flowmesh_sensor::flow::parse_rfc3339_micros(&r.last_seen).unwrap_or(0);
                 series.add_flow(&r, t);
                 engine.flow(&r, &mut |a| alerts.push(a));
+                blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
             }
         }
         if bad > 0 {
@@ -428,6 +454,7 @@ impl Collector {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            self.report_to_cloud(&p.alerts);
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             self.counters.flows.fetch_add(p.flows, Ordering::Relaxed);
             self.counters
@@ -435,6 +462,28 @@ impl Collector {
                 .fetch_add(p.alerts.len() as u64, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Queues the public address of each reportable alert's flow for the cloud inbox.
+    fn report_to_cloud(&self, alerts: &[Alert]) {
+        if self.report_alerts.is_empty() {
+            return;
+        }
+        let queue = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = queue.as_ref() else { return };
+        for a in alerts {
+            if !self.report_alerts.iter().any(|k| k == a.kind) {
+                continue;
+            }
+            let Some(f) = &a.flow else { continue };
+            let remote = [f.server_ip, f.client_ip]
+                .into_iter()
+                .find(|ip| flowmesh_link::addr::is_public(*ip));
+            if let Some(ip) = remote {
+                // A full queue drops the report: the cloud hears of busy attackers again.
+                let _ = tx.try_send((ip, a.kind.to_string(), a.instance.clone()));
+            }
+        }
     }
 
     /// Publishes alerts sealed on `flowmesh.alerts.<collector>`, each with a message id derived
@@ -566,6 +615,10 @@ pub async fn run(
         tx
     };
     let status = tokio::spawn(status_loop(c.clone(), config.replicas, stop.clone()));
+    let cloud_task = config
+        .cloud
+        .clone()
+        .map(|cloud| tokio::spawn(follow_cloud(c.clone(), cloud, stop.clone())));
     let ticks = {
         let c = c.clone();
         let stop = stop.clone();
@@ -582,6 +635,9 @@ pub async fn run(
     let result = consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
     let _ = api_stop.send(());
+    if let Some(t) = cloud_task {
+        t.abort();
+    }
     // A task stuck on an unreachable broker must not hold the exit.
     for task in [ticks, status] {
         if tokio::time::timeout(Duration::from_secs(5), task)
@@ -597,6 +653,8 @@ pub async fn run(
         alerts = c.counters.alerts.load(Ordering::Relaxed),
         duplicates = c.counters.duplicates.load(Ordering::Relaxed),
         rejected = ?c.counters.rejections(),
+        cloud_broadcasts = c.cloud_counters.applied.load(Ordering::Relaxed),
+        cloud_refused = c.cloud_counters.refused.load(Ordering::Relaxed),
         "collector stopped"
     );
     result
@@ -846,4 +904,59 @@ fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<String> {
     };
     let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
     v.get("status")?.as_str().map(str::to_string)
+}
+
+/// The cloud: its key from DNS (retried until found), then its blacklist broadcasts applied and
+/// reports of alerting addresses sent, each address at most once an hour.
+async fn follow_cloud(c: Arc<Collector>, cloud: CloudConfig, stop: Arc<AtomicBool>) {
+    let key = loop {
+        match cloud.key().await {
+            Ok(k) => break k,
+            Err(e) => {
+                tracing::warn!(error = %e, "cloud key not found; retrying in 10 s");
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        }
+    };
+    tracing::info!(cloud_key = %key, "following the cloud's blacklist");
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(std::net::IpAddr, String, String)>(1024);
+    *c.reports.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    let reporter = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let mut sent: HashMap<std::net::IpAddr, std::time::Instant> = HashMap::new();
+            while let Some((ip, reason, instance)) = rx.recv().await {
+                sent.retain(|_, at| at.elapsed() < Duration::from_secs(3600));
+                if sent.contains_key(&ip) {
+                    continue;
+                }
+                sent.insert(ip, std::time::Instant::now());
+                let report = flowmesh_proto::v1::BlacklistReport {
+                    ip: ip.to_string(),
+                    reason,
+                    instance,
+                };
+                match crate::cloud::report_ip(&c.client(), &c.identity, key, &report).await {
+                    Ok(r) if r.accepted => tracing::info!(%ip, "reported to the cloud"),
+                    Ok(r) => tracing::warn!(%ip, error = %r.error, "the cloud refused a report"),
+                    Err(e) => tracing::warn!(%ip, error = %e, "report not delivered"),
+                }
+            }
+        })
+    };
+    if let Err(e) = crate::cloud::follow_broadcasts(
+        c.client(),
+        c.identity.clone(),
+        key,
+        c.blacklist.clone(),
+        c.cloud_counters.clone(),
+    )
+    .await
+    {
+        tracing::error!(error = %e, "cannot follow the cloud's blacklist");
+    }
+    reporter.abort();
 }

@@ -5,11 +5,13 @@
 //! - [`checks`]: the checks, run on flow records, raising [`alert::Alert`]s.
 //! - [`store`]: alerts and timeseries in redb; [`status`]: instance status from heartbeats.
 //! - [`daemon`]: the collector process; [`watch`]: the subscriber `flowmesh watch` runs.
+//! - [`cloud`]: reports to the cloud inbox, the cloud's shared blacklist.
 //! - [`api`]: the collector's gRPC API, which the CLI uses.
 
 pub mod alert;
 pub mod api;
 pub mod checks;
+pub mod cloud;
 pub mod daemon;
 pub mod offline;
 pub mod policy;

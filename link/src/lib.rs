@@ -7,8 +7,12 @@
 //! - [`streams`]: the JetStream streams and status bucket.
 //! - [`tls`]: the TLS-1.3-only rustls client configuration.
 //! - [`connect`]: the NATS connection (TLS 1.3, CA file, per-instance nkey, all seed URLs).
+//! - [`addr`]: address classes (public or not).
+//! - [`access`]: how the CLI finds a daemon's API (URL and token in a 0600 file).
 //! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
 
+pub mod access;
+pub mod addr;
 pub mod cloud_key;
 pub mod connect;
 pub mod envelope;

@@ -54,6 +54,9 @@ impl Channel {
 pub mod cloud {
     /// An instance publishes here (in its own account) to reach the manager's inbox.
     pub const INBOX: &str = "flowmesh.cloud.inbox";
+    /// The subject the manager seals its inbox replies to: the broker renames reply subjects
+    /// across accounts, so both sides use this fixed one.
+    pub const INBOX_REPLY: &str = "flowmesh.cloud.inbox.reply";
     /// Broadcasts to users: `flowmesh.cloud.broadcast.<user>` in the cloud account arrives in
     /// that user's account under the same name.
     pub const BROADCAST: &str = "flowmesh.cloud.broadcast";

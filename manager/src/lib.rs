@@ -3,6 +3,11 @@
 //! - [`broker`]: generates everything a federated nats-server cluster needs (`flowmesh broker
 //!   init`): a CA and node certificates, one config per node, accounts and per-instance keys.
 //!
-//! The instance registry, cloud inbox and status changes come with later issues.
+//! - [`registry`]: users and instances from the broker's connection events (metadata only).
+//! - [`blacklist`]: the shared blacklist users report attacker IPs into.
+//! - [`daemon`]: `flowmesh manager`: the registry, the cloud inbox and broadcasts, its API.
 
+pub mod blacklist;
 pub mod broker;
+pub mod daemon;
+pub mod registry;

@@ -8,6 +8,112 @@ pub mod v1 {
     tonic::include_proto!("flowmesh.v1");
 }
 
+/// Bearer tokens on the gRPC APIs: the client adds one to every call, the server refuses calls
+/// without it.
+pub mod auth {
+    use tonic::metadata::{Ascii, MetadataValue};
+    use tonic::{Request, Status};
+
+    /// Adds `authorization: Bearer <token>` to each request (client side).
+    #[derive(Clone)]
+    pub struct Bearer(MetadataValue<Ascii>);
+
+    impl Bearer {
+        /// The interceptor for `token`; `None` if the token is not printable ASCII.
+        pub fn new(token: &str) -> Option<Self> {
+            format!("Bearer {token}").parse().ok().map(Bearer)
+        }
+    }
+
+    impl tonic::service::Interceptor for Bearer {
+        fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
+            r.metadata_mut().insert("authorization", self.0.clone());
+            Ok(r)
+        }
+    }
+
+    /// Compares in time independent of where the values differ.
+    fn same(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// The server-side check: calls without `authorization: Bearer <token>` are refused.
+    #[derive(Clone)]
+    pub struct Check(Vec<u8>);
+
+    impl tonic::service::Interceptor for Check {
+        fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+            match req.metadata().get("authorization") {
+                Some(v) if same(v.as_bytes(), &self.0) => Ok(req),
+                _ => Err(Status::unauthenticated(
+                    "missing or wrong API token (use the daemon's access file)",
+                )),
+            }
+        }
+    }
+
+    /// The check for `token`.
+    pub fn require(token: &str) -> Check {
+        Check(format!("Bearer {token}").into_bytes())
+    }
+}
+
+/// Serving an API on a bound listener until told to stop.
+pub mod serve {
+    use std::future::Future;
+    use std::net::SocketAddr;
+
+    use flowmesh_link::access::Access;
+    use tonic::service::Routes;
+
+    /// Binds an API on `addr`, writes the access file (URL and a fresh token) and serves the
+    /// routes `wrap` makes — given the token check to put around its service — until `stop`
+    /// resolves; the access file is removed then. Returns the bound address.
+    pub async fn with_access<F>(
+        addr: SocketAddr,
+        access_file: std::path::PathBuf,
+        stop: impl Future<Output = ()> + Send + 'static,
+        wrap: F,
+    ) -> Result<SocketAddr, String>
+    where
+        F: FnOnce(crate::auth::Check) -> Routes,
+    {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("API: cannot listen on {addr}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        let access = Access::new(bound);
+        access.write(&access_file)?;
+        let routes = wrap(crate::auth::require(&access.token));
+        tracing::info!(url = %access.url, access_file = %access_file.display(), "API listening");
+        spawn(listener, routes, stop, move || {
+            let _ = std::fs::remove_file(&access_file);
+        });
+        Ok(bound)
+    }
+
+    /// Serves `routes` on `listener` in the background until `stop` resolves, then runs
+    /// `cleanup` (e.g. removing the access file).
+    pub fn spawn(
+        listener: tokio::net::TcpListener,
+        routes: Routes,
+        stop: impl Future<Output = ()> + Send + 'static,
+        cleanup: impl FnOnce() + Send + 'static,
+    ) {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "API server failed");
+            }
+            cleanup();
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::v1::{Flow, FlowBatch};

@@ -4,26 +4,28 @@
 use std::path::Path;
 
 use anyhow::Context;
-use flowmesh_collector::api::access::Access;
+use flowmesh_link::access::Access;
 use flowmesh_collector::daemon::CollectorConfig;
 use flowmesh_proto::v1::collector_client::CollectorClient;
-use tonic::metadata::{Ascii, MetadataValue};
+use flowmesh_proto::auth::Bearer;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// Adds `authorization: Bearer <token>` to each request.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut().insert("authorization", self.0.clone());
-        Ok(r)
-    }
-}
-
 /// A client of a collector's API.
 pub type Client = CollectorClient<InterceptedService<Channel, Bearer>>;
+
+/// A channel to the API whose access file is `access_file`, and the token for its calls.
+/// `daemon` says how to start it, for the error when it is not running.
+pub async fn channel(access_file: &Path, daemon: &str) -> anyhow::Result<(Channel, Bearer)> {
+    let access = Access::read(access_file).map_err(anyhow::Error::msg)?;
+    let token = Bearer::new(&access.token).context("the access file's token is not printable")?;
+    let channel = Channel::from_shared(access.url.clone())?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the API at {} (is `{daemon}` running?)", access.url))?;
+    Ok((channel, token))
+}
 
 /// Connects to the API of the collector whose config file is `config`.
 pub async fn connect(config: &Path) -> anyhow::Result<Client> {
@@ -34,22 +36,12 @@ pub async fn connect(config: &Path) -> anyhow::Result<Client> {
             config.display()
         );
     }
-    let access = Access::read(&c.api.access_file).map_err(anyhow::Error::msg)?;
-    let token: MetadataValue<Ascii> = format!("Bearer {}", access.token)
-        .parse()
-        .context("the access file's token is not printable")?;
-    let channel = Channel::from_shared(access.url.clone())?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach the collector's API at {} (is `flowmesh collector --config {}` running?)",
-                access.url,
-                config.display()
-            )
-        })?;
-    Ok(CollectorClient::with_interceptor(channel, Bearer(token)))
+    let (channel, token) = channel(
+        &c.api.access_file,
+        &format!("flowmesh collector --config {}", config.display()),
+    )
+    .await?;
+    Ok(CollectorClient::with_interceptor(channel, token))
 }
 
 /// A gRPC error as the user should read it.

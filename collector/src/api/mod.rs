@@ -2,8 +2,10 @@
 //! status changes, and policy edits. The `flowmesh instances`, `alerts` and `policy` commands
 //! use it. Every call carries the bearer token of the access file ([`access`]).
 
-pub mod access;
 pub mod convert;
+
+/// The access file and `[api]` settings (shared with the manager).
+pub use flowmesh_link::access;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -17,7 +19,6 @@ use tonic::{Request, Response};
 use crate::daemon::Collector;
 use crate::policy::edit::EditError;
 use crate::store::AlertQuery;
-use access::Access;
 
 /// The API's errors as gRPC statuses.
 fn internal(e: impl std::fmt::Display) -> tonic::Status {
@@ -154,46 +155,18 @@ impl collector_server::Collector for Api {
     }
 }
 
-/// A running API: where it listens. Dropping it leaves the server running until `stop`.
-pub struct Running {
-    /// The bound address.
-    pub addr: SocketAddr,
-}
-
-/// Binds the API, writes the access file and serves until `stop` resolves.
+/// Serves the collector's API (see [`flowmesh_proto::serve::with_access`]).
 pub async fn serve(
     c: Arc<Collector>,
     addr: SocketAddr,
     access_file: std::path::PathBuf,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<Running, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("API: cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let access = Access::new(bound);
-    access.write(&access_file)?;
-    let expected = format!("Bearer {}", access.token).into_bytes();
-    let check = move |req: Request<()>| -> Result<Request<()>, tonic::Status> {
-        match req.metadata().get("authorization") {
-            Some(v) if access::same_token(v.as_bytes(), &expected) => Ok(req),
-            _ => Err(tonic::Status::unauthenticated(
-                "missing or wrong API token (use the collector's access file)",
-            )),
-        }
-    };
-    let service = collector_server::CollectorServer::with_interceptor(Api { c }, check);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tracing::info!(url = %access.url, access_file = %access_file.display(), "API listening");
-    tokio::spawn(async move {
-        let result = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(incoming, stop)
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "API server failed");
-        }
-        let _ = std::fs::remove_file(&access_file);
-    });
-    Ok(Running { addr: bound })
+) -> Result<SocketAddr, String> {
+    flowmesh_proto::serve::with_access(addr, access_file, stop, |check| {
+        tonic::service::Routes::new(collector_server::CollectorServer::with_interceptor(
+            Api { c },
+            check,
+        ))
+    })
+    .await
 }

@@ -18,31 +18,7 @@ fn any(list: &[Cidr], ip: IpAddr) -> bool {
     list.iter().any(|c| c.contains(ip))
 }
 
-/// Whether an address is routable on the internet (not private, loopback, link-local, shared,
-/// multicast, documentation or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            !(a.is_private()
-                || a.is_loopback()
-                || a.is_link_local()
-                || a.is_multicast()
-                || a.is_broadcast()
-                || a.is_unspecified()
-                || a.is_documentation()
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        IpAddr::V6(a) => {
-            let s0 = a.segments()[0];
-            !(a.is_loopback()
-                || a.is_multicast()
-                || a.is_unspecified()
-                || (s0 & 0xffc0) == 0xfe80
-                || (s0 & 0xfe00) == 0xfc00)
-        }
-    }
-}
+pub use flowmesh_link::addr::is_public;
 
 impl HostPolicyCheck {
     /// Prepares the lists.

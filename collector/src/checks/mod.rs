@@ -1,6 +1,7 @@
 //! The checks of ntopng's Policies page, one module each, run on every flow record.
 
 pub mod acl;
+pub mod blacklist;
 pub mod calendar;
 pub mod device_apps;
 pub mod devices;

@@ -1,39 +1,26 @@
-//! How the CLI finds and authenticates to a running collector's API.
+//! How the CLI finds and authenticates to a running daemon's gRPC API (the collector's, the
+//! manager's).
 //!
-//! At start the collector binds its API (loopback only: there is no TLS on it yet), draws a
+//! At start the daemon binds its API (loopback only: there is no TLS on it yet), draws a
 //! random token and writes both to an access file, mode 0600, beside its config. Whoever may
-//! read the collector's files may use its API; nobody else on the machine can. The token
-//! changes at every start and the file is removed at a clean stop.
+//! read the daemon's files may use its API; nobody else on the machine can. The token changes
+//! at every start and the file is removed at a clean stop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use flowmesh_link::secret_file;
+use crate::secret_file;
 use serde::{Deserialize, Serialize};
 
-/// `[api]` in the collector's config.
+/// `[api]` in a daemon's config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// `IP:PORT` to listen on (a loopback address; port 0 picks a free one), or `off`.
-    #[serde(default = "default_listen")]
     pub listen: String,
     /// Where the URL and token are written (relative to the config file).
     #[serde(default = "default_access_file")]
     pub access_file: PathBuf,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            listen: default_listen(),
-            access_file: default_access_file(),
-        }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:7701".into()
 }
 
 fn default_access_file() -> PathBuf {
@@ -41,6 +28,14 @@ fn default_access_file() -> PathBuf {
 }
 
 impl ApiConfig {
+    /// The defaults of a daemon whose API listens on `port` by default.
+    pub fn on_port(port: u16) -> Self {
+        ApiConfig {
+            listen: format!("127.0.0.1:{port}"),
+            access_file: default_access_file(),
+        }
+    }
+
     /// The address to bind, `None` when the API is off.
     pub fn address(&self) -> Result<Option<SocketAddr>, String> {
         if self.listen == "off" {
@@ -94,7 +89,7 @@ impl Access {
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 format!(
-                    "{}: not found — is the collector running (it writes this file when its API starts)?",
+                    "{}: not found — is the daemon running (it writes this file when its API starts)?",
                     path.display()
                 )
             }
@@ -102,9 +97,4 @@ impl Access {
         })?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
-}
-
-/// Compares tokens in time independent of where they differ.
-pub fn same_token(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,0 +1,410 @@
+//! `flowmesh manager`: the cloud operator's daemon. It follows instance connects and
+//! disconnects across the supercluster (system events, metadata only), takes attacker-IP
+//! reports in its inbox — sealed to the cloud's key by each user — and broadcasts the shared
+//! blacklist to every enrolled user, each copy sealed to that user's key with the cloud as
+//! sender. It holds no user's key: users' flows, alerts and status are unreadable to it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flowmesh_link::access::ApiConfig;
+use flowmesh_link::async_nats::{self, Client};
+use flowmesh_link::connect::{BrokerConfig, connect_in_background};
+use flowmesh_link::subject::cloud;
+use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
+use flowmesh_proto::v1::{self as pb, BlacklistReport, InboxReply, manager_server};
+use futures::StreamExt;
+use prost::Message;
+use serde::Deserialize;
+use tonic::{Request, Response};
+
+use crate::blacklist::Blacklist;
+use crate::broker::Accounts;
+use crate::registry::Registry;
+
+
+/// The manager's config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerConfig {
+    /// The cloud's identity file (`flowmesh keygen --cloud`).
+    pub identity: PathBuf,
+    /// The cluster directory `flowmesh broker init` wrote: users' public keys come from its
+    /// `accounts.json` (re-read when it changes, so enrolled users count at once).
+    pub cluster: PathBuf,
+    /// The manager's login to the `CLOUD` account (`creds/CLOUD/manager.toml`).
+    pub broker: BrokerConfig,
+    /// Its login to the system account (`creds/SYS/manager.toml`'s `[broker]` table).
+    pub system: BrokerConfig,
+    /// How long a blacklisted address stays after its latest report, seconds.
+    #[serde(default = "one_day")]
+    pub blacklist_ttl_secs: u64,
+    /// How often the blacklist is sent again (collectors that were away catch up), seconds.
+    #[serde(default = "one_minute")]
+    pub rebroadcast_secs: u64,
+    /// `[api]` (127.0.0.1:7702 by default).
+    #[serde(default = "manager_api")]
+    pub api: ApiConfig,
+}
+
+fn one_day() -> u64 {
+    86_400
+}
+fn one_minute() -> u64 {
+    60
+}
+fn manager_api() -> ApiConfig {
+    ApiConfig::on_port(7702)
+}
+
+/// Why the manager cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ManagerError(pub String);
+
+impl ManagerConfig {
+    /// Reads a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, ManagerError> {
+        let err = |r: String| ManagerError(format!("{}: {r}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut c: ManagerConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.identity = dir.join(&c.identity);
+        c.cluster = dir.join(&c.cluster);
+        c.broker = c.broker.relative_to(dir);
+        c.system = c.system.relative_to(dir);
+        c.api.access_file = dir.join(&c.api.access_file);
+        c.api.address().map_err(err)?;
+        Ok(c)
+    }
+}
+
+/// What the manager counted.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Reports accepted.
+    pub reports: AtomicU64,
+    /// Inbox messages refused, by reason.
+    pub refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// Broadcasts sent (one per user per round).
+    pub broadcasts: AtomicU64,
+}
+
+impl Counters {
+    fn refuse(&self, why: &'static str) {
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(why)
+            .or_default() += 1;
+    }
+}
+
+/// Users and their public keys, from `accounts.json`.
+struct Users {
+    keys: BTreeMap<String, PublicKey>,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// The running manager.
+pub struct Manager {
+    identity: Identity,
+    cluster: PathBuf,
+    registry: Mutex<Registry>,
+    blacklist: Mutex<Blacklist>,
+    users: Mutex<Users>,
+    opener: Mutex<Opener>,
+    /// What it counted.
+    pub counters: Counters,
+    changed: tokio::sync::Notify,
+}
+
+fn now_micros() -> i64 {
+    flowmesh_link::envelope::now_micros() as i64
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Manager {
+    fn new(config: &ManagerConfig) -> Result<Self, ManagerError> {
+        let identity =
+            Identity::load(&config.identity).map_err(|e| ManagerError(e.to_string()))?;
+        let m = Manager {
+            opener: Mutex::new(Opener::new(&identity)),
+            identity,
+            cluster: config.cluster.clone(),
+            registry: Mutex::new(Registry::default()),
+            blacklist: Mutex::new(Blacklist::new(config.blacklist_ttl_secs)),
+            users: Mutex::new(Users {
+                keys: BTreeMap::new(),
+                modified: None,
+            }),
+            counters: Counters::default(),
+            changed: tokio::sync::Notify::new(),
+        };
+        m.refresh_users()?;
+        Ok(m)
+    }
+
+    /// Re-reads `accounts.json` if it changed (enrollment): new users are trusted at once.
+    fn refresh_users(&self) -> Result<(), ManagerError> {
+        let path = self.cluster.join("accounts.json");
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut users = lock(&self.users);
+        if modified.is_some() && modified == users.modified {
+            return Ok(());
+        }
+        let accounts = Accounts::load(&self.cluster).map_err(|e| ManagerError(e.to_string()))?;
+        let mut keys = BTreeMap::new();
+        for a in &accounts.users {
+            match a.user_id.as_deref().map(PublicKey::from_hex) {
+                Some(Ok(k)) => {
+                    keys.insert(a.name.clone(), k);
+                }
+                Some(Err(e)) => tracing::warn!(user = %a.name, error = %e, "bad user id"),
+                None => tracing::warn!(user = %a.name, "user without a public key: no broadcasts"),
+            }
+        }
+        let mut opener = lock(&self.opener);
+        for k in keys.values() {
+            opener.trust(*k);
+        }
+        tracing::info!(users = keys.len(), "users loaded");
+        users.keys = keys;
+        users.modified = modified;
+        Ok(())
+    }
+
+    fn key_of(&self, user: &str) -> Option<PublicKey> {
+        lock(&self.users).keys.get(user).copied()
+    }
+
+    /// Handles one inbox message from `user` (the broker says who); the answer to send back.
+    fn take_report(&self, user: &str, data: &[u8]) -> Result<InboxReply, &'static str> {
+        if self.key_of(user).is_none() {
+            let _ = self.refresh_users();
+        }
+        let Some(key) = self.key_of(user) else {
+            return Err("unknown_user");
+        };
+        let opened = lock(&self.opener)
+            .open(cloud::INBOX, data)
+            .map_err(|_| "unreadable")?;
+        // The broker vouches for the account, the envelope for the key: both must agree.
+        if opened.sender != key {
+            return Err("wrong_sender");
+        }
+        let report = BlacklistReport::decode(opened.payload.as_slice()).map_err(|_| "malformed")?;
+        let result = lock(&self.blacklist).report(user, &report, now_micros());
+        Ok(match result {
+            Ok(()) => {
+                tracing::info!(%user, ip = %report.ip, reason = %report.reason, "blacklist report");
+                self.counters.reports.fetch_add(1, Ordering::Relaxed);
+                self.changed.notify_one();
+                InboxReply {
+                    accepted: true,
+                    error: String::new(),
+                }
+            }
+            Err(e) => InboxReply {
+                accepted: false,
+                error: e,
+            },
+        })
+    }
+
+    /// Sends the blacklist to every user, each copy sealed to that user.
+    async fn broadcast(&self, client: &Client) {
+        let _ = self.refresh_users();
+        let now = now_micros();
+        let body = {
+            let mut b = lock(&self.blacklist);
+            b.expire(now);
+            b.broadcast(now).encode_to_vec()
+        };
+        let users: Vec<(String, PublicKey)> = lock(&self.users)
+            .keys
+            .iter()
+            .map(|(u, k)| (u.clone(), *k))
+            .collect();
+        for (user, key) in users {
+            let subject = cloud::broadcast_to(&user);
+            let Ok(sealed) = Sealer::new(&self.identity, key).seal(&subject, &body) else {
+                continue;
+            };
+            match client.publish(subject, sealed.into()).await {
+                Ok(()) => {
+                    self.counters.broadcasts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(%user, error = %e, "broadcast not sent"),
+            }
+        }
+    }
+}
+
+/// Runs the manager until `stop` is set.
+pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), ManagerError> {
+    let m = Arc::new(Manager::new(&config)?);
+    let cloud_client = connect_in_background(&config.broker, "manager")
+        .await
+        .map_err(|e| ManagerError(e.to_string()))?;
+    let system = connect_in_background(&config.system, "manager")
+        .await
+        .map_err(|e| ManagerError(e.to_string()))?;
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = config.api.address().map_err(ManagerError)? {
+        serve_api(m.clone(), addr, config.api.access_file.clone(), async {
+            let _ = api_stopped.await;
+        })
+        .await
+        .map_err(ManagerError)?;
+    }
+    tracing::info!(cluster = %config.cluster.display(), "manager starting");
+    let events = tokio::spawn(follow_connections(m.clone(), system));
+    let inbox = tokio::spawn(serve_inbox(m.clone(), cloud_client.clone()));
+    let mut every = tokio::time::interval(Duration::from_secs(config.rebroadcast_secs.max(1)));
+    while !stop.load(Ordering::Relaxed) {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = m.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
+        }
+        m.broadcast(&cloud_client).await;
+    }
+    let _ = api_stop.send(());
+    events.abort();
+    inbox.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(5), cloud_client.flush()).await;
+    tracing::info!(
+        reports = m.counters.reports.load(Ordering::Relaxed),
+        broadcasts = m.counters.broadcasts.load(Ordering::Relaxed),
+        refused = ?lock(&m.counters.refused),
+        "manager stopped"
+    );
+    Ok(())
+}
+
+/// Connects and disconnects from every node, after a first inventory of who is connected.
+async fn follow_connections(m: Arc<Manager>, system: Client) {
+    let subscribe = async {
+        let c = system.subscribe("$SYS.ACCOUNT.*.CONNECT").await?;
+        let d = system.subscribe("$SYS.ACCOUNT.*.DISCONNECT").await?;
+        system.flush().await?;
+        Ok::<_, async_nats::Error>(futures::stream::select(c, d))
+    };
+    let mut events = match subscribe.await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot follow connection events");
+            return;
+        }
+    };
+    inventory(&m, &system).await;
+    while let Some(msg) = events.next().await {
+        lock(&m.registry).event(&msg.payload, now_micros());
+    }
+}
+
+/// Asks every node for its connections (one answer per node) and seeds the registry.
+async fn inventory(m: &Manager, system: &Client) {
+    let inbox = system.new_inbox();
+    let Ok(mut answers) = system.subscribe(inbox.clone()).await else {
+        return;
+    };
+    let ask = br#"{"auth":true,"limit":100000}"#;
+    if system
+        .publish_with_reply("$SYS.REQ.SERVER.PING.CONNZ", inbox, ask.as_slice().into())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut nodes = 0;
+    while let Ok(Some(answer)) =
+        tokio::time::timeout(Duration::from_secs(2), answers.next()).await
+    {
+        nodes += 1;
+        lock(&m.registry).seed(&answer.payload, now_micros());
+    }
+    tracing::info!(nodes, "connection inventory");
+}
+
+/// The inbox: reports from users, answered sealed.
+async fn serve_inbox(m: Arc<Manager>, client: Client) {
+    let mut sub = match client.subscribe(format!("{}.*", cloud::INBOX)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to the inbox");
+            return;
+        }
+    };
+    while let Some(msg) = sub.next().await {
+        let Some(user) = cloud::user_of(&msg.subject) else {
+            continue;
+        };
+        let reply = match m.take_report(user, &msg.payload) {
+            Ok(r) => r,
+            Err(why) => {
+                m.counters.refuse(why);
+                tracing::warn!(%user, reason = why, "inbox message refused");
+                InboxReply {
+                    accepted: false,
+                    error: format!("refused: {why}"),
+                }
+            }
+        };
+        // Answer only a known user, sealed to its key; anyone else gets nothing.
+        if let (Some(to), Some(key)) = (msg.reply, m.key_of(user))
+            && let Ok(sealed) =
+                Sealer::new(&m.identity, key).seal(cloud::INBOX_REPLY, &reply.encode_to_vec())
+        {
+            let _ = client.publish(to, sealed.into()).await;
+        }
+    }
+}
+
+struct Api {
+    m: Arc<Manager>,
+}
+
+#[tonic::async_trait]
+impl manager_server::Manager for Api {
+    async fn list_instances(
+        &self,
+        r: Request<pb::CloudInstancesRequest>,
+    ) -> Result<Response<pb::CloudInstancesResponse>, tonic::Status> {
+        let user = r.into_inner().user;
+        Ok(Response::new(pb::CloudInstancesResponse {
+            instances: lock(&self.m.registry).list(user.as_deref()),
+        }))
+    }
+
+    async fn get_blacklist(
+        &self,
+        _: Request<pb::GetBlacklistRequest>,
+    ) -> Result<Response<pb::BlacklistBroadcast>, tonic::Status> {
+        Ok(Response::new(lock(&self.m.blacklist).broadcast(now_micros())))
+    }
+}
+
+async fn serve_api(
+    m: Arc<Manager>,
+    addr: SocketAddr,
+    access_file: PathBuf,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<SocketAddr, String> {
+    flowmesh_proto::serve::with_access(addr, access_file, stop, |check| {
+        tonic::service::Routes::new(manager_server::ManagerServer::with_interceptor(
+            Api { m },
+            check,
+        ))
+    })
+    .await
+}

@@ -1,0 +1,134 @@
+//! `flowmesh manager` and `flowmesh cloud ...`: the cloud operator's daemon and its API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flowmesh_manager::daemon::{self, ManagerConfig};
+use flowmesh_proto::v1::manager_client::ManagerClient;
+use flowmesh_proto::v1::{CloudInstancesRequest, GetBlacklistRequest};
+
+/// Run the cloud manager: the registry of users and instances (from the broker's connection
+/// events across the supercluster: metadata only), the cloud inbox (attacker IPs reported by
+/// users, sealed to the cloud's key) and the shared blacklist broadcast to every user.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The manager's config file.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let config = ManagerConfig::load(&a.config)?;
+    super::run_daemon("manager", |stop| daemon::run(config, stop))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ask a running manager (through its API).
+#[derive(clap::Subcommand)]
+pub enum CloudCommand {
+    /// Users' instances: connected or not, where (region, node), since when, how often.
+    Instances {
+        /// The manager's config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// One JSON object per instance instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shared blacklist as users receive it.
+    Blacklist {
+        /// The manager's config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+async fn client(
+    config: &std::path::Path,
+) -> anyhow::Result<
+    ManagerClient<
+        tonic::service::interceptor::InterceptedService<
+            tonic::transport::Channel,
+            flowmesh_proto::auth::Bearer,
+        >,
+    >,
+> {
+    let c = ManagerConfig::load(config)?;
+    let (channel, token) = super::api::channel(
+        &c.api.access_file,
+        &format!("flowmesh manager --config {}", config.display()),
+    )
+    .await?;
+    Ok(ManagerClient::with_interceptor(channel, token))
+}
+
+pub fn cloud(c: CloudCommand) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    match c {
+        CloudCommand::Instances { config, user, json } => {
+            let list = rt.block_on(async {
+                client(&config)
+                    .await?
+                    .list_instances(CloudInstancesRequest { user })
+                    .await
+                    .map_err(super::api::status_error)
+            })?;
+            let list = list.into_inner().instances;
+            let when = flowmesh_sensor::flow::rfc3339_micros;
+            if json {
+                for i in &list {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "user": i.user, "instance": i.instance, "online": i.online,
+                            "connections": i.connections, "connects": i.connects,
+                            "last_seen": when(i.last_seen_us), "region": i.region,
+                            "node": i.node, "host": i.host,
+                        })
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<14} {:<20} {:<8} {:<6} {:<8} {:>5} {:>8}  LAST SEEN",
+                "USER", "INSTANCE", "STATE", "REGION", "NODE", "CONNS", "CONNECTS"
+            );
+            for i in &list {
+                println!(
+                    "{:<14} {:<20} {:<8} {:<6} {:<8} {:>5} {:>8}  {}",
+                    i.user,
+                    i.instance,
+                    if i.online { "online" } else { "offline" },
+                    i.region,
+                    i.node,
+                    i.connections,
+                    i.connects,
+                    when(i.last_seen_us)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CloudCommand::Blacklist { config } => {
+            let b = rt.block_on(async {
+                client(&config)
+                    .await?
+                    .get_blacklist(GetBlacklistRequest {})
+                    .await
+                    .map_err(super::api::status_error)
+            })?;
+            for e in b.into_inner().entries {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ip": e.ip, "reason": e.reason, "reporters": e.reporters,
+                        "expires": flowmesh_sensor::flow::rfc3339_micros(e.expires_us),
+                    })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `flowmesh report-ip`: report an attacker's address to the cloud by hand.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use flowmesh_collector::cloud::{CloudConfig, report_ip};
+use flowmesh_link::Identity;
+use flowmesh_link::connect::{BrokerConfig, connect};
+use flowmesh_proto::v1::BlacklistReport;
+use serde::Deserialize;
+
+/// Report an attacker's IP to the cloud's inbox (sealed to the cloud's key, found in DNS as
+/// `[cloud]` says). The cloud shares it, for a day, with every user's collectors, which then
+/// raise `blacklisted_host` on any flow to or from it. Only public addresses are taken.
+#[derive(clap::Args)]
+pub struct Args {
+    /// An instance's config file with `identity`, `[broker]` and `[cloud]` (a collector's works).
+    #[arg(long)]
+    config: PathBuf,
+    /// The address to report.
+    ip: std::net::IpAddr,
+    /// Why (shown to other users with the entry).
+    #[arg(long, default_value = "reported by hand")]
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct Needs {
+    name: Option<String>,
+    identity: PathBuf,
+    broker: BrokerConfig,
+    cloud: Option<CloudConfig>,
+}
+
+fn load(path: &Path) -> anyhow::Result<Needs> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut n: Needs = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    n.identity = dir.join(&n.identity);
+    n.broker = n.broker.relative_to(dir);
+    Ok(n)
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let n = load(&a.config)?;
+    let cloud = n.cloud.with_context(|| {
+        format!(
+            "{}: no [cloud] table: add `[cloud] domain = \"example.org\"` (or `pinned = \"<key>\"`)",
+            a.config.display()
+        )
+    })?;
+    let identity = Identity::load(&n.identity)?;
+    let instance = n.name.unwrap_or_else(|| "cli".into());
+    let rt = super::runtime()?;
+    let reply = rt.block_on(async {
+        let key = cloud.key().await.map_err(anyhow::Error::msg)?;
+        let client = connect(&n.broker, &instance).await?;
+        let report = BlacklistReport {
+            ip: a.ip.to_string(),
+            reason: a.reason.clone(),
+            instance: instance.clone(),
+        };
+        report_ip(&client, &identity, key, &report)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    if reply.accepted {
+        eprintln!("{}: accepted by the cloud", a.ip);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}: refused by the cloud: {}", a.ip, reply.error);
+        Ok(ExitCode::FAILURE)
+    }
+}
