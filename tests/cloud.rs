@@ -152,3 +152,335 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         "alice was reconnected by a reload"
     );
 }
+
+/// A config file's `[broker]` table for `instance` of `user`.
+fn broker_toml(cluster: &Cluster, user: &str, instance: &str, table: &str) -> String {
+    let b = cluster.broker_config(user, instance, None);
+    toml::to_string(&toml::Table::from_iter([(
+        table.to_string(),
+        toml::Value::try_from(b).unwrap(),
+    )]))
+    .unwrap()
+}
+
+/// Waits for `done` (checked every 200 ms) or panics saying `what`.
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn spawn(args: &[&str], log: &Path) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    die_with_parent(&mut cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn terminate(child: &mut std::process::Child) {
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+/// A flow batch from `instance` with one TCP flow from 10.0.0.5 to `server`, sealed by `who`.
+fn batch_to(who: &flowmesh_link::Identity, instance: &str, seq: u64, server: [u8; 4]) -> Vec<u8> {
+    use prost::Message;
+    let now = flowmesh_link::envelope::now_micros() as i64;
+    let batch = flowmesh_proto::v1::FlowBatch {
+        instance: instance.into(),
+        sequence: seq,
+        boot_id: vec![7; 8],
+        flows: vec![flowmesh_proto::v1::Flow {
+            l4: "TCP".into(),
+            client_ip: vec![10, 0, 0, 5],
+            client_port: 40000 + seq as u32,
+            server_ip: server.to_vec(),
+            server_port: 443,
+            l7: "TLS".into(),
+            c2s_packets: 3,
+            c2s_bytes: 300,
+            s2c_packets: 3,
+            s2c_bytes: 3000,
+            first_seen_us: now - 1_000_000,
+            last_seen_us: now,
+            ..Default::default()
+        }],
+    };
+    let subject = format!("flowmesh.flows.{instance}");
+    flowmesh_link::Sealer::new(who, who.public())
+        .seal(&subject, &batch.encode_to_vec())
+        .unwrap()
+}
+
+#[test]
+fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
+    let alice = TestUser::new("alice", &["alice-collector", "alice-cli"]);
+    let bob = TestUser::new("bob", &["bob-collector", "bob-cli"]);
+    let Ok(cluster) = Cluster::start(&[&alice, &bob], START) else {
+        eprintln!("SKIP: no cluster (nats-server missing?)");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let cloud = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::Cloud);
+    cloud.write(&path("cloud.id"), false).unwrap();
+    alice.identity.write(&path("alice.id"), false).unwrap();
+    bob.identity.write(&path("bob.id"), false).unwrap();
+    let cloud_hex = cloud.public().to_hex();
+    // The cloud's key in DNS.
+    let (ns, _dns) = rt.block_on(flowmesh_testkit::dns::serve_txt(&[(
+        "cloud._pubkey.cloud.test.",
+        vec![cloud_hex.as_str()],
+    )]));
+    let cloud_table = format!("[cloud]\ndomain = \"cloud.test\"\nname_server = \"{ns}\"\n");
+
+    std::fs::write(
+        path("manager.toml"),
+        format!(
+            "identity = \"cloud.id\"\ncluster = \"{}\"\nrebroadcast_secs = 1\n{}\n{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"manager-api.json\"\n",
+            cluster.dir().display(),
+            broker_toml(&cluster, "CLOUD", "manager", "broker"),
+            broker_toml(&cluster, "SYS", "manager", "system"),
+        ),
+    )
+    .unwrap();
+    let mut manager = spawn(
+        &[
+            "manager",
+            "--config",
+            path("manager.toml").to_str().unwrap(),
+        ],
+        &path("manager.log"),
+    );
+    std::fs::write(path("policy.toml"), "").unwrap();
+    let mut collectors = Vec::new();
+    for (user, id) in [("alice", "alice.id"), ("bob", "bob.id")] {
+        let name = format!("{user}-collector");
+        std::fs::write(
+            path(&format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nidentity = \"{id}\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\n{}\n{cloud_table}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
+                broker_toml(&cluster, user, &name, "broker"),
+            ),
+        )
+        .unwrap();
+        collectors.push(spawn(
+            &[
+                "collector",
+                "--config",
+                path(&format!("{name}.toml")).to_str().unwrap(),
+            ],
+            &path(&format!("{name}.log")),
+        ));
+    }
+    let manager_cfg = path("manager.toml");
+    let manager_cfg = manager_cfg.to_str().unwrap();
+
+    // The registry: both users' collectors, online, with their region and node.
+    wait_for(
+        "both collectors in the registry",
+        Duration::from_secs(30),
+        || {
+            let o = flowmesh(&["cloud", "instances", "--config", manager_cfg, "--json"]);
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let rows: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            ["alice", "bob"].iter().all(|u| {
+                rows.iter().any(|r| {
+                    r["user"] == *u
+                        && r["instance"] == format!("{u}-collector")
+                        && r["online"] == true
+                        && r["region"].as_str().is_some_and(|s| s == "eu" || s == "us")
+                        && r["node"].as_str().is_some_and(|s| !s.is_empty())
+                })
+            })
+        },
+    );
+
+    // Alice reports an attacker by hand; a private address is refused.
+    std::fs::write(
+        path("alice-cli.toml"),
+        format!(
+            "name = \"alice-cli\"\nidentity = \"alice.id\"\n{}\n{cloud_table}",
+            broker_toml(&cluster, "alice", "alice-cli", "broker")
+        ),
+    )
+    .unwrap();
+    let cli = path("alice-cli.toml");
+    let cli = cli.to_str().unwrap();
+    let accepted = flowmesh(&[
+        "report-ip",
+        "--config",
+        cli,
+        "185.220.101.1",
+        "--reason",
+        "ssh scanner",
+    ]);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let private = flowmesh(&["report-ip", "--config", cli, "192.168.1.9"]);
+    assert!(!private.status.success());
+    assert!(String::from_utf8_lossy(&private.stderr).contains("not a public address"));
+    let listed = ok(flowmesh(&["cloud", "blacklist", "--config", manager_cfg]));
+    assert!(
+        listed.contains("185.220.101.1") && !listed.contains("192.168.1.9"),
+        "{listed}"
+    );
+
+    // Bob's side: forged "cloud" broadcasts (sealed by bob's own key, and by a stranger's)
+    // naming 9.9.9.9, then traffic to 9.9.9.9 and to alice's attacker. Only the latter alerts.
+    rt.block_on(async {
+        use prost::Message;
+        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+            .await
+            .unwrap();
+        let forged = flowmesh_proto::v1::BlacklistBroadcast {
+            entries: vec![flowmesh_proto::v1::BlacklistEntry {
+                ip: "9.9.9.9".into(),
+                reason: "forged".into(),
+                expires_us: i64::MAX,
+                reporters: 1,
+            }],
+            issued_us: i64::MAX - 1,
+        }
+        .encode_to_vec();
+        let subject = flowmesh_link::subject::cloud::broadcast_to("bob");
+        let stranger = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::Cloud);
+        for sealer in [&bob.identity, &stranger] {
+            let sealed = flowmesh_link::Sealer::new(sealer, bob.identity.public())
+                .seal(&subject, &forged)
+                .unwrap();
+            client
+                .publish(subject.clone(), sealed.into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        let js = jetstream::new(client);
+        // The collector creates the streams; wait for them.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while js.get_stream(streams::FLOWS).await.is_err() {
+            assert!(Instant::now() < deadline, "no FLOWS stream for bob");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Until bob's collector has the cloud's list, its alert does not come: send a batch to
+        // 9.9.9.9 and one to the attacker each round.
+        let mut seq = 0;
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            for server in [[9, 9, 9, 9], [185, 220, 101, 1]] {
+                seq += 1;
+                let body = batch_to(&bob.identity, "bob-sensor", seq, server);
+                js.publish("flowmesh.flows.bob-sensor", body.into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+            let bob_cfg = path("bob-collector.toml");
+            let o = flowmesh(&[
+                "alerts",
+                "--config",
+                bob_cfg.to_str().unwrap(),
+                "--type",
+                "blacklisted_host",
+                "--limit",
+                "0",
+            ]);
+            let found = String::from_utf8_lossy(&o.stdout).into_owned();
+            if found.contains("185.220.101.1") {
+                assert!(
+                    !found.contains("9.9.9.9"),
+                    "a forged broadcast was applied: {found}"
+                );
+                let a: serde_json::Value =
+                    serde_json::from_str(found.lines().next().unwrap()).unwrap();
+                assert_eq!(a["source"], "cloud");
+                assert_eq!(a["side"], "server");
+                assert_eq!(a["reason"], "ssh scanner");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bob's collector never applied the cloud's blacklist"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // The manager's account sees none of bob's traffic, and a stored batch does not open
+        // with the cloud's key.
+        let spy = connect(&cluster.broker_config("CLOUD", "manager", None), "spy")
+            .await
+            .unwrap();
+        let mut all = spy.subscribe(">").await.unwrap();
+        spy.flush().await.unwrap();
+        let body = batch_to(&bob.identity, "bob-sensor", 1000, [1, 1, 1, 1]);
+        js.publish("flowmesh.flows.bob-sensor", body.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // Three seconds of everything the cloud account can see (its own broadcasts go on).
+        let until = Instant::now() + Duration::from_secs(3);
+        while let Ok(Some(m)) =
+            tokio::time::timeout_at(until, futures::StreamExt::next(&mut all)).await
+        {
+            assert!(
+                m.subject.starts_with("flowmesh.cloud."),
+                "the cloud account saw {}",
+                m.subject
+            );
+        }
+        assert!(
+            flowmesh_link::Opener::new(&cloud)
+                .open("flowmesh.flows.bob-sensor", &body)
+                .is_err()
+        );
+    });
+
+    // Bob's collector goes away: the registry says so.
+    terminate(&mut collectors[1]);
+    wait_for(
+        "bob-collector offline in the registry",
+        Duration::from_secs(30),
+        || {
+            let o = flowmesh(&[
+                "cloud",
+                "instances",
+                "--config",
+                manager_cfg,
+                "--user",
+                "bob",
+                "--json",
+            ]);
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                v["instance"] == "bob-collector" && v["online"] == false
+            })
+        },
+    );
+    let bob_log = std::fs::read_to_string(path("bob-collector.log")).unwrap();
+    assert!(bob_log.contains("not sealed by the cloud"), "{bob_log}");
+    assert!(bob_log.contains("does not open"), "{bob_log}");
+    terminate(&mut collectors[0]);
+    terminate(&mut manager);
+}

@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 use crate::checks::blacklist::Blacklist;
 
-
 /// `[cloud]` in an instance's config: where the cloud's key comes from, and what to report.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,66 +1,25 @@
 //! The cloud key lookup against a real DNS server (hickory-server, in-process, free port).
 
 use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use flowmesh_link::cloud_key::{CloudKeyConfig, CloudKeyError, resolve};
-use hickory_proto::rr::rdata::{SOA, TXT};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::Server;
-use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use hickory_server::zone_handler::Catalog;
 
 const GOOD: &str = "b61aaccbf226f2095f48a7ca9d417791f71c4b37e28827cee376b4c9ff5d4c6a";
 const OTHER: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
-/// A zone `test.` with one TXT record per case, served on UDP and TCP on a free port.
+/// A zone `test.` with one TXT record per case.
 async fn dns_server() -> (SocketAddr, Server<Catalog>) {
-    let origin = Name::from_str("test.").unwrap();
-    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-        origin.clone(),
-        ZoneType::Primary,
-        AxfrPolicy::Deny,
-    );
-    let soa = SOA::new(
-        Name::from_str("ns.test.").unwrap(),
-        Name::from_str("admin.test.").unwrap(),
-        1,
-        3600,
-        600,
-        86400,
-        60,
-    );
-    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
-    let txt = |name: &str, values: Vec<&str>| {
-        Record::from_rdata(
-            Name::from_str(name).unwrap(),
-            60,
-            RData::TXT(TXT::new(values.into_iter().map(String::from).collect())),
-        )
-    };
-    // A key split over two character-strings, as some DNS front-ends publish long values.
-    zone.upsert_mut(
-        txt("cloud._pubkey.good.test.", vec![&GOOD[..40], &GOOD[40..]]),
-        1,
-    );
-    zone.upsert_mut(txt("cloud._pubkey.malformed.test.", vec!["not-a-key"]), 1);
-    zone.upsert_mut(txt("cloud._pubkey.two.test.", vec![GOOD]), 1);
-    zone.upsert_mut(txt("cloud._pubkey.two.test.", vec![OTHER]), 1);
-    zone.upsert_mut(txt("elsewhere.missing.test.", vec![GOOD]), 1);
-
-    let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    // TCP on the same port number, for truncated answers.
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let mut server = Server::new(catalog);
-    server.register_socket(udp);
-    server.register_listener(tcp, Duration::from_secs(5), 4096);
-    (addr, server)
+    flowmesh_testkit::dns::serve_txt(&[
+        // A key split over two character-strings, as some DNS front-ends publish long values.
+        ("cloud._pubkey.good.test.", vec![&GOOD[..40], &GOOD[40..]]),
+        ("cloud._pubkey.malformed.test.", vec!["not-a-key"]),
+        ("cloud._pubkey.two.test.", vec![GOOD]),
+        ("cloud._pubkey.two.test.", vec![OTHER]),
+        ("elsewhere.missing.test.", vec![GOOD]),
+    ])
+    .await
 }
 
 fn config(domain: &str, ns: SocketAddr, pinned: Option<&str>) -> CloudKeyConfig {

@@ -38,11 +38,10 @@ impl Blacklist {
     /// Takes a report from `user` at `now` (µs). The address must be public: a private one
     /// means nothing to other users' networks.
     pub fn report(&mut self, user: &str, r: &BlacklistReport, now: i64) -> Result<(), String> {
-        let ip: IpAddr = r
-            .ip
-            .trim()
-            .parse()
-            .map_err(|_| format!("{:?} is not an IP address", r.ip))?;
+        let ip: IpAddr =
+            r.ip.trim()
+                .parse()
+                .map_err(|_| format!("{:?} is not an IP address", r.ip))?;
         if !flowmesh_link::addr::is_public(ip) {
             return Err(format!(
                 "{ip} is not a public address: only internet addresses are shared"
@@ -117,7 +116,8 @@ mod tests {
     fn reports_are_merged_refreshed_and_expire() {
         let mut b = Blacklist::new(60);
         b.report("alice", &report("185.220.101.1"), 0).unwrap();
-        b.report("bob", &report("185.220.101.1"), 30_000_000).unwrap();
+        b.report("bob", &report("185.220.101.1"), 30_000_000)
+            .unwrap();
         let out = b.broadcast(31_000_000);
         assert_eq!(out.entries.len(), 1);
         assert_eq!(out.entries[0].reporters, 2);

@@ -26,7 +26,6 @@ use crate::blacklist::Blacklist;
 use crate::broker::Accounts;
 use crate::registry::Registry;
 
-
 /// The manager's config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,8 +133,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Manager {
     fn new(config: &ManagerConfig) -> Result<Self, ManagerError> {
-        let identity =
-            Identity::load(&config.identity).map_err(|e| ManagerError(e.to_string()))?;
+        let identity = Identity::load(&config.identity).map_err(|e| ManagerError(e.to_string()))?;
         let m = Manager {
             opener: Mutex::new(Opener::new(&identity)),
             identity,
@@ -327,8 +325,7 @@ async fn inventory(m: &Manager, system: &Client) {
         return;
     }
     let mut nodes = 0;
-    while let Ok(Some(answer)) =
-        tokio::time::timeout(Duration::from_secs(2), answers.next()).await
+    while let Ok(Some(answer)) = tokio::time::timeout(Duration::from_secs(2), answers.next()).await
     {
         nodes += 1;
         lock(&m.registry).seed(&answer.payload, now_micros());
@@ -390,7 +387,9 @@ impl manager_server::Manager for Api {
         &self,
         _: Request<pb::GetBlacklistRequest>,
     ) -> Result<Response<pb::BlacklistBroadcast>, tonic::Status> {
-        Ok(Response::new(lock(&self.m.blacklist).broadcast(now_micros())))
+        Ok(Response::new(
+            lock(&self.m.blacklist).broadcast(now_micros()),
+        ))
     }
 }
 

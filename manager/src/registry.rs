@@ -51,7 +51,8 @@ fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 }
 
 fn micros_of(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
@@ -126,7 +127,10 @@ impl Registry {
             if account.is_empty() || INTERNAL.contains(&account) {
                 continue;
             }
-            let name = c["name"].as_str().filter(|n| !n.is_empty()).unwrap_or("(unnamed)");
+            let name = c["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("(unnamed)");
             let at = Where {
                 region: region.clone(),
                 node: node.clone(),
@@ -220,7 +224,10 @@ mod tests {
         r.seed(connz.to_string().as_bytes(), 42);
         let l = r.list(None);
         assert_eq!(l.len(), 1);
-        assert_eq!((l[0].user.as_str(), l[0].instance.as_str()), ("alice", "us-collector"));
+        assert_eq!(
+            (l[0].user.as_str(), l[0].instance.as_str()),
+            ("alice", "us-collector")
+        );
         assert!(l[0].online && l[0].last_seen_us == 42);
     }
 }

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use flowmesh_link::access::Access;
 use flowmesh_collector::daemon::CollectorConfig;
-use flowmesh_proto::v1::collector_client::CollectorClient;
+use flowmesh_link::access::Access;
 use flowmesh_proto::auth::Bearer;
+use flowmesh_proto::v1::collector_client::CollectorClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -23,7 +23,12 @@ pub async fn channel(access_file: &Path, daemon: &str) -> anyhow::Result<(Channe
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
-        .with_context(|| format!("cannot reach the API at {} (is `{daemon}` running?)", access.url))?;
+        .with_context(|| {
+            format!(
+                "cannot reach the API at {} (is `{daemon}` running?)",
+                access.url
+            )
+        })?;
     Ok((channel, token))
 }
 

@@ -34,7 +34,8 @@ struct Needs {
 }
 
 fn load(path: &Path) -> anyhow::Result<Needs> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut n: Needs = toml::from_str(&text).with_context(|| path.display().to_string())?;
     let dir = path.parent().unwrap_or(Path::new("."));
     n.identity = dir.join(&n.identity);

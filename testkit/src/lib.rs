@@ -4,6 +4,8 @@
 //! Every server is killed when its [`Cluster`] drops (also on panic), and each child also asks
 //! the kernel to kill it should the test process die first (`PR_SET_PDEATHSIG`).
 
+pub mod dns;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -127,15 +127,23 @@ mod tests {
         let mut b = Blacklist::default();
         assert!(b.apply(&broadcast(10, 1_000)));
         let mut alerts = Vec::new();
-        b.check(&record("10.0.0.5", "185.220.101.1"), "s", 500, &mut |a| alerts.push(a));
-        b.check(&record("185.220.101.1", "10.0.0.5"), "s", 500, &mut |a| alerts.push(a));
-        b.check(&record("10.0.0.5", "8.8.8.8"), "s", 500, &mut |a| alerts.push(a));
+        b.check(&record("10.0.0.5", "185.220.101.1"), "s", 500, &mut |a| {
+            alerts.push(a)
+        });
+        b.check(&record("185.220.101.1", "10.0.0.5"), "s", 500, &mut |a| {
+            alerts.push(a)
+        });
+        b.check(&record("10.0.0.5", "8.8.8.8"), "s", 500, &mut |a| {
+            alerts.push(a)
+        });
         assert_eq!(alerts.len(), 2);
         assert_eq!(alerts[0].fields["side"], "server");
         assert_eq!(alerts[1].fields["side"], "client");
         assert_eq!(alerts[0].fields["source"], "cloud");
         alerts.clear();
-        b.check(&record("10.0.0.5", "185.220.101.1"), "s", 1_000, &mut |a| alerts.push(a));
+        b.check(&record("10.0.0.5", "185.220.101.1"), "s", 1_000, &mut |a| {
+            alerts.push(a)
+        });
         assert!(alerts.is_empty(), "expired");
         // An older broadcast arriving late changes nothing.
         assert!(!b.apply(&BlacklistBroadcast {
