@@ -66,6 +66,8 @@ enum Command {
     /// Ask a running manager: users' instances, the shared blacklist.
     #[command(subcommand)]
     Cloud(cmd::manager::CloudCommand),
+    /// Ask one of your instances to restart capture, reload its policy or report its config.
+    Control(cmd::control::Args),
     /// Report an attacker's IP to the cloud (shared with every user's collectors).
     ReportIp(cmd::report_ip::Args),
     /// Add a user and/or instances to a running cluster (configs rewritten, nodes reloaded).
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
         Command::Manager(a) => cmd::manager::run(a),
         Command::Cloud(c) => cmd::manager::cloud(c),
         Command::ReportIp(a) => cmd::report_ip::run(a),
+        Command::Control(a) => cmd::control::run(a),
         Command::Enroll(a) => cmd::enroll::enroll(a),
         Command::Revoke(a) => cmd::enroll::revoke(a),
         Command::Watch(a) => cmd::watch::run(a),

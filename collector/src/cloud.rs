@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::checks::blacklist::Blacklist;
 
 /// `[cloud]` in an instance's config: where the cloud's key comes from, and what to report.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudConfig {
     /// The domain whose `cloud._pubkey.<domain>` TXT record holds the cloud's key.

@@ -53,7 +53,7 @@ pub fn consumer_of(config: &CollectorConfig) -> (String, Vec<String>) {
 const MAX_AGE_MICROS: u64 = 7 * 86_400 * 1_000_000;
 
 /// The collector's config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorConfig {
     /// This collector's name (a subject token): its alerts go to `flowmesh.alerts.<name>`.
@@ -330,9 +330,16 @@ impl Collector {
         let applied = policy::edit::apply(&text, edit).map_err(PolicyEditError::Edit)?;
         write_atomically(&self.policy_path, applied.text.as_bytes())
             .map_err(|e| PolicyEditError::Io(format!("{}: {e}", self.policy_path.display())))?;
+        self.install_policy(applied.policy.clone());
+        tracing::info!(?edit, "policy edited");
+        Ok(applied)
+    }
+
+    /// Makes `new` the policy the checks run.
+    fn install_policy(&self, new: Policy) {
         let old = std::mem::replace(
             &mut *self.policy.lock().unwrap_or_else(|p| p.into_inner()),
-            applied.policy.clone(),
+            new.clone(),
         );
         for engine in self
             .engines
@@ -340,10 +347,17 @@ impl Collector {
             .unwrap_or_else(|p| p.into_inner())
             .values_mut()
         {
-            engine.reconfigure(&old, &applied.policy);
+            engine.reconfigure(&old, &new);
         }
-        tracing::info!(?edit, "policy edited");
-        Ok(applied)
+    }
+
+    /// Reads the policy file again (a remote action, after editing it by hand): applied if it
+    /// validates, otherwise every error with its line and the running policy kept.
+    pub fn reload_policy(&self) -> Result<String, String> {
+        let policy = load_policy(&self.policy_path).map_err(|e| e.0)?;
+        self.install_policy(policy);
+        tracing::info!(policy = %self.policy_path.display(), "policy reloaded");
+        Ok(String::new())
     }
 
     /// Opens (or takes as plaintext in bench mode) one flow message.
@@ -615,6 +629,25 @@ pub async fn run(
         tx
     };
     let status = tokio::spawn(status_loop(c.clone(), config.replicas, stop.clone()));
+    let remote = {
+        let (c, report) = (
+            c.clone(),
+            serde_json::to_string(&config).unwrap_or_default(),
+        );
+        tokio::spawn(flowmesh_sensor::control::serve(
+            c.client(),
+            c.identity.clone(),
+            config.name.clone(),
+            move |action| {
+                use flowmesh_sensor::control::answer;
+                match action {
+                    "reload_policy" => answer(c.reload_policy()),
+                    "report_config" => answer(Ok(report.clone())),
+                    other => answer(Err(format!("{other}: not something a collector does"))),
+                }
+            },
+        ))
+    };
     let cloud_task = config
         .cloud
         .clone()
@@ -638,6 +671,7 @@ pub async fn run(
     if let Some(t) = cloud_task {
         t.abort();
     }
+    remote.abort();
     // A task stuck on an unreachable broker must not hold the exit.
     for task in [ticks, status] {
         if tokio::time::timeout(Duration::from_secs(5), task)

@@ -13,7 +13,7 @@ use crate::secret_file;
 use serde::{Deserialize, Serialize};
 
 /// `[api]` in a daemon's config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// `IP:PORT` to listen on (a loopback address; port 0 picks a free one), or `off`.

@@ -23,7 +23,7 @@ use crate::publish::{Batch, Outbox, PublishCounters, Publisher, codec};
 use crate::source::{CaptureCounters, CountedLive, Replay};
 
 /// The sensor's config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorConfig {
     /// The instance name (a subject token). Without it an id is generated once and kept in
@@ -43,7 +43,7 @@ pub struct SensorConfig {
 }
 
 /// `[capture]`: an interface, or a file to replay.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureConfig {
     /// Live capture from this interface.
@@ -80,7 +80,7 @@ fn sixty() -> u64 {
 }
 
 /// `[publish]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublishConfig {
     /// Flow records per batch at most.
@@ -275,7 +275,43 @@ pub async fn run(
     tracing::info!(%instance, boot = %hex::encode(boot_id), "sensor starting");
 
     let (rec_tx, rec_rx) = mpsc::channel::<FlowRecord>(65_536);
-    let capture = spawn_capture(&config, stop.clone(), shared.capture.clone(), rec_tx)?;
+    let control = Arc::new(CaptureControl::default());
+    let capture = spawn_capture(
+        &config,
+        stop.clone(),
+        control.clone(),
+        shared.capture.clone(),
+        rec_tx,
+    )?;
+    // A signal stops the capture that is running now, whichever run it is.
+    let stopper = {
+        let (stop, control) = (stop.clone(), control.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            control.stop_current();
+        })
+    };
+    let remote = {
+        let control = control.clone();
+        let report = serde_json::to_string(&config).unwrap_or_default();
+        tokio::spawn(crate::control::serve(
+            client.clone(),
+            identity.clone(),
+            instance.clone(),
+            move |action| match action {
+                "restart_capture" => {
+                    control.restart();
+                    crate::control::answer(Ok(String::new()))
+                }
+                "report_config" => crate::control::answer(Ok(report.clone())),
+                other => {
+                    crate::control::answer(Err(format!("{other}: not something a sensor does")))
+                }
+            },
+        ))
+    };
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(64);
     let batcher = tokio::spawn(batch(
         rec_rx,
@@ -304,6 +340,8 @@ pub async fn run(
         .await
         .map_err(|e| SensorError::Other(e.to_string()))?
         .map_err(|_| SensorError::Other("the capture thread panicked".into()))?;
+    stopper.abort();
+    remote.abort();
     let _ = batcher.await;
     let _ = sending.await;
     heart_stop.notify_one();
@@ -335,9 +373,66 @@ pub async fn run(
 
 type CaptureResult = Result<RunStats, (RunStats, crate::capture::CaptureError)>;
 
+/// Lets a remote action restart the capture: the running capture is told to stop (its open
+/// flows are emitted) and the capture loop opens its source again.
+#[derive(Debug, Default)]
+pub struct CaptureControl {
+    restart: AtomicBool,
+    current: std::sync::Mutex<Arc<AtomicBool>>,
+}
+
+impl CaptureControl {
+    /// Asks for a restart.
+    pub fn restart(&self) {
+        self.restart.store(true, Ordering::Relaxed);
+        self.stop_current();
+    }
+
+    fn stop_current(&self) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// A fresh stop flag for the next run.
+    fn next_run(&self, stopped: bool) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(stopped));
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = flag.clone();
+        flag
+    }
+}
+
+/// The configured packet source, opened.
+enum Source {
+    Replay(Replay),
+    Live(CountedLive),
+}
+
+fn open_source(
+    c: &CaptureConfig,
+    stop: Arc<AtomicBool>,
+    counters: Arc<CaptureCounters>,
+) -> Result<Source, crate::capture::CaptureError> {
+    Ok(match &c.file {
+        Some(file) => {
+            let src = Replay::open(file, c.speed, c.looping, stop, counters)?;
+            tracing::info!(file = %file.display(), speed = c.speed, looping = c.looping, "replaying");
+            Source::Replay(src)
+        }
+        None => {
+            let iface = c.interface.clone().unwrap_or_default();
+            let cap = LiveCapture::open(&iface, c.filter.as_deref())?;
+            tracing::info!(%iface, "capturing");
+            Source::Live(CountedLive::new(cap, counters))
+        }
+    })
+}
+
 fn spawn_capture(
     config: &SensorConfig,
     stop: Arc<AtomicBool>,
+    control: Arc<CaptureControl>,
     counters: Arc<CaptureCounters>,
     tx: mpsc::Sender<FlowRecord>,
 ) -> Result<std::thread::JoinHandle<CaptureResult>, SensorError> {
@@ -352,24 +447,38 @@ fn spawn_capture(
         let _ = tx.blocking_send(r);
     };
     let c = config.capture.clone();
-    let handle = if let Some(file) = c.file {
-        let mut src = Replay::open(&file, c.speed, c.looping, stop.clone(), counters)
-            .map_err(|e| SensorError::Other(format!("{}: {e}", file.display())))?;
-        tracing::info!(file = %file.display(), speed = c.speed, looping = c.looping, "replaying");
-        std::thread::spawn(move || {
-            offline::run(&mut src, &stop, None, table, &mut |_| {}, &mut emit)
-        })
-    } else {
-        let iface = c.interface.unwrap_or_default();
-        let cap = LiveCapture::open(&iface, c.filter.as_deref())
-            .map_err(|e| SensorError::Other(e.to_string()))?;
-        tracing::info!(%iface, "capturing");
-        let mut src = CountedLive::new(cap, counters);
-        std::thread::spawn(move || {
-            offline::run(&mut src, &stop, None, table, &mut |_| {}, &mut emit)
-        })
-    };
-    Ok(handle)
+    // The first open happens here, so a wrong interface or file fails the start.
+    let flag = control.next_run(stop.load(Ordering::Relaxed));
+    let first = open_source(&c, flag.clone(), counters.clone())
+        .map_err(|e| SensorError::Other(e.to_string()))?;
+    Ok(std::thread::spawn(move || {
+        let mut next = Some((first, flag));
+        loop {
+            let (src, flag) = match next.take() {
+                Some(opened) => opened,
+                None => {
+                    let flag = control.next_run(stop.load(Ordering::Relaxed));
+                    match open_source(&c, flag.clone(), counters.clone()) {
+                        Ok(src) => (src, flag),
+                        Err(e) => return Err((RunStats::default(), e)),
+                    }
+                }
+            };
+            let result = match src {
+                Source::Replay(mut s) => {
+                    offline::run(&mut s, &flag, None, table, &mut |_| {}, &mut emit)
+                }
+                Source::Live(mut s) => {
+                    offline::run(&mut s, &flag, None, table, &mut |_| {}, &mut emit)
+                }
+            };
+            if control.restart.swap(false, Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                tracing::info!("capture restarted (remote action)");
+                continue;
+            }
+            return result;
+        }
+    }))
 }
 
 /// Gathers records into batches of at most `max` records or `wait` old.

@@ -4,9 +4,11 @@
 //! views) → [`decode`] (one packet to a flow tuple and its payload) → [`flow`] (the
 //! bidirectional flow table) → [`dissect`] (application protocols) → [`flow::FlowRecord`]s.
 //! [`offline`] runs the whole road over a capture file; [`daemon`] runs it as the sensor,
-//! publishing through [`publish`] (batches, sealing, the disk outbox).
+//! publishing through [`publish`] (batches, sealing, the disk outbox) and answering remote
+//! actions through [`control`].
 
 pub mod capture;
+pub mod control;
 pub mod daemon;
 pub mod decode;
 pub mod devices;

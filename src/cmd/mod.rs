@@ -6,6 +6,7 @@ pub mod broker;
 pub mod check;
 pub mod cloud_key;
 pub mod collector;
+pub mod control;
 pub mod devices;
 pub mod enroll;
 pub mod flows;
@@ -19,6 +20,35 @@ pub mod report_ip;
 pub mod sensor;
 pub mod series;
 pub mod watch;
+
+/// What the commands that act as one instance (report-ip, control) need from its config file;
+/// any component's config works.
+#[derive(serde::Deserialize)]
+pub struct InstanceConfig {
+    /// The instance name, if the file has one.
+    pub name: Option<String>,
+    /// The user's identity file.
+    pub identity: std::path::PathBuf,
+    /// The cluster.
+    pub broker: flowmesh_link::connect::BrokerConfig,
+    /// How to find the cloud's key.
+    pub cloud: Option<flowmesh_collector::cloud::CloudConfig>,
+}
+
+impl InstanceConfig {
+    /// Reads it; relative paths are resolved against the file's directory.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut n: InstanceConfig =
+            toml::from_str(&text).with_context(|| path.display().to_string())?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        n.identity = dir.join(&n.identity);
+        n.broker = n.broker.relative_to(dir);
+        Ok(n)
+    }
+}
 
 /// A multi-threaded tokio runtime for the networked subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,14 +1,13 @@
 //! `flowmesh report-ip`: report an attacker's address to the cloud by hand.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flowmesh_collector::cloud::{CloudConfig, report_ip};
+use flowmesh_collector::cloud::report_ip;
 use flowmesh_link::Identity;
-use flowmesh_link::connect::{BrokerConfig, connect};
+use flowmesh_link::connect::connect;
 use flowmesh_proto::v1::BlacklistReport;
-use serde::Deserialize;
 
 /// Report an attacker's IP to the cloud's inbox (sealed to the cloud's key, found in DNS as
 /// `[cloud]` says). The cloud shares it, for a day, with every user's collectors, which then
@@ -25,26 +24,8 @@ pub struct Args {
     reason: String,
 }
 
-#[derive(Deserialize)]
-struct Needs {
-    name: Option<String>,
-    identity: PathBuf,
-    broker: BrokerConfig,
-    cloud: Option<CloudConfig>,
-}
-
-fn load(path: &Path) -> anyhow::Result<Needs> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut n: Needs = toml::from_str(&text).with_context(|| path.display().to_string())?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    n.identity = dir.join(&n.identity);
-    n.broker = n.broker.relative_to(dir);
-    Ok(n)
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let n = load(&a.config)?;
+    let n = super::InstanceConfig::load(&a.config)?;
     let cloud = n.cloud.with_context(|| {
         format!(
             "{}: no [cloud] table: add `[cloud] domain = \"example.org\"` (or `pinned = \"<key>\"`)",

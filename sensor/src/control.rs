@@ -1,0 +1,125 @@
+//! Remote actions: a user's CLI asks one of its instances to do something (restart capture,
+//! reload the policy, report its configuration). The request travels on
+//! `flowmesh.control.<instance>` inside the user's account, sealed to the user's key; the
+//! answer comes back sealed the same way. Other users cannot reach the subject (the broker
+//! keeps accounts apart) and the manager holds no user key, so neither can ask — and a request
+//! sealed by any key but the user's own is refused unanswered.
+
+use std::time::Duration;
+
+use flowmesh_link::async_nats::Client;
+use flowmesh_link::subject::Channel;
+use flowmesh_link::{Identity, Opener, Sealer};
+use flowmesh_proto::v1::{Control, ControlReply};
+use futures::StreamExt;
+use prost::Message;
+
+/// The subject answers are sealed to (reply subjects are random inboxes).
+pub fn reply_subject(instance: &str) -> String {
+    format!(
+        "{}.reply",
+        Channel::Control.subject(instance).unwrap_or_default()
+    )
+}
+
+/// Actions an instance may be asked to do.
+pub const ACTIONS: &[&str] = &["restart_capture", "reload_policy", "report_config"];
+
+/// Answers `action` with this, from a daemon's handler.
+pub fn answer(ok: Result<String, String>) -> ControlReply {
+    match ok {
+        Ok(json) => ControlReply {
+            ok: true,
+            json,
+            ..Default::default()
+        },
+        Err(error) => ControlReply {
+            ok: false,
+            error,
+            ..Default::default()
+        },
+    }
+}
+
+/// Serves remote actions for `instance` until the subscription ends: each request that opens
+/// and was sealed by the user's own key goes to `handle`, and its answer back, sealed.
+pub async fn serve(
+    client: Client,
+    identity: Identity,
+    instance: String,
+    handle: impl Fn(&str) -> ControlReply,
+) -> Result<(), String> {
+    let subject = Channel::Control
+        .subject(&instance)
+        .map_err(|e| e.to_string())?;
+    let mut sub = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let opener = Opener::new(&identity);
+    let sealer = Sealer::new(&identity, identity.public());
+    let reply_to = reply_subject(&instance);
+    while let Some(m) = sub.next().await {
+        let request = match opener.open(&subject, &m.payload) {
+            Ok(o) if o.sender == identity.public() => Control::decode(o.payload.as_slice()).ok(),
+            Ok(_) | Err(_) => None,
+        };
+        let Some(request) = request else {
+            tracing::warn!(%subject, "a remote action not sealed by this user: refused");
+            continue;
+        };
+        let mut reply = if ACTIONS.contains(&request.action.as_str()) {
+            tracing::info!(action = %request.action, "remote action");
+            handle(&request.action)
+        } else {
+            answer(Err(format!(
+                "unknown action {:?} (one of {})",
+                request.action,
+                ACTIONS.join(", ")
+            )))
+        };
+        reply.request_id = request.request_id;
+        if let (Some(to), Ok(sealed)) = (m.reply, sealer.seal(&reply_to, &reply.encode_to_vec())) {
+            let _ = client.publish(to, sealed.into()).await;
+        }
+    }
+    Ok(())
+}
+
+/// Asks `instance` to do `action`; its answer, verified as the user's.
+pub async fn request(
+    client: &Client,
+    identity: &Identity,
+    instance: &str,
+    action: &str,
+) -> Result<ControlReply, String> {
+    let subject = Channel::Control
+        .subject(instance)
+        .map_err(|e| e.to_string())?;
+    let mut id = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+    let request_id = hex::encode(id);
+    let body = Control {
+        action: action.to_string(),
+        request_id: request_id.clone(),
+    }
+    .encode_to_vec();
+    let sealed = Sealer::new(identity, identity.public())
+        .seal(&subject, &body)
+        .map_err(|e| e.to_string())?;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject, sealed.into()),
+    )
+    .await
+    .map_err(|_| format!("{instance} did not answer in 10 s"))?
+    .map_err(|e| format!("{instance}: {e} (is it running and connected?)"))?;
+    let opened = Opener::new(identity)
+        .open(&reply_subject(instance), &answer.payload)
+        .map_err(|e| format!("the answer does not open: {e}"))?;
+    let reply = ControlReply::decode(opened.payload.as_slice()).map_err(|e| e.to_string())?;
+    if reply.request_id != request_id {
+        return Err("the answer is not to this request".into());
+    }
+    Ok(reply)
+}

@@ -1,0 +1,46 @@
+//! `flowmesh control`: ask one of your instances to do something.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flowmesh_link::Identity;
+use flowmesh_link::connect::connect;
+
+/// Ask one of your instances, through the broker, to restart its capture (a sensor), reload
+/// its policy file (a collector) or report its configuration. The request and the answer are
+/// sealed to your key: other users cannot reach your instances, and the cloud cannot ask.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A config file with your `identity` and `[broker]` (any component's).
+    #[arg(long)]
+    config: PathBuf,
+    /// The instance to ask.
+    #[arg(long)]
+    instance: String,
+    /// restart_capture | reload_policy | report_config
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(flowmesh_sensor::control::ACTIONS))]
+    action: String,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let n = super::InstanceConfig::load(&a.config)?;
+    let identity = Identity::load(&n.identity)?;
+    let me = n.name.unwrap_or_else(|| "cli".into());
+    let rt = super::runtime()?;
+    let reply = rt.block_on(async {
+        let client = connect(&n.broker, &me).await?;
+        flowmesh_sensor::control::request(&client, &identity, &a.instance, &a.action)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    if reply.ok {
+        if !reply.json.is_empty() {
+            println!("{}", reply.json);
+        }
+        eprintln!("{}: {} done", a.instance, a.action);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}: {} refused: {}", a.instance, a.action, reply.error);
+        Ok(ExitCode::FAILURE)
+    }
+}
