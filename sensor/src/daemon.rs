@@ -405,7 +405,7 @@ impl CaptureControl {
 
 /// The configured packet source, opened.
 enum Source {
-    Replay(Replay),
+    Replay(Box<Replay>),
     Live(CountedLive),
 }
 
@@ -418,7 +418,7 @@ fn open_source(
         Some(file) => {
             let src = Replay::open(file, c.speed, c.looping, stop, counters)?;
             tracing::info!(file = %file.display(), speed = c.speed, looping = c.looping, "replaying");
-            Source::Replay(src)
+            Source::Replay(Box::new(src))
         }
         None => {
             let iface = c.interface.clone().unwrap_or_default();
@@ -466,7 +466,7 @@ fn spawn_capture(
             };
             let result = match src {
                 Source::Replay(mut s) => {
-                    offline::run(&mut s, &flag, None, table, &mut |_| {}, &mut emit)
+                    offline::run(&mut *s, &flag, None, table, &mut |_| {}, &mut emit)
                 }
                 Source::Live(mut s) => {
                     offline::run(&mut s, &flag, None, table, &mut |_| {}, &mut emit)
