@@ -6,7 +6,8 @@
 # configs into ./run, starts the federated cluster (eu: 3 nodes, us: 2; TLS 1.3 only; an account
 # per user), shows a sealed hello crossing regions, then starts alice's collector (in us) and two
 # sensors (one per region, replaying a generated capture in real time, looping) with a sample
-# policy, and `flowmesh watch`; alerts and status changes appear within a minute.
+# policy, `flowmesh watch`, and the cloud manager (instance registry, shared blacklist); alerts
+# and status changes appear within a minute.
 #   --smoke  the same for a bounded time: prints what watch received, stops one sensor to see it
 #            go offline, tears everything down, and exits non-zero unless alerts and status
 #            changes arrived.
@@ -59,6 +60,16 @@ mkdir -p "$run"
 for user in alice bob; do
   [ -f "$run/$user.id" ] || "$bin" -q keygen --out "$run/$user.id" >/dev/null
 done
+if [ ! -f "$run/cloud.id" ]; then
+  "$bin" -q keygen --cloud --domain example.org --out "$run/cloud.id" > "$run/cloud-txt-record"
+fi
+cloud_key=$(sed -n 's/.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
+if [ -f "$cluster/nodes.tsv" ] && [ ! -f "$cluster/accounts.json" ]; then
+  log "$cluster predates enrollment (no accounts.json): generating it again"
+  stop_pipeline
+  deploy/cluster.sh down "$cluster"
+  rm -rf "$cluster"
+fi
 if [ ! -f "$cluster/nodes.tsv" ]; then
   # The reference topology, moved to a block of 50 ports that is free on this machine.
   base=$(python3 - <<'PY'
@@ -122,7 +133,18 @@ broker_of() { sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml"; }
   echo 'policy = "policy.toml"'
   echo 'replicas = 3'
   broker_of us-collector
+  echo
+  echo '[cloud]                 # the cloud key; with DNS: domain = "example.org"'
+  echo "pinned = \"$cloud_key\""
 } > "$pipe/us-collector.toml"
+{
+  echo 'identity = "../cloud.id"'
+  echo 'cluster = "../cluster"'
+  echo 'rebroadcast_secs = 10'
+  sed -n '/^\[broker\]/,$p' "$cluster/creds/CLOUD/manager.toml"
+  echo
+  sed -n '/^\[broker\]/,$p' "$cluster/creds/SYS/manager.toml" | sed 's/^\[broker\]/[system]/'
+} > "$pipe/manager.toml"
 for s in eu-sensor us-sensor; do
   {
     echo "name = \"$s\""
@@ -146,6 +168,7 @@ start_daemon() { # NAME ARGS...: in the background; stdout, stderr and pid in $p
   setsid nohup "$bin" "$@" >"$pipe/$name.out" 2>"$pipe/$name.log" </dev/null &
   echo $! > "$pipe/$name.pid"
 }
+start_daemon manager manager --config "$pipe/manager.toml"
 start_daemon watch watch --config "$pipe/us-collector.toml"
 start_daemon us-collector collector --config "$pipe/us-collector.toml"
 start_daemon eu-sensor sensor --config "$pipe/eu-sensor.toml"
@@ -172,6 +195,14 @@ echo "flowmesh instances (the collector's API):"
 listed=0
 if "$bin" -q instances --config "$pipe/us-collector.toml"; then listed=1; fi
 echo
+echo "flowmesh cloud instances (the manager: connections only, nothing it can read):"
+"$bin" -q cloud instances --config "$pipe/manager.toml" | tee "$pipe/cloud-instances.out" || true
+echo
+echo "flowmesh report-ip 185.220.101.1 (sealed to the cloud's key; shared with every user):"
+reported=0
+if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason "quickstart demo"; then reported=1; fi
+"$bin" -q cloud blacklist --config "$pipe/manager.toml" || true
+echo
 
 if [ -n "$smoke" ]; then
   log "smoke: stopping eu-sensor; watch must show it stopping, then offline"
@@ -185,16 +216,20 @@ if [ -n "$smoke" ]; then
   stop_pipeline
   deploy/cluster.sh down "$cluster"
   echo
-  if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances"
+  cloud_listed=0
+  if grep -q "eu-sensor" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
+  if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported (logs in $pipe)" >&2
   exit 1
 fi
 
 echo "The pipeline keeps running. Follow it live:"
 echo "  $bin watch --config $pipe/us-collector.toml"
+echo "Ask the manager:    $bin cloud instances --config $pipe/manager.toml"
 echo "Ask the collector:  $bin instances --config $pipe/us-collector.toml"
 echo "                    $bin alerts --config $pipe/us-collector.toml --limit 5"
 echo "                    $bin policy acl list --config $pipe/us-collector.toml"

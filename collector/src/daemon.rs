@@ -117,7 +117,7 @@ impl CollectorConfig {
         c.store = dir.join(&c.store);
         c.policy = dir.join(&c.policy);
         c.broker = c.broker.relative_to(dir);
-        c.api.access_file = dir.join(&c.api.access_file);
+        c.api.resolve(path);
         c.api.address().map_err(err)?;
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
         for i in c.instances.iter().flatten() {

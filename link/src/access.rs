@@ -18,13 +18,11 @@ use serde::{Deserialize, Serialize};
 pub struct ApiConfig {
     /// `IP:PORT` to listen on (a loopback address; port 0 picks a free one), or `off`.
     pub listen: String,
-    /// Where the URL and token are written (relative to the config file).
-    #[serde(default = "default_access_file")]
+    /// Where the URL and token are written (relative to the config file). Default:
+    /// `<config file name>.api.json` beside the config, so daemons sharing a directory do not
+    /// share an access file.
+    #[serde(default)]
     pub access_file: PathBuf,
-}
-
-fn default_access_file() -> PathBuf {
-    "api-access.json".into()
 }
 
 impl ApiConfig {
@@ -32,7 +30,21 @@ impl ApiConfig {
     pub fn on_port(port: u16) -> Self {
         ApiConfig {
             listen: format!("127.0.0.1:{port}"),
-            access_file: default_access_file(),
+            access_file: PathBuf::new(),
+        }
+    }
+
+    /// Resolves the access file against the config file at `config`.
+    pub fn resolve(&mut self, config: &Path) {
+        let dir = config.parent().unwrap_or(Path::new("."));
+        if self.access_file.as_os_str().is_empty() {
+            let stem = config
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "daemon".into());
+            self.access_file = dir.join(format!("{stem}.api.json"));
+        } else {
+            self.access_file = dir.join(&self.access_file);
         }
     }
 

@@ -76,7 +76,7 @@ impl ManagerConfig {
         c.cluster = dir.join(&c.cluster);
         c.broker = c.broker.relative_to(dir);
         c.system = c.system.relative_to(dir);
-        c.api.access_file = dir.join(&c.api.access_file);
+        c.api.resolve(path);
         c.api.address().map_err(err)?;
         Ok(c)
     }
