@@ -13,5 +13,5 @@ cp broker-config/topology.toml "$tmp/"
 rm -rf broker-config/reference
 "$bin" -q broker init --topology "$tmp/topology.toml" --out broker-config/reference >/dev/null
 # Keys, seeds and certificates are per deployment: commit only the configs and the node list.
-rm -rf broker-config/reference/secrets broker-config/reference/creds broker-config/reference/ca.pem broker-config/reference/nodes/*.pem
+rm -rf broker-config/reference/secrets broker-config/reference/creds broker-config/reference/ca.pem broker-config/reference/nodes/*.pem broker-config/reference/accounts.json broker-config/reference/topology.toml
 echo "regenerated broker-config/reference"
