@@ -22,7 +22,7 @@ fi
 log "cargo test"
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 set +e
-cargo test --workspace --locked "$@" 2>&1 | tee "$out"
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 # cargo prints one summary per test binary (the last is often doc-tests with 0): add them up.

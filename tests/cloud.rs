@@ -267,14 +267,22 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         ],
         &path("manager.log"),
     );
-    std::fs::write(path("policy.toml"), "").unwrap();
+    // Restricted hosts reaching the internet alert; alice's collector reports those addresses.
+    std::fs::write(
+        path("policy.toml"),
+        "[host_policy]\nrestricted = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
     let mut collectors = Vec::new();
-    for (user, id) in [("alice", "alice.id"), ("bob", "bob.id")] {
+    for (user, id, extra) in [
+        ("alice", "alice.id", "report_alerts = [\"host_policy\"]\n"),
+        ("bob", "bob.id", ""),
+    ] {
         let name = format!("{user}-collector");
         std::fs::write(
             path(&format!("{name}.toml")),
             format!(
-                "name = \"{name}\"\nidentity = \"{id}\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\n{}\n{cloud_table}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
+                "name = \"{name}\"\nidentity = \"{id}\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\n{}\n{cloud_table}{extra}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
                 broker_toml(&cluster, user, &name, "broker"),
             ),
         )
@@ -345,6 +353,36 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     assert!(
         listed.contains("185.220.101.1") && !listed.contains("192.168.1.9"),
         "{listed}"
+    );
+
+    // Alice's collector reports on its own: a restricted host reaches 185.220.101.77.
+    rt.block_on(async {
+        let client = connect(
+            &cluster.broker_config("alice", "alice-cli", None),
+            "alice-cli",
+        )
+        .await
+        .unwrap();
+        let js = jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while js.get_stream(streams::FLOWS).await.is_err() {
+            assert!(Instant::now() < deadline, "no FLOWS stream for alice");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let body = batch_to(&alice.identity, "alice-sensor", 1, [185, 220, 101, 77]);
+        js.publish("flowmesh.flows.alice-sensor", body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    wait_for(
+        "the collector's own report in the blacklist",
+        Duration::from_secs(30),
+        || {
+            let o = flowmesh(&["cloud", "blacklist", "--config", manager_cfg]);
+            String::from_utf8_lossy(&o.stdout).contains("185.220.101.77")
+        },
     );
 
     // Bob's side: forged "cloud" broadcasts (sealed by bob's own key, and by a stranger's)

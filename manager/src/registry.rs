@@ -198,7 +198,7 @@ mod tests {
         assert!(l[0].online);
         assert_eq!((l[0].connections, l[0].connects), (1, 2));
         assert_eq!((l[0].region.as_str(), l[0].node.as_str()), ("eu", "eu-2"));
-        assert_eq!(l[0].last_seen_us, 1_795_248_000_000_000);
+        assert_eq!(l[0].last_seen_us, 1_795_334_400_000_000);
         r.event(&event("disconnect", "alice", "eu-sensor", "eu-2", 9, t), 0);
         assert!(!r.list(Some("alice"))[0].online);
         assert!(r.list(Some("bob")).is_empty());
