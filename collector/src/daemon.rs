@@ -891,8 +891,11 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
     };
     let won = match kv.entry(change.instance.clone()).await {
         Ok(Some(e)) => {
-            let same = peek_status(c, &change.instance, &e.value).as_deref() == Some(change.status);
-            !same
+            // Already said, or overtaken: another collector has announced this change, or a
+            // later one (a lagging collector must not bring back `restarted` after `online`).
+            let stale = peek_status(c, &change.instance, &e.value)
+                .is_some_and(|(status, time)| status == change.status || time >= change.time);
+            !stale
                 && kv
                     .update(&change.instance, value.into(), e.revision)
                     .await
@@ -925,8 +928,8 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
     });
 }
 
-/// The status a bucket entry holds (opened), if readable.
-fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<String> {
+/// The status a bucket entry holds (opened), and when it changed (µs), if readable.
+fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<(String, i64)> {
     let plain = match &c.sealer {
         Some(_) => {
             c.opener
@@ -937,7 +940,12 @@ fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<String> {
         None => value.to_vec(),
     };
     let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
-    v.get("status")?.as_str().map(str::to_string)
+    let time = v
+        .get("time")
+        .and_then(|t| t.as_str())
+        .and_then(flowmesh_sensor::flow::parse_rfc3339_micros)
+        .unwrap_or(i64::MIN);
+    Some((v.get("status")?.as_str()?.to_string(), time))
 }
 
 /// The cloud: its key from DNS (retried until found), then its blacklist broadcasts applied and
