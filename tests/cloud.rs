@@ -495,6 +495,35 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         );
     });
 
+    // The manager restarts: the blacklist and what it knew of instances are still there.
+    terminate(&mut manager);
+    manager = spawn(
+        &["manager", "--config", manager_cfg],
+        &path("manager-2.log"),
+    );
+    wait_for(
+        "the restarted manager's blacklist",
+        Duration::from_secs(30),
+        || {
+            let o = flowmesh(&["cloud", "blacklist", "--config", manager_cfg]);
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            out.contains("185.220.101.1") && out.contains("185.220.101.77")
+        },
+    );
+    let known = ok(flowmesh(&[
+        "cloud",
+        "instances",
+        "--config",
+        manager_cfg,
+        "--user",
+        "alice",
+        "--json",
+    ]));
+    assert!(
+        known.contains("\"alice-cli\""),
+        "forgotten across the restart: {known}"
+    );
+
     // Bob's collector goes away: the registry says so.
     terminate(&mut collectors[1]);
     wait_for(

@@ -23,7 +23,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a.is_multicast()
                 || a.is_unspecified()
                 || (s0 & 0xffc0) == 0xfe80
-                || (s0 & 0xfe00) == 0xfc00)
+                || (s0 & 0xfe00) == 0xfc00
+                // 2001:db8::/32, documentation, like IPv4's TEST-NETs.
+                || (s0 == 0x2001 && a.segments()[1] == 0x0db8))
         }
     }
 }
@@ -44,6 +46,7 @@ mod tests {
             ("2001:4860::8888", true),
             ("fe80::1", false),
             ("fd00::1", false),
+            ("2001:db8::1", false),
             ("::1", false),
         ] {
             assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");

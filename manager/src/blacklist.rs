@@ -10,7 +10,7 @@ use flowmesh_proto::v1::{BlacklistBroadcast, BlacklistEntry, BlacklistReport};
 /// Most entries kept: past it a report is refused rather than an entry forgotten.
 pub const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Listed {
     reason: String,
     expires: i64,
@@ -89,6 +89,20 @@ impl Blacklist {
         }
     }
 
+    /// The entries, to be kept across restarts (with who reported them).
+    pub fn save(&self) -> serde_json::Value {
+        serde_json::to_value(&self.entries).unwrap_or_default()
+    }
+
+    /// Takes back saved entries (those already expired at `now` are dropped).
+    pub fn restore(&mut self, saved: &serde_json::Value, now: i64) -> Result<(), String> {
+        let entries: BTreeMap<IpAddr, Listed> =
+            serde_json::from_value(saved.clone()).map_err(|e| e.to_string())?;
+        self.entries = entries;
+        self.expire(now);
+        Ok(())
+    }
+
     /// Entries now.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -125,6 +139,22 @@ mod tests {
         assert!(!b.expire(89_000_000));
         assert!(b.expire(90_000_000));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn entries_survive_a_restart() {
+        let mut b = Blacklist::new(60);
+        b.report("alice", &report("185.220.101.1"), 0).unwrap();
+        b.report("bob", &report("2001:db8::1"), 0).unwrap_err();
+        b.report("bob", &report("2a00:1450::1"), 0).unwrap();
+        let saved = b.save();
+        let mut again = Blacklist::new(60);
+        again.restore(&saved, 1).unwrap();
+        assert_eq!(again.broadcast(1), b.broadcast(1));
+        let mut late = Blacklist::new(60);
+        late.restore(&saved, 61_000_000).unwrap();
+        assert!(late.is_empty(), "expired while the manager was down");
+        assert!(late.restore(&serde_json::json!("garbage"), 0).is_err());
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct ManagerConfig {
     /// `[api]` (127.0.0.1:7702 by default).
     #[serde(default = "manager_api")]
     pub api: ApiConfig,
+    /// Where the blacklist and the registry are kept across restarts (mode 0600). Default:
+    /// `<config file name>.state.json` beside the config.
+    #[serde(default)]
+    pub state_file: PathBuf,
 }
 
 fn one_day() -> u64 {
@@ -77,6 +81,15 @@ impl ManagerConfig {
         c.broker = c.broker.relative_to(dir);
         c.system = c.system.relative_to(dir);
         c.api.resolve(path);
+        c.state_file = if c.state_file.as_os_str().is_empty() {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "manager".into());
+            dir.join(format!("{stem}.state.json"))
+        } else {
+            dir.join(&c.state_file)
+        };
         c.api.address().map_err(err)?;
         Ok(c)
     }
@@ -121,6 +134,7 @@ pub struct Manager {
     /// What it counted.
     pub counters: Counters,
     changed: tokio::sync::Notify,
+    state_file: PathBuf,
 }
 
 fn now_micros() -> i64 {
@@ -146,9 +160,50 @@ impl Manager {
             }),
             counters: Counters::default(),
             changed: tokio::sync::Notify::new(),
+            state_file: config.state_file.clone(),
         };
         m.refresh_users()?;
+        m.restore();
         Ok(m)
+    }
+
+    /// Takes back the blacklist and registry of the previous run. An unreadable state file is
+    /// set aside (renamed `.unreadable`), never overwritten, and the manager starts empty.
+    fn restore(&self) {
+        let Ok(text) = std::fs::read_to_string(&self.state_file) else {
+            return;
+        };
+        let restored = serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                lock(&self.blacklist).restore(&v["blacklist"], now_micros())?;
+                lock(&self.registry).restore(&v["registry"])
+            });
+        match restored {
+            Ok(()) => tracing::info!(
+                state = %self.state_file.display(),
+                blacklisted = lock(&self.blacklist).len(),
+                "state restored"
+            ),
+            Err(e) => {
+                let aside = self.state_file.with_extension("json.unreadable");
+                let _ = std::fs::rename(&self.state_file, &aside);
+                tracing::error!(error = %e, moved_to = %aside.display(), "state file unreadable; starting empty");
+            }
+        }
+    }
+
+    /// Writes the blacklist and registry (atomically, 0600).
+    fn save(&self) {
+        let state = serde_json::json!({
+            "blacklist": lock(&self.blacklist).save(),
+            "registry": lock(&self.registry).save(),
+        });
+        if let Err(e) =
+            flowmesh_link::secret_file::write(&self.state_file, state.to_string().as_bytes(), true)
+        {
+            tracing::warn!(error = %e, "state not saved");
+        }
     }
 
     /// Re-reads `accounts.json` if it changed (enrollment): new users are trusted at once.
@@ -275,7 +330,9 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
             _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
         }
         m.broadcast(&cloud_client).await;
+        m.save();
     }
+    m.save();
     let _ = api_stop.send(());
     events.abort();
     inbox.abort();

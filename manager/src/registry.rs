@@ -12,10 +12,12 @@ use serde_json::Value;
 const INTERNAL: &[&str] = &["SYS", "CLOUD", "$G", "$SYS"];
 
 /// One instance: `(user, instance)`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Connections open now, by (node, client id): a reconnect to another node and the
-    /// disconnect event of the old one may arrive in either order.
+    /// disconnect event of the old one may arrive in either order. Not kept across restarts:
+    /// the inventory at start finds them again.
+    #[serde(skip)]
     open: BTreeMap<(String, u64), Where>,
     /// Connects seen since the manager started.
     pub connects: u64,
@@ -26,7 +28,7 @@ pub struct Entry {
 }
 
 /// Where a connection is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Where {
     /// Region (the node's cluster name).
     pub region: String,
@@ -147,6 +149,31 @@ impl Registry {
         }
     }
 
+    /// What is kept across restarts: every instance's counts, last seen and last place.
+    pub fn save(&self) -> serde_json::Value {
+        Value::Array(
+            self.instances
+                .iter()
+                .map(|((u, i), e)| serde_json::json!({"user": u, "instance": i, "entry": e}))
+                .collect(),
+        )
+    }
+
+    /// Takes back what [`Registry::save`] kept; every instance starts offline until the
+    /// inventory or an event says otherwise.
+    pub fn restore(&mut self, saved: &Value) -> Result<(), String> {
+        let list = saved.as_array().ok_or("not a list")?;
+        for item in list {
+            let entry: Entry =
+                serde_json::from_value(item["entry"].clone()).map_err(|e| e.to_string())?;
+            let (Some(u), Some(i)) = (item["user"].as_str(), item["instance"].as_str()) else {
+                return Err("an entry without user or instance".into());
+            };
+            self.instances.insert((u.to_string(), i.to_string()), entry);
+        }
+        Ok(())
+    }
+
     /// Every instance (of `user` only, if given), as the API shows them.
     pub fn list(&self, user: Option<&str>) -> Vec<CloudInstance> {
         self.instances
@@ -209,6 +236,20 @@ mod tests {
         );
         assert_eq!(r.event(b"not json", 0), Seen::Ignored);
         assert_eq!(r.list(None).len(), 1);
+    }
+
+    #[test]
+    fn a_restart_keeps_what_was_known_and_forgets_who_is_online() {
+        let mut r = Registry::default();
+        let t = "2026-11-22T08:00:00Z";
+        r.event(&event("connect", "alice", "eu-sensor", "eu-1", 5, t), 0);
+        let mut again = Registry::default();
+        again.restore(&r.save()).unwrap();
+        let l = again.list(None);
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].connects, l[0].online), (1, false));
+        assert_eq!(l[0].node, "eu-1");
+        assert!(again.restore(&serde_json::json!({"x": 1})).is_err());
     }
 
     #[test]
