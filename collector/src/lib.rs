@@ -18,3 +18,4 @@ pub mod policy;
 pub mod status;
 pub mod store;
 pub mod watch;
+pub mod webhook;

@@ -1,8 +1,7 @@
 //! `flowmesh watch`: the user's alerts and status changes, opened, as JSON lines — and
-//! optionally POSTed to a webhook, with retries.
+//! optionally POSTed to a webhook ([`crate::webhook`]).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use flowmesh_link::async_nats;
 use flowmesh_link::connect::{BrokerConfig, connect};
@@ -10,7 +9,6 @@ use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What `watch` needs from a config file; other tables are ignored, so a collector's or a
 /// sensor's config works too.
@@ -29,8 +27,11 @@ pub struct WatchConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchSection {
-    /// POST every event here (`http://host:port/path`).
+    /// POST every event here (`http://host:port/path` or `https://...`).
     pub webhook: Option<String>,
+    /// For an https webhook with a private CA: its certificate (PEM), trusted besides the
+    /// system's roots.
+    pub webhook_ca_file: Option<PathBuf>,
     /// Attempts per event before giving up on it.
     #[serde(default = "three")]
     pub webhook_attempts: u32,
@@ -49,6 +50,9 @@ impl WatchConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         c.identity = dir.join(&c.identity);
         c.broker = c.broker.relative_to(dir);
+        if let Some(ca) = &mut c.watch.webhook_ca_file {
+            *ca = dir.join(&*ca);
+        }
         Ok(c)
     }
 }
@@ -113,139 +117,7 @@ pub async fn follow(
     Ok(())
 }
 
-/// POSTs `body` to an `http://` URL; `Ok` on a 2xx answer.
-pub async fn post(url: &str, body: &[u8]) -> Result<(), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("{url}: only http:// webhooks (put a TLS proxy in front for https)")
-    })?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let addr = if host.contains(':') {
-        host.to_string()
-    } else {
-        format!("{host}:80")
-    };
-    let mut s = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(&addr),
-    )
-    .await
-    .map_err(|_| format!("{addr}: connect timed out"))?
-    .map_err(|e| format!("{addr}: {e}"))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    s.write_all(body).await.map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
-        .await
-        .map_err(|_| "webhook answer timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let status_line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
-    let code = std::str::from_utf8(status_line)
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse::<u16>().ok())
-        .unwrap_or(0);
-    if (200..300).contains(&code) {
-        Ok(())
-    } else {
-        Err(format!("webhook answered {code}"))
-    }
-}
-
-/// Delivers one event with up to `attempts` tries (1 s, 2 s, 4 s ... apart).
-pub async fn deliver(url: &str, body: &[u8], attempts: u32) -> bool {
-    let mut wait = Duration::from_secs(1);
-    for attempt in 1..=attempts.max(1) {
-        match post(url, body).await {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(%url, attempt, error = %e, "webhook delivery failed");
-                if attempt < attempts {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-            }
-        }
-    }
-    false
-}
-
 /// A client name for the watch connection.
 pub fn client_name() -> String {
     format!("watch-{}", std::process::id())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::net::TcpListener;
-
-    /// A webhook that answers 503 first, then 200; returns the bodies it received.
-    async fn flaky_hook(listener: TcpListener) -> Vec<String> {
-        let mut bodies = Vec::new();
-        for status in ["503 Service Unavailable", "200 OK"] {
-            let Ok((mut s, _)) = listener.accept().await else {
-                break;
-            };
-            let mut buf = vec![0u8; 4096];
-            let mut got = Vec::new();
-            // Read until the blank line and the announced body length are in.
-            loop {
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&got).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("Content-Length: "))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        bodies.push(body.to_string());
-                        break;
-                    }
-                }
-            }
-            let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-            let _ = s.write_all(answer.as_bytes()).await;
-        }
-        bodies
-    }
-
-    #[tokio::test]
-    async fn a_webhook_gets_the_event_after_a_failed_attempt() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let server = tokio::spawn(flaky_hook(listener));
-        assert!(deliver(&url, br#"{"type":"instance_status"}"#, 3).await);
-        let bodies = server.await.unwrap();
-        assert_eq!(
-            bodies, [r#"{"type":"instance_status"}"#; 2],
-            "sent twice: 503, then 200"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_dead_webhook_gives_up_after_its_attempts_and_https_is_refused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        drop(listener);
-        assert!(!deliver(&url, b"{}", 1).await);
-        assert!(
-            post("https://example.org/", b"{}")
-                .await
-                .unwrap_err()
-                .contains("only http://")
-        );
-    }
 }

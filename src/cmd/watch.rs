@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flowmesh_collector::watch::{self, WatchConfig};
+use flowmesh_collector::webhook::Webhook;
 
 /// Stream the user's alerts and instance status changes, opened, one JSON object per line
 /// (DESIGN.md's alert format; status changes are `instance_status` alerts). Any component's
-/// config file works (it needs `identity` and `[broker]`); `[watch] webhook = "http://..."`
+/// config file works (it needs `identity` and `[broker]`); `[watch] webhook = "https://..."`
 /// also POSTs each event, retrying.
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,13 +24,19 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = WatchConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     let rt = super::runtime()?;
-    let hook = config.watch.webhook.clone();
+    let hook = config
+        .watch
+        .webhook
+        .as_deref()
+        .map(|url| Webhook::new(url, config.watch.webhook_ca_file.as_deref()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let attempts = config.watch.webhook_attempts;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    if let Some(url) = hook {
+    if let Some(hook) = hook {
         rt.spawn(async move {
             while let Some(body) = rx.recv().await {
-                watch::deliver(&url, &body, attempts).await;
+                hook.deliver(&body, attempts).await;
             }
         });
     }
