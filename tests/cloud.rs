@@ -322,6 +322,18 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         },
     );
 
+    // The enrolled users, with their keys and instances.
+    let users = ok(flowmesh(&["cloud", "users", "--config", manager_cfg]));
+    let users: Vec<serde_json::Value> = users
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["user"], "alice");
+    assert_eq!(users[0]["public_key"], alice.identity.public().to_hex());
+    assert_eq!(users[0]["enrolled"][0], "alice-collector");
+    assert!(users[0]["online"].as_u64().unwrap() >= 1);
+
     // Alice reports an attacker by hand; a private address is refused.
     std::fs::write(
         path("alice-cli.toml"),

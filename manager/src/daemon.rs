@@ -440,6 +440,26 @@ impl manager_server::Manager for Api {
         }))
     }
 
+    async fn list_users(
+        &self,
+        _: Request<pb::CloudUsersRequest>,
+    ) -> Result<Response<pb::CloudUsersResponse>, tonic::Status> {
+        let accounts = Accounts::load(&self.m.cluster)
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let seen = lock(&self.m.registry).list(None);
+        let users = accounts
+            .users
+            .iter()
+            .map(|a| pb::CloudUser {
+                user: a.name.clone(),
+                public_key: a.user_id.clone().unwrap_or_default(),
+                enrolled: a.members.iter().map(|m| m.instance.clone()).collect(),
+                online: seen.iter().filter(|i| i.user == a.name && i.online).count() as u32,
+            })
+            .collect();
+        Ok(Response::new(pb::CloudUsersResponse { users }))
+    }
+
     async fn get_blacklist(
         &self,
         _: Request<pb::GetBlacklistRequest>,

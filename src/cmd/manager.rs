@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use flowmesh_manager::daemon::{self, ManagerConfig};
 use flowmesh_proto::v1::manager_client::ManagerClient;
-use flowmesh_proto::v1::{CloudInstancesRequest, GetBlacklistRequest};
+use flowmesh_proto::v1::{CloudInstancesRequest, CloudUsersRequest, GetBlacklistRequest};
 
 /// Run the cloud manager: the registry of users and instances (from the broker's connection
 /// events across the supercluster: metadata only), the cloud inbox (attacker IPs reported by
@@ -37,6 +37,12 @@ pub enum CloudCommand {
         /// One JSON object per instance instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Enrolled users: their key, their instances with credentials, how many are online.
+    Users {
+        /// The manager's config file.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The shared blacklist as users receive it.
     Blacklist {
@@ -107,6 +113,25 @@ pub fn cloud(c: CloudCommand) -> anyhow::Result<ExitCode> {
                     i.connections,
                     i.connects,
                     when(i.last_seen_us)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CloudCommand::Users { config } => {
+            let users = rt.block_on(async {
+                client(&config)
+                    .await?
+                    .list_users(CloudUsersRequest {})
+                    .await
+                    .map_err(super::api::status_error)
+            })?;
+            for u in users.into_inner().users {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "user": u.user, "public_key": u.public_key,
+                        "enrolled": u.enrolled, "online": u.online,
+                    })
                 );
             }
             Ok(ExitCode::SUCCESS)
