@@ -252,7 +252,7 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     std::fs::write(
         path("manager.toml"),
         format!(
-            "identity = \"cloud.id\"\ncluster = \"{}\"\nrebroadcast_secs = 1\n{}\n{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"manager-api.json\"\n",
+            "identity = \"cloud.id\"\ncluster = \"{}\"\nrebroadcast_secs = 1\n{}\n{}\n[api]\nlisten = \"127.0.0.1:0\"\ntls = true\naccess_file = \"manager-api.json\"\n",
             cluster.dir().display(),
             broker_toml(&cluster, "CLOUD", "manager", "broker"),
             broker_toml(&cluster, "SYS", "manager", "system"),
@@ -321,6 +321,22 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             })
         },
     );
+
+    // The manager's API is served over TLS with a certificate it made itself (key 0600).
+    let access: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("manager-api.json")).unwrap()).unwrap();
+    assert!(
+        access["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(path("manager.api-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
 
     // The enrolled users, with their keys and instances.
     let users = ok(flowmesh(&["cloud", "users", "--config", manager_cfg]));

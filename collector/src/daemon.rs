@@ -620,7 +620,7 @@ pub async fn run(
     let api_stop = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         if let Some(addr) = config.api.address().map_err(CollectorError)? {
-            crate::api::serve(c.clone(), addr, config.api.access_file.clone(), async {
+            crate::api::serve(c.clone(), &config.api, addr, async {
                 let _ = rx.await;
             })
             .await

@@ -1,10 +1,11 @@
 //! How the CLI finds and authenticates to a running daemon's gRPC API (the collector's, the
 //! manager's).
 //!
-//! At start the daemon binds its API (loopback only: there is no TLS on it yet), draws a
-//! random token and writes both to an access file, mode 0600, beside its config. Whoever may
-//! read the daemon's files may use its API; nobody else on the machine can. The token changes
-//! at every start and the file is removed at a clean stop.
+//! At start the daemon binds its API (loopback, or any address with TLS 1.3), draws a random
+//! token and writes both to an access file, mode 0600, beside its config. Whoever may read the
+//! daemon's files may use its API; nobody else on the machine can. The token changes at every
+//! start and the file is removed at a clean stop. To use the API from another machine, copy
+//! the access file there (and the certificate it names).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,16 @@ pub struct ApiConfig {
     /// share an access file.
     #[serde(default)]
     pub access_file: PathBuf,
+    /// Serve over TLS 1.3 (required on a non-loopback address).
+    #[serde(default)]
+    pub tls: bool,
+    /// The server certificate (PEM). Default `<config file name>.api-cert.pem`; with the key,
+    /// generated self-signed when neither exists.
+    #[serde(default)]
+    pub cert_file: PathBuf,
+    /// Its private key (PEM, 0600). Default `<config file name>.api-key.pem`.
+    #[serde(default)]
+    pub key_file: PathBuf,
 }
 
 impl ApiConfig {
@@ -31,20 +42,29 @@ impl ApiConfig {
         ApiConfig {
             listen: format!("127.0.0.1:{port}"),
             access_file: PathBuf::new(),
+            tls: false,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
         }
     }
 
-    /// Resolves the access file against the config file at `config`.
+    /// Resolves the access, certificate and key files against the config file at `config`.
     pub fn resolve(&mut self, config: &Path) {
         let dir = config.parent().unwrap_or(Path::new("."));
-        if self.access_file.as_os_str().is_empty() {
-            let stem = config
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "daemon".into());
-            self.access_file = dir.join(format!("{stem}.api.json"));
-        } else {
-            self.access_file = dir.join(&self.access_file);
+        let stem = config
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "daemon".into());
+        for (file, default) in [
+            (&mut self.access_file, "api.json"),
+            (&mut self.cert_file, "api-cert.pem"),
+            (&mut self.key_file, "api-key.pem"),
+        ] {
+            *file = if file.as_os_str().is_empty() {
+                dir.join(format!("{stem}.{default}"))
+            } else {
+                dir.join(&*file)
+            };
         }
     }
 
@@ -57,10 +77,10 @@ impl ApiConfig {
             .listen
             .parse()
             .map_err(|_| format!("[api] listen = {:?}: IP:PORT or \"off\"", self.listen))?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && !self.tls {
             return Err(format!(
-                "[api] listen = {:?}: the API has no TLS yet, so it listens on loopback only \
-                 (127.0.0.1 or [::1]); reach it from elsewhere over SSH (ssh -L)",
+                "[api] listen = {:?} is not a loopback address: set `tls = true` in [api] (the \
+                 token must not cross a network in clear), or listen on 127.0.0.1 and use ssh -L",
                 self.listen
             ));
         }
@@ -71,20 +91,33 @@ impl ApiConfig {
 /// The access file's content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Access {
-    /// `http://IP:PORT`.
+    /// `http://IP:PORT`, or `https://` with TLS.
     pub url: String,
     /// The bearer token.
     pub token: String,
+    /// With TLS: the certificate the client must trust (the server's own, self-signed or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Access {
-    /// A fresh random token for `addr`.
-    pub fn new(addr: SocketAddr) -> Self {
+    /// A fresh random token for `addr`; with TLS, the URL is `https://` and `ca_file` the
+    /// certificate to trust. An unspecified address (0.0.0.0, ::) is written as loopback.
+    pub fn new(addr: SocketAddr, ca_file: Option<PathBuf>) -> Self {
         let mut token = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut token);
+        let mut shown = addr;
+        if addr.ip().is_unspecified() {
+            shown.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let scheme = if ca_file.is_some() { "https" } else { "http" };
         Access {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{shown}"),
             token: hex::encode(token),
+            ca_file,
         }
     }
 
@@ -108,5 +141,43 @@ impl Access {
             other => other.to_string(),
         })?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_loopback_needs_tls() {
+        let mut c = ApiConfig::on_port(7701);
+        assert!(c.address().unwrap().is_some());
+        c.listen = "0.0.0.0:7701".into();
+        assert!(c.address().unwrap_err().contains("tls = true"));
+        c.tls = true;
+        assert!(c.address().unwrap().is_some());
+        c.listen = "off".into();
+        assert_eq!(c.address().unwrap(), None);
+        c.listen = "nonsense".into();
+        assert!(c.address().is_err());
+    }
+
+    #[test]
+    fn files_default_beside_the_config_and_urls_say_the_scheme() {
+        let mut c = ApiConfig::on_port(7701);
+        c.resolve(Path::new("/etc/flowmesh/us-collector.toml"));
+        assert_eq!(
+            c.access_file,
+            Path::new("/etc/flowmesh/us-collector.api.json")
+        );
+        assert_eq!(
+            c.cert_file,
+            Path::new("/etc/flowmesh/us-collector.api-cert.pem")
+        );
+        let any: SocketAddr = "0.0.0.0:7701".parse().unwrap();
+        assert_eq!(Access::new(any, None).url, "http://127.0.0.1:7701");
+        let tls = Access::new(any, Some("c.pem".into()));
+        assert_eq!(tls.url, "https://127.0.0.1:7701");
+        assert_eq!(tls.token.len(), 64);
     }
 }

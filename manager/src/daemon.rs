@@ -313,7 +313,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         .map_err(|e| ManagerError(e.to_string()))?;
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = config.api.address().map_err(ManagerError)? {
-        serve_api(m.clone(), addr, config.api.access_file.clone(), async {
+        serve_api(m.clone(), &config.api, addr, async {
             let _ = api_stopped.await;
         })
         .await
@@ -472,11 +472,11 @@ impl manager_server::Manager for Api {
 
 async fn serve_api(
     m: Arc<Manager>,
+    api: &ApiConfig,
     addr: SocketAddr,
-    access_file: PathBuf,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<SocketAddr, String> {
-    flowmesh_proto::serve::with_access(addr, access_file, stop, |check| {
+    flowmesh_proto::serve::with_access(api, addr, stop, |check| {
         tonic::service::Routes::new(manager_server::ManagerServer::with_interceptor(
             Api { m },
             check,

@@ -58,38 +58,104 @@ pub mod auth {
     }
 }
 
-/// Serving an API on a bound listener until told to stop.
+/// Serving an API on a bound listener until told to stop, in clear on loopback or over
+/// TLS 1.3.
 pub mod serve {
     use std::future::Future;
     use std::net::SocketAddr;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
 
-    use flowmesh_link::access::Access;
+    use flowmesh_link::access::{Access, ApiConfig};
+    use futures::FutureExt;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tonic::service::Routes;
 
-    /// Binds an API on `addr`, writes the access file (URL and a fresh token) and serves the
-    /// routes `wrap` makes — given the token check to put around its service — until `stop`
-    /// resolves; the access file is removed then. Returns the bound address.
+    /// Binds the API `api` describes on `addr`, writes the access file (URL, a fresh token,
+    /// with TLS the certificate to trust) and serves the routes `wrap` makes — given the token
+    /// check to put around its service — until `stop` resolves; the access file is removed
+    /// then. Returns the bound address.
     pub async fn with_access<F>(
+        api: &ApiConfig,
         addr: SocketAddr,
-        access_file: std::path::PathBuf,
         stop: impl Future<Output = ()> + Send + 'static,
         wrap: F,
     ) -> Result<SocketAddr, String>
     where
         F: FnOnce(crate::auth::Check) -> Routes,
     {
+        let tls = if api.tls {
+            Some(acceptor(&api.cert_file, &api.key_file, addr)?)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("API: cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        let access = Access::new(bound);
+        let access = Access::new(bound, api.tls.then(|| api.cert_file.clone()));
+        let access_file = api.access_file.clone();
         access.write(&access_file)?;
         let routes = wrap(crate::auth::require(&access.token));
         tracing::info!(url = %access.url, access_file = %access_file.display(), "API listening");
-        spawn(listener, routes, stop, move || {
+        let cleanup = move || {
             let _ = std::fs::remove_file(&access_file);
-        });
+        };
+        match tls {
+            None => spawn(listener, routes, stop, cleanup),
+            Some(tls) => spawn_tls(listener, tls, routes, stop, cleanup),
+        }
         Ok(bound)
+    }
+
+    /// The TLS 1.3 server side: the configured certificate and key, or — when neither file
+    /// exists — a self-signed pair made now (key 0600) for localhost, this host's name and
+    /// `addr`.
+    fn acceptor(
+        cert: &Path,
+        key: &Path,
+        addr: SocketAddr,
+    ) -> Result<tokio_rustls::TlsAcceptor, String> {
+        if !cert.exists() && !key.exists() {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            if !addr.ip().is_unspecified() {
+                names.push(addr.ip().to_string());
+            }
+            if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+                let host = host.trim();
+                if !host.is_empty() {
+                    names.push(host.to_string());
+                }
+            }
+            let made = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+            flowmesh_link::secret_file::write(
+                key,
+                made.signing_key.serialize_pem().as_bytes(),
+                false,
+            )
+            .map_err(|e| e.to_string())?;
+            std::fs::write(cert, made.cert.pem())
+                .map_err(|e| format!("{}: {e}", cert.display()))?;
+            tracing::info!(cert = %cert.display(), "API: generated a self-signed certificate");
+        }
+        let certs = CertificateDer::pem_file_iter(cert)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+        let key_pem = flowmesh_link::secret_file::read(key).map_err(|e| e.to_string())?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(flowmesh_link::tls::provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(|e| e.to_string())?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .map_err(|e| format!("API certificate: {e}"))?;
+        // gRPC is HTTP/2, which clients ask for by ALPN.
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 
     /// Serves `routes` on `listener` in the background until `stop` resolves, then runs
@@ -101,6 +167,61 @@ pub mod serve {
         cleanup: impl FnOnce() + Send + 'static,
     ) {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "API server failed");
+            }
+            cleanup();
+        });
+    }
+
+    type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+    /// Like [`spawn`] over TLS: each connection's handshake runs on its own (10 s at most), so a
+    /// slow or silent client holds up nobody else.
+    fn spawn_tls(
+        listener: tokio::net::TcpListener,
+        tls: tokio_rustls::TlsAcceptor,
+        routes: Routes,
+        stop: impl Future<Output = ()> + Send + 'static,
+        cleanup: impl FnOnce() + Send + 'static,
+    ) {
+        let stop = stop.shared();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<TlsStream, std::io::Error>>(64);
+        let accepting = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    a = listener.accept() => match a {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "API: accept failed");
+                            continue;
+                        }
+                    },
+                    _ = accepting.clone() => return,
+                };
+                let (tls, tx) = (tls.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send(Ok(stream)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "API: TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "API: TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        let incoming = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
         tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
                 .add_routes(routes)

@@ -19,16 +19,34 @@ pub type Client = CollectorClient<InterceptedService<Channel, Bearer>>;
 pub async fn channel(access_file: &Path, daemon: &str) -> anyhow::Result<(Channel, Bearer)> {
     let access = Access::read(access_file).map_err(anyhow::Error::msg)?;
     let token = Bearer::new(&access.token).context("the access file's token is not printable")?;
-    let channel = Channel::from_shared(access.url.clone())?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| {
+    let mut endpoint = Channel::from_shared(access.url.clone())?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(ca) = &access.ca_file {
+        let pem = std::fs::read(ca).with_context(|| {
             format!(
-                "cannot reach the API at {} (is `{daemon}` running?)",
-                access.url
+                "{} (the API's certificate, named in the access file)",
+                ca.display()
             )
         })?;
+        let host = access
+            .url
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .map_or("localhost", |(h, _)| h)
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        endpoint = endpoint.tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                .domain_name(host),
+        )?;
+    }
+    let channel = endpoint.connect().await.with_context(|| {
+        format!(
+            "cannot reach the API at {} (is `{daemon}` running?)",
+            access.url
+        )
+    })?;
     Ok((channel, token))
 }
 

@@ -158,11 +158,11 @@ impl collector_server::Collector for Api {
 /// Serves the collector's API (see [`flowmesh_proto::serve::with_access`]).
 pub async fn serve(
     c: Arc<Collector>,
+    api: &flowmesh_link::access::ApiConfig,
     addr: SocketAddr,
-    access_file: std::path::PathBuf,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<SocketAddr, String> {
-    flowmesh_proto::serve::with_access(addr, access_file, stop, |check| {
+    flowmesh_proto::serve::with_access(api, addr, stop, |check| {
         tonic::service::Routes::new(collector_server::CollectorServer::with_interceptor(
             Api { c },
             check,
