@@ -31,8 +31,9 @@ fn invalid(m: String) -> BrokerError {
 }
 
 fn load(out: &Path) -> Result<(Topology, Accounts), BrokerError> {
-    let topology = Topology::load(&out.join("topology.toml"))?;
-    Ok((topology, Accounts::load(out)?))
+    // accounts.json first: its absence has the more helpful message.
+    let accounts = Accounts::load(out)?;
+    Ok((Topology::load(&out.join("topology.toml"))?, accounts))
 }
 
 /// Adds `instances` to `user`, creating the user's account (with `public_key`, its user id)

@@ -114,9 +114,20 @@ impl Accounts {
     /// Reads `accounts.json` of a generated directory.
     pub fn load(out: &Path) -> Result<Self, BrokerError> {
         let path = out.join("accounts.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| BrokerError::Io {
-            path: path.clone(),
-            source,
+        let text = std::fs::read_to_string(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                BrokerError::Topology(super::TopologyError::Invalid(format!(
+                    "{} not found: {} is not a cluster directory, or was generated before \
+                     enrollment existed (regenerate it with `flowmesh broker init --force`)",
+                    path.display(),
+                    out.display()
+                )))
+            } else {
+                BrokerError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
         })?;
         serde_json::from_str(&text).map_err(|e| {
             BrokerError::Topology(super::TopologyError::Invalid(format!(
