@@ -130,6 +130,19 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    // The collector also counts every record into its timeseries (total, l7, app, local hosts).
+    let mut group = c.benchmark_group("series");
+    group.throughput(Throughput::Elements(recs.len() as u64));
+    group.bench_function("SeriesDelta::add_flow", |b| {
+        b.iter(|| {
+            let mut d = flowmesh_collector::store::SeriesDelta::default();
+            for (i, r) in recs.iter().enumerate() {
+                d.add_flow(black_box(r), 1_700_000_000_000_000 + i as i64 * 1000);
+            }
+            d
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

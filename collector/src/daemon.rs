@@ -425,8 +425,7 @@ impl Collector {
                     bad += 1;
                     continue;
                 };
-                let t = flowmesh_sensor::flow::parse_rfc3339_micros(&r.last_seen).unwrap_or(0);
-                series.add_flow(&r, t);
+                series.add_flow(&r, f.last_seen_us);
                 engine.flow(&r, &mut |a| alerts.push(a));
                 blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
             }

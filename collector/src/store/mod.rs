@@ -160,7 +160,7 @@ impl Store {
                 for (res, name, start, delta) in c.series.rolled_up() {
                     let table =
                         &mut tables[Resolution::ALL.iter().position(|r| *r == res).unwrap_or(0)];
-                    let key = (c.instance, name, start);
+                    let key = (c.instance, name.as_str(), start);
                     let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
                     table.insert(
                         key,

@@ -107,11 +107,31 @@ pub struct Point {
     pub counters: Counters,
 }
 
+/// A series of one instance, named only when stored: counting a flow allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SeriesKey {
+    Total,
+    L7(&'static str),
+    App(&'static str),
+    Host(std::net::IpAddr),
+}
+
+impl std::fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeriesKey::Total => f.write_str("total"),
+            SeriesKey::L7(p) => write!(f, "l7:{p}"),
+            SeriesKey::App(a) => write!(f, "app:{a}"),
+            SeriesKey::Host(ip) => write!(f, "host:{ip}"),
+        }
+    }
+}
+
 /// Series deltas gathered in memory (one batch of flows) before one store transaction.
 #[derive(Debug, Default)]
 pub struct SeriesDelta {
     /// (series, 5-minute bucket start) → counters.
-    pub(super) points: BTreeMap<(String, i64), Counters>,
+    points: BTreeMap<(SeriesKey, i64), Counters>,
 }
 
 impl SeriesDelta {
@@ -127,34 +147,37 @@ impl SeriesDelta {
             packets: f.c2s_packets + f.s2c_packets,
         };
         let bucket = Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000));
-        let mut add = |series: String| {
+        let mut add = |series: SeriesKey| {
             self.points.entry((series, bucket)).or_default().add(c);
         };
-        add("total".into());
-        add(format!("l7:{}", f.l7));
+        add(SeriesKey::Total);
+        add(SeriesKey::L7(f.l7));
         if let Some(app) = f.app {
-            add(format!("app:{app}"));
+            add(SeriesKey::App(app));
         }
         // A host talking to itself counts once.
         let server = (f.server_ip != f.client_ip).then_some(f.server_ip);
         for ip in std::iter::once(f.client_ip).chain(server) {
             if is_local(ip) {
-                add(format!("host:{ip}"));
+                add(SeriesKey::Host(ip));
             }
         }
     }
 
-    /// The deltas at every resolution: each 5-minute point also lands in its hour and day.
-    pub(super) fn rolled_up(&self) -> Vec<(Resolution, &str, i64, Counters)> {
-        let mut out: BTreeMap<(Resolution, &str, i64), Counters> = BTreeMap::new();
+    /// The deltas at every resolution, with their series' names: each 5-minute point also
+    /// lands in its hour and day.
+    pub(super) fn rolled_up(&self) -> Vec<(Resolution, String, i64, Counters)> {
+        let mut out: BTreeMap<(Resolution, SeriesKey, i64), Counters> = BTreeMap::new();
         for ((series, start), c) in &self.points {
             for r in Resolution::ALL {
-                out.entry((r, series.as_str(), r.bucket(*start)))
+                out.entry((r, *series, r.bucket(*start)))
                     .or_default()
                     .add(*c);
             }
         }
-        out.into_iter().map(|((r, s, t), c)| (r, s, t, c)).collect()
+        out.into_iter()
+            .map(|((r, s, t), c)| (r, s.to_string(), t, c))
+            .collect()
     }
 }
 
