@@ -141,11 +141,16 @@ impl Pipeline {
             ),
         )
         .unwrap();
+        self.spawn("collector", &cfg, name)
+    }
+
+    /// `flowmesh COMMAND --config CFG`, its stderr in `<log>.log`.
+    fn spawn(&self, command: &str, cfg: &std::path::Path, log: &str) -> Child {
         flowmesh()
-            .args(["collector", "--config"])
-            .arg(&cfg)
+            .args([command, "--config"])
+            .arg(cfg)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.path(&format!("{name}.log"))).unwrap())
+            .stderr(std::fs::File::create(self.path(&format!("{log}.log"))).unwrap())
             .spawn()
             .unwrap()
     }
@@ -170,13 +175,7 @@ impl Pipeline {
             ),
         )
         .unwrap();
-        flowmesh()
-            .args(["sensor", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.path(&format!("{log}.log"))).unwrap())
-            .spawn()
-            .unwrap()
+        self.spawn("sensor", &cfg, &log)
     }
 
     fn log(&self, name: &str) -> String {

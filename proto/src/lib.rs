@@ -167,6 +167,25 @@ pub mod serve {
         cleanup: impl FnOnce() + Send + 'static,
     ) {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        run(incoming, routes, stop, cleanup);
+    }
+
+    /// Serves connections from `incoming` in the background until `stop`, then `cleanup`.
+    fn run<IO, E>(
+        incoming: impl futures::Stream<Item = Result<IO, E>> + Send + 'static,
+        routes: Routes,
+        stop: impl Future<Output = ()> + Send + 'static,
+        cleanup: impl FnOnce() + Send + 'static,
+    ) where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        IO::ConnectInfo: Clone + Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
                 .add_routes(routes)
@@ -222,16 +241,7 @@ pub mod serve {
         let incoming = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
-        tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "API server failed");
-            }
-            cleanup();
-        });
+        run(incoming, routes, stop, cleanup);
     }
 }
 
