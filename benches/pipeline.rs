@@ -38,11 +38,7 @@ fn broker_toml(cluster: &Cluster, instance: &str) -> String {
 }
 
 fn stop(child: &mut Child) {
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
+    flowmesh_testkit::process::terminate(child);
 }
 
 /// One run: a fresh cluster, the collector, the sensor replaying `capture` at `speed`.

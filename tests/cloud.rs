@@ -8,6 +8,7 @@ use std::time::Duration;
 use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::streams;
+use flowmesh_testkit::process::wait_for;
 use flowmesh_testkit::{Cluster, TestUser, die_with_parent};
 use tokio::time::Instant;
 
@@ -163,18 +164,6 @@ fn broker_toml(cluster: &Cluster, user: &str, instance: &str, table: &str) -> St
     .unwrap()
 }
 
-/// Waits for `done` (checked every 200 ms) or panics saying `what`.
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + timeout;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn spawn(args: &[&str], log: &Path) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
     die_with_parent(&mut cmd)
@@ -186,11 +175,7 @@ fn spawn(args: &[&str], log: &Path) -> std::process::Child {
 }
 
 fn terminate(child: &mut std::process::Child) {
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
+    flowmesh_testkit::process::terminate(child);
 }
 
 /// A flow batch from `instance` with one TCP flow from 10.0.0.5 to `server`, sealed by `who`.

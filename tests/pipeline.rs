@@ -13,6 +13,7 @@ use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::connect;
 use flowmesh_link::{Identity, Sealer, streams};
 use flowmesh_sensor::flow::{FlowRecord, TableConfig};
+use flowmesh_testkit::process::{wait_exit, wait_for};
 use flowmesh_testkit::{Cluster, TestUser};
 
 const FLOWS: u64 = 3000;
@@ -253,33 +254,13 @@ impl Pipeline {
     }
 }
 
+/// SIGTERM, and it must stop by itself.
 fn terminate(child: &mut Child) {
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("process {} did not stop on SIGTERM", child.id());
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    false
+    assert!(
+        flowmesh_testkit::process::terminate(child),
+        "process {} did not stop on SIGTERM",
+        child.id()
+    );
 }
 
 #[test]
@@ -488,15 +469,6 @@ fn cli(args: &[&str]) -> std::process::Output {
 fn stdout_of(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Waits for `done` (checked every 200 ms) or panics with `what`.
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

@@ -110,13 +110,12 @@ impl CollectorConfig {
     /// Reads a config file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Self, CollectorError> {
         let err = |r: String| CollectorError(format!("{}: {r}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let mut c: CollectorConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut c, dir): (CollectorConfig, _) =
+            flowmesh_link::config::read_toml(path).map_err(err)?;
         c.identity = dir.join(&c.identity);
         c.store = dir.join(&c.store);
         c.policy = dir.join(&c.policy);
-        c.broker = c.broker.relative_to(dir);
+        c.broker = c.broker.relative_to(&dir);
         c.api.resolve(path);
         c.api.address().map_err(err)?;
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
@@ -328,8 +327,8 @@ impl Collector {
         let _one_at_a_time = self.policy_edits.lock().await;
         let text = self.policy_text().map_err(PolicyEditError::Io)?;
         let applied = policy::edit::apply(&text, edit).map_err(PolicyEditError::Edit)?;
-        write_atomically(&self.policy_path, applied.text.as_bytes())
-            .map_err(|e| PolicyEditError::Io(format!("{}: {e}", self.policy_path.display())))?;
+        flowmesh_link::secret_file::replace(&self.policy_path, applied.text.as_bytes())
+            .map_err(|e| PolicyEditError::Io(e.to_string()))?;
         self.install_policy(applied.policy.clone());
         tracing::info!(?edit, "policy edited");
         Ok(applied)
@@ -360,17 +359,28 @@ impl Collector {
         Ok(String::new())
     }
 
+    /// Seals `plain` for `subject`; in the bench-only plaintext mode, passes it through.
+    fn seal(&self, subject: &str, plain: &[u8]) -> Result<Vec<u8>, flowmesh_link::SealError> {
+        match &self.sealer {
+            Some(s) => s.seal(subject, plain),
+            None => Ok(plain.to_vec()),
+        }
+    }
+
+    /// Opens a message received on `subject` (in the plaintext mode, takes it as it is).
+    /// `stored`: a key-value entry, read again and again, so neither freshness nor replay is
+    /// judged (see `Opener::open_stored`).
+    fn open(&self, subject: &str, data: &[u8], stored: bool) -> Result<Vec<u8>, OpenError> {
+        match (&self.sealer, stored) {
+            (None, _) => Ok(data.to_vec()),
+            (Some(_), false) => self.opener.open(subject, data).map(|o| o.payload),
+            (Some(_), true) => self.opener.open_stored(subject, data).map(|o| o.payload),
+        }
+    }
+
     /// Opens (or takes as plaintext in bench mode) one flow message.
     fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
-        let plain = match &self.sealer {
-            Some(_) => {
-                self.opener
-                    .open(subject, data)
-                    .map_err(|e| reason(&e))?
-                    .payload
-            }
-            None => data.to_vec(),
-        };
+        let plain = self.open(subject, data, false).map_err(|e| reason(&e))?;
         let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
         // The subject is authenticated: a batch must be about the instance it was sent as.
         if instance_of(subject) != Some(batch.instance.as_str()) {
@@ -517,12 +527,9 @@ impl Collector {
         let mut acks = Vec::new();
         for (i, a) in alerts.iter().enumerate() {
             let json = serde_json::to_vec(a).map_err(|e| CollectorError(e.to_string()))?;
-            let payload = match &self.sealer {
-                Some(s) => s
-                    .seal(subject, &json)
-                    .map_err(|e| CollectorError(e.to_string()))?,
-                None => json,
-            };
+            let payload = self
+                .seal(subject, &json)
+                .map_err(|e| CollectorError(e.to_string()))?;
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", format!("{origin}/{i}").as_str());
             match self
@@ -581,20 +588,6 @@ impl Collector {
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         Ok(())
     }
-}
-
-/// Writes a file beside its target and renames it over: readers see the old or the new text,
-/// never half of it, and a crash leaves one of them.
-pub fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
 }
 
 /// Runs the collector until `stop` is set.
@@ -846,15 +839,12 @@ async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<AtomicBool>) 
         let changes = tokio::select! {
             m = sub.next() => {
                 let Some(m) = m else { break };
-                let plain = match &c.sealer {
-                    Some(_) => match c.opener.open(&m.subject, &m.payload) {
-                        Ok(o) => o.payload,
-                        Err(e) => {
-                            c.counters.reject(reason(&e));
-                            continue;
-                        }
-                    },
-                    None => m.payload.to_vec(),
+                let plain = match c.open(&m.subject, &m.payload, false) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        c.counters.reject(reason(&e));
+                        continue;
+                    }
                 };
                 let Ok(hb) = Status::decode(plain.as_slice()) else {
                     c.counters.reject("malformed");
@@ -880,12 +870,8 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
     let Ok(json) = serde_json::to_vec(&alert) else {
         return;
     };
-    let seal = |subject: &str| match &c.sealer {
-        Some(s) => s.seal(subject, &json).ok(),
-        None => Some(json.clone()),
-    };
     // Compare-and-set on the bucket: the collector whose write lands announces.
-    let Some(value) = seal(&kv_subject(&change.instance)) else {
+    let Ok(value) = c.seal(&kv_subject(&change.instance), &json) else {
         return;
     };
     let won = match kv.entry(change.instance.clone()).await {
@@ -929,15 +915,7 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
 
 /// The status a bucket entry holds (opened), and when it changed (µs), if readable.
 fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<(String, i64)> {
-    let plain = match &c.sealer {
-        Some(_) => {
-            c.opener
-                .open_stored(&kv_subject(instance), value)
-                .ok()?
-                .payload
-        }
-        None => value.to_vec(),
-    };
+    let plain = c.open(&kv_subject(instance), value, true).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
     let time = v
         .get("time")

@@ -44,12 +44,10 @@ fn three() -> u32 {
 impl WatchConfig {
     /// Reads a config file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut c: WatchConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut c, dir): (WatchConfig, _) = flowmesh_link::config::read_toml(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         c.identity = dir.join(&c.identity);
-        c.broker = c.broker.relative_to(dir);
+        c.broker = c.broker.relative_to(&dir);
         if let Some(ca) = &mut c.watch.webhook_ca_file {
             *ca = dir.join(&*ca);
         }

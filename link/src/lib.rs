@@ -5,15 +5,18 @@
 //! - [`replay`]: the replay window that rejects a message id seen before.
 //! - [`subject`]: the NATS subject names, in one place.
 //! - [`streams`]: the JetStream streams and status bucket.
+//! - [`time`]: RFC 3339 UTC with microseconds, both ways.
 //! - [`tls`]: the TLS-1.3-only rustls client configuration.
 //! - [`connect`]: the NATS connection (TLS 1.3, CA file, per-instance nkey, all seed URLs).
 //! - [`addr`]: address classes (public or not).
 //! - [`access`]: how the CLI finds a daemon's API (URL and token in a 0600 file).
+//! - [`config`]: reading components' TOML config files.
 //! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
 
 pub mod access;
 pub mod addr;
 pub mod cloud_key;
+pub mod config;
 pub mod connect;
 pub mod envelope;
 pub mod identity;
@@ -21,6 +24,7 @@ pub mod replay;
 pub mod secret_file;
 pub mod streams;
 pub mod subject;
+pub mod time;
 pub mod tls;
 
 /// The NATS client crate, re-exported so every component uses the same version.

@@ -1,4 +1,5 @@
-//! Private files (identities, nkey seeds): created 0600, refused when others can read them.
+//! Private files (identities, nkey seeds): created 0600, refused when others can read them;
+//! and atomic rewrites of any file.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -64,6 +65,24 @@ pub fn write(path: &Path, body: &[u8], force: bool) -> Result<(), SecretFileErro
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
     }
+    write_via_temp(path, body, 0o600, || !force && path.exists())
+}
+
+/// Rewrites a file atomically (temporary file + rename), keeping its permission bits (0644 for
+/// a new file): readers and a crash see the old text or the new one, never half of either.
+pub fn replace(path: &Path, body: &[u8]) -> Result<(), SecretFileError> {
+    let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+    write_via_temp(path, body, mode, || false)
+}
+
+/// Writes `body` to `path.tmp` with `mode`, syncs it and renames it over `path` — unless
+/// `refuse()` says otherwise at the last moment.
+fn write_via_temp(
+    path: &Path,
+    body: &[u8],
+    mode: u32,
+    refuse: impl Fn() -> bool,
+) -> Result<(), SecretFileError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
@@ -71,15 +90,43 @@ pub fn write(path: &Path, body: &[u8], force: bool) -> Result<(), SecretFileErro
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
         .map_err(io_error(&tmp))?;
     f.write_all(body).map_err(io_error(&tmp))?;
     f.sync_all().map_err(io_error(&tmp))?;
     drop(f);
-    if !force && path.exists() {
+    if refuse() {
         let _ = fs::remove_file(&tmp);
         return Err(SecretFileError::Exists(path.to_path_buf()));
     }
     fs::rename(&tmp, path).map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_keeps_the_file_mode_and_write_makes_it_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.toml");
+        fs::write(&policy, "old").unwrap();
+        fs::set_permissions(&policy, fs::Permissions::from_mode(0o640)).unwrap();
+        replace(&policy, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&policy).unwrap(), "new");
+        let mode = fs::metadata(&policy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let key = dir.path().join("k.nk");
+        write(&key, b"seed", false).unwrap();
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(
+            write(&key, b"x", false),
+            Err(SecretFileError::Exists(_))
+        ));
+        assert_eq!(&*read(&key).unwrap(), "seed");
+    }
 }

@@ -73,13 +73,12 @@ impl ManagerConfig {
     /// Reads a config file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Self, ManagerError> {
         let err = |r: String| ManagerError(format!("{}: {r}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let mut c: ManagerConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut c, dir): (ManagerConfig, _) =
+            flowmesh_link::config::read_toml(path).map_err(err)?;
         c.identity = dir.join(&c.identity);
         c.cluster = dir.join(&c.cluster);
-        c.broker = c.broker.relative_to(dir);
-        c.system = c.system.relative_to(dir);
+        c.broker = c.broker.relative_to(&dir);
+        c.system = c.system.relative_to(&dir);
         c.api.resolve(path);
         c.state_file = if c.state_file.as_os_str().is_empty() {
             let stem = path

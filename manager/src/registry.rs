@@ -53,9 +53,7 @@ fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 }
 
 fn micros_of(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+    flowmesh_link::time::parse_rfc3339_micros(text)
 }
 
 /// What an event said.

@@ -130,12 +130,11 @@ impl SensorConfig {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let mut c: SensorConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut c, dir): (SensorConfig, _) =
+            flowmesh_link::config::read_toml(path).map_err(err)?;
         c.identity = dir.join(&c.identity);
         c.state_dir = dir.join(&c.state_dir);
-        c.broker = c.broker.relative_to(dir);
+        c.broker = c.broker.relative_to(&dir);
         if let Some(f) = &c.capture.file {
             c.capture.file = Some(dir.join(f));
         }

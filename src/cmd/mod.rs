@@ -38,14 +38,10 @@ pub struct InstanceConfig {
 impl InstanceConfig {
     /// Reads it; relative paths are resolved against the file's directory.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut n: InstanceConfig =
-            toml::from_str(&text).with_context(|| path.display().to_string())?;
-        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let (mut n, dir): (InstanceConfig, _) = flowmesh_link::config::read_toml(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         n.identity = dir.join(&n.identity);
-        n.broker = n.broker.relative_to(dir);
+        n.broker = n.broker.relative_to(&dir);
         Ok(n)
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flowmesh_collector::api::convert;
-use flowmesh_collector::daemon::{CollectorConfig, write_atomically};
+use flowmesh_collector::daemon::CollectorConfig;
 use flowmesh_collector::policy::edit::{self, Edit, EditError, HostList, RuleFields};
 use flowmesh_collector::policy::{self, Policy, Problem, Report};
 use flowmesh_proto::v1::GetPolicyRequest;
@@ -337,8 +337,7 @@ fn apply(at: &Where, e: Edit) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             match edit::apply(&text, &e) {
                 Ok(applied) => {
-                    write_atomically(file, applied.text.as_bytes())
-                        .with_context(|| format!("writing {}", file.display()))?;
+                    flowmesh_link::secret_file::replace(file, applied.text.as_bytes())?;
                     print(file, "warning", &applied.warnings);
                     eprintln!("{}: updated", file.display());
                     Ok(ExitCode::SUCCESS)

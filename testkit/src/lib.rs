@@ -5,6 +5,7 @@
 //! the kernel to kill it should the test process die first (`PR_SET_PDEATHSIG`).
 
 pub mod dns;
+pub mod process;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
