@@ -369,6 +369,8 @@ fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted(
     // same store.
     let mut a = p.collector_of("collector-1", Some(&["sensor-1"]));
     let mut b = p.collector_of("collector-2", Some(&["sensor-2"]));
+    // "Drained" looks only at consumers that exist: both must, before anything is sent.
+    p.wait_consumers(&["collector-collector-1", "collector-collector-2"]);
     let mut s1 = p.sensor_named("sensor-1", 0.0, 50);
     let mut s2 = p.sensor_named("sensor-2", 0.0, 50);
     for (s, log) in [(&mut s1, "sensor"), (&mut s2, "sensor-2")] {
@@ -448,6 +450,35 @@ fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted(
 }
 
 impl Pipeline {
+    /// Waits until these durable consumers of FLOWS exist (each collector creates its own).
+    fn wait_consumers(&self, names: &[&str]) {
+        rt().block_on(async {
+            let js = self.js().await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut all = true;
+                if let Ok(stream) = js.get_stream(streams::FLOWS).await {
+                    for n in names {
+                        all &= stream
+                            .get_consumer::<jetstream::consumer::pull::Config>(n)
+                            .await
+                            .is_ok();
+                    }
+                } else {
+                    all = false;
+                }
+                if all {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "consumers {names:?} never appeared"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+
     /// Waits until the FLOWS stream exists (a collector creates it on start).
     fn wait_stream(&self) {
         rt().block_on(async {
