@@ -37,10 +37,8 @@ fn one_node(cluster: &Cluster, user: &str, instance: &str, url: &str, seed: &Pat
 async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation_holds_everywhere()
 {
     let alice = TestUser::new("alice", &["alice-1"]);
-    let Ok(cluster) = Cluster::start(&[&alice], START) else {
-        eprintln!("SKIP: no cluster (nats-server missing?)");
-        return;
-    };
+    let cluster = Cluster::start(&[&alice], START)
+        .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let dir = cluster.dir().to_str().unwrap().to_string();
     // Alice is connected throughout: enrolling others must not disturb her.
     let alice_client = connect(&cluster.broker_config("alice", "alice-1", None), "alice-1")
@@ -212,10 +210,8 @@ fn batch_to(who: &flowmesh_link::Identity, instance: &str, seq: u64, server: [u8
 fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     let alice = TestUser::new("alice", &["alice-collector", "alice-cli"]);
     let bob = TestUser::new("bob", &["bob-collector", "bob-cli"]);
-    let Ok(cluster) = Cluster::start(&[&alice, &bob], START) else {
-        eprintln!("SKIP: no cluster (nats-server missing?)");
-        return;
-    };
+    let cluster = Cluster::start(&[&alice, &bob], START)
+        .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -569,10 +565,8 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
 fn remote_actions_reach_only_their_own_user_s_instances() {
     let alice = TestUser::new("alice", &["alice-sensor", "alice-collector", "alice-cli"]);
     let bob = TestUser::new("bob", &["bob-cli"]);
-    let Ok(cluster) = Cluster::start(&[&alice, &bob], START) else {
-        eprintln!("SKIP: no cluster (nats-server missing?)");
-        return;
-    };
+    let cluster = Cluster::start(&[&alice, &bob], START)
+        .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     alice.identity.write(&path("alice.id"), false).unwrap();

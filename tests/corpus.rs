@@ -27,8 +27,9 @@ fn field(summary: &str, name: &str) -> f64 {
 #[test]
 fn accuracy_against_ndpi_on_the_shared_corpus() {
     let Some((corpus, tool)) = corpus() else {
-        eprintln!(
-            "SKIPPED: the nDPI corpus (../shared/pcaps or $FLOWMESH_CORPUS) or ndpi-compare is absent"
+        flowmesh_testkit::skip(
+            "accuracy_against_ndpi_on_the_shared_corpus",
+            "the nDPI corpus (../shared/pcaps or $FLOWMESH_CORPUS) or ndpi-compare is absent",
         );
         return;
     };
@@ -61,7 +62,7 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
 #[test]
 fn quic_server_names_from_the_corpus() {
     let Some((corpus, _)) = corpus() else {
-        eprintln!("SKIPPED: the nDPI corpus is absent");
+        flowmesh_testkit::skip("quic_server_names_from_the_corpus", "the nDPI corpus is absent");
         return;
     };
     for (file, name) in [

@@ -29,7 +29,10 @@ fn ip(args: &[&str]) {
 fn live_capture_on_a_veth_pair_reports_the_flow() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: live capture needs root and iproute2 to create a network namespace");
+        flowmesh_testkit::skip(
+            "live_capture_on_a_veth_pair_reports_the_flow",
+            "live capture needs root and iproute2 to create a network namespace",
+        );
         return;
     }
     let id = std::process::id() % 100_000;

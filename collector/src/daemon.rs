@@ -14,6 +14,8 @@ use flowmesh_link::async_nats::jetstream::{self, AckKind, consumer, kv};
 use flowmesh_link::async_nats::{self, HeaderMap};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::envelope::{DEFAULT_REPLAY_CAPACITY, OpenError};
+use flowmesh_link::replay::ReplayJournal;
+use flowmesh_link::retry::{Backoff, until_ok};
 use flowmesh_link::subject::{Channel, instance_of, validate_token};
 use flowmesh_link::{Identity, Opener, Sealer, streams};
 use flowmesh_proto::v1::{FlowBatch, Status};
@@ -48,7 +50,7 @@ pub fn consumer_of(config: &CollectorConfig) -> (String, Vec<String>) {
         ),
     }
 }
-/// Envelopes older than this are refused even from JetStream (the store remembers batch ids
+/// Flow batches older than this are refused even from JetStream (the store remembers batch ids
 /// this long, so anything older could not be recognised as a duplicate).
 const MAX_AGE_MICROS: u64 = 7 * 86_400 * 1_000_000;
 
@@ -191,6 +193,7 @@ fn reason(e: &OpenError) -> &'static str {
         OpenError::Forged | OpenError::BadEphemeralKey => "forged",
         OpenError::Replayed(_) => "replayed",
         OpenError::TooOld | OpenError::FromTheFuture => "stale",
+        OpenError::Journal(_) => "journal_unwritable",
         _ => "malformed",
     }
 }
@@ -219,7 +222,11 @@ pub struct Collector {
     identity: Identity,
     js: jetstream::Context,
     sealer: Option<Sealer>,
-    opener: Opener,
+    /// Heartbeats and remote actions: ±10 minutes, each id once, across restarts (journaled).
+    opener: Arc<Opener>,
+    /// Flow batches (up to 7 days old, replays caught by the store's batch ids) and the status
+    /// bucket's entries.
+    flows_opener: Opener,
     store: Store,
     policy_path: PathBuf,
     policy: Mutex<Policy>,
@@ -250,6 +257,11 @@ impl Collector {
             Identity::load(&config.identity).map_err(|e| CollectorError(e.to_string()))?;
         let policy = load_policy(&config.policy)?;
         let store = Store::open(&config.store).map_err(|e| CollectorError(e.to_string()))?;
+        let journal = ReplayJournal::open(&journal_path(&config.store))
+            .map_err(|e| CollectorError(e.to_string()))?;
+        let opener = Opener::new(&identity)
+            .with_journal(journal)
+            .map_err(|e| CollectorError(e.to_string()))?;
         let client = connect_in_background(&config.broker, &config.name)
             .await
             .map_err(|e| CollectorError(e.to_string()))?;
@@ -264,7 +276,8 @@ impl Collector {
             name: config.name.clone(),
             js: jetstream::new(client),
             sealer: seal.then(|| Sealer::new(&identity, identity.public())),
-            opener: Opener::with_window(&identity, MAX_AGE_MICROS, DEFAULT_REPLAY_CAPACITY),
+            opener: Arc::new(opener),
+            flows_opener: Opener::with_window(&identity, MAX_AGE_MICROS, DEFAULT_REPLAY_CAPACITY),
             store,
             identity,
             policy_path: config.policy.clone(),
@@ -368,19 +381,21 @@ impl Collector {
     }
 
     /// Opens a message received on `subject` (in the plaintext mode, takes it as it is).
-    /// `stored`: a key-value entry, read again and again, so neither freshness nor replay is
-    /// judged (see `Opener::open_stored`).
-    fn open(&self, subject: &str, data: &[u8], stored: bool) -> Result<Vec<u8>, OpenError> {
-        match (&self.sealer, stored) {
-            (None, _) => Ok(data.to_vec()),
-            (Some(_), false) => self.opener.open(subject, data).map(|o| o.payload),
-            (Some(_), true) => self.opener.open_stored(subject, data).map(|o| o.payload),
+    fn open(&self, subject: &str, data: &[u8], how: Opening) -> Result<Vec<u8>, OpenError> {
+        if self.sealer.is_none() {
+            return Ok(data.to_vec());
         }
+        match how {
+            Opening::Once => self.opener.open(subject, data),
+            Opening::Batch => self.flows_opener.open_idempotent(subject, data),
+            Opening::Stored => self.flows_opener.open_stored(subject, data),
+        }
+        .map(|o| o.payload)
     }
 
     /// Opens (or takes as plaintext in bench mode) one flow message.
     fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
-        let plain = self.open(subject, data, false).map_err(|e| reason(&e))?;
+        let plain = self.open(subject, data, Opening::Batch).map_err(|e| reason(&e))?;
         let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
         // The subject is authenticated: a batch must be about the instance it was sent as.
         if instance_of(subject) != Some(batch.instance.as_str()) {
@@ -391,10 +406,13 @@ impl Collector {
 
     /// Opens one delivered flow message and runs the engine on it. `None`: nothing to store
     /// (rejected and counted, or a batch already stored); it can be acknowledged.
+    /// `redelivered`: JetStream delivers this stream message again (its ack was lost or it was
+    /// refused before); a batch already stored that comes as a *new* stream message is a replay.
     fn prepare(
         &self,
         subject: &str,
         data: &[u8],
+        redelivered: bool,
         seen: &mut std::collections::HashSet<String>,
     ) -> Result<Option<Prepared>, CollectorError> {
         let batch = match self.open_batch(subject, data) {
@@ -415,6 +433,11 @@ impl Collector {
             .store
             .is_applied(&batch_id)
             .map_err(|e| CollectorError(e.to_string()))?;
+        if applied && !redelivered {
+            self.counters.reject("replayed");
+            tracing::warn!(%subject, %batch_id, reason = "replayed", "rejected a flow message: its batch is stored already");
+            return Ok(None);
+        }
         if applied || !seen.insert(batch_id.clone()) {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
@@ -555,8 +578,9 @@ impl Collector {
         Ok(())
     }
 
-    /// Judges time-based checks (device silence, traffic-rule periods) at the wall clock.
-    async fn tick(&self) -> Result<(), CollectorError> {
+    /// Judges time-based checks (device silence, traffic-rule periods) at the wall clock. The
+    /// alerts they raise exist only here, so they are retried until published and stored.
+    async fn tick(&self, stop: &AtomicBool) {
         let now = now_micros();
         let mut alerts = Vec::new();
         {
@@ -566,28 +590,52 @@ impl Collector {
             }
         }
         if alerts.is_empty() {
-            return Ok(());
+            return;
         }
         let origin = format!(
             "{}/tick/{now}/{}",
             self.name,
             self.alert_seq.fetch_add(1, Ordering::Relaxed)
         );
-        self.publish_alerts(&origin, &alerts).await?;
-        self.store
-            .commit(&Commit {
-                batch_id: None,
-                instance: &self.name,
-                alerts: &alerts,
-                series: &SeriesDelta::default(),
-                now_micros: now,
-            })
-            .map_err(|e| CollectorError(format!("store: {e}")))?;
+        let commit = Commit {
+            batch_id: None,
+            instance: &self.name,
+            alerts: &alerts,
+            series: &SeriesDelta::default(),
+            now_micros: now,
+        };
+        let published = until_ok("publishing time-based alerts", stop, || {
+            self.publish_alerts(&origin, &alerts)
+        })
+        .await;
+        let stored = until_ok("storing time-based alerts", stop, || async {
+            self.store.commit(&commit)
+        })
+        .await;
+        if published.is_none() || stored.is_none() {
+            tracing::error!(alerts = alerts.len(), "stopping: time-based alerts not delivered");
+            return;
+        }
         self.counters
             .alerts
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
-        Ok(())
     }
+}
+
+/// How a message is opened.
+#[derive(Clone, Copy)]
+enum Opening {
+    /// Once, within ±10 minutes (heartbeats).
+    Once,
+    /// A flow batch: within 7 days; the store's batch ids catch replays.
+    Batch,
+    /// A status-bucket entry, read again and again.
+    Stored,
+}
+
+/// The replay journal beside the store: `collector.redb` → `collector.replay.redb`.
+pub fn journal_path(store: &Path) -> PathBuf {
+    store.with_extension("replay.redb")
 }
 
 /// Runs the collector until `stop` is set.
@@ -629,6 +677,7 @@ pub async fn run(
         tokio::spawn(flowmesh_sensor::control::serve(
             c.client(),
             c.identity.clone(),
+            c.opener.clone(),
             config.name.clone(),
             move |action| {
                 use flowmesh_sensor::control::answer;
@@ -651,9 +700,7 @@ pub async fn run(
             let mut every = tokio::time::interval(Duration::from_secs(5));
             while !stop.load(Ordering::Relaxed) {
                 every.tick().await;
-                if let Err(e) = c.tick().await {
-                    tracing::warn!(error = %e, "time-based checks");
-                }
+                c.tick(&stop).await;
             }
         })
     };
@@ -722,7 +769,9 @@ async fn durable_consumer(
     None
 }
 
-/// The consumer loop: fetch, handle, acknowledge.
+/// The consumer loop: fetch, handle, acknowledge. Nothing the broker or the disk does wrong
+/// for a while ends it: a group that cannot be stored is retried (its messages kept in
+/// progress) until it is, and only what is stored is acknowledged.
 async fn consume(
     c: Arc<Collector>,
     which: (String, Vec<String>),
@@ -732,6 +781,7 @@ async fn consume(
         return Ok(());
     };
     let mut last_log = std::time::Instant::now();
+    let mut backoff = Backoff::default();
     while !stop.load(Ordering::Relaxed) {
         let mut batch = match consumer
             .fetch()
@@ -740,10 +790,13 @@ async fn consume(
             .messages()
             .await
         {
-            Ok(b) => b,
+            Ok(b) => {
+                backoff.reset();
+                b
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "fetch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(backoff.pause()).await;
                 continue;
             }
         };
@@ -760,36 +813,40 @@ async fn consume(
         }
         let mut seen = std::collections::HashSet::new();
         let mut group = Vec::new();
-        let mut failure = None;
+        // Messages before `judged` went through the engine (or were rejected); the rest did
+        // not and go back to JetStream untouched.
+        let mut judged = 0;
         for m in &messages {
-            match c.prepare(&m.subject, &m.payload, &mut seen) {
-                Ok(Some(p)) => group.push(p),
-                Ok(None) => {}
+            let redelivered = m.info().is_ok_and(|i| i.delivered > 1);
+            match c.prepare(&m.subject, &m.payload, redelivered, &mut seen) {
+                Ok(p) => {
+                    group.extend(p);
+                    judged += 1;
+                }
                 Err(e) => {
-                    failure = Some(e);
+                    tracing::error!(error = %e, "cannot judge a batch; it will be redelivered");
                     break;
                 }
             }
         }
-        if failure.is_none()
-            && let Err(e) = c.store_all(&group).await
-        {
-            failure = Some(e);
-        }
-        if let Some(e) = failure {
-            tracing::error!(error = %e, "batches not stored; they will be redelivered");
+        let (done, rest) = messages.split_at(judged);
+        if !c.store_group(&group, done, &stop).await {
+            // Stopping before the group was stored: all of it comes back to the next start
+            // (whose engine state starts afresh with it).
             for m in &messages {
-                let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                let _ = m.ack_with(AckKind::Nak(None)).await;
             }
-            // The opener remembers them: a redelivery must meet a fresh process.
-            return Err(e);
+            break;
         }
-        for m in &messages {
+        for m in done {
             // Stored (or rejected for good): JetStream may forget it. A lost ack means a
             // redelivery, which the store recognises.
             if let Err(e) = m.ack().await {
                 tracing::debug!(error = %e, "ack not sent");
             }
+        }
+        for m in rest {
+            let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
         }
         if last_log.elapsed() > Duration::from_secs(30) {
             last_log = std::time::Instant::now();
@@ -805,6 +862,40 @@ async fn consume(
     Ok(())
 }
 
+impl Collector {
+    /// Publishes and stores a judged group, retrying with capped backoff until both succeed
+    /// (alerts carry message ids, so a retried publish is de-duplicated by JetStream). Its
+    /// messages are kept "in progress" meanwhile, so JetStream does not hand them to another
+    /// collector. `false` only when asked to stop first.
+    async fn store_group(
+        &self,
+        group: &[Prepared],
+        messages: &[jetstream::Message],
+        stop: &AtomicBool,
+    ) -> bool {
+        let mut backoff = Backoff::default();
+        let mut failures = 0u32;
+        loop {
+            match self.store_all(group).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures % 10 == 0 {
+                        tracing::error!(error = %e, failures, "batches not stored yet; retrying");
+                    }
+                }
+            }
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            for m in messages {
+                let _ = m.ack_with(AckKind::Progress).await;
+            }
+            tokio::time::sleep(backoff.pause()).await;
+        }
+    }
+}
+
 /// The subject a status is sealed to in the key-value bucket.
 fn kv_subject(instance: &str) -> String {
     format!("$KV.{}.{instance}", streams::STATUS_BUCKET)
@@ -815,34 +906,30 @@ fn kv_subject(instance: &str) -> String {
 /// compare-and-set decides which one announces a change.
 async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<AtomicBool>) {
     let client = c.client();
-    let kv = loop {
-        match streams::status_bucket(&c.js, replicas).await {
-            Ok(kv) => break kv,
-            Err(e) => {
-                tracing::warn!(error = %e, "status bucket not ready");
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
+    let Some(kv) = until_ok("opening the status bucket", &stop, || {
+        streams::status_bucket(&c.js, replicas)
+    })
+    .await
+    else {
+        return;
     };
-    let mut sub = match client.subscribe(Channel::Status.all()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot subscribe to heartbeats");
-            return;
-        }
+    let Some(mut sub) = until_ok("subscribing to heartbeats", &stop, || {
+        client.subscribe(Channel::Status.all())
+    })
+    .await
+    else {
+        return;
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while !stop.load(Ordering::Relaxed) {
         let changes = tokio::select! {
             m = sub.next() => {
                 let Some(m) = m else { break };
-                let plain = match c.open(&m.subject, &m.payload, false) {
+                let plain = match c.open(&m.subject, &m.payload, Opening::Once) {
                     Ok(p) => p,
                     Err(e) => {
                         c.counters.reject(reason(&e));
+                        tracing::debug!(subject = %m.subject, error = %e, "heartbeat refused");
                         continue;
                     }
                 };
@@ -860,36 +947,83 @@ async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<AtomicBool>) 
             _ = tick.tick() => c.tracker.lock().unwrap_or_else(|p| p.into_inner()).tick(now_micros()),
         };
         for change in changes {
-            announce(&c, &kv, &change).await;
+            announce(&c, &kv, &change, &stop).await;
         }
     }
 }
 
-async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change) {
-    let alert = change.alert();
-    let Ok(json) = serde_json::to_vec(&alert) else {
-        return;
-    };
-    // Compare-and-set on the bucket: the collector whose write lands announces.
-    let Ok(value) = c.seal(&kv_subject(&change.instance), &json) else {
-        return;
-    };
-    let won = match kv.entry(change.instance.clone()).await {
-        Ok(Some(e)) => {
+/// Whether this collector's write of a change to the bucket landed.
+enum Claim {
+    /// It did: this collector announces the change.
+    Won,
+    /// Another collector announced this change, or a later one.
+    Lost,
+}
+
+/// One compare-and-set attempt on the bucket. An error is the broker's (retry), never a loss.
+async fn claim(
+    c: &Collector,
+    kv: &kv::Store,
+    change: &crate::status::Change,
+    value: &[u8],
+) -> Result<Claim, String> {
+    let entry = kv
+        .entry(change.instance.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    match entry {
+        Some(e) => {
             // Already said, or overtaken: another collector has announced this change, or a
             // later one (a lagging collector must not bring back `restarted` after `online`).
             let stale = peek_status(c, &change.instance, &e.value)
                 .is_some_and(|(status, time)| status == change.status || time >= change.time);
-            !stale
-                && kv
-                    .update(&change.instance, value.into(), e.revision)
-                    .await
-                    .is_ok()
+            if stale {
+                return Ok(Claim::Lost);
+            }
+            match kv
+                .update(&change.instance, value.to_vec().into(), e.revision)
+                .await
+            {
+                Ok(_) => Ok(Claim::Won),
+                // Someone wrote in between: look again.
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    Err("the entry changed meanwhile".into())
+                }
+                Err(e) => Err(e.to_string()),
+            }
         }
-        Ok(None) => kv.create(&change.instance, value.into()).await.is_ok(),
-        Err(_) => false,
+        None => match kv.create(&change.instance, value.to_vec().into()).await {
+            Ok(_) => Ok(Claim::Won),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err("the entry appeared meanwhile".into())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+async fn announce(
+    c: &Collector,
+    kv: &kv::Store,
+    change: &crate::status::Change,
+    stop: &AtomicBool,
+) {
+    let alert = change.alert();
+    let Ok(json) = serde_json::to_vec(&alert) else {
+        return;
     };
-    if !won {
+    let Ok(value) = c.seal(&kv_subject(&change.instance), &json) else {
+        return;
+    };
+    // Compare-and-set on the bucket: the collector whose write lands announces.
+    let Some(claimed) = until_ok("claiming a status change in the bucket", stop, || {
+        claim(c, kv, change, &value)
+    })
+    .await
+    else {
+        return;
+    };
+    if let Claim::Lost = claimed {
         tracing::debug!(instance = %change.instance, status = change.status, "another collector announced it");
         return;
     }
@@ -898,24 +1032,27 @@ async fn announce(c: &Collector, kv: &kv::Store, change: &crate::status::Change)
         return;
     };
     let origin = format!("{}/{}/{}", change.instance, change.status, change.time);
-    if let Err(e) = c
-        .publish_json(&subject, &origin, std::slice::from_ref(&alert))
-        .await
-    {
-        tracing::warn!(error = %e, "status change not published");
-    }
-    let _ = c.store.commit(&Commit {
+    let alerts = std::slice::from_ref(&alert);
+    until_ok("publishing a status change", stop, || {
+        c.publish_json(&subject, &origin, alerts)
+    })
+    .await;
+    let commit = Commit {
         batch_id: None,
         instance: &change.instance,
-        alerts: std::slice::from_ref(&alert),
+        alerts,
         series: &SeriesDelta::default(),
         now_micros: change.time,
-    });
+    };
+    until_ok("storing a status change", stop, || async {
+        c.store.commit(&commit)
+    })
+    .await;
 }
 
 /// The status a bucket entry holds (opened), and when it changed (µs), if readable.
 fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<(String, i64)> {
-    let plain = c.open(&kv_subject(instance), value, true).ok()?;
+    let plain = c.open(&kv_subject(instance), value, Opening::Stored).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
     let time = v
         .get("time")

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use flowmesh_link::async_nats;
-use flowmesh_link::connect::{BrokerConfig, connect};
+use flowmesh_link::connect::{BrokerConfig, connect_in_background};
+use flowmesh_link::retry::until_ok;
 use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener};
 use futures::StreamExt;
@@ -63,10 +64,18 @@ pub async fn watch(
     out: impl FnMut(serde_json::Value) -> bool,
 ) -> Result<(), String> {
     let identity = Identity::load(&config.identity).map_err(|e| e.to_string())?;
-    let client = connect(&config.broker, name)
+    // A watcher outlives broker restarts: it waits for a node rather than failing, and the
+    // client resubscribes by itself after a reconnect.
+    let client = connect_in_background(&config.broker, name)
         .await
         .map_err(|e| e.to_string())?;
-    follow(subscribe(&client).await?, &Opener::new(&identity), out).await
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let events = until_ok("subscribing to alerts and status changes", &never, || {
+        subscribe(&client)
+    })
+    .await
+    .ok_or("stopped")?;
+    follow(events, &Opener::new(&identity), out).await
 }
 
 /// The user's alerts and status changes, as they are published.

@@ -21,7 +21,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::identity::{Identity, PublicKey};
-use crate::replay::{Freshness, ReplayGuard};
+use crate::replay::{Freshness, JournalError, ReplayJournal, SenderWindows};
 
 /// First two bytes of every envelope: "FM".
 pub const MAGIC: [u8; 2] = *b"FM";
@@ -102,6 +102,9 @@ pub enum OpenError {
     /// This message id was accepted before.
     #[error("replayed message id {0}")]
     Replayed(String),
+    /// The replay journal could not record the message, so it is not accepted.
+    #[error("not accepted: {0}")]
+    Journal(String),
 }
 
 /// The per-message randomness; [`Sealer::seal`] draws it from the OS, test vectors fix it.
@@ -422,7 +425,7 @@ pub fn peek_header(data: &[u8]) -> Result<Header, OpenError> {
 pub struct Opener {
     recipient: Identity,
     trusted: HashMap<PublicKey, Zeroizing<[u8; 32]>>,
-    replay: Mutex<ReplayGuard>,
+    replay: Mutex<SenderWindows>,
     epochs: Mutex<EpochCache>,
 }
 
@@ -457,6 +460,17 @@ impl EpochCache {
     }
 }
 
+/// What opening judges besides authenticity.
+#[derive(Clone, Copy)]
+enum Check {
+    /// Freshness and replay (the id is remembered).
+    Replay(u64),
+    /// Freshness only.
+    Window(u64),
+    /// Neither (stored state).
+    Nothing,
+}
+
 /// Default replay window: ±10 minutes of clock skew and transit.
 pub const DEFAULT_WINDOW_MICROS: u64 = 10 * 60 * 1_000_000;
 /// Default number of message ids remembered.
@@ -474,11 +488,21 @@ impl Opener {
         let mut opener = Opener {
             recipient: recipient.clone(),
             trusted: HashMap::new(),
-            replay: Mutex::new(ReplayGuard::new(window_micros, capacity)),
+            replay: Mutex::new(SenderWindows::new(window_micros, capacity)),
             epochs: Mutex::new(EpochCache::default()),
         };
         opener.trust(recipient.public());
         opener
+    }
+
+    /// Keeps the replay window in `journal`: the ids it accepted within the window before a
+    /// restart are refused after it, and every id accepted from now on is written down first.
+    pub fn with_journal(self, journal: ReplayJournal) -> Result<Self, JournalError> {
+        self.replay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .attach(journal, now_micros())?;
+        Ok(self)
     }
 
     /// Also accepts messages sealed by `sender` (e.g. the cloud's key for broadcasts).
@@ -503,22 +527,25 @@ impl Opener {
         data: &[u8],
         now_micros: u64,
     ) -> Result<Opened, OpenError> {
-        self.open_checked(subject, data, Some(now_micros))
+        self.open_checked(subject, data, Check::Replay(now_micros))
+    }
+
+    /// Opens a message whose payload carries its own idempotency key that the caller stores
+    /// durably (a flow batch's id, applied in the same transaction as its effects): freshness
+    /// is judged, but the id is not remembered, so a redelivery after a failed store opens
+    /// again and meets the caller's record instead.
+    pub fn open_idempotent(&self, subject: &str, data: &[u8]) -> Result<Opened, OpenError> {
+        self.open_checked(subject, data, Check::Window(now_micros()))
     }
 
     /// Opens stored state — a key-value bucket entry, read again and again — authenticating
     /// sender, subject and content but neither freshness nor replay (the value is meant to be
     /// read more than once). Never use it for messages that trigger actions.
     pub fn open_stored(&self, subject: &str, data: &[u8]) -> Result<Opened, OpenError> {
-        self.open_checked(subject, data, None)
+        self.open_checked(subject, data, Check::Nothing)
     }
 
-    fn open_checked(
-        &self,
-        subject: &str,
-        data: &[u8],
-        now_micros: Option<u64>,
-    ) -> Result<Opened, OpenError> {
+    fn open_checked(&self, subject: &str, data: &[u8], check: Check) -> Result<Opened, OpenError> {
         let header = peek_header(data)?;
         if header.recipient != self.recipient.public() {
             return Err(OpenError::WrongRecipient(header.recipient.short()));
@@ -573,14 +600,27 @@ impl Opener {
         }
 
         // Only authenticated ids enter the replay cache, so forgeries cannot evict real ones.
-        let verdict = match now_micros {
-            Some(now) => self
-                .replay
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .check(header.message_id, header.time_micros, now),
-            None => Freshness::Fresh,
+        let mut windows = self
+            .replay
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let verdict = match check {
+            Check::Replay(now) => windows
+                .check(header.sender, header.message_id, header.time_micros, now)
+                .map_err(|e| OpenError::Journal(e.to_string()))?,
+            Check::Window(now) => {
+                let w = windows.window_micros();
+                if header.time_micros > now.saturating_add(w) {
+                    Freshness::FromTheFuture
+                } else if header.time_micros < now.saturating_sub(w) {
+                    Freshness::TooOld
+                } else {
+                    Freshness::Fresh
+                }
+            }
+            Check::Nothing => Freshness::Fresh,
         };
+        drop(windows);
         match verdict {
             Freshness::Fresh => Ok(Opened {
                 sender: header.sender,

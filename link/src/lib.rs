@@ -2,7 +2,9 @@
 //!
 //! - [`identity`]: a user's (or the cloud's) Curve25519 key pair in a private TOML file.
 //! - [`envelope`]: the sealed envelope every message travels in (see `ENVELOPE.md`).
-//! - [`replay`]: the replay window that rejects a message id seen before.
+//! - [`replay`]: the replay window that rejects a message id seen before, per sender.
+//! - [`replay_journal`]: the window's accepted ids on disk, so a restart refuses replays.
+//! - [`retry`]: waiting out a broker that refuses for a while (capped backoff).
 //! - [`subject`]: the NATS subject names, in one place.
 //! - [`streams`]: the JetStream streams and status bucket.
 //! - [`time`]: RFC 3339 UTC with microseconds, both ways.
@@ -21,6 +23,8 @@ pub mod connect;
 pub mod envelope;
 pub mod identity;
 pub mod replay;
+pub mod replay_journal;
+pub mod retry;
 pub mod secret_file;
 pub mod streams;
 pub mod subject;

@@ -3,8 +3,15 @@
 //! Memory is bounded: the guard remembers at most `capacity` message ids. When it must forget
 //! one, it raises a floor so that anything as old as the forgotten id is refused rather than
 //! accepted a second time (refusing too much is safe, accepting twice is not).
+//!
+//! [`SenderWindows`] keeps one guard per sender key, so a sender that floods its window raises
+//! only its own floor; with a [`ReplayJournal`] every accepted id is written down before the
+//! message is used, and a restarted process refuses what it accepted before.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::identity::PublicKey;
+pub use crate::replay_journal::{JournalError, ReplayJournal};
 
 /// A verdict on a message's freshness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +99,68 @@ impl ReplayGuard {
     }
 }
 
+/// One [`ReplayGuard`] per sender, optionally backed by a journal on disk.
+#[derive(Debug)]
+pub struct SenderWindows {
+    window_micros: u64,
+    capacity: usize,
+    guards: HashMap<PublicKey, ReplayGuard>,
+    journal: Option<ReplayJournal>,
+}
+
+impl SenderWindows {
+    /// Windows of ±`window_micros`, each remembering at most `capacity` ids of its sender.
+    pub fn new(window_micros: u64, capacity: usize) -> Self {
+        SenderWindows {
+            window_micros,
+            capacity,
+            guards: HashMap::new(),
+            journal: None,
+        }
+    }
+
+    /// The window's length.
+    pub fn window_micros(&self) -> u64 {
+        self.window_micros
+    }
+
+    /// Takes back what `journal` remembers of the window ending `now_micros`, and writes every
+    /// id accepted from now on into it.
+    pub fn attach(&mut self, journal: ReplayJournal, now_micros: u64) -> Result<(), JournalError> {
+        let since = now_micros.saturating_sub(self.window_micros);
+        for (sender, id, time) in journal.recall(since)? {
+            self.guard(sender).check(id, time, now_micros);
+        }
+        self.journal = Some(journal);
+        Ok(())
+    }
+
+    fn guard(&mut self, sender: PublicKey) -> &mut ReplayGuard {
+        let (w, c) = (self.window_micros, self.capacity);
+        self.guards
+            .entry(sender)
+            .or_insert_with(|| ReplayGuard::new(w, c))
+    }
+
+    /// Judges a message of `sender`; a fresh one is remembered (and journaled: if the journal
+    /// cannot be written, the message is refused with that error, never accepted unrecorded).
+    pub fn check(
+        &mut self,
+        sender: PublicKey,
+        id: [u8; 16],
+        time_micros: u64,
+        now_micros: u64,
+    ) -> Result<Freshness, JournalError> {
+        let verdict = self.guard(sender).check(id, time_micros, now_micros);
+        if verdict == Freshness::Fresh
+            && let Some(j) = &self.journal
+        {
+            j.remember(sender, id, time_micros, now_micros.saturating_sub(self.window_micros))?;
+        }
+        Ok(verdict)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +202,39 @@ mod tests {
         // id 1 was forgotten to make room: it must not be accepted again.
         assert_eq!(g.check([1; 16], 10 * S, 20 * S), Freshness::TooOld);
         assert_eq!(g.check([2; 16], 11 * S, 20 * S), Freshness::Replayed);
+    }
+
+    #[test]
+    fn one_senders_flood_does_not_raise_anothers_floor() {
+        let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
+        let mut w = SenderWindows::new(1000 * S, 2);
+        assert_eq!(w.check(b, [9; 16], 10 * S, 20 * S).unwrap(), Freshness::Fresh);
+        for i in 0..10u8 {
+            w.check(a, [i; 16], 11 * S + u64::from(i), 20 * S).unwrap();
+        }
+        // b's message sealed before a's flood still opens; a's own oldest ids are refused.
+        assert_eq!(w.check(b, [8; 16], 10 * S, 20 * S).unwrap(), Freshness::Fresh);
+        assert_eq!(w.check(a, [0; 16], 11 * S, 20 * S).unwrap(), Freshness::TooOld);
+    }
+
+    #[test]
+    fn a_journaled_window_refuses_after_a_restart_what_it_accepted_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.redb");
+        let a = PublicKey([1; 32]);
+        {
+            let mut w = SenderWindows::new(600 * S, 100);
+            w.attach(ReplayJournal::open(&path).unwrap(), 100 * S).unwrap();
+            assert_eq!(w.check(a, [1; 16], 100 * S, 100 * S).unwrap(), Freshness::Fresh);
+        }
+        let mut w = SenderWindows::new(600 * S, 100);
+        w.attach(ReplayJournal::open(&path).unwrap(), 101 * S).unwrap();
+        assert_eq!(w.check(a, [1; 16], 100 * S, 101 * S).unwrap(), Freshness::Replayed);
+        assert_eq!(w.check(a, [2; 16], 100 * S, 101 * S).unwrap(), Freshness::Fresh);
+        drop(w);
+        // Past the window the journal forgets, and the guard refuses it as too old.
+        let mut w = SenderWindows::new(600 * S, 100);
+        w.attach(ReplayJournal::open(&path).unwrap(), 800 * S).unwrap();
+        assert_eq!(w.check(a, [1; 16], 100 * S, 800 * S).unwrap(), Freshness::TooOld);
     }
 }

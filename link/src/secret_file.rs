@@ -75,6 +75,11 @@ pub fn replace(path: &Path, body: &[u8]) -> Result<(), SecretFileError> {
     write_via_temp(path, body, mode, || false)
 }
 
+/// Makes an existing file private (mode 0600): stores and outboxes that hold users' traffic.
+pub fn restrict(path: &Path) -> Result<(), SecretFileError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_error(path))
+}
+
 /// Writes `body` to `path.tmp` with `mode`, syncs it and renames it over `path` — unless
 /// `refuse()` says otherwise at the last moment.
 fn write_via_temp(

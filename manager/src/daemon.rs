@@ -15,6 +15,8 @@ use flowmesh_link::access::ApiConfig;
 use flowmesh_link::async_nats::{self, Client};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::subject::cloud;
+use flowmesh_link::replay::ReplayJournal;
+use flowmesh_link::retry::until_ok;
 use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
 use flowmesh_proto::v1::{self as pb, BlacklistReport, InboxReply, manager_server};
 use futures::StreamExt;
@@ -147,8 +149,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Manager {
     fn new(config: &ManagerConfig) -> Result<Self, ManagerError> {
         let identity = Identity::load(&config.identity).map_err(|e| ManagerError(e.to_string()))?;
+        // Reports are accepted once each, per sender, across restarts too.
+        let opener = ReplayJournal::open(&config.state_file.with_extension("replay.redb"))
+            .and_then(|j| Opener::new(&identity).with_journal(j))
+            .map_err(|e| ManagerError(e.to_string()))?;
         let m = Manager {
-            opener: Mutex::new(Opener::new(&identity)),
+            opener: Mutex::new(opener),
             identity,
             cluster: config.cluster.clone(),
             registry: Mutex::new(Registry::default()),
@@ -246,9 +252,11 @@ impl Manager {
         let Some(key) = self.key_of(user) else {
             return Err("unknown_user");
         };
-        let opened = lock(&self.opener)
-            .open(cloud::INBOX, data)
-            .map_err(|_| "unreadable")?;
+        let opened = lock(&self.opener).open(cloud::INBOX, data).map_err(|e| match e {
+            flowmesh_link::OpenError::Replayed(_) => "replayed",
+            flowmesh_link::OpenError::TooOld | flowmesh_link::OpenError::FromTheFuture => "stale",
+            _ => "unreadable",
+        })?;
         // The broker vouches for the account, the envelope for the key: both must agree.
         if opened.sender != key {
             return Err("wrong_sender");
@@ -319,8 +327,8 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         .map_err(ManagerError)?;
     }
     tracing::info!(cluster = %config.cluster.display(), "manager starting");
-    let events = tokio::spawn(follow_connections(m.clone(), system));
-    let inbox = tokio::spawn(serve_inbox(m.clone(), cloud_client.clone()));
+    let events = tokio::spawn(follow_connections(m.clone(), system, stop.clone()));
+    let inbox = tokio::spawn(serve_inbox(m.clone(), cloud_client.clone(), stop.clone()));
     let mut every = tokio::time::interval(Duration::from_secs(config.rebroadcast_secs.max(1)));
     while !stop.load(Ordering::Relaxed) {
         tokio::select! {
@@ -346,19 +354,15 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
 }
 
 /// Connects and disconnects from every node, after a first inventory of who is connected.
-async fn follow_connections(m: Arc<Manager>, system: Client) {
-    let subscribe = async {
+async fn follow_connections(m: Arc<Manager>, system: Client, stop: Arc<AtomicBool>) {
+    let subscribe = || async {
         let c = system.subscribe("$SYS.ACCOUNT.*.CONNECT").await?;
         let d = system.subscribe("$SYS.ACCOUNT.*.DISCONNECT").await?;
         system.flush().await?;
         Ok::<_, async_nats::Error>(futures::stream::select(c, d))
     };
-    let mut events = match subscribe.await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot follow connection events");
-            return;
-        }
+    let Some(mut events) = until_ok("following connection events", &stop, subscribe).await else {
+        return;
     };
     inventory(&m, &system).await;
     while let Some(msg) = events.next().await {
@@ -390,13 +394,13 @@ async fn inventory(m: &Manager, system: &Client) {
 }
 
 /// The inbox: reports from users, answered sealed.
-async fn serve_inbox(m: Arc<Manager>, client: Client) {
-    let mut sub = match client.subscribe(format!("{}.*", cloud::INBOX)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot subscribe to the inbox");
-            return;
-        }
+async fn serve_inbox(m: Arc<Manager>, client: Client, stop: Arc<AtomicBool>) {
+    let Some(mut sub) = until_ok("subscribing to the cloud inbox", &stop, || {
+        client.subscribe(format!("{}.*", cloud::INBOX))
+    })
+    .await
+    else {
+        return;
     };
     while let Some(msg) = sub.next().await {
         let Some(user) = cloud::user_of(&msg.subject) else {

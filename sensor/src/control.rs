@@ -43,9 +43,12 @@ pub fn answer(ok: Result<String, String>) -> ControlReply {
 
 /// Serves remote actions for `instance` until the subscription ends: each request that opens
 /// and was sealed by the user's own key goes to `handle`, and its answer back, sealed.
+/// `opener` should keep its replay window in a journal, so a request captured before a restart
+/// is refused after it.
 pub async fn serve(
     client: Client,
     identity: Identity,
+    opener: std::sync::Arc<Opener>,
     instance: String,
     handle: impl Fn(&str) -> ControlReply,
 ) -> Result<(), String> {
@@ -56,17 +59,22 @@ pub async fn serve(
         .subscribe(subject.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let opener = Opener::new(&identity);
     let sealer = Sealer::new(&identity, identity.public());
     let reply_to = reply_subject(&instance);
     while let Some(m) = sub.next().await {
         let request = match opener.open(&subject, &m.payload) {
-            Ok(o) if o.sender == identity.public() => Control::decode(o.payload.as_slice()).ok(),
-            Ok(_) | Err(_) => None,
+            Ok(o) if o.sender == identity.public() => {
+                Control::decode(o.payload.as_slice()).map_err(|e| e.to_string())
+            }
+            Ok(_) => Err("not sealed by this user".to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        let Some(request) = request else {
-            tracing::warn!(%subject, "a remote action not sealed by this user: refused");
-            continue;
+        let request = match request {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::warn!(%subject, reason = %why, "a remote action refused");
+                continue;
+            }
         };
         let mut reply = if ACTIONS.contains(&request.action.as_str()) {
             tracing::info!(action = %request.action, "remote action");

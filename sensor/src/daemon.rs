@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use flowmesh_link::async_nats::{self, jetstream};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::subject::{Channel, validate_token};
-use flowmesh_link::{Identity, Sealer, streams};
+use flowmesh_link::{Identity, Opener, Sealer, streams};
 use flowmesh_proto::v1::{FlowBatch, Status};
 use prost::Message;
 use serde::Deserialize;
@@ -246,6 +246,13 @@ pub async fn run(
             config.state_dir.display()
         ))
     })?;
+    // Remote actions are accepted once each, across restarts too.
+    let control_opener = flowmesh_link::replay::ReplayJournal::open(
+        &config.state_dir.join("replay.redb"),
+    )
+    .and_then(|j| Opener::new(&identity).with_journal(j))
+    .map(Arc::new)
+    .map_err(|e| SensorError::Other(e.to_string()))?;
     let client = connect_in_background(&config.broker, &instance)
         .await
         .map_err(|e| SensorError::Other(e.to_string()))?;
@@ -298,6 +305,7 @@ pub async fn run(
         tokio::spawn(crate::control::serve(
             client.clone(),
             identity.clone(),
+            control_opener,
             instance.clone(),
             move |action| match action {
                 "restart_capture" => {

@@ -21,6 +21,9 @@ pub struct Args {
     count: Option<u64>,
 }
 
+/// Events waiting for the webhook at most.
+const WEBHOOK_QUEUE: usize = 4096;
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = WatchConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     let rt = super::runtime()?;
@@ -32,7 +35,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let attempts = config.watch.webhook_attempts;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    // The webhook queue is bounded: a receiver that is down for long must not grow the
+    // process without end. What does not fit is dropped, counted and logged.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WEBHOOK_QUEUE);
+    let mut dropped = 0u64;
+    let hook_on = hook.is_some();
     if let Some(hook) = hook {
         rt.spawn(async move {
             while let Some(body) = rx.recv().await {
@@ -50,13 +57,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
-                let _ = tx.send(line.into_bytes());
+                if hook_on && tx.try_send(line.into_bytes()).is_err() {
+                    dropped += 1;
+                    if dropped.is_power_of_two() {
+                        tracing::warn!(dropped, queue = WEBHOOK_QUEUE, "webhook queue full: events dropped");
+                    }
+                }
                 seen += 1;
                 limit.is_none_or(|n| seen < n)
             }) => r,
             _ = super::wait_for_stop_signal() => Ok(()),
         }
     });
+    if dropped > 0 {
+        tracing::warn!(dropped, "webhook events dropped while its queue was full");
+    }
     // Give queued webhook deliveries a moment.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     result.map_err(anyhow::Error::msg)?;

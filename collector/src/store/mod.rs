@@ -304,13 +304,8 @@ impl Store {
     }
 }
 
-#[cfg(unix)]
 fn restrict(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot make the store private (chmod 600)");
+    if let Err(e) = flowmesh_link::secret_file::restrict(path) {
+        tracing::warn!(error = %e, "cannot make the store private (chmod 600)");
     }
 }
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) {}
