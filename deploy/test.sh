@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 ensure_all
+# systemd-analyze, for the unit files' test.
+command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd
 log "nats-server: $("$NATS_SERVER" --version)  rust: $(rustc --version)"
 if cargo fmt --version >/dev/null 2>&1; then
   log "cargo fmt --check"

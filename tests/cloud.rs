@@ -721,7 +721,7 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
         assert!(r.is_err(), "a request sealed by another user was answered");
     });
     let log = std::fs::read_to_string(path("sensor.log")).unwrap();
-    assert!(log.contains("not sealed by this user: refused"), "{log}");
+    assert!(log.contains("a remote action refused"), "{log}");
     terminate(&mut sensor);
     terminate(&mut collector);
 }

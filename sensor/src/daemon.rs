@@ -271,13 +271,17 @@ pub async fn run(
     let subject = Channel::Flows
         .subject(&instance)
         .map_err(|e| SensorError::Other(e.to_string()))?;
-    let publisher = Arc::new(Publisher::new(
-        js.clone(),
-        sealer.clone(),
-        subject,
-        outbox,
-        shared.published.clone(),
-    ));
+    let publisher = Arc::new(
+        Publisher::new(
+            js.clone(),
+            sealer.clone(),
+            &identity,
+            subject,
+            outbox,
+            shared.published.clone(),
+        )
+        .map_err(|e| SensorError::Other(e.to_string()))?,
+    );
     tracing::info!(%instance, boot = %hex::encode(boot_id), "sensor starting");
 
     let (rec_tx, rec_rx) = mpsc::channel::<FlowRecord>(65_536);

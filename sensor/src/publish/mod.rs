@@ -1,6 +1,8 @@
-//! Publishing flow batches: protobuf, sealed at send time, to the user's JetStream stream with
-//! a message id JetStream de-duplicates on; batches the broker does not acknowledge go to the
-//! disk outbox and are replayed, in order, once it does.
+//! Publishing flow batches: protobuf, sealed as soon as they are made, to the user's JetStream
+//! stream with a message id JetStream de-duplicates on; batches the broker does not acknowledge
+//! go to the disk outbox — sealed, so the file reveals no traffic — and are replayed, in order,
+//! once it does. A batch that waited longer than [`RESEAL_AFTER`] is sealed again before it
+//! goes, so the collector's freshness window never refuses a sensor's backlog.
 
 pub mod codec;
 pub mod outbox;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use flowmesh_link::Sealer;
+use flowmesh_link::{Identity, Opener, Sealer};
 use flowmesh_link::async_nats::HeaderMap;
 use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::async_nats::jetstream::context::PublishAckFuture;
@@ -20,6 +22,9 @@ pub use outbox::{Depth, Outbox, OutboxError, Pending};
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Batches in flight (published, not yet acknowledged) at once.
 const WINDOW: usize = 256;
+/// An outbox batch sealed longer ago than this is opened and sealed again when it is replayed
+/// (the collector accepts flow batches up to 7 days old).
+pub const RESEAL_AFTER: Duration = Duration::from_secs(86_400);
 
 /// Counters for the heartbeat and the closing log line.
 #[derive(Debug, Default)]
@@ -32,12 +37,12 @@ pub struct PublishCounters {
     pub failures: AtomicU64,
 }
 
-/// One batch ready to go: its message id, its plaintext protobuf and how many flows it holds.
+/// One batch ready to go: its message id, its protobuf and how many flows it holds.
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// `<instance>/<boot>/<sequence>`.
     pub message_id: String,
-    /// The encoded `FlowBatch`.
+    /// The encoded `FlowBatch`: plaintext when made, sealed once [`Publisher::send`] took it.
     pub bytes: Vec<u8>,
     /// Flow records inside.
     pub flows: u64,
@@ -48,27 +53,47 @@ pub struct Publisher {
     js: jetstream::Context,
     /// `None` only in the bench-only plaintext mode.
     sealer: Option<Arc<Sealer>>,
+    /// Opens the sensor's own outbox batches when they must be sealed again.
+    opener: Option<Opener>,
     subject: String,
     outbox: Outbox,
     counters: Arc<PublishCounters>,
 }
 
 impl Publisher {
-    /// A publisher of `subject` through `js`, sealing with `sealer`.
+    /// A publisher of `subject` through `js`, sealing with `sealer` (to the user's own key,
+    /// `identity`, which also opens old outbox batches to seal them again). Plaintext batches
+    /// an older version left in the outbox are sealed now.
     pub fn new(
         js: jetstream::Context,
         sealer: Option<Arc<Sealer>>,
+        identity: &Identity,
         subject: String,
         outbox: Outbox,
         counters: Arc<PublishCounters>,
-    ) -> Self {
-        Publisher {
+    ) -> Result<Self, OutboxError> {
+        let p = Publisher {
             js,
+            opener: sealer.as_ref().map(|_| Opener::new(identity)),
             sealer,
             subject,
             outbox,
             counters,
+        };
+        let legacy = p.outbox.take_legacy()?;
+        if !legacy.is_empty() {
+            let batches: Vec<Batch> = legacy
+                .into_iter()
+                .map(|(message_id, bytes)| Batch {
+                    message_id,
+                    flows: flows_in(&bytes),
+                    bytes,
+                })
+                .collect();
+            tracing::info!(batches = batches.len(), "outbox of an older version: sealed");
+            p.spool(p.seal_all(batches).iter())?;
         }
+        Ok(p)
     }
 
     /// Whether a broker node is connected now (nothing is tried, and nothing waits for an ack
@@ -83,21 +108,55 @@ impl Publisher {
         self.outbox.depth().unwrap_or_default()
     }
 
-    async fn start(&self, b: &Batch) -> Option<PublishAckFuture> {
-        let payload = match &self.sealer {
-            Some(s) => match s.seal(&self.subject, &b.bytes) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot seal a batch");
-                    return None;
-                }
-            },
-            None => b.bytes.clone(),
+    /// Seals new batches (in the bench-only plaintext mode, leaves them). A batch that cannot
+    /// be sealed (the OS random generator failed) is dropped and logged.
+    fn seal_all(&self, batches: Vec<Batch>) -> Vec<Batch> {
+        let Some(sealer) = &self.sealer else {
+            return batches;
         };
+        batches
+            .into_iter()
+            .filter_map(|mut b| match sealer.seal(&self.subject, &b.bytes) {
+                Ok(sealed) => {
+                    b.bytes = sealed;
+                    Some(b)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, batch = %b.message_id, "cannot seal a batch; dropped");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// An outbox batch as it goes out now: sealed again if it was sealed long ago.
+    fn refreshed(&self, p: &Pending) -> Vec<u8> {
+        let (Some(sealer), Some(opener)) = (&self.sealer, &self.opener) else {
+            return p.batch.clone();
+        };
+        let sealed_at = flowmesh_link::envelope::peek_header(&p.batch).map_or(0, |h| h.time_micros);
+        let age = flowmesh_link::envelope::now_micros().saturating_sub(sealed_at);
+        if age < RESEAL_AFTER.as_micros() as u64 {
+            return p.batch.clone();
+        }
+        match opener
+            .open_stored(&self.subject, &p.batch)
+            .map_err(|e| e.to_string())
+            .and_then(|o| sealer.seal(&self.subject, &o.payload).map_err(|e| e.to_string()))
+        {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, batch = %p.message_id, "an old outbox batch could not be sealed again; sent as it is");
+                p.batch.clone()
+            }
+        }
+    }
+
+    async fn start(&self, b: &Batch) -> Option<PublishAckFuture> {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", b.message_id.as_str());
         self.js
-            .publish_with_headers(self.subject.clone(), headers, payload.into())
+            .publish_with_headers(self.subject.clone(), headers, b.bytes.clone().into())
             .await
             .ok()
     }
@@ -153,6 +212,7 @@ impl Publisher {
         if batches.is_empty() {
             return Ok(());
         }
+        let batches = self.seal_all(batches);
         if !self.connected() {
             self.spool(batches.iter())?;
             return Ok(());
@@ -174,8 +234,8 @@ impl Publisher {
     }
 
     fn spool<'a>(&self, batches: impl Iterator<Item = &'a Batch>) -> Result<(), OutboxError> {
-        let items: Vec<(String, Vec<u8>)> = batches
-            .map(|b| (b.message_id.clone(), b.bytes.clone()))
+        let items: Vec<(&str, u64, &[u8])> = batches
+            .map(|b| (b.message_id.as_str(), b.flows, b.bytes.as_slice()))
             .collect();
         self.outbox.push(&items)
     }
@@ -195,8 +255,8 @@ impl Publisher {
                 .iter()
                 .map(|p| Batch {
                     message_id: p.message_id.clone(),
-                    bytes: p.batch.clone(),
-                    flows: flows_in(&p.batch),
+                    bytes: self.refreshed(p),
+                    flows: p.flows,
                 })
                 .collect();
             let failed = self.publish(&batches).await;
