@@ -3,278 +3,58 @@
 //! raise exactly one `acl_violation`, so the collector's stored alerts are the flows it stored,
 //! compared with what the same capture yields offline.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use flowmesh_collector::store::{AlertQuery, Store};
-use flowmesh_link::async_nats::jetstream;
-use flowmesh_link::connect::connect;
+use flowmesh_collector::store::Store;
 use flowmesh_link::{Identity, Sealer, streams};
-use flowmesh_sensor::flow::{FlowRecord, TableConfig};
 use flowmesh_testkit::process::{wait_exit, wait_for};
-use flowmesh_testkit::{Cluster, TestUser};
+use support::*;
 
-const FLOWS: u64 = 3000;
-
-/// One flow, as counted: its tuple and packets (a paced replay moves packet times to the wall
-/// clock; the synthetic flows' tuples are unique).
-type FlowKey = String;
-
-fn key_of(f: &serde_json::Value) -> FlowKey {
-    format!(
-        "{} {}:{} {}:{} {}/{}",
-        f["l4"],
-        f["client_ip"],
-        f["client_port"],
-        f["server_ip"],
-        f["server_port"],
-        f["c2s_packets"],
-        f["s2c_packets"]
-    )
-}
-
-fn key_of_record(r: &FlowRecord) -> FlowKey {
-    key_of(&serde_json::to_value(r).unwrap())
-}
-
-/// The key of an `acl_violation` alert: the instance that saw the flow, and the flow.
-fn key_of_alert(a: &serde_json::Value) -> FlowKey {
-    format!("{} {}", a["instance"], key_of(&a["flow"]))
-}
-
-struct Pipeline {
-    dir: tempfile::TempDir,
-    cluster: Cluster,
-    user: TestUser,
-    capture: PathBuf,
-    /// The capture's flows, offline.
-    flows: Vec<FlowKey>,
-}
-
-/// The `flowmesh` binary, killed with the test process (PDEATHSIG) however the test ends.
-fn flowmesh() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
-    flowmesh_testkit::die_with_parent(&mut cmd);
-    cmd
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-impl Pipeline {
-    fn start(span_secs: u64) -> Option<Pipeline> {
-        let user = TestUser::new(
-            "alice",
-            &[
-                "sensor-1",
-                "sensor-2",
-                "collector-1",
-                "collector-2",
-                "tester",
-            ],
-        );
-        let bob = TestUser::new("bob", &["bob-1"]);
-        // A cluster that does not start fails the test: it never passes for lack of one.
-        let cluster = Cluster::start(&[&user, &bob], Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
-        let dir = tempfile::tempdir().unwrap();
-        user.identity
-            .write(&dir.path().join("alice.id"), false)
-            .unwrap();
-        bob.identity
-            .write(&dir.path().join("bob.id"), false)
-            .unwrap();
-        std::fs::write(dir.path().join("policy.toml"), "[acl]\nrules = \"\"\n").unwrap();
-        let capture = dir.path().join("traffic.pcap");
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&capture).unwrap());
-        flowmesh_sensor::synth::generate(FLOWS, 200, span_secs, &mut f).unwrap();
-        drop(f);
-        let mut flows = Vec::new();
-        flowmesh_sensor::offline::run_file_with(&capture, TableConfig::default(), &mut |r| {
-            flows.push(key_of_record(&r));
-        })
-        .unwrap();
-        Some(Pipeline {
-            dir,
-            cluster,
-            user,
-            capture,
-            flows,
-        })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn broker_toml(&self, instance: &str, region: Option<&str>) -> String {
-        let b = self.cluster.broker_config("alice", instance, region);
-        toml::to_string(&toml::Table::from_iter([(
-            "broker".to_string(),
-            toml::Value::try_from(b).unwrap(),
-        )]))
-        .unwrap()
-    }
-
-    fn collector(&self, name: &str) -> Child {
-        self.collector_of(name, None)
-    }
-
-    /// A collector; with `instances`, serving only those (a consumer of its own).
-    fn collector_of(&self, name: &str, instances: Option<&[&str]>) -> Child {
-        let cfg = self.path(&format!("{name}.toml"));
-        let only = instances.map_or(String::new(), |i| format!("instances = {i:?}\n"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
-                self.broker_toml(name, Some("us"))
-            ),
-        )
-        .unwrap();
-        self.spawn("collector", &cfg, name)
-    }
-
-    /// `flowmesh COMMAND --config CFG`, its stderr in `<log>.log`.
-    fn spawn(&self, command: &str, cfg: &std::path::Path, log: &str) -> Child {
-        flowmesh()
-            .args([command, "--config"])
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.path(&format!("{log}.log"))).unwrap())
-            .spawn()
-            .unwrap()
-    }
-
-    fn sensor(&self, speed: f64, batch_flows: usize) -> Child {
-        self.sensor_named("sensor-1", speed, batch_flows)
-    }
-
-    fn sensor_named(&self, name: &str, speed: f64, batch_flows: usize) -> Child {
-        let log = if name == "sensor-1" {
-            "sensor".to_string()
-        } else {
-            name.to_string()
-        };
-        let cfg = self.path(&format!("{log}.toml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
-                self.capture.display(),
-                self.broker_toml(name, Some("eu"))
-            ),
-        )
-        .unwrap();
-        self.spawn("sensor", &cfg, &log)
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
-    }
-
-    /// A JetStream context as the `tester` instance.
-    async fn js(&self) -> jetstream::Context {
-        let b = self.cluster.broker_config("alice", "tester", Some("us"));
-        jetstream::new(connect(&b, "tester").await.unwrap())
-    }
-
-    /// Waits until the collectors' consumer has every message of the stream acknowledged.
-    fn wait_drained(&self, timeout: Duration) {
-        let rt = rt();
-        rt.block_on(async {
-            let js = self.js().await;
-            let deadline = Instant::now() + timeout;
-            loop {
-                let done = flowmesh_testkit::consumers_drained(&js, streams::FLOWS).await;
-                if done {
-                    return;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the collector did not drain the stream in {timeout:?}\nsensor:\n{}\ncollector:\n{}",
-                    self.log("sensor"),
-                    self.log("collector-1")
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-    }
-
-    /// The flows the stores hold (from their `acl_violation` alerts), with counts.
-    fn stored(&self, stores: &[&str]) -> BTreeMap<FlowKey, u32> {
-        let mut out = BTreeMap::new();
-        for name in stores {
-            let store = Store::open(&self.path(&format!("{name}.redb"))).unwrap();
-            for a in store.alerts(&AlertQuery::default()).unwrap() {
-                if a["type"] == "acl_violation" {
-                    *out.entry(key_of_alert(&a)).or_default() += 1;
-                }
-            }
-        }
-        out
-    }
-
-    /// (lost, duplicated) flows, for the capture replayed by `sensors`.
-    fn compare(&self, stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
-        self.compare_for(&["sensor-1"], stored)
-    }
-
-    fn compare_for(&self, sensors: &[&str], stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
-        let expected: BTreeMap<FlowKey, ()> = sensors
-            .iter()
-            .flat_map(|s| self.flows.iter().map(move |f| (format!("\"{s}\" {f}"), ())))
-            .collect();
-        assert_eq!(
-            expected.len(),
-            self.flows.len() * sensors.len(),
-            "flow keys are unique"
-        );
-        let lost = expected.keys().filter(|k| !stored.contains_key(*k)).count();
-        let dup = stored.values().filter(|&&n| n > 1).count();
-        let extra = stored.keys().filter(|k| !expected.contains_key(*k)).count();
-        assert_eq!(
-            extra,
-            0,
-            "stored flows that were never sent, e.g. {:?} (expected e.g. {:?})",
-            stored.keys().next(),
-            expected.keys().next()
-        );
-        (lost, dup)
-    }
-}
-
-/// SIGTERM, and it must stop by itself.
-fn terminate(child: &mut Child) {
-    assert!(
-        flowmesh_testkit::process::terminate(child),
-        "process {} did not stop on SIGTERM",
-        child.id()
-    );
-}
+/// Stored batches before a fault is injected: enough to prove the fault hits mid-stream.
+const BEFORE_FAULT: u64 = 5;
 
 #[test]
 fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
-    let Some(mut p) = Pipeline::start(20) else {
-        return;
-    };
+    let mut p = Pipeline::start(20);
+    // Sensor and collector both start on eu-1 (they learn the other nodes from it).
+    p.seed = p.cluster.url("eu-1");
     let mut collector = p.collector("collector-1");
-    // 20 s of traffic at 10x: about 2 s of publishing, into which eu-1 dies.
-    let mut sensor = p.sensor(10.0, 50);
-    std::thread::sleep(Duration::from_millis(700));
+    p.wait_consumers(&["collectors"]);
+    // 20 s of traffic at 4x: about 5 s of publishing, into which eu-1 dies.
+    let mut sensor = p.sensor(4.0, 20);
+    wait_for("sensor and collector on eu-1", Duration::from_secs(30), || {
+        node_of(&p.cluster, "sensor-1").as_deref() == Some("eu-1")
+            && node_of(&p.cluster, "collector-1").as_deref() == Some("eu-1")
+    });
+    wait_for(
+        "the collector to store a few batches",
+        Duration::from_secs(60),
+        || p.stored_batches("collectors") >= BEFORE_FAULT,
+    );
+    assert!(
+        sensor.try_wait().unwrap().is_none(),
+        "the sensor finished before the fault: not mid-stream"
+    );
     p.cluster.kill("eu-1").unwrap();
+    // Both reconnect, to another node of their region.
+    wait_for("sensor and collector reconnected", Duration::from_secs(30), || {
+        let (s, c) = (node_of(&p.cluster, "sensor-1"), node_of(&p.cluster, "collector-1"));
+        s.is_some_and(|n| n != "eu-1") && c.is_some_and(|n| n != "eu-1")
+    });
     assert!(
         wait_exit(&mut sensor, Duration::from_secs(120)),
         "sensor: {}",
         p.log("sensor")
     );
     p.wait_drained(Duration::from_secs(60));
+    assert!(
+        collector.try_wait().unwrap().is_none(),
+        "the collector exited:\n{}",
+        p.log("collector-1")
+    );
     terminate(&mut collector);
     let stored = p.stored(&["collector-1"]);
     let (lost, dup) = p.compare(&stored);
@@ -289,9 +69,7 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
 
 #[test]
 fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
-    let Some(mut p) = Pipeline::start(5) else {
-        return;
-    };
+    let mut p = Pipeline::start(5);
     let mut collector = p.collector("collector-1");
     // Make sure the streams exist before the outage (the collector creates them).
     p.wait_stream();
@@ -302,7 +80,7 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
     let mut sensor = p.sensor(0.0, 50);
     // The sensor reads the whole capture into its outbox while nothing answers.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !p.log("sensor").contains("waiting for the broker") {
+    while !p.log("sensor").contains("input done; waiting for the broker") {
         assert!(
             Instant::now() < deadline,
             "sensor never spooled: {}",
@@ -310,7 +88,6 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(30));
     for n in &nodes {
         p.cluster.restart(n).unwrap();
     }
@@ -329,16 +106,20 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
 
 #[test]
 fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
-    let Some(p) = Pipeline::start(20) else { return };
+    let p = Pipeline::start(20);
     let mut first = p.collector("collector-1");
-    let mut sensor = p.sensor(10.0, 20);
-    // Let it store some batches, then SIGKILL it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !p.log("collector-1").contains("status change") {
-        assert!(Instant::now() < deadline, "{}", p.log("collector-1"));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(800));
+    p.wait_consumers(&["collectors"]);
+    let mut sensor = p.sensor(4.0, 20);
+    // Let it store some batches, then SIGKILL it while the sensor is still sending.
+    wait_for(
+        "the collector to store a few batches",
+        Duration::from_secs(60),
+        || p.stored_batches("collectors") >= BEFORE_FAULT,
+    );
+    assert!(
+        sensor.try_wait().unwrap().is_none(),
+        "the sensor finished before the kill: not mid-stream"
+    );
     first.kill().unwrap();
     first.wait().unwrap();
     let mut again = p.collector("collector-1");
@@ -360,7 +141,7 @@ fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
 
 #[test]
 fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted() {
-    let Some(p) = Pipeline::start(5) else { return };
+    let p = Pipeline::start(5);
     // Each collector serves its own sensor: every batch, and every replay of it, meets the
     // same store.
     let mut a = p.collector_of("collector-1", Some(&["sensor-1"]));
@@ -434,73 +215,20 @@ fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted(
         per("collector-1") > 0 && per("collector-2") > 0,
         "one collector did all the work"
     );
-    for reason in ["malformed", "foreign", "forged"] {
+    for reason in ["malformed", "foreign", "forged", "replayed"] {
         assert!(
             logs.contains(&format!("reason=\"{reason}\""))
                 || logs.contains(&format!("reason={reason}")),
             "no {reason} rejection in:\n{logs}"
         );
     }
-    // The replayed copy is refused as a replay (same process) or recognised as a duplicate
-    // batch (the other collector): never stored twice, which `dup == 0` shows.
-}
-
-impl Pipeline {
-    /// Waits until these durable consumers of FLOWS exist (each collector creates its own).
-    fn wait_consumers(&self, names: &[&str]) {
-        rt().block_on(async {
-            let js = self.js().await;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let mut all = true;
-                if let Ok(stream) = js.get_stream(streams::FLOWS).await {
-                    for n in names {
-                        all &= stream
-                            .get_consumer::<jetstream::consumer::pull::Config>(n)
-                            .await
-                            .is_ok();
-                    }
-                } else {
-                    all = false;
-                }
-                if all {
-                    return;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "consumers {names:?} never appeared"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-    }
-
-    /// Waits until the FLOWS stream exists (a collector creates it on start).
-    fn wait_stream(&self) {
-        rt().block_on(async {
-            let js = self.js().await;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while js.get_stream(streams::FLOWS).await.is_err() {
-                assert!(Instant::now() < deadline, "no FLOWS stream");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-    }
-}
-
-/// Runs a `flowmesh` command to its end.
-fn cli(args: &[&str]) -> std::process::Output {
-    flowmesh().args(args).output().unwrap()
-}
-
-fn stdout_of(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    // The replayed copy is refused as a replay (its batch is stored already, and it came as a
+    // new stream message, not a redelivery): never stored twice, which `dup == 0` shows.
 }
 
 #[test]
 fn the_api_lists_instances_serves_and_streams_alerts_and_edits_the_policy_for_good() {
-    let Some(p) = Pipeline::start(5) else { return };
+    let p = Pipeline::start(5);
     let config = p.path("collector-1.toml");
     let config = config.to_str().unwrap();
     let access = p.path("collector-1-api.json");
@@ -715,3 +443,4 @@ fn the_api_lists_instances_serves_and_streams_alerts_and_edits_the_policy_for_go
     });
     terminate(&mut again);
 }
+

@@ -74,9 +74,23 @@ pub struct CollectorConfig {
     /// Heartbeat intervals missed before an instance is offline.
     #[serde(default = "three")]
     pub offline_after_missed: u32,
+    /// And at least this many seconds without one (an instance that said it stops is offline
+    /// without this delay).
+    #[serde(default = "thirty")]
+    pub offline_after_secs: u64,
     /// Heartbeats in a row before an offline instance is online again.
     #[serde(default = "two")]
     pub online_after: u32,
+    /// Offline/online transitions within `flapping_window_secs` that make an instance
+    /// `flapping` (reported once; then quiet until it is stable for `flapping_stable_secs`).
+    #[serde(default = "four")]
+    pub flapping_transitions: u32,
+    /// The window in which transitions are counted.
+    #[serde(default = "six_hundred")]
+    pub flapping_window_secs: u64,
+    /// How long a flapping instance must hold one status to be reported again.
+    #[serde(default = "one_twenty")]
+    pub flapping_stable_secs: u64,
     /// The sensor instances this collector serves. Absent: all of them, through the consumer
     /// every such collector shares (JetStream hands each batch to one of them). Listed: only
     /// these, through a consumer of its own — give each collector its own instances and every
@@ -101,6 +115,18 @@ fn two() -> u32 {
 }
 fn three() -> u32 {
     3
+}
+fn four() -> u32 {
+    4
+}
+fn thirty() -> u64 {
+    30
+}
+fn one_twenty() -> u64 {
+    120
+}
+fn six_hundred() -> u64 {
+    600
 }
 
 /// Why the collector cannot start or go on.
@@ -268,9 +294,14 @@ impl Collector {
         if !seal {
             tracing::warn!("BENCH-ONLY MODE: flow batches are accepted in plaintext");
         }
+        let secs = |s: u64| i64::try_from(s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
         let settings = Settings {
             missed: config.offline_after_missed,
+            offline_after: secs(config.offline_after_secs),
             online_after: config.online_after,
+            flap_transitions: config.flapping_transitions,
+            flap_window: secs(config.flapping_window_secs),
+            flap_stable: secs(config.flapping_stable_secs),
         };
         Ok(Arc::new(Collector {
             name: config.name.clone(),

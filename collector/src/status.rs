@@ -2,11 +2,15 @@
 //! boot id), `degraded` (new capture drops or an outbox backlog), `stopping` (said so itself;
 //! `offline` follows once it is silent).
 //!
-//! Hysteresis keeps a flapping link from spamming: an instance goes offline only after
-//! `offline_after` without a heartbeat (3 intervals by default) and comes back only after
-//! `online_after` heartbeats in a row, each within an interval of the previous one.
+//! Hysteresis keeps a weak link from paging its owner every few seconds, as Netdata's
+//! reachability alerts do: an instance goes offline only after `offline_after` without a
+//! heartbeat (at least 3 intervals and 30 s by default; at once when it said `stopping`), and
+//! comes back only after `online_after` heartbeats in a row. An instance that still goes
+//! offline and online again `flap_transitions` times within `flap_window` is reported once as
+//! `flapping`; further ups and downs are kept quiet until it has held one status for
+//! `flap_stable`, when that status is reported (`previous`: "flapping").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use flowmesh_proto::v1::Status;
 use serde_json::json;
@@ -55,6 +59,28 @@ pub struct Known {
     pub last_seen: i64,
     /// Heartbeats in a row while coming back.
     streak: u32,
+    /// Times of its recent online/offline transitions (within the flapping window).
+    transitions: VecDeque<i64>,
+    /// Reported as flapping: online/offline changes are kept quiet.
+    flapping: bool,
+}
+
+impl Known {
+    fn new(status: &'static str, last: Status, now: i64) -> Self {
+        Known {
+            status,
+            last,
+            last_seen: now,
+            streak: 1,
+            transitions: VecDeque::new(),
+            flapping: false,
+        }
+    }
+
+    /// Whether the instance is reported as flapping now.
+    pub fn is_flapping(&self) -> bool {
+        self.flapping
+    }
 }
 
 /// Hysteresis settings.
@@ -62,15 +88,27 @@ pub struct Known {
 pub struct Settings {
     /// Heartbeat intervals without a heartbeat before `offline`.
     pub missed: u32,
+    /// And at least this long (µs) without one (not for an instance that said `stopping`).
+    pub offline_after: i64,
     /// Heartbeats in a row before an offline instance is `online` again.
     pub online_after: u32,
+    /// Online/offline transitions within `flap_window` that make an instance `flapping`.
+    pub flap_transitions: u32,
+    /// The window (µs) in which transitions are counted.
+    pub flap_window: i64,
+    /// How long (µs) a flapping instance must keep one status to be reported again.
+    pub flap_stable: i64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             missed: 3,
+            offline_after: 30_000_000,
             online_after: 2,
+            flap_transitions: 4,
+            flap_window: 600_000_000,
+            flap_stable: 120_000_000,
         }
     }
 }
@@ -121,15 +159,8 @@ impl Tracker {
                 previous: "unknown",
                 time: now,
             };
-            self.known.insert(
-                hb.instance.clone(),
-                Known {
-                    status,
-                    last: hb,
-                    last_seen: now,
-                    streak: 1,
-                },
-            );
+            self.known
+                .insert(hb.instance.clone(), Known::new(status, hb, now));
             return Some(c);
         };
         let gap = now - k.last_seen;
@@ -162,29 +193,78 @@ impl Tracker {
         }
         let c = change(k, next);
         k.status = settle;
-        Some(c)
+        flap_filter(k, c, &self.settings)
     }
 
-    /// Time has reached `now`: instances silent too long go offline.
+    /// Time has reached `now`: instances silent too long go offline, and flapping ones that
+    /// have held a status long enough are reported again.
     pub fn tick(&mut self, now: i64) -> Vec<Change> {
-        let missed = i64::from(self.settings.missed);
+        let s = self.settings;
+        let missed = i64::from(s.missed);
         let mut out = Vec::new();
         for k in self.known.values_mut() {
-            let silent = now - k.last_seen > missed * interval_micros(&k.last);
-            // A stopped instance goes quiet as announced, and is then offline like any other.
+            let quiet = now - k.last_seen;
+            let beats = missed * interval_micros(&k.last);
+            // A stopped instance goes quiet as announced: offline with no extra delay.
+            let silent = if k.status == "stopping" {
+                quiet > beats
+            } else {
+                quiet > beats.max(s.offline_after)
+            };
             if silent && k.status != "offline" {
-                out.push(Change {
+                let c = Change {
                     instance: k.last.instance.clone(),
                     status: "offline",
                     previous: k.status,
                     time: now,
-                });
+                };
                 k.status = "offline";
                 k.streak = 0;
+                out.extend(flap_filter(k, c, &s));
+            }
+            let settled = k.transitions.back().is_none_or(|&t| now - t >= s.flap_stable);
+            if k.flapping && settled {
+                k.flapping = false;
+                k.transitions.clear();
+                out.push(Change {
+                    instance: k.last.instance.clone(),
+                    status: k.status,
+                    previous: "flapping",
+                    time: now,
+                });
             }
         }
         out
     }
+}
+
+/// Passes a change on, or keeps it quiet while the instance flaps: online/offline transitions
+/// are counted in the window, and the one that reaches `flap_transitions` becomes `flapping`.
+fn flap_filter(k: &mut Known, c: Change, s: &Settings) -> Option<Change> {
+    let up_down = matches!(c.status, "online" | "offline" | "degraded")
+        && matches!(c.previous, "online" | "offline" | "degraded");
+    let transition = c.status == "offline" || c.previous == "offline";
+    if transition {
+        k.transitions.push_back(c.time);
+        while k
+            .transitions
+            .front()
+            .is_some_and(|&t| c.time - t > s.flap_window)
+        {
+            k.transitions.pop_front();
+        }
+    }
+    if k.flapping {
+        return if up_down { None } else { Some(c) };
+    }
+    if transition && k.transitions.len() >= s.flap_transitions.max(1) as usize {
+        k.flapping = true;
+        return Some(Change {
+            status: "flapping",
+            ..c
+        });
+    }
+    Some(c)
 }
 
 #[cfg(test)]
@@ -213,9 +293,17 @@ mod tests {
             .collect()
     }
 
+    /// Offline after 3 missed 1-s heartbeats, no extra delay.
+    fn quick() -> Settings {
+        Settings {
+            offline_after: 0,
+            ..Settings::default()
+        }
+    }
+
     #[test]
     fn online_offline_with_hysteresis_then_back() {
-        let mut t = Tracker::new(Settings::default());
+        let mut t = Tracker::new(quick());
         let mut got = vec![t.heartbeat(hb(1, 0, 0), 0), t.heartbeat(hb(1, 0, 0), S)];
         assert!(
             t.tick(3 * S).is_empty(),
@@ -238,7 +326,7 @@ mod tests {
 
     #[test]
     fn a_flapping_link_does_not_spam() {
-        let mut t = Tracker::new(Settings::default());
+        let mut t = Tracker::new(quick());
         let mut changes = vec![t.heartbeat(hb(1, 0, 0), 0)];
         // A heartbeat every 5 s (interval 1 s): offline in between, never long enough back.
         for i in 1..20 {
@@ -252,8 +340,65 @@ mod tests {
     }
 
     #[test]
-    fn restarted_degraded_and_stopping() {
+    fn offline_waits_for_the_delay_unless_the_instance_said_it_stops() {
         let mut t = Tracker::new(Settings::default());
+        t.heartbeat(hb(1, 0, 0), 0);
+        assert!(t.tick(29 * S).is_empty(), "29 s of silence is not offline yet");
+        assert_eq!(t.tick(31 * S)[0].status, "offline");
+        let mut stop = hb(2, 0, 0);
+        stop.status = "stopping".into();
+        t.heartbeat(hb(2, 0, 0), 40 * S);
+        t.heartbeat(stop, 41 * S);
+        assert_eq!(t.tick(45 * S)[0].status, "offline", "it said it stops");
+    }
+
+    #[test]
+    fn an_instance_that_keeps_going_down_and_up_is_flapping_once_then_stable_once() {
+        let settings = Settings {
+            offline_after: 0,
+            online_after: 1,
+            flap_transitions: 4,
+            flap_window: 60 * S,
+            flap_stable: 20 * S,
+            ..Settings::default()
+        };
+        let mut t = Tracker::new(settings);
+        let mut got = vec![t.heartbeat(hb(1, 0, 0), 0)];
+        // Frozen 12 s, running 5 s (heartbeats every second), six times.
+        let mut now = 0;
+        for _ in 0..6 {
+            for _ in 0..12 {
+                now += S;
+                got.extend(t.tick(now).into_iter().map(Some));
+            }
+            for _ in 0..5 {
+                now += S;
+                got.push(t.heartbeat(hb(1, 0, 0), now));
+                got.extend(t.tick(now).into_iter().map(Some));
+            }
+        }
+        // Then stable: heartbeats every second for 30 s.
+        for _ in 0..30 {
+            now += S;
+            got.push(t.heartbeat(hb(1, 0, 0), now));
+            got.extend(t.tick(now).into_iter().map(Some));
+        }
+        assert_eq!(
+            statuses(&got),
+            [
+                ("unknown", "online"),
+                ("online", "offline"),
+                ("offline", "online"),
+                ("online", "offline"),
+                ("offline", "flapping"),
+                ("flapping", "online"),
+            ]
+        );
+    }
+
+    #[test]
+    fn restarted_degraded_and_stopping() {
+        let mut t = Tracker::new(quick());
         let mut got = vec![t.heartbeat(hb(1, 0, 0), 0)];
         got.push(t.heartbeat(hb(1, 5, 0), S)); // drops
         got.push(t.heartbeat(hb(1, 5, 0), 2 * S)); // no new drops

@@ -272,6 +272,14 @@ impl Cluster {
         Ok(())
     }
 
+    /// A running node's `/connz` (every account's connections), or `None` if it is down.
+    pub fn connz(&self, node: &str) -> Option<serde_json::Value> {
+        let n = self.nodes.iter().find(|n| n.name == node)?;
+        n.child.as_ref()?;
+        let body = http_get(&n.monitor, "/connz?limit=10000").ok()?;
+        serde_json::from_str(&body).ok()
+    }
+
     /// Names of every node.
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()

@@ -1,0 +1,354 @@
+//! The pipeline harness the end-to-end tests share: a real federated cluster, the flowmesh
+//! binary as sensor and collector processes, and flow-by-flow accounting of what was stored.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowmesh_collector::store::{AlertQuery, Store};
+use flowmesh_link::async_nats::jetstream;
+use flowmesh_link::connect::connect;
+use flowmesh_link::streams;
+use flowmesh_sensor::flow::{FlowRecord, TableConfig};
+use flowmesh_testkit::{Cluster, TestUser};
+
+pub const FLOWS: u64 = 3000;
+
+/// One flow, as counted: its tuple and packets (a paced replay moves packet times to the wall
+/// clock; the synthetic flows' tuples are unique).
+pub type FlowKey = String;
+
+pub fn key_of(f: &serde_json::Value) -> FlowKey {
+    format!(
+        "{} {}:{} {}:{} {}/{}",
+        f["l4"],
+        f["client_ip"],
+        f["client_port"],
+        f["server_ip"],
+        f["server_port"],
+        f["c2s_packets"],
+        f["s2c_packets"]
+    )
+}
+
+pub fn key_of_record(r: &FlowRecord) -> FlowKey {
+    key_of(&serde_json::to_value(r).unwrap())
+}
+
+/// The key of an `acl_violation` alert: the instance that saw the flow, and the flow.
+pub fn key_of_alert(a: &serde_json::Value) -> FlowKey {
+    format!("{} {}", a["instance"], key_of(&a["flow"]))
+}
+
+pub struct Pipeline {
+    pub dir: tempfile::TempDir,
+    pub cluster: Cluster,
+    pub user: TestUser,
+    pub capture: PathBuf,
+    /// The capture's flows, offline.
+    pub flows: Vec<FlowKey>,
+    /// When set, sensors and collectors get only this node's URL (they learn the others from
+    /// it), so a test knows which node they are connected to.
+    pub seed: Option<String>,
+}
+
+/// The `flowmesh` binary, killed with the test process (PDEATHSIG) however the test ends.
+pub fn flowmesh() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    flowmesh_testkit::die_with_parent(&mut cmd);
+    cmd
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl Pipeline {
+    pub fn start(span_secs: u64) -> Pipeline {
+        let user = TestUser::new(
+            "alice",
+            &[
+                "sensor-1",
+                "sensor-2",
+                "collector-1",
+                "collector-2",
+                "tester",
+            ],
+        );
+        let bob = TestUser::new("bob", &["bob-1"]);
+        // A cluster that does not start fails the test: it never passes for lack of one.
+        let cluster = Cluster::start(&[&user, &bob], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
+        let dir = tempfile::tempdir().unwrap();
+        user.identity
+            .write(&dir.path().join("alice.id"), false)
+            .unwrap();
+        bob.identity
+            .write(&dir.path().join("bob.id"), false)
+            .unwrap();
+        std::fs::write(dir.path().join("policy.toml"), "[acl]\nrules = \"\"\n").unwrap();
+        let capture = dir.path().join("traffic.pcap");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&capture).unwrap());
+        flowmesh_sensor::synth::generate(FLOWS, 200, span_secs, &mut f).unwrap();
+        drop(f);
+        let mut flows = Vec::new();
+        flowmesh_sensor::offline::run_file_with(&capture, TableConfig::default(), &mut |r| {
+            flows.push(key_of_record(&r));
+        })
+        .unwrap();
+        Pipeline {
+            dir,
+            cluster,
+            user,
+            capture,
+            flows,
+            seed: None,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn broker_toml(&self, instance: &str, region: Option<&str>) -> String {
+        let mut b = self.cluster.broker_config("alice", instance, region);
+        if let Some(seed) = &self.seed {
+            b.urls = vec![seed.clone()];
+        }
+        toml::to_string(&toml::Table::from_iter([(
+            "broker".to_string(),
+            toml::Value::try_from(b).unwrap(),
+        )]))
+        .unwrap()
+    }
+
+    pub fn collector(&self, name: &str) -> Child {
+        self.collector_of(name, None)
+    }
+
+    /// A collector; with `instances`, serving only those (a consumer of its own).
+    pub fn collector_of(&self, name: &str, instances: Option<&[&str]>) -> Child {
+        let cfg = self.path(&format!("{name}.toml"));
+        let only = instances.map_or(String::new(), |i| format!("instances = {i:?}\n"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
+                self.broker_toml(name, Some("us"))
+            ),
+        )
+        .unwrap();
+        self.spawn("collector", &cfg, name)
+    }
+
+    /// `flowmesh COMMAND --config CFG`, its stderr in `<log>.log`.
+    pub fn spawn(&self, command: &str, cfg: &std::path::Path, log: &str) -> Child {
+        flowmesh()
+            .args([command, "--config"])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.path(&format!("{log}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn sensor(&self, speed: f64, batch_flows: usize) -> Child {
+        self.sensor_named("sensor-1", speed, batch_flows)
+    }
+
+    pub fn sensor_named(&self, name: &str, speed: f64, batch_flows: usize) -> Child {
+        let log = if name == "sensor-1" {
+            "sensor".to_string()
+        } else {
+            name.to_string()
+        };
+        let cfg = self.path(&format!("{log}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
+                self.capture.display(),
+                self.broker_toml(name, Some("eu"))
+            ),
+        )
+        .unwrap();
+        self.spawn("sensor", &cfg, &log)
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// A JetStream context as the `tester` instance.
+    pub async fn js(&self) -> jetstream::Context {
+        let b = self.cluster.broker_config("alice", "tester", Some("us"));
+        jetstream::new(connect(&b, "tester").await.unwrap())
+    }
+
+    /// Waits until the collectors' consumer has every message of the stream acknowledged.
+    pub fn wait_drained(&self, timeout: Duration) {
+        let rt = rt();
+        rt.block_on(async {
+            let js = self.js().await;
+            let deadline = Instant::now() + timeout;
+            loop {
+                let done = flowmesh_testkit::consumers_drained(&js, streams::FLOWS).await;
+                if done {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the collector did not drain the stream in {timeout:?}\nsensor:\n{}\ncollector:\n{}",
+                    self.log("sensor"),
+                    self.log("collector-1")
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+
+    /// The flows the stores hold (from their `acl_violation` alerts), with counts.
+    pub fn stored(&self, stores: &[&str]) -> BTreeMap<FlowKey, u32> {
+        let mut out = BTreeMap::new();
+        for name in stores {
+            let store = Store::open(&self.path(&format!("{name}.redb"))).unwrap();
+            for a in store.alerts(&AlertQuery::default()).unwrap() {
+                if a["type"] == "acl_violation" {
+                    *out.entry(key_of_alert(&a)).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// (lost, duplicated) flows, for the capture replayed by `sensors`.
+    pub fn compare(&self, stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
+        self.compare_for(&["sensor-1"], stored)
+    }
+
+    pub fn compare_for(&self, sensors: &[&str], stored: &BTreeMap<FlowKey, u32>) -> (usize, usize) {
+        let expected: BTreeMap<FlowKey, ()> = sensors
+            .iter()
+            .flat_map(|s| self.flows.iter().map(move |f| (format!("\"{s}\" {f}"), ())))
+            .collect();
+        assert_eq!(
+            expected.len(),
+            self.flows.len() * sensors.len(),
+            "flow keys are unique"
+        );
+        let lost = expected.keys().filter(|k| !stored.contains_key(*k)).count();
+        let dup = stored.values().filter(|&&n| n > 1).count();
+        let extra = stored.keys().filter(|k| !expected.contains_key(*k)).count();
+        assert_eq!(
+            extra,
+            0,
+            "stored flows that were never sent, e.g. {:?} (expected e.g. {:?})",
+            stored.keys().next(),
+            expected.keys().next()
+        );
+        (lost, dup)
+    }
+}
+
+/// SIGTERM, and it must stop by itself.
+pub fn terminate(child: &mut Child) {
+    assert!(
+        flowmesh_testkit::process::terminate(child),
+        "process {} did not stop on SIGTERM",
+        child.id()
+    );
+}
+
+impl Pipeline {
+    /// Waits until these durable consumers of FLOWS exist (each collector creates its own).
+    pub fn wait_consumers(&self, names: &[&str]) {
+        rt().block_on(async {
+            let js = self.js().await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut all = true;
+                if let Ok(stream) = js.get_stream(streams::FLOWS).await {
+                    for n in names {
+                        all &= stream
+                            .get_consumer::<jetstream::consumer::pull::Config>(n)
+                            .await
+                            .is_ok();
+                    }
+                } else {
+                    all = false;
+                }
+                if all {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "consumers {names:?} never appeared"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+
+    /// Waits until the FLOWS stream exists (a collector creates it on start).
+    pub fn wait_stream(&self) {
+        rt().block_on(async {
+            let js = self.js().await;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while js.get_stream(streams::FLOWS).await.is_err() {
+                assert!(Instant::now() < deadline, "no FLOWS stream");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+}
+
+/// Runs a `flowmesh` command to its end.
+pub fn cli(args: &[&str]) -> std::process::Output {
+    flowmesh().args(args).output().unwrap()
+}
+
+pub fn stdout_of(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Pipeline {
+    /// Batches a durable consumer of FLOWS has acknowledged, i.e. that its collector stored
+    /// (the collector acknowledges only after its commit): the consumer's ack floor.
+    pub fn stored_batches(&self, durable: &str) -> u64 {
+        rt().block_on(async {
+            let js = self.js().await;
+            let Ok(stream) = js.get_stream(streams::FLOWS).await else {
+                return 0;
+            };
+            let Ok(mut c) = stream
+                .get_consumer::<jetstream::consumer::pull::Config>(durable)
+                .await
+            else {
+                return 0;
+            };
+            c.info()
+                .await
+                .map_or(0, |i| i.ack_floor.stream_sequence)
+        })
+    }
+}
+
+/// The node (of those running) that a client named `name` is connected to, asked of each
+/// node's `/connz`.
+pub fn node_of(cluster: &Cluster, name: &str) -> Option<String> {
+    cluster.node_names().into_iter().find(|n| {
+        cluster
+            .connz(n)
+            .is_some_and(|v| {
+                v["connections"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
+            })
+    })
+}
