@@ -960,7 +960,7 @@ async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<AtomicBool>) 
                     Ok(p) => p,
                     Err(e) => {
                         c.counters.reject(reason(&e));
-                        tracing::debug!(subject = %m.subject, error = %e, "heartbeat refused");
+                        tracing::warn!(subject = %m.subject, reason = reason(&e), error = %e, "heartbeat refused");
                         continue;
                     }
                 };
