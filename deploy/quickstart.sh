@@ -60,10 +60,12 @@ mkdir -p "$run"
 for user in alice bob; do
   [ -f "$run/$user.id" ] || "$bin" -q keygen --out "$run/$user.id" >/dev/null
 done
-if [ ! -f "$run/cloud.id" ]; then
-  "$bin" -q keygen --cloud --domain example.org --out "$run/cloud.id" > "$run/cloud-txt-record"
+# The cloud's key and signing key (a run from before signing keys existed is redone).
+if [ ! -f "$run/cloud.id" ] || ! grep -q _signkey "$run/cloud-txt-record" 2>/dev/null; then
+  "$bin" -q keygen --cloud --force --domain example.org --out "$run/cloud.id" > "$run/cloud-txt-record"
 fi
-cloud_key=$(sed -n 's/.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
+cloud_key=$(sed -n 's/^cloud\._pubkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
+cloud_signing_key=$(sed -n 's/^cloud\._signkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
 if [ -f "$cluster/nodes.tsv" ] && [ ! -f "$cluster/accounts.json" ]; then
   log "$cluster predates enrollment (no accounts.json): generating it again"
   stop_pipeline
@@ -134,8 +136,9 @@ broker_of() { sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml"; }
   echo 'replicas = 3'
   broker_of us-collector
   echo
-  echo '[cloud]                 # the cloud key; with DNS: domain = "example.org"'
+  echo '[cloud]                 # the cloud keys; with DNS: domain = "example.org"'
   echo "pinned = \"$cloud_key\""
+  echo "pinned_signing = \"$cloud_signing_key\""
 } > "$pipe/us-collector.toml"
 {
   echo 'identity = "../cloud.id"'

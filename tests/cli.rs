@@ -53,11 +53,15 @@ fn keygen_writes_0600_refuses_overwrite_and_prints_the_user_id() {
         .arg(&cloud)
         .output()
         .unwrap();
-    let line = String::from_utf8(out.stdout).unwrap();
-    let key = Identity::load(&cloud).unwrap().public().to_hex();
+    let lines = String::from_utf8(out.stdout).unwrap();
+    let id = Identity::load(&cloud).unwrap();
+    let key = id.public().to_hex();
+    let signing = flowmesh_link::cloud_sig::public_key(&id).to_hex();
     assert_eq!(
-        line.trim(),
-        format!("cloud._pubkey.example.org. IN TXT \"{key}\"")
+        lines.trim(),
+        format!(
+            "cloud._pubkey.example.org. IN TXT \"{key}\"\ncloud._signkey.example.org. IN TXT \"{signing}\""
+        )
     );
 }
 

@@ -178,6 +178,18 @@ fn terminate(child: &mut std::process::Child) {
 
 /// A flow batch from `instance` with one TCP flow from 10.0.0.5 to `server`, sealed by `who`.
 fn batch_to(who: &flowmesh_link::Identity, instance: &str, seq: u64, server: [u8; 4]) -> Vec<u8> {
+    batch_with(who, instance, seq, server, true)
+}
+
+/// A sealed batch of one TLS flow from 10.0.0.5 to `server`; `handshake`: the TCP handshake
+/// was seen from the client's side (otherwise only a SYN-ACK came back, as to a spoofed SYN).
+fn batch_with(
+    who: &flowmesh_link::Identity,
+    instance: &str,
+    seq: u64,
+    server: [u8; 4],
+    handshake: bool,
+) -> Vec<u8> {
     use prost::Message;
     let now = flowmesh_link::envelope::now_micros() as i64;
     let batch = flowmesh_proto::v1::FlowBatch {
@@ -197,6 +209,8 @@ fn batch_to(who: &flowmesh_link::Identity, instance: &str, seq: u64, server: [u8
             s2c_bytes: 3000,
             first_seen_us: now - 1_000_000,
             last_seen_us: now,
+            c2s_tcp_flags: if handshake { 0x18 | 0x02 } else { 0x04 },
+            s2c_tcp_flags: 0x12,
             ..Default::default()
         }],
     };
@@ -223,11 +237,12 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     alice.identity.write(&path("alice.id"), false).unwrap();
     bob.identity.write(&path("bob.id"), false).unwrap();
     let cloud_hex = cloud.public().to_hex();
-    // The cloud's key in DNS.
-    let (ns, _dns) = rt.block_on(flowmesh_testkit::dns::serve_txt(&[(
-        "cloud._pubkey.cloud.test.",
-        vec![cloud_hex.as_str()],
-    )]));
+    let signing_hex = flowmesh_link::cloud_sig::public_key(&cloud).to_hex();
+    // The cloud's keys in DNS.
+    let (ns, _dns) = rt.block_on(flowmesh_testkit::dns::serve_txt(&[
+        ("cloud._pubkey.cloud.test.", vec![cloud_hex.as_str()]),
+        ("cloud._signkey.cloud.test.", vec![signing_hex.as_str()]),
+    ]));
     let cloud_table = format!("[cloud]\ndomain = \"cloud.test\"\nname_server = \"{ns}\"\n");
 
     std::fs::write(
@@ -331,6 +346,25 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     assert_eq!(users[0]["enrolled"][0], "alice-collector");
     assert!(users[0]["online"].as_u64().unwrap() >= 1);
 
+    // Everything the manager's inbox receives, as the CLOUD account sees it (to replay later).
+    let (inbox_tx, inbox_rx) = std::sync::mpsc::channel();
+    let inbox_spy = rt.block_on(async {
+        let spy = connect(
+            &cluster.broker_config("CLOUD", "manager", None),
+            "inbox-spy",
+        )
+        .await
+        .unwrap();
+        let mut sub = spy.subscribe("flowmesh.cloud.inbox.>").await.unwrap();
+        spy.flush().await.unwrap();
+        tokio::spawn(async move {
+            while let Some(m) = futures::StreamExt::next(&mut sub).await {
+                let _ = inbox_tx.send(m);
+            }
+        });
+        spy
+    });
+
     // Alice reports an attacker by hand; a private address is refused.
     std::fs::write(
         path("alice-cli.toml"),
@@ -378,12 +412,23 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             assert!(Instant::now() < deadline, "no FLOWS stream for alice");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let body = batch_to(&alice.identity, "alice-sensor", 1, [185, 220, 101, 77]);
-        js.publish("flowmesh.flows.alice-sensor", body.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        // First a flow whose "server" only answered a SYN-ACK (a spoofed SYN could cause
+        // it): never reported. Then one with a whole handshake: reported.
+        let spoofed = batch_with(
+            &alice.identity,
+            "alice-sensor",
+            1,
+            [185, 220, 101, 99],
+            false,
+        );
+        let proven = batch_to(&alice.identity, "alice-sensor", 2, [185, 220, 101, 77]);
+        for body in [spoofed, proven] {
+            js.publish("flowmesh.flows.alice-sensor", body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
     });
     wait_for(
         "the collector's own report in the blacklist",
@@ -393,9 +438,60 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             String::from_utf8_lossy(&o.stdout).contains("185.220.101.77")
         },
     );
+    let listed = ok(flowmesh(&["cloud", "blacklist", "--config", manager_cfg]));
+    assert!(
+        !listed.contains("185.220.101.99"),
+        "an address without a handshake was reported: {listed}"
+    );
+    // The operator lists one more address itself: that reaches every user at once.
+    let added = flowmesh(&[
+        "cloud",
+        "blacklist",
+        "add",
+        "198.51.99.250",
+        "--reason",
+        "operator's word",
+        "--config",
+        manager_cfg,
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        !flowmesh(&[
+            "cloud",
+            "blacklist",
+            "add",
+            "10.1.1.1",
+            "--config",
+            manager_cfg
+        ])
+        .status
+        .success(),
+        "a private address listed"
+    );
 
-    // Bob's side: forged "cloud" broadcasts (sealed by bob's own key, and by a stranger's)
-    // naming 9.9.9.9, then traffic to 9.9.9.9 and to alice's attacker. Only the latter alerts.
+    // Bob's side: forged "cloud" broadcasts naming 9.9.9.9 — sealed by bob's own key, by a
+    // stranger's, and by someone holding bob's key who claims to be the cloud (with a bogus
+    // signature, and with none) — then traffic to 9.9.9.9, to the operator's address and to
+    // alice's attacker. Only the operator's alerts: alice alone cannot list for bob, and no
+    // forgery is applied.
+    let bob_cfg = path("bob-collector.toml");
+    let bob_cfg = bob_cfg.to_str().unwrap().to_string();
+    let bob_alerts = || {
+        let o = flowmesh(&[
+            "alerts",
+            "--config",
+            &bob_cfg,
+            "--type",
+            "blacklisted_host",
+            "--limit",
+            "0",
+        ]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
     rt.block_on(async {
         use prost::Message;
         let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
@@ -409,14 +505,28 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
                 reporters: 1,
             }],
             issued_us: i64::MAX - 1,
+            ..Default::default()
         }
         .encode_to_vec();
         let subject = flowmesh_link::subject::cloud::broadcast_to("bob");
         let stranger = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::Cloud);
-        for sealer in [&bob.identity, &stranger] {
-            let sealed = flowmesh_link::Sealer::new(sealer, bob.identity.public())
-                .seal(&subject, &forged)
-                .unwrap();
+        let signed_badly = flowmesh_proto::v1::CloudSigned {
+            body: forged.clone(),
+            signature: flowmesh_link::cloud_sig::sign(&stranger, &subject, &forged).to_vec(),
+        }
+        .encode_to_vec();
+        let kci = flowmesh_link::Sealer::impersonating(&bob.identity, cloud.public());
+        let forgeries = [
+            flowmesh_link::Sealer::new(&bob.identity, bob.identity.public())
+                .seal(&subject, &signed_badly)
+                .unwrap(),
+            flowmesh_link::Sealer::new(&stranger, bob.identity.public())
+                .seal(&subject, &signed_badly)
+                .unwrap(),
+            kci.seal(&subject, &signed_badly).unwrap(),
+            kci.seal(&subject, &forged).unwrap(),
+        ];
+        for sealed in forgeries {
             client
                 .publish(subject.clone(), sealed.into())
                 .await
@@ -431,40 +541,37 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // Until bob's collector has the cloud's list, its alert does not come: send a batch to
-        // 9.9.9.9 and one to the attacker each round.
+        // each address each round.
         let mut seq = 0;
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            for server in [[9, 9, 9, 9], [185, 220, 101, 1]] {
+        let mut send_round = async |servers: &[[u8; 4]]| {
+            for server in servers {
                 seq += 1;
-                let body = batch_to(&bob.identity, "bob-sensor", seq, server);
+                let body = batch_to(&bob.identity, "bob-sensor", seq, *server);
                 js.publish("flowmesh.flows.bob-sensor", body.into())
                     .await
                     .unwrap()
                     .await
                     .unwrap();
             }
-            let bob_cfg = path("bob-collector.toml");
-            let o = flowmesh(&[
-                "alerts",
-                "--config",
-                bob_cfg.to_str().unwrap(),
-                "--type",
-                "blacklisted_host",
-                "--limit",
-                "0",
-            ]);
-            let found = String::from_utf8_lossy(&o.stdout).into_owned();
-            if found.contains("185.220.101.1") {
+        };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            send_round(&[[9, 9, 9, 9], [185, 220, 101, 1], [198, 51, 99, 250]]).await;
+            let found = bob_alerts();
+            if found.contains("198.51.99.250") {
                 assert!(
                     !found.contains("9.9.9.9"),
                     "a forged broadcast was applied: {found}"
+                );
+                assert!(
+                    !found.contains("185.220.101.1"),
+                    "one user's report reached another user: {found}"
                 );
                 let a: serde_json::Value =
                     serde_json::from_str(found.lines().next().unwrap()).unwrap();
                 assert_eq!(a["source"], "cloud");
                 assert_eq!(a["side"], "server");
-                assert_eq!(a["reason"], "ssh scanner");
+                assert_eq!(a["reason"], "operator's word");
                 break;
             }
             assert!(
@@ -504,6 +611,58 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         );
     });
 
+    // Bob reports alice's attacker too: two users agree, so it reaches bob's collector, with
+    // the first reporter's reason.
+    std::fs::write(
+        path("bob-cli.toml"),
+        format!(
+            "name = \"bob-cli\"\nidentity = \"bob.id\"\n{}\n{cloud_table}",
+            broker_toml(&cluster, "bob", "bob-cli", "broker")
+        ),
+    )
+    .unwrap();
+    let bob_cli = path("bob-cli.toml");
+    let seconded = flowmesh(&[
+        "report-ip",
+        "--config",
+        bob_cli.to_str().unwrap(),
+        "185.220.101.1",
+        "--reason",
+        "mine",
+    ]);
+    assert!(
+        seconded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seconded.stderr)
+    );
+    rt.block_on(async {
+        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+            .await
+            .unwrap();
+        let js = jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        for seq in 5000.. {
+            let body = batch_to(&bob.identity, "bob-sensor", seq, [185, 220, 101, 1]);
+            js.publish("flowmesh.flows.bob-sensor", body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            let found = bob_alerts();
+            if let Some(line) = found.lines().find(|l| l.contains("185.220.101.1")) {
+                let a: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(a["reason"], "ssh scanner");
+                assert_eq!(a["reporters"], 2);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "two users' report never reached bob"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+
     // The manager restarts: the blacklist and what it knew of instances are still there.
     terminate(&mut manager);
     manager = spawn(
@@ -517,6 +676,30 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             let o = flowmesh(&["cloud", "blacklist", "--config", manager_cfg]);
             let out = String::from_utf8_lossy(&o.stdout).into_owned();
             out.contains("185.220.101.1") && out.contains("185.220.101.77")
+        },
+    );
+    // Alice's first report, captured on its way in, sent again: the restarted manager
+    // remembers it and refuses it as a replay.
+    let first_report = inbox_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the spy saw alice's report");
+    rt.block_on(async {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            inbox_spy.request(first_report.subject.clone(), first_report.payload.clone()),
+        )
+        .await;
+        assert!(
+            matches!(answer, Ok(Ok(_))),
+            "the manager answers (a refusal)"
+        );
+    });
+    wait_for(
+        "the replayed report refused",
+        Duration::from_secs(10),
+        || {
+            let log = std::fs::read_to_string(path("manager-2.log")).unwrap_or_default();
+            log.contains("inbox message refused") && log.contains("replayed")
         },
     );
     let known = ok(flowmesh(&[
@@ -555,8 +738,16 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         },
     );
     let bob_log = std::fs::read_to_string(path("bob-collector.log")).unwrap();
-    assert!(bob_log.contains("not sealed by the cloud"), "{bob_log}");
-    assert!(bob_log.contains("does not open"), "{bob_log}");
+    // Each forgery refused for its own reason: bob's key, a stranger's, and the cloud claimed
+    // by a holder of bob's key (a signature by the wrong key, and none at all).
+    for reason in [
+        "not sealed by the cloud",
+        "is not trusted here",
+        "the cloud signature does not verify",
+        "not a signed message",
+    ] {
+        assert!(bob_log.contains(reason), "no {reason:?} in:\n{bob_log}");
+    }
     terminate(&mut collectors[0]);
     terminate(&mut manager);
 }

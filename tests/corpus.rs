@@ -62,7 +62,10 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
 #[test]
 fn quic_server_names_from_the_corpus() {
     let Some((corpus, _)) = corpus() else {
-        flowmesh_testkit::skip("quic_server_names_from_the_corpus", "the nDPI corpus is absent");
+        flowmesh_testkit::skip(
+            "quic_server_names_from_the_corpus",
+            "the nDPI corpus is absent",
+        );
         return;
     };
     for (file, name) in [

@@ -25,10 +25,14 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
     p.wait_consumers(&["collectors"]);
     // 20 s of traffic at 4x: about 5 s of publishing, into which eu-1 dies.
     let mut sensor = p.sensor(4.0, 20);
-    wait_for("sensor and collector on eu-1", Duration::from_secs(30), || {
-        node_of(&p.cluster, "sensor-1").as_deref() == Some("eu-1")
-            && node_of(&p.cluster, "collector-1").as_deref() == Some("eu-1")
-    });
+    wait_for(
+        "sensor and collector on eu-1",
+        Duration::from_secs(30),
+        || {
+            node_of(&p.cluster, "sensor-1").as_deref() == Some("eu-1")
+                && node_of(&p.cluster, "collector-1").as_deref() == Some("eu-1")
+        },
+    );
     wait_for(
         "the collector to store a few batches",
         Duration::from_secs(60),
@@ -40,10 +44,17 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
     );
     p.cluster.kill("eu-1").unwrap();
     // Both reconnect, to another node of their region.
-    wait_for("sensor and collector reconnected", Duration::from_secs(30), || {
-        let (s, c) = (node_of(&p.cluster, "sensor-1"), node_of(&p.cluster, "collector-1"));
-        s.is_some_and(|n| n != "eu-1") && c.is_some_and(|n| n != "eu-1")
-    });
+    wait_for(
+        "sensor and collector reconnected",
+        Duration::from_secs(30),
+        || {
+            let (s, c) = (
+                node_of(&p.cluster, "sensor-1"),
+                node_of(&p.cluster, "collector-1"),
+            );
+            s.is_some_and(|n| n != "eu-1") && c.is_some_and(|n| n != "eu-1")
+        },
+    );
     assert!(
         wait_exit(&mut sensor, Duration::from_secs(120)),
         "sensor: {}",
@@ -80,7 +91,10 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
     let mut sensor = p.sensor(0.0, 50);
     // The sensor reads the whole capture into its outbox while nothing answers.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !p.log("sensor").contains("input done; waiting for the broker") {
+    while !p
+        .log("sensor")
+        .contains("input done; waiting for the broker")
+    {
         assert!(
             Instant::now() < deadline,
             "sensor never spooled: {}",
@@ -443,4 +457,3 @@ fn the_api_lists_instances_serves_and_streams_alerts_and_edits_the_policy_for_go
     });
     terminate(&mut again);
 }
-

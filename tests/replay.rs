@@ -63,10 +63,19 @@ fn a_heartbeat_and_a_remote_action_accepted_before_a_restart_are_refused_after_i
         )
         .unwrap();
     assert!(
-        rt.block_on(ask(&tester, control, request.clone(), Duration::from_secs(10))),
+        rt.block_on(ask(
+            &tester,
+            control,
+            request.clone(),
+            Duration::from_secs(10)
+        )),
         "the collector did not answer the first request"
     );
-    assert!(wait_exit(&mut sensor, Duration::from_secs(120)), "{}", p.log("sensor"));
+    assert!(
+        wait_exit(&mut sensor, Duration::from_secs(120)),
+        "{}",
+        p.log("sensor")
+    );
     terminate(&mut collector);
 
     // The same collector again (its log starts afresh), the same bytes again.

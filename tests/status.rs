@@ -110,7 +110,9 @@ fn a_sensor_frozen_and_thawed_again_and_again_is_flapping_once_then_stable_once(
     );
     // Whatever follows is the sensor's own stop (SIGTERM above), not the freezes.
     assert!(
-        pairs[6..].iter().all(|(_, s)| *s == "stopping" || *s == "offline"),
+        pairs[6..]
+            .iter()
+            .all(|(_, s)| *s == "stopping" || *s == "offline"),
         "{pairs:?}"
     );
 }

@@ -48,7 +48,10 @@ fn units_verify_and_are_hardened() {
         let caps = values(&text, "CapabilityBoundingSet");
         if *name == "flowmesh-sensor.service" {
             assert_eq!(caps, ["CAP_NET_RAW CAP_NET_ADMIN"], "{name}");
-            assert_eq!(values(&text, "AmbientCapabilities"), ["CAP_NET_RAW CAP_NET_ADMIN"]);
+            assert_eq!(
+                values(&text, "AmbientCapabilities"),
+                ["CAP_NET_RAW CAP_NET_ADMIN"]
+            );
         } else {
             assert_eq!(caps, [""], "{name}: no capabilities at all");
         }

@@ -52,6 +52,8 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 s2c_bytes: 3000,
                 first_seen: rfc3339_micros(t - 5000),
                 last_seen: rfc3339_micros(t),
+                c2s_tcp_flags: 0,
+                s2c_tcp_flags: 0,
             }
         })
         .collect()

@@ -426,7 +426,9 @@ impl Collector {
 
     /// Opens (or takes as plaintext in bench mode) one flow message.
     fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
-        let plain = self.open(subject, data, Opening::Batch).map_err(|e| reason(&e))?;
+        let plain = self
+            .open(subject, data, Opening::Batch)
+            .map_err(|e| reason(&e))?;
         let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
         // The subject is authenticated: a batch must be about the instance it was sent as.
         if instance_of(subject) != Some(batch.instance.as_str()) {
@@ -553,6 +555,11 @@ impl Collector {
                 continue;
             }
             let Some(f) = &a.flow else { continue };
+            // Only a completed handshake proves the addresses: a spoofed packet must not turn
+            // its forged source into a reported attacker.
+            if !f.handshake_seen() {
+                continue;
+            }
             let remote = [f.server_ip, f.client_ip]
                 .into_iter()
                 .find(|ip| flowmesh_link::addr::is_public(*ip));
@@ -644,7 +651,10 @@ impl Collector {
         })
         .await;
         if published.is_none() || stored.is_none() {
-            tracing::error!(alerts = alerts.len(), "stopping: time-based alerts not delivered");
+            tracing::error!(
+                alerts = alerts.len(),
+                "stopping: time-based alerts not delivered"
+            );
             return;
         }
         self.counters
@@ -720,10 +730,10 @@ pub async fn run(
             },
         ))
     };
-    let cloud_task = config
-        .cloud
-        .clone()
-        .map(|cloud| tokio::spawn(follow_cloud(c.clone(), cloud, stop.clone())));
+    let cloud_task = config.cloud.clone().map(|cloud| {
+        let journal = config.store.with_extension("cloud-replay.redb");
+        tokio::spawn(follow_cloud(c.clone(), cloud, journal, stop.clone()))
+    });
     let ticks = {
         let c = c.clone();
         let stop = stop.clone();
@@ -911,7 +921,7 @@ impl Collector {
                 Ok(()) => return true,
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         tracing::error!(error = %e, failures, "batches not stored yet; retrying");
                     }
                 }
@@ -1093,22 +1103,33 @@ fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option<(String, i
     Some((v.get("status")?.as_str()?.to_string(), time))
 }
 
-/// The cloud: its key from DNS (retried until found), then its blacklist broadcasts applied and
+/// Addresses reported in the last hour that a collector remembers (not to report them again).
+const REPORTED_MEMORY: usize = 10_000;
+
+/// The cloud: its keys from DNS (retried until found), then its blacklist broadcasts applied and
 /// reports of alerting addresses sent, each address at most once an hour.
-async fn follow_cloud(c: Arc<Collector>, cloud: CloudConfig, stop: Arc<AtomicBool>) {
-    let key = loop {
-        match cloud.key().await {
-            Ok(k) => break k,
-            Err(e) => {
-                tracing::warn!(error = %e, "cloud key not found; retrying in 10 s");
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(10)).await;
-            }
+async fn follow_cloud(
+    c: Arc<Collector>,
+    cloud: CloudConfig,
+    journal: PathBuf,
+    stop: Arc<AtomicBool>,
+) {
+    let Some(keys) = until_ok("finding the cloud's keys", &stop, || cloud.keys()).await else {
+        return;
+    };
+    // Broadcasts are applied once each, across restarts too.
+    let opener = match ReplayJournal::open(&journal).and_then(|j| {
+        let mut o = Opener::new(&c.identity);
+        o.trust(keys.key);
+        o.with_journal(j)
+    }) {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot follow the cloud's blacklist");
+            return;
         }
     };
-    tracing::info!(cloud_key = %key, "following the cloud's blacklist");
+    tracing::info!(cloud_key = %keys.key, signing_key = %keys.signing.to_hex(), "following the cloud's blacklist");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(std::net::IpAddr, String, String)>(1024);
     *c.reports.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     let reporter = {
@@ -1117,7 +1138,7 @@ async fn follow_cloud(c: Arc<Collector>, cloud: CloudConfig, stop: Arc<AtomicBoo
             let mut sent: HashMap<std::net::IpAddr, std::time::Instant> = HashMap::new();
             while let Some((ip, reason, instance)) = rx.recv().await {
                 sent.retain(|_, at| at.elapsed() < Duration::from_secs(3600));
-                if sent.contains_key(&ip) {
+                if sent.contains_key(&ip) || sent.len() >= REPORTED_MEMORY {
                     continue;
                 }
                 sent.insert(ip, std::time::Instant::now());
@@ -1126,7 +1147,7 @@ async fn follow_cloud(c: Arc<Collector>, cloud: CloudConfig, stop: Arc<AtomicBoo
                     reason,
                     instance,
                 };
-                match crate::cloud::report_ip(&c.client(), &c.identity, key, &report).await {
+                match crate::cloud::report_ip(&c.client(), &c.identity, &keys, &report).await {
                     Ok(r) if r.accepted => tracing::info!(%ip, "reported to the cloud"),
                     Ok(r) => tracing::warn!(%ip, error = %r.error, "the cloud refused a report"),
                     Err(e) => tracing::warn!(%ip, error = %e, "report not delivered"),
@@ -1134,16 +1155,15 @@ async fn follow_cloud(c: Arc<Collector>, cloud: CloudConfig, stop: Arc<AtomicBoo
             }
         })
     };
-    if let Err(e) = crate::cloud::follow_broadcasts(
-        c.client(),
-        c.identity.clone(),
-        key,
-        c.blacklist.clone(),
-        c.cloud_counters.clone(),
-    )
-    .await
-    {
-        tracing::error!(error = %e, "cannot follow the cloud's blacklist");
-    }
+    until_ok("following the cloud's blacklist", &stop, || {
+        crate::cloud::follow_broadcasts(
+            c.client(),
+            opener.clone(),
+            keys,
+            c.blacklist.clone(),
+            c.cloud_counters.clone(),
+        )
+    })
+    .await;
     reporter.abort();
 }

@@ -222,7 +222,10 @@ impl Tracker {
                 k.streak = 0;
                 out.extend(flap_filter(k, c, &s));
             }
-            let settled = k.transitions.back().is_none_or(|&t| now - t >= s.flap_stable);
+            let settled = k
+                .transitions
+                .back()
+                .is_none_or(|&t| now - t >= s.flap_stable);
             if k.flapping && settled {
                 k.flapping = false;
                 k.transitions.clear();
@@ -343,7 +346,10 @@ mod tests {
     fn offline_waits_for_the_delay_unless_the_instance_said_it_stops() {
         let mut t = Tracker::new(Settings::default());
         t.heartbeat(hb(1, 0, 0), 0);
-        assert!(t.tick(29 * S).is_empty(), "29 s of silence is not offline yet");
+        assert!(
+            t.tick(29 * S).is_empty(),
+            "29 s of silence is not offline yet"
+        );
         assert_eq!(t.tick(31 * S)[0].status, "offline");
         let mut stop = hb(2, 0, 0);
         stop.status = "stopping".into();

@@ -1,4 +1,5 @@
-//! The cloud's public key, found in the DNS TXT record `cloud._pubkey.<domain>`.
+//! The cloud's public key, found in the DNS TXT record `cloud._pubkey.<domain>`, and its
+//! signing key ([`crate::cloud_sig`]) in `cloud._signkey.<domain>`.
 //!
 //! DNS without DNSSEC can be spoofed, so a key can also be pinned in config: when both are
 //! present they must agree, and the pin alone is enough when DNS is not wanted.
@@ -13,6 +14,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use serde::{Deserialize, Serialize};
 
+use crate::cloud_sig::SigningPublicKey;
 use crate::identity::PublicKey;
 
 /// How to find the cloud key; the `[cloud]` table of an instance's config.
@@ -25,6 +27,9 @@ pub struct CloudKeyConfig {
     pub name_server: Option<SocketAddr>,
     /// The expected key (64 hex characters): must match DNS, or is used alone without a domain.
     pub pinned: Option<String>,
+    /// The expected signing key (64 hex characters), likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_signing: Option<String>,
     /// Seconds to wait for DNS.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
@@ -91,6 +96,11 @@ pub fn record_name(domain: &str) -> String {
     format!("cloud._pubkey.{}.", domain.trim_end_matches('.'))
 }
 
+/// The DNS name that holds the cloud's signing key of `domain`.
+pub fn signing_record_name(domain: &str) -> String {
+    format!("cloud._signkey.{}.", domain.trim_end_matches('.'))
+}
+
 fn build_resolver(
     cfg: &CloudKeyConfig,
     timeout: Duration,
@@ -121,14 +131,24 @@ fn build_resolver(
 
 /// Extracts the key from TXT values; several records must all carry the same key.
 fn parse_txt(name: &str, values: &[String]) -> Result<PublicKey, CloudKeyError> {
+    parse_txt_with(name, values, |v| {
+        PublicKey::from_hex(v).map_err(|e| e.to_string())
+    })
+}
+
+fn parse_txt_with<K: PartialEq + Copy>(
+    name: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<K, String>,
+) -> Result<K, CloudKeyError> {
     let malformed = |value: &str, reason: String| CloudKeyError::Malformed {
         name: name.to_string(),
         value: value.chars().take(100).collect(),
         reason,
     };
-    let mut found: Option<PublicKey> = None;
+    let mut found: Option<K> = None;
     for value in values {
-        let key = PublicKey::from_hex(value).map_err(|e| malformed(value, e.to_string()))?;
+        let key = parse(value).map_err(|e| malformed(value, e))?;
         if found.is_some_and(|k| k != key) {
             return Err(malformed(
                 value,
@@ -151,45 +171,7 @@ pub async fn resolve(cfg: &CloudKeyConfig) -> Result<PublicKey, CloudKeyError> {
         return pinned.ok_or(CloudKeyError::NotConfigured);
     };
     let name = record_name(domain);
-    let timeout = Duration::from_secs(cfg.timeout_secs.unwrap_or(5).max(1));
-    let server = cfg
-        .name_server
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "system resolvers".into());
-    let resolver = build_resolver(cfg, timeout).map_err(|reason| CloudKeyError::Resolver {
-        name: name.clone(),
-        reason,
-    })?;
-    // The resolver's own timeout covers one attempt; this one bounds the whole lookup.
-    let lookup = tokio::time::timeout(
-        timeout + Duration::from_secs(1),
-        resolver.txt_lookup(name.as_str()),
-    )
-    .await;
-    let timed_out = || CloudKeyError::Timeout {
-        name: name.clone(),
-        secs: timeout.as_secs(),
-        server: server.clone(),
-    };
-    let answer = match lookup {
-        Err(_) => return Err(timed_out()),
-        Ok(Err(e)) => return Err(classify(&name, e, timed_out)),
-        Ok(Ok(answer)) => answer,
-    };
-    let values: Vec<String> = answer
-        .answers()
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(txt) => Some(
-                txt.txt_data
-                    .iter()
-                    .map(|part| String::from_utf8_lossy(part).into_owned())
-                    .collect::<String>(),
-            ),
-            _ => None,
-        })
-        .collect();
-    let key = parse_txt(&name, &values)?;
+    let key = parse_txt(&name, &txt_values(cfg, &name).await?)?;
     if let Some(pin) = pinned
         && pin != key
     {
@@ -201,6 +183,75 @@ pub async fn resolve(cfg: &CloudKeyConfig) -> Result<PublicKey, CloudKeyError> {
     }
     tracing::info!(%name, key = %key.short(), pinned = pinned.is_some(), "cloud key found in DNS");
     Ok(key)
+}
+
+/// Finds the cloud's signing key as `cfg` says: `cloud._signkey.<domain>`, checked against
+/// `pinned_signing` if any (or the pin alone).
+pub async fn resolve_signing(cfg: &CloudKeyConfig) -> Result<SigningPublicKey, CloudKeyError> {
+    let pinned = cfg
+        .pinned_signing
+        .as_deref()
+        .map(|p| SigningPublicKey::from_hex(p).map_err(CloudKeyError::BadPin))
+        .transpose()?;
+    let Some(domain) = cfg.domain.as_deref() else {
+        return pinned.ok_or(CloudKeyError::NotConfigured);
+    };
+    let name = signing_record_name(domain);
+    let key = parse_txt_with(
+        &name,
+        &txt_values(cfg, &name).await?,
+        SigningPublicKey::from_hex,
+    )?;
+    if let Some(pin) = pinned
+        && pin != key
+    {
+        return Err(CloudKeyError::PinMismatch {
+            name,
+            dns: key.to_hex(),
+            pinned: pin.to_hex(),
+        });
+    }
+    tracing::info!(%name, pinned = pinned.is_some(), "cloud signing key found in DNS");
+    Ok(key)
+}
+
+/// The TXT values at `name`, each one's strings joined.
+async fn txt_values(cfg: &CloudKeyConfig, name: &str) -> Result<Vec<String>, CloudKeyError> {
+    let timeout = Duration::from_secs(cfg.timeout_secs.unwrap_or(5).max(1));
+    let server = cfg
+        .name_server
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "system resolvers".into());
+    let resolver = build_resolver(cfg, timeout).map_err(|reason| CloudKeyError::Resolver {
+        name: name.to_string(),
+        reason,
+    })?;
+    // The resolver's own timeout covers one attempt; this one bounds the whole lookup.
+    let lookup =
+        tokio::time::timeout(timeout + Duration::from_secs(1), resolver.txt_lookup(name)).await;
+    let timed_out = || CloudKeyError::Timeout {
+        name: name.to_string(),
+        secs: timeout.as_secs(),
+        server: server.clone(),
+    };
+    let answer = match lookup {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(classify(name, e, timed_out)),
+        Ok(Ok(answer)) => answer,
+    };
+    Ok(answer
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|part| String::from_utf8_lossy(part).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .collect())
 }
 
 fn classify(name: &str, e: NetError, timed_out: impl FnOnce() -> CloudKeyError) -> CloudKeyError {

@@ -234,6 +234,24 @@ impl Sealer {
         }
     }
 
+    /// What someone holding `holder`'s private key can make: a sealer whose messages to
+    /// `holder` open as if `claimed` had sent them (the static agreement is the same number
+    /// from either side: key-compromise impersonation). It exists to test that whatever must
+    /// come from the cloud is also signed (`cloud_sig`); it grants nothing beyond the holder's
+    /// own key.
+    #[doc(hidden)]
+    pub fn impersonating(holder: &Identity, claimed: PublicKey) -> Self {
+        let shared = holder
+            .secret()
+            .diffie_hellman(&x25519_dalek::PublicKey::from(claimed.0));
+        Sealer {
+            sender: claimed,
+            recipient: holder.public(),
+            dh_static: Zeroizing::new(shared.to_bytes()),
+            epoch: Mutex::new(None),
+        }
+    }
+
     /// The recipient this sealer seals to.
     pub fn recipient(&self) -> PublicKey {
         self.recipient
@@ -645,6 +663,21 @@ mod tests {
     }
 
     const SUBJECT: &str = "flowmesh.flows.sensor-1";
+
+    #[test]
+    fn a_holder_of_the_recipients_key_can_claim_any_trusted_sender() {
+        // Why cloud messages carry a signature: the envelope alone cannot tell them apart.
+        let (bob, cloud) = (user(2), user(9));
+        let mut opener = Opener::new(&bob);
+        opener.trust(cloud.public());
+        let forged = Sealer::impersonating(&bob, cloud.public())
+            .seal(SUBJECT, b"forged")
+            .unwrap();
+        assert_eq!(
+            opener.open(SUBJECT, &forged).unwrap().sender,
+            cloud.public()
+        );
+    }
 
     #[test]
     fn round_trip_to_self() {

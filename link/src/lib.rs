@@ -13,11 +13,13 @@
 //! - [`addr`]: address classes (public or not).
 //! - [`access`]: how the CLI finds a daemon's API (URL and token in a 0600 file).
 //! - [`config`]: reading components' TOML config files.
+//! - [`cloud_sig`]: the cloud's Ed25519 signatures on what it sends.
 //! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
 
 pub mod access;
 pub mod addr;
 pub mod cloud_key;
+pub mod cloud_sig;
 pub mod config;
 pub mod connect;
 pub mod envelope;

@@ -155,7 +155,12 @@ impl SenderWindows {
         if verdict == Freshness::Fresh
             && let Some(j) = &self.journal
         {
-            j.remember(sender, id, time_micros, now_micros.saturating_sub(self.window_micros))?;
+            j.remember(
+                sender,
+                id,
+                time_micros,
+                now_micros.saturating_sub(self.window_micros),
+            )?;
         }
         Ok(verdict)
     }
@@ -208,13 +213,22 @@ mod tests {
     fn one_senders_flood_does_not_raise_anothers_floor() {
         let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
         let mut w = SenderWindows::new(1000 * S, 2);
-        assert_eq!(w.check(b, [9; 16], 10 * S, 20 * S).unwrap(), Freshness::Fresh);
+        assert_eq!(
+            w.check(b, [9; 16], 10 * S, 20 * S).unwrap(),
+            Freshness::Fresh
+        );
         for i in 0..10u8 {
             w.check(a, [i; 16], 11 * S + u64::from(i), 20 * S).unwrap();
         }
         // b's message sealed before a's flood still opens; a's own oldest ids are refused.
-        assert_eq!(w.check(b, [8; 16], 10 * S, 20 * S).unwrap(), Freshness::Fresh);
-        assert_eq!(w.check(a, [0; 16], 11 * S, 20 * S).unwrap(), Freshness::TooOld);
+        assert_eq!(
+            w.check(b, [8; 16], 10 * S, 20 * S).unwrap(),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            w.check(a, [0; 16], 11 * S, 20 * S).unwrap(),
+            Freshness::TooOld
+        );
     }
 
     #[test]
@@ -224,17 +238,32 @@ mod tests {
         let a = PublicKey([1; 32]);
         {
             let mut w = SenderWindows::new(600 * S, 100);
-            w.attach(ReplayJournal::open(&path).unwrap(), 100 * S).unwrap();
-            assert_eq!(w.check(a, [1; 16], 100 * S, 100 * S).unwrap(), Freshness::Fresh);
+            w.attach(ReplayJournal::open(&path).unwrap(), 100 * S)
+                .unwrap();
+            assert_eq!(
+                w.check(a, [1; 16], 100 * S, 100 * S).unwrap(),
+                Freshness::Fresh
+            );
         }
         let mut w = SenderWindows::new(600 * S, 100);
-        w.attach(ReplayJournal::open(&path).unwrap(), 101 * S).unwrap();
-        assert_eq!(w.check(a, [1; 16], 100 * S, 101 * S).unwrap(), Freshness::Replayed);
-        assert_eq!(w.check(a, [2; 16], 100 * S, 101 * S).unwrap(), Freshness::Fresh);
+        w.attach(ReplayJournal::open(&path).unwrap(), 101 * S)
+            .unwrap();
+        assert_eq!(
+            w.check(a, [1; 16], 100 * S, 101 * S).unwrap(),
+            Freshness::Replayed
+        );
+        assert_eq!(
+            w.check(a, [2; 16], 100 * S, 101 * S).unwrap(),
+            Freshness::Fresh
+        );
         drop(w);
         // Past the window the journal forgets, and the guard refuses it as too old.
         let mut w = SenderWindows::new(600 * S, 100);
-        w.attach(ReplayJournal::open(&path).unwrap(), 800 * S).unwrap();
-        assert_eq!(w.check(a, [1; 16], 100 * S, 800 * S).unwrap(), Freshness::TooOld);
+        w.attach(ReplayJournal::open(&path).unwrap(), 800 * S)
+            .unwrap();
+        assert_eq!(
+            w.check(a, [1; 16], 100 * S, 800 * S).unwrap(),
+            Freshness::TooOld
+        );
     }
 }

@@ -88,7 +88,10 @@ impl ReplayJournal {
 
     /// Everything accepted at or after `since_micros` (sender, id, time); older entries are
     /// deleted.
-    pub fn recall(&self, since_micros: u64) -> Result<Vec<(PublicKey, [u8; 16], u64)>, JournalError> {
+    pub fn recall(
+        &self,
+        since_micros: u64,
+    ) -> Result<Vec<(PublicKey, [u8; 16], u64)>, JournalError> {
         self.write(|tx| expire(tx, since_micros))?;
         let tx = self.db.begin_read().map_err(|e| self.fail(e))?;
         let table = tx.open_table(ACCEPTED).map_err(|e| self.fail(e))?;
@@ -120,7 +123,8 @@ impl ReplayJournal {
         let k = key(sender, id);
         self.write(|tx| {
             tx.open_table(ACCEPTED)?.insert(k.as_slice(), time_micros)?;
-            tx.open_table(BY_TIME)?.insert((time_micros, k.as_slice()), ())?;
+            tx.open_table(BY_TIME)?
+                .insert((time_micros, k.as_slice()), ())?;
             expire(tx, expire_before_micros)
         })
     }

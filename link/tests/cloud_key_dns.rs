@@ -24,6 +24,7 @@ async fn dns_server() -> (SocketAddr, Server<Catalog>) {
 
 fn config(domain: &str, ns: SocketAddr, pinned: Option<&str>) -> CloudKeyConfig {
     CloudKeyConfig {
+        pinned_signing: None,
         domain: Some(domain.into()),
         name_server: Some(ns),
         pinned: pinned.map(String::from),

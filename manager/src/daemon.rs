@@ -13,18 +13,19 @@ use std::time::Duration;
 
 use flowmesh_link::access::ApiConfig;
 use flowmesh_link::async_nats::{self, Client};
+use flowmesh_link::cloud_sig;
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
-use flowmesh_link::subject::cloud;
 use flowmesh_link::replay::ReplayJournal;
 use flowmesh_link::retry::until_ok;
+use flowmesh_link::subject::cloud;
 use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
-use flowmesh_proto::v1::{self as pb, BlacklistReport, InboxReply, manager_server};
+use flowmesh_proto::v1::{self as pb, BlacklistReport, CloudSigned, InboxReply, manager_server};
 use futures::StreamExt;
 use prost::Message;
 use serde::Deserialize;
 use tonic::{Request, Response};
 
-use crate::blacklist::Blacklist;
+use crate::blacklist::{Blacklist, Limits};
 use crate::broker::Accounts;
 use crate::registry::Registry;
 
@@ -47,6 +48,10 @@ pub struct ManagerConfig {
     /// How often the blacklist is sent again (collectors that were away catch up), seconds.
     #[serde(default = "one_minute")]
     pub rebroadcast_secs: u64,
+    /// `[blacklist]`: how many users must agree before an address reaches others
+    /// (`min_reporters`, 2), and each user's quotas (`reports_per_hour`, `entries_per_user`).
+    #[serde(default)]
+    pub blacklist: Limits,
     /// `[api]` (127.0.0.1:7702 by default).
     #[serde(default = "manager_api")]
     pub api: ApiConfig,
@@ -158,7 +163,7 @@ impl Manager {
             identity,
             cluster: config.cluster.clone(),
             registry: Mutex::new(Registry::default()),
-            blacklist: Mutex::new(Blacklist::new(config.blacklist_ttl_secs)),
+            blacklist: Mutex::new(Blacklist::new(config.blacklist_ttl_secs, config.blacklist)),
             users: Mutex::new(Users {
                 keys: BTreeMap::new(),
                 modified: None,
@@ -252,11 +257,15 @@ impl Manager {
         let Some(key) = self.key_of(user) else {
             return Err("unknown_user");
         };
-        let opened = lock(&self.opener).open(cloud::INBOX, data).map_err(|e| match e {
-            flowmesh_link::OpenError::Replayed(_) => "replayed",
-            flowmesh_link::OpenError::TooOld | flowmesh_link::OpenError::FromTheFuture => "stale",
-            _ => "unreadable",
-        })?;
+        let opened = lock(&self.opener)
+            .open(cloud::INBOX, data)
+            .map_err(|e| match e {
+                flowmesh_link::OpenError::Replayed(_) => "replayed",
+                flowmesh_link::OpenError::TooOld | flowmesh_link::OpenError::FromTheFuture => {
+                    "stale"
+                }
+                _ => "unreadable",
+            })?;
         // The broker vouches for the account, the envelope for the key: both must agree.
         if opened.sender != key {
             return Err("wrong_sender");
@@ -280,34 +289,52 @@ impl Manager {
         })
     }
 
-    /// Sends the blacklist to every user, each copy sealed to that user.
+    /// Seals `body` to `key` for `subject`, signed by the cloud (see `link::cloud_sig`).
+    fn seal_signed(&self, key: PublicKey, subject: &str, body: Vec<u8>) -> Option<Vec<u8>> {
+        let signature = cloud_sig::sign(&self.identity, subject, &body).to_vec();
+        let signed = CloudSigned { body, signature }.encode_to_vec();
+        match Sealer::new(&self.identity, key).seal(subject, &signed) {
+            Ok(sealed) => Some(sealed),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot seal");
+                None
+            }
+        }
+    }
+
+    /// Sends every user its view of the blacklist, sealed to that user and signed, in as many
+    /// parts as the broker's `max_payload` needs.
     async fn broadcast(&self, client: &Client) {
         let _ = self.refresh_users();
         let now = now_micros();
-        let body = {
-            let mut b = lock(&self.blacklist);
-            b.expire(now);
-            b.broadcast(now).encode_to_vec()
-        };
+        lock(&self.blacklist).expire(now);
         let users: Vec<(String, PublicKey)> = lock(&self.users)
             .keys
             .iter()
             .map(|(u, k)| (u.clone(), *k))
             .collect();
+        // Room for the envelope, the signature and the protobuf framing around each part.
+        let budget = (client.server_info().max_payload.max(4096) - 1024).min(MAX_PART_BYTES);
         for (user, key) in users {
             let subject = cloud::broadcast_to(&user);
-            let Ok(sealed) = Sealer::new(&self.identity, key).seal(&subject, &body) else {
-                continue;
-            };
-            match client.publish(subject, sealed.into()).await {
-                Ok(()) => {
-                    self.counters.broadcasts.fetch_add(1, Ordering::Relaxed);
+            let whole = lock(&self.blacklist).for_user(&user, now);
+            for part in crate::blacklist::split(whole, budget) {
+                let Some(sealed) = self.seal_signed(key, &subject, part.encode_to_vec()) else {
+                    continue;
+                };
+                match client.publish(subject.clone(), sealed.into()).await {
+                    Ok(()) => {
+                        self.counters.broadcasts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(%user, error = %e, "broadcast not sent"),
                 }
-                Err(e) => tracing::warn!(%user, error = %e, "broadcast not sent"),
             }
         }
     }
 }
+
+/// The largest broadcast part, whatever the broker allows (smaller messages travel better).
+const MAX_PART_BYTES: usize = 256 * 1024;
 
 /// Runs the manager until `stop` is set.
 pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), ManagerError> {
@@ -417,10 +444,9 @@ async fn serve_inbox(m: Arc<Manager>, client: Client, stop: Arc<AtomicBool>) {
                 }
             }
         };
-        // Answer only a known user, sealed to its key; anyone else gets nothing.
+        // Answer only a known user, sealed to its key and signed; anyone else gets nothing.
         if let (Some(to), Some(key)) = (msg.reply, m.key_of(user))
-            && let Ok(sealed) =
-                Sealer::new(&m.identity, key).seal(cloud::INBOX_REPLY, &reply.encode_to_vec())
+            && let Some(sealed) = m.seal_signed(key, cloud::INBOX_REPLY, reply.encode_to_vec())
         {
             let _ = client.publish(to, sealed.into()).await;
         }
@@ -470,6 +496,31 @@ impl manager_server::Manager for Api {
         Ok(Response::new(
             lock(&self.m.blacklist).broadcast(now_micros()),
         ))
+    }
+
+    async fn add_to_blacklist(
+        &self,
+        r: Request<pb::BlacklistAddRequest>,
+    ) -> Result<Response<InboxReply>, tonic::Status> {
+        let r = r.into_inner();
+        let ip: std::net::IpAddr = r.ip.trim().parse().map_err(|_| {
+            tonic::Status::invalid_argument(format!("{:?} is not an IP address", r.ip))
+        })?;
+        let result = lock(&self.m.blacklist).add_by_operator(ip, &r.reason, now_micros());
+        Ok(Response::new(match result {
+            Ok(()) => {
+                tracing::info!(%ip, reason = %r.reason, "listed by the operator");
+                self.m.changed.notify_one();
+                InboxReply {
+                    accepted: true,
+                    error: String::new(),
+                }
+            }
+            Err(error) => InboxReply {
+                accepted: false,
+                error,
+            },
+        }))
     }
 }
 

@@ -247,12 +247,11 @@ pub async fn run(
         ))
     })?;
     // Remote actions are accepted once each, across restarts too.
-    let control_opener = flowmesh_link::replay::ReplayJournal::open(
-        &config.state_dir.join("replay.redb"),
-    )
-    .and_then(|j| Opener::new(&identity).with_journal(j))
-    .map(Arc::new)
-    .map_err(|e| SensorError::Other(e.to_string()))?;
+    let control_opener =
+        flowmesh_link::replay::ReplayJournal::open(&config.state_dir.join("replay.redb"))
+            .and_then(|j| Opener::new(&identity).with_journal(j))
+            .map(Arc::new)
+            .map_err(|e| SensorError::Other(e.to_string()))?;
     let client = connect_in_background(&config.broker, &instance)
         .await
         .map_err(|e| SensorError::Other(e.to_string()))?;

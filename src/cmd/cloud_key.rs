@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use flowmesh_link::cloud_key::{CloudKeyConfig, resolve};
+use flowmesh_link::cloud_key::{CloudKeyConfig, resolve, resolve_signing};
 
-/// Look up the cloud key.
+/// Look up the cloud's key (cloud._pubkey.<domain>) and signing key (cloud._signkey.<domain>);
+/// prints both, one per line.
 #[derive(clap::Args)]
 pub struct Args {
     /// The domain whose cloud._pubkey.<domain> TXT record holds the key.
@@ -17,19 +18,25 @@ pub struct Args {
     /// The key you expect (64 hex characters); a mismatch is an error.
     #[arg(long)]
     pinned: Option<String>,
+    /// The signing key you expect (64 hex characters); a mismatch is an error.
+    #[arg(long)]
+    pinned_signing: Option<String>,
     /// Seconds to wait for DNS.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let key = resolve(&CloudKeyConfig {
+    let cfg = CloudKeyConfig {
         domain: a.domain,
         name_server: a.name_server,
         pinned: a.pinned,
+        pinned_signing: a.pinned_signing,
         timeout_secs: Some(a.timeout),
-    })
-    .await?;
+    };
+    let key = resolve(&cfg).await?;
     println!("{key}");
+    let signing = resolve_signing(&cfg).await?;
+    println!("{}", signing.to_hex());
     Ok(ExitCode::SUCCESS)
 }

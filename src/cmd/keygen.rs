@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flowmesh_link::cloud_key::record_name;
+use flowmesh_link::cloud_key::{record_name, signing_record_name};
 use flowmesh_link::{Identity, IdentityKind};
 
 /// Create an identity file.
@@ -15,7 +15,8 @@ pub struct Args {
     /// Replace an existing file (everything sealed to the old key becomes unreadable).
     #[arg(long)]
     force: bool,
-    /// Create the cloud operator's key pair and print the DNS TXT value to publish.
+    /// Create the cloud operator's key pair and print the two DNS TXT records to publish: its
+    /// key (`cloud._pubkey`) and its signing key (`cloud._signkey`).
     #[arg(long)]
     cloud: bool,
     /// With --cloud: the domain, to print the full record name.
@@ -40,12 +41,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             println!("{}", id.public());
         }
         IdentityKind::Cloud => {
-            let name = record_name(a.domain.as_deref().unwrap_or("<your-domain>"));
+            let domain = a.domain.as_deref().unwrap_or("<your-domain>");
             eprintln!(
-                "wrote cloud identity {} (mode 0600); publish this TXT record:",
+                "wrote cloud identity {} (mode 0600); publish these TXT records:",
                 a.out.display()
             );
-            println!("{name} IN TXT \"{}\"", id.public());
+            println!("{} IN TXT \"{}\"", record_name(domain), id.public());
+            println!(
+                "{} IN TXT \"{}\"",
+                signing_record_name(domain),
+                flowmesh_link::cloud_sig::public_key(&id).to_hex()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

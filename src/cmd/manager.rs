@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use flowmesh_manager::daemon::{self, ManagerConfig};
 use flowmesh_proto::v1::manager_client::ManagerClient;
-use flowmesh_proto::v1::{CloudInstancesRequest, CloudUsersRequest, GetBlacklistRequest};
+use flowmesh_proto::v1::{
+    BlacklistAddRequest, CloudInstancesRequest, CloudUsersRequest, GetBlacklistRequest,
+};
 
 /// Run the cloud manager: the registry of users and instances (from the broker's connection
 /// events across the supercluster: metadata only), the cloud inbox (attacker IPs reported by
@@ -44,8 +46,28 @@ pub enum CloudCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// The shared blacklist as users receive it.
+    /// The shared blacklist (all of it, with how many users reported each address); `add`
+    /// lists an address on the operator's word, which reaches every user at once.
+    #[command(args_conflicts_with_subcommands = true)]
     Blacklist {
+        /// The manager's config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<BlacklistAction>,
+    },
+}
+
+/// Changes to the shared blacklist.
+#[derive(clap::Subcommand)]
+pub enum BlacklistAction {
+    /// List an address for every user (users' own reports need `min_reporters` users).
+    Add {
+        /// The address (public IPv4 or IPv6).
+        ip: std::net::IpAddr,
+        /// Why (shown to users; at most 200 bytes are kept).
+        #[arg(long, default_value = "")]
+        reason: String,
         /// The manager's config file.
         #[arg(long)]
         config: PathBuf,
@@ -136,7 +158,39 @@ pub fn cloud(c: CloudCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CloudCommand::Blacklist { config } => {
+        CloudCommand::Blacklist {
+            action: Some(BlacklistAction::Add { ip, reason, config }),
+            ..
+        } => {
+            let r = rt.block_on(async {
+                client(&config)
+                    .await?
+                    .add_to_blacklist(BlacklistAddRequest {
+                        ip: ip.to_string(),
+                        reason,
+                    })
+                    .await
+                    .map_err(super::api::status_error)
+            })?;
+            let r = r.into_inner();
+            if r.accepted {
+                eprintln!("{ip}: listed for every user");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{ip}: refused: {}", r.error);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        CloudCommand::Blacklist {
+            config: None,
+            action: None,
+        } => anyhow::bail!(
+            "flowmesh cloud blacklist --config MANAGER.toml (or: add IP --config ...)"
+        ),
+        CloudCommand::Blacklist {
+            config: Some(config),
+            action: None,
+        } => {
             let b = rt.block_on(async {
                 client(&config)
                     .await?

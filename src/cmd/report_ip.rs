@@ -28,7 +28,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let n = super::InstanceConfig::load(&a.config)?;
     let cloud = n.cloud.with_context(|| {
         format!(
-            "{}: no [cloud] table: add `[cloud] domain = \"example.org\"` (or `pinned = \"<key>\"`)",
+            "{}: no [cloud] table: add `[cloud] domain = \"example.org\"` (or `pinned = \"<key>\"` and `pinned_signing = \"<key>\"`)",
             a.config.display()
         )
     })?;
@@ -36,14 +36,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let instance = n.name.unwrap_or_else(|| "cli".into());
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
-        let key = cloud.key().await.map_err(anyhow::Error::msg)?;
+        let keys = cloud.keys().await.map_err(anyhow::Error::msg)?;
         let client = connect(&n.broker, &instance).await?;
         let report = BlacklistReport {
             ip: a.ip.to_string(),
             reason: a.reason.clone(),
             instance: instance.clone(),
         };
-        report_ip(&client, &identity, key, &report)
+        report_ip(&client, &identity, &keys, &report)
             .await
             .map_err(anyhow::Error::msg)
     })?;

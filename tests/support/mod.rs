@@ -332,9 +332,7 @@ impl Pipeline {
             else {
                 return 0;
             };
-            c.info()
-                .await
-                .map_or(0, |i| i.ack_floor.stream_sequence)
+            c.info().await.map_or(0, |i| i.ack_floor.stream_sequence)
         })
     }
 }
@@ -343,12 +341,10 @@ impl Pipeline {
 /// node's `/connz`.
 pub fn node_of(cluster: &Cluster, name: &str) -> Option<String> {
     cluster.node_names().into_iter().find(|n| {
-        cluster
-            .connz(n)
-            .is_some_and(|v| {
-                v["connections"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
-            })
+        cluster.connz(n).is_some_and(|v| {
+            v["connections"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["name"] == name))
+        })
     })
 }

@@ -107,6 +107,8 @@ mod tests {
             s2c_bytes: 60,
             first_seen: "2026-11-22T08:00:00.000000Z".into(),
             last_seen: "2026-11-22T08:00:01.000000Z".into(),
+            c2s_tcp_flags: 0,
+            s2c_tcp_flags: 0,
         }
     }
 
@@ -119,6 +121,7 @@ mod tests {
                 reporters: 2,
             }],
             issued_us: issued,
+            ..BlacklistBroadcast::default()
         }
     }
 
@@ -148,7 +151,8 @@ mod tests {
         // An older broadcast arriving late changes nothing.
         assert!(!b.apply(&BlacklistBroadcast {
             entries: vec![],
-            issued_us: 5
+            issued_us: 5,
+            ..BlacklistBroadcast::default()
         }));
         assert_eq!(b.len_at(0), 1);
     }

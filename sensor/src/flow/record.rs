@@ -78,6 +78,12 @@ pub struct FlowRecord {
     pub first_seen: String,
     /// Last packet.
     pub last_seen: String,
+    /// TCP flags the client sent (all its segments OR-ed); not in the JSON record.
+    #[serde(skip)]
+    pub c2s_tcp_flags: u8,
+    /// TCP flags the server sent.
+    #[serde(skip)]
+    pub s2c_tcp_flags: u8,
 }
 
 fn mac(m: &[u8; 6]) -> Option<String> {
@@ -123,7 +129,19 @@ impl FlowRecord {
             s2c_bytes: f.s2c_bytes,
             first_seen: rfc3339_micros(f.first_seen),
             last_seen: rfc3339_micros(f.last_seen),
+            c2s_tcp_flags: f.c2s_tcp_flags,
+            s2c_tcp_flags: f.s2c_tcp_flags,
         }
+    }
+
+    /// Whether both addresses are proven real: a TCP handshake seen from the client's side
+    /// (its SYN, the server's SYN-ACK, then the client's ACK). Anything else can be forged
+    /// with one spoofed packet, so only such flows may name an address to the cloud.
+    pub fn handshake_seen(&self) -> bool {
+        use crate::wire::tcp::{ACK, SYN};
+        self.l4 == "TCP"
+            && self.c2s_tcp_flags & (SYN | ACK) == SYN | ACK
+            && self.s2c_tcp_flags & (SYN | ACK) == SYN | ACK
     }
 }
 

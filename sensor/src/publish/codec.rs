@@ -67,6 +67,8 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
         last_seen_us: parse_rfc3339_micros(&r.last_seen).unwrap_or(0),
         update,
         alpn: r.alpn.clone().unwrap_or_default(),
+        c2s_tcp_flags: u32::from(r.c2s_tcp_flags),
+        s2c_tcp_flags: u32::from(r.s2c_tcp_flags),
     }
 }
 
@@ -108,6 +110,9 @@ pub fn from_proto(f: &Flow) -> Result<FlowRecord, FlowError> {
         s2c_bytes: f.s2c_bytes,
         first_seen: rfc3339_micros(f.first_seen_us),
         last_seen: rfc3339_micros(f.last_seen_us),
+        // Only the low 8 bits are flags; anything above is ignored.
+        c2s_tcp_flags: (f.c2s_tcp_flags & 0xff) as u8,
+        s2c_tcp_flags: (f.s2c_tcp_flags & 0xff) as u8,
     })
 }
 
@@ -137,6 +142,8 @@ mod tests {
             s2c_bytes: 5000,
             first_seen: "2024-03-10T13:47:12.000001Z".into(),
             last_seen: "2024-03-10T13:47:13.999999Z".into(),
+            c2s_tcp_flags: 0x12,
+            s2c_tcp_flags: 0x14,
         };
         assert_eq!(from_proto(&to_proto(&r, false)).unwrap(), r);
         assert_eq!(parse_rfc3339_micros(&rfc3339_micros(-1)), Some(-1));

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use flowmesh_link::{Identity, Opener, Sealer};
 use flowmesh_link::async_nats::HeaderMap;
 use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::async_nats::jetstream::context::PublishAckFuture;
+use flowmesh_link::{Identity, Opener, Sealer};
 
 pub use outbox::{Depth, Outbox, OutboxError, Pending};
 
@@ -90,7 +90,10 @@ impl Publisher {
                     bytes,
                 })
                 .collect();
-            tracing::info!(batches = batches.len(), "outbox of an older version: sealed");
+            tracing::info!(
+                batches = batches.len(),
+                "outbox of an older version: sealed"
+            );
             p.spool(p.seal_all(batches).iter())?;
         }
         Ok(p)
@@ -142,8 +145,11 @@ impl Publisher {
         match opener
             .open_stored(&self.subject, &p.batch)
             .map_err(|e| e.to_string())
-            .and_then(|o| sealer.seal(&self.subject, &o.payload).map_err(|e| e.to_string()))
-        {
+            .and_then(|o| {
+                sealer
+                    .seal(&self.subject, &o.payload)
+                    .map_err(|e| e.to_string())
+            }) {
             Ok(fresh) => fresh,
             Err(e) => {
                 tracing::warn!(error = %e, batch = %p.message_id, "an old outbox batch could not be sealed again; sent as it is");
