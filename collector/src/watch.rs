@@ -24,8 +24,8 @@ pub struct WatchConfig {
     pub watch: WatchSection,
 }
 
-/// `[watch]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[watch]`. `Debug` shows the webhook without its credentials or query.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchSection {
     /// POST every event here (`http://host:port/path` or `https://...`).
@@ -36,6 +36,19 @@ pub struct WatchSection {
     /// Attempts per event before giving up on it.
     #[serde(default = "three")]
     pub webhook_attempts: u32,
+}
+
+impl std::fmt::Debug for WatchSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchSection")
+            .field(
+                "webhook",
+                &self.webhook.as_deref().map(crate::webhook::redact_url),
+            )
+            .field("webhook_ca_file", &self.webhook_ca_file)
+            .field("webhook_attempts", &self.webhook_attempts)
+            .finish()
+    }
 }
 
 fn three() -> u32 {

@@ -1,5 +1,7 @@
 //! Webhook delivery: each event POSTed as JSON to `http://` or `https://` (TLS 1.3 only, the
-//! system's roots plus an optional private CA), retried with backoff.
+//! system's roots plus an optional private CA), retried with backoff. Credentials in the URL
+//! (`https://user:secret@host/...`) are sent as HTTP Basic authentication; neither they nor the
+//! query string (often a token) ever appear in logs, errors or `Debug`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,16 +12,37 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// A webhook: where, and how to reach it.
 #[derive(Clone)]
 pub struct Webhook {
-    url: String,
+    /// The URL as it may be shown: no credentials, no query.
+    shown: String,
     host: String,
     port: u16,
     path: String,
+    /// `Authorization` header value from the URL's user info.
+    auth: Option<String>,
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.url)
+        f.write_str(&self.shown)
+    }
+}
+
+/// A URL as it may be logged: user info and query (credentials, tokens) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority.to_string(), |(_, h)| format!("***@{h}"));
+    let path = match path.find(['?', '#']) {
+        Some(i) => format!("{}?***", &path[..i]),
+        None => path.to_string(),
+    };
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
     }
 }
 
@@ -54,10 +77,11 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
 impl Webhook {
     /// Parses `url` (`http://host[:port]/path` or `https://...`); for https, trusts the
     /// system's roots and `ca_file`.
-    pub fn new(url: &str, ca_file: Option<&Path>) -> Result<Self, String> {
-        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+    pub fn new(full_url: &str, ca_file: Option<&Path>) -> Result<Self, String> {
+        let url = &redact_url(full_url);
+        let (https, rest) = if let Some(r) = full_url.strip_prefix("https://") {
             (true, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
+        } else if let Some(r) = full_url.strip_prefix("http://") {
             (false, r)
         } else {
             return Err(format!(
@@ -67,6 +91,14 @@ impl Webhook {
         let (authority, path) = rest
             .split_once('/')
             .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let (auth, authority) = match authority.rsplit_once('@') {
+            Some((user_info, host)) => {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD.encode(user_info);
+                (Some(format!("Basic {token}")), host)
+            }
+            None => (None, authority),
+        };
         let default_port = if https { 443 } else { 80 };
         let port_of = |p: &str| {
             p.parse::<u16>()
@@ -100,10 +132,11 @@ impl Webhook {
             None
         };
         Ok(Webhook {
-            url: url.to_string(),
+            shown: url.clone(),
             host,
             port,
             path,
+            auth,
             tls,
         })
     }
@@ -137,8 +170,12 @@ impl Webhook {
         mut s: S,
         body: &[u8],
     ) -> Result<(), String> {
+        let auth = self
+            .auth
+            .as_deref()
+            .map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
         let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.path,
             self.host,
             body.len()
@@ -184,7 +221,7 @@ impl Webhook {
             match self.post(body).await {
                 Ok(()) => return true,
                 Err(e) => {
-                    tracing::warn!(url = %self.url, attempt, error = %e, "webhook delivery failed");
+                    tracing::warn!(url = %self.shown, attempt, error = %e, "webhook delivery failed");
                     if attempt < attempts {
                         tokio::time::sleep(wait).await;
                         wait *= 2;
@@ -313,5 +350,24 @@ mod tests {
         let trusted = Webhook::new(&url, Some(&ca)).unwrap();
         trusted.post(br#"{"type":"acl_violation"}"#).await.unwrap();
         assert_eq!(server.await.unwrap(), [r#"{"type":"acl_violation"}"#]);
+    }
+
+    #[test]
+    fn credentials_and_queries_never_show() {
+        assert_eq!(
+            redact_url("https://bot:s3cret@hooks.example.org:8443/x/y?token=abc#f"),
+            "https://***@hooks.example.org:8443/x/y?***"
+        );
+        assert_eq!(redact_url("http://h/p"), "http://h/p");
+        let hook = Webhook::new("http://bot:s3cret@127.0.0.1:9/hook?key=k", None).unwrap();
+        let shown = format!("{hook:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("key=k"),
+            "{shown}"
+        );
+        assert_eq!(hook.auth.as_deref(), Some("Basic Ym90OnMzY3JldA=="));
+        assert_eq!(hook.path, "/hook?key=k", "the query is still sent");
+        let err = Webhook::new("http://bot:s3cret@host:port/", None).unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -88,8 +88,8 @@ impl ApiConfig {
     }
 }
 
-/// The access file's content.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The access file's content. `Debug` shows the URL, never the token.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Access {
     /// `http://IP:PORT`, or `https://` with TLS.
     pub url: String,
@@ -98,6 +98,16 @@ pub struct Access {
     /// With TLS: the certificate the client must trust (the server's own, self-signed or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl Access {
@@ -179,5 +189,10 @@ mod tests {
         let tls = Access::new(any, Some("c.pem".into()));
         assert_eq!(tls.url, "https://127.0.0.1:7701");
         assert_eq!(tls.token.len(), 64);
+        let shown = format!("{tls:?}");
+        assert!(
+            !shown.contains(&tls.token) && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 }

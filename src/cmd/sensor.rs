@@ -16,15 +16,25 @@ pub struct Args {
     config: PathBuf,
     /// BENCHMARKS ONLY: publish flow batches unsealed, to measure what sealing costs. A
     /// collector accepts them only with the same flag.
+    /// (Only in builds with the `bench-plaintext` feature: never in a release.)
+    #[cfg(feature = "bench-plaintext")]
     #[arg(long, hide = true)]
     bench_plaintext: bool,
 }
 
+impl Args {
+    /// Whether messages are sealed: always, unless a benchmark build asked otherwise.
+    fn seal(&self) -> bool {
+        #[cfg(feature = "bench-plaintext")]
+        return !self.bench_plaintext;
+        #[cfg(not(feature = "bench-plaintext"))]
+        true
+    }
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = SensorConfig::load(&a.config)?;
-    let stats = super::run_daemon("sensor", |stop| {
-        daemon::run(config, stop, !a.bench_plaintext)
-    })?;
+    let stats = super::run_daemon("sensor", |stop| daemon::run(config, stop, a.seal()))?;
     tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");
     Ok(ExitCode::SUCCESS)
 }
