@@ -347,16 +347,43 @@ impl Collector {
     /// Every instance heard from: its latest heartbeat with `status` its tracked status and
     /// `time_us` when it was last heard.
     pub fn instances(&self) -> Vec<Status> {
+        let bounds: HashMap<String, crate::checks::Bounds> = self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(i, e)| (i.clone(), e.bounds()))
+            .collect();
         let tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         tracker
             .known()
             .values()
-            .map(|k| Status {
-                status: k.status.to_string(),
-                time_us: k.last_seen,
-                ..k.last.clone()
+            .map(|k| {
+                let b = bounds.get(&k.last.instance).copied().unwrap_or_default();
+                Status {
+                    status: k.status.to_string(),
+                    time_us: k.last_seen,
+                    devices_tracked: b.devices_tracked,
+                    devices_evicted: b.devices_evicted,
+                    series_dropped: b.series_dropped,
+                    ..k.last.clone()
+                }
             })
             .collect()
+    }
+
+    /// The engines' bounded state, summed over instances.
+    pub fn bounds(&self) -> crate::checks::Bounds {
+        let mut total = crate::checks::Bounds::default();
+        for e in self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            total += e.bounds();
+        }
+        total
     }
 
     /// The policy file's text.
@@ -745,6 +772,7 @@ pub async fn run(
             }
         })
     };
+    let pruning = tokio::spawn(prune_loop(c.clone(), stop.clone()));
     let result = consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
     let _ = api_stop.send(());
@@ -753,6 +781,7 @@ pub async fn run(
     }
     remote.abort();
     // A task stuck on an unreachable broker must not hold the exit.
+    pruning.abort();
     for task in [ticks, status] {
         if tokio::time::timeout(Duration::from_secs(5), task)
             .await
@@ -772,6 +801,26 @@ pub async fn run(
         "collector stopped"
     );
     result
+}
+
+/// How often the store drops what is past its retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Keeps the store within its retention: at start, then every hour (timeseries points past
+/// each resolution's retention, batch ids older than the freshness window of flow batches).
+async fn prune_loop(c: Arc<Collector>, stop: Arc<AtomicBool>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    while !stop.load(Ordering::Relaxed) {
+        every.tick().await;
+        let now_secs = now_micros() / 1_000_000;
+        let store = &c.store;
+        match tokio::task::block_in_place(|| {
+            store.prune(now_secs, crate::store::Resolution::default_retention_secs)
+        }) {
+            Ok(removed) => tracing::info!(removed, "store pruned to its retention"),
+            Err(e) => tracing::warn!(error = %e, "store not pruned; trying again in an hour"),
+        }
+    }
 }
 
 /// The durable consumer, created or found, retrying while the cluster does not answer.
@@ -891,13 +940,25 @@ async fn consume(
         }
         if last_log.elapsed() > Duration::from_secs(30) {
             last_log = std::time::Instant::now();
+            let b = c.bounds();
             tracing::info!(
                 batches = c.counters.batches.load(Ordering::Relaxed),
                 flows = c.counters.flows.load(Ordering::Relaxed),
                 alerts = c.counters.alerts.load(Ordering::Relaxed),
                 rejected = ?c.counters.rejections(),
+                devices_tracked = b.devices_tracked,
+                devices_evicted = b.devices_evicted,
+                series = b.series,
+                series_dropped = b.series_dropped,
                 "progress"
             );
+            if b.devices_evicted > 0 || b.series_dropped > 0 {
+                tracing::warn!(
+                    devices_evicted = b.devices_evicted,
+                    series_dropped = b.series_dropped,
+                    "bounded state full: forgetting devices or not counting host series (a flood of MACs or addresses?)"
+                );
+            }
         }
     }
     Ok(())

@@ -216,6 +216,8 @@ impl Shared {
             flows_published: self.published.flows.load(Ordering::Relaxed),
             heartbeat_ms: self.heartbeat_ms,
             outbox_bytes: depth.bytes,
+            // The collector's own counters: not the sensor's to say.
+            ..Status::default()
         }
     }
 }

@@ -44,6 +44,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 "outbox_depth": s.outbox_depth,
                 "outbox_bytes": s.outbox_bytes,
                 "outbox_dropped": s.outbox_dropped,
+                "devices_tracked": s.devices_tracked,
+                "devices_evicted": s.devices_evicted,
+                "series_dropped": s.series_dropped,
             });
             println!("{v}");
         }
@@ -54,12 +57,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:<10} {:<28} {:>9} {:>12} {:>9} {:>10} {:>7}",
-        "INSTANCE", "STATUS", "LAST SEEN", "UPTIME", "PACKETS", "DROPPED", "FLOWS", "OUTBOX"
+        "{:<20} {:<10} {:<28} {:>9} {:>12} {:>9} {:>10} {:>7} {:>8} {:>8}",
+        "INSTANCE",
+        "STATUS",
+        "LAST SEEN",
+        "UPTIME",
+        "PACKETS",
+        "DROPPED",
+        "FLOWS",
+        "OUTBOX",
+        "DEVICES",
+        "EVICTED"
     );
     for s in &instances {
         println!(
-            "{:<20} {:<10} {:<28} {:>8}s {:>12} {:>9} {:>10} {:>7}",
+            "{:<20} {:<10} {:<28} {:>8}s {:>12} {:>9} {:>10} {:>7} {:>8} {:>8}",
             s.instance,
             s.status,
             flowmesh_sensor::flow::rfc3339_micros(s.time_us),
@@ -67,7 +79,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             s.packets_captured,
             s.packets_dropped,
             s.flows_published,
-            s.outbox_depth
+            s.outbox_depth,
+            s.devices_tracked,
+            s.devices_evicted + s.series_dropped
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,29 @@ pub struct Engine {
     arp_reported: std::collections::HashSet<[u8; 6]>,
 }
 
+/// The sizes of an engine's bounded state (device tracking, `host:*` series) and what the
+/// bounds made it drop; shown by `flowmesh instances` and logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// MACs tracked now.
+    pub devices_tracked: u64,
+    /// MACs forgotten to stay within the bound, ever.
+    pub devices_evicted: u64,
+    /// Traffic-rule series held now.
+    pub series: u64,
+    /// Host series not counted because a rule was at its bound, ever.
+    pub series_dropped: u64,
+}
+
+impl std::ops::AddAssign for Bounds {
+    fn add_assign(&mut self, o: Bounds) {
+        self.devices_tracked += o.devices_tracked;
+        self.devices_evicted += o.devices_evicted;
+        self.series += o.series;
+        self.series_dropped += o.series_dropped;
+    }
+}
+
 fn mac_bytes(text: &Option<String>) -> Option<[u8; 6]> {
     text.as_deref()
         .and_then(|t| t.parse::<crate::policy::Mac>().ok())
@@ -102,6 +125,11 @@ impl Engine {
         out: &mut impl FnMut(Alert),
     ) {
         let Some(acl) = &self.acl else { return };
+        // Bounded like device tracking: past the bound the memory of who was reported starts
+        // over (those MACs may alert once more) instead of growing with a flood.
+        if self.arp_reported.len() >= devices::MAX_TRACKED {
+            self.arp_reported.clear();
+        }
         if !flowmesh_sensor::devices::is_unicast(&mac)
             || acl.allows_arp(&mac)
             || !self.arp_reported.insert(mac)
@@ -115,6 +143,16 @@ impl Engine {
             time,
             serde_json::json!({"mac": crate::policy::Mac(mac).to_string(), "ip": ip}),
         ));
+    }
+
+    /// What the bounded parts of the checks hold and had to let go.
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
+            devices_tracked: self.devices.as_ref().map_or(0, |d| d.tracked() as u64),
+            devices_evicted: self.devices.as_ref().map_or(0, |d| d.evicted()),
+            series: self.traffic.series() as u64,
+            series_dropped: self.traffic.dropped(),
+        }
     }
 
     /// Device types detected by the sensor; configured `[device_types]` take precedence.

@@ -39,11 +39,18 @@ struct RuleState {
     previous: BTreeMap<Option<IpAddr>, u64>,
 }
 
+/// Series a `host:*` rule keeps per period at most: past it, new hosts are not counted (and the
+/// records are counted as dropped) rather than memory growing with every remote address.
+pub const MAX_SERIES: usize = 65_536;
+
 /// Every traffic rule's running state.
 pub struct TrafficRules {
     rules: Vec<RuleState>,
     pools: Vec<Pool>,
     calendar: Calendar,
+    max_series: usize,
+    /// Host series not counted because a rule was at its bound, ever.
+    dropped: u64,
 }
 
 fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
@@ -69,7 +76,28 @@ impl TrafficRules {
                 })
                 .collect(),
             pools: pools.to_vec(),
+            max_series: MAX_SERIES,
+            dropped: 0,
         }
+    }
+
+    /// The same rules with another bound on series per rule (tests).
+    pub fn with_bound(mut self, max_series: usize) -> Self {
+        self.max_series = max_series.max(1);
+        self
+    }
+
+    /// Host series not counted because a rule was at its bound, ever.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Series held now, over all rules (open and previous periods).
+    pub fn series(&self) -> usize {
+        self.rules
+            .iter()
+            .map(|r| r.current.len() + r.previous.len())
+            .sum()
     }
 
     /// Whether any rule exists.
@@ -148,6 +176,10 @@ impl TrafficRules {
                 st.open = Some((start, self.calendar.end(r.frequency, start)));
             }
             for key in series.into_iter().flatten() {
+                if st.current.len() >= self.max_series && !st.current.contains_key(&key) {
+                    self.dropped += 1;
+                    continue;
+                }
                 *st.current.entry(key).or_default() += bytes;
             }
         }
