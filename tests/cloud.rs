@@ -716,6 +716,81 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         "forgotten across the restart: {known}"
     );
 
+    // A broadcast bob's collector applied, captured on its way, sent again after the
+    // collector restarted: refused as a replay (its journal remembers it).
+    let captured = rt.block_on(async {
+        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+            .await
+            .unwrap();
+        let mut sub = client
+            .subscribe("flowmesh.cloud.broadcast.>")
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(30), futures::StreamExt::next(&mut sub))
+            .await
+            .expect("a broadcast within 30 s")
+            .unwrap();
+        (client, m)
+    });
+    // Applied by the running collector (it logs each issue it applies) before it stops.
+    let issued = {
+        use prost::Message;
+        let mut opener = flowmesh_link::Opener::new(&bob.identity);
+        opener.trust(cloud.public());
+        let signed = flowmesh_proto::v1::CloudSigned::decode(
+            opener
+                .open_stored(&captured.1.subject, &captured.1.payload)
+                .unwrap()
+                .payload
+                .as_slice(),
+        )
+        .unwrap();
+        flowmesh_proto::v1::BlacklistBroadcast::decode(signed.body.as_slice())
+            .unwrap()
+            .issued_us
+    };
+    wait_for(
+        "bob's collector to apply the captured broadcast",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(path("bob-collector.log"))
+                .unwrap_or_default()
+                .contains(&format!("issued_us={issued}"))
+        },
+    );
+    terminate(&mut collectors[1]);
+    let bob_toml = path("bob-collector.toml");
+    collectors[1] = spawn(
+        &["collector", "--config", bob_toml.to_str().unwrap()],
+        &path("bob-collector-2.log"),
+    );
+    wait_for(
+        "bob's collector following the cloud again",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(path("bob-collector-2.log"))
+                .unwrap_or_default()
+                .contains("following the cloud's blacklist")
+        },
+    );
+    rt.block_on(async {
+        let (client, m) = &captured;
+        client
+            .publish(m.subject.clone(), m.payload.clone())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    });
+    wait_for(
+        "the replayed broadcast refused",
+        Duration::from_secs(30),
+        || {
+            let log = std::fs::read_to_string(path("bob-collector-2.log")).unwrap_or_default();
+            log.contains("a blacklist broadcast refused") && log.contains("replayed message id")
+        },
+    );
+
     // Bob's collector goes away: the registry says so.
     terminate(&mut collectors[1]);
     wait_for(
@@ -738,6 +813,7 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         },
     );
     let bob_log = std::fs::read_to_string(path("bob-collector.log")).unwrap();
+    let bob_log = bob_log + &std::fs::read_to_string(path("bob-collector-2.log")).unwrap();
     // Each forgery refused for its own reason: bob's key, a stranger's, and the cloud claimed
     // by a holder of bob's key (a signature by the wrong key, and none at all).
     for reason in [

@@ -168,7 +168,11 @@ pub async fn follow_broadcasts(
             .apply(&whole);
         if applied {
             counters.applied.fetch_add(1, Relaxed);
-            tracing::debug!(entries = whole.entries.len(), "blacklist from the cloud");
+            tracing::info!(
+                entries = whole.entries.len(),
+                issued_us = whole.issued_us,
+                "blacklist from the cloud"
+            );
         } else {
             counters.refused.fetch_add(1, Relaxed);
         }
