@@ -13,9 +13,6 @@ use flowmesh_link::{Identity, Sealer, streams};
 use flowmesh_testkit::process::{wait_exit, wait_for};
 use support::*;
 
-/// Stored batches before a fault is injected: enough to prove the fault hits mid-stream.
-const BEFORE_FAULT: u64 = 5;
-
 #[test]
 fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
     let mut p = Pipeline::start(20);
@@ -33,15 +30,7 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
                 && node_of(&p.cluster, "collector-1").as_deref() == Some("eu-1")
         },
     );
-    wait_for(
-        "the collector to store a few batches",
-        Duration::from_secs(60),
-        || p.stored_batches("collectors") >= BEFORE_FAULT,
-    );
-    assert!(
-        sensor.try_wait().unwrap().is_none(),
-        "the sensor finished before the fault: not mid-stream"
-    );
+    p.wait_mid_stream(&mut sensor);
     p.cluster.kill("eu-1").unwrap();
     // Both reconnect, to another node of their region.
     wait_for(
@@ -125,15 +114,7 @@ fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
     p.wait_consumers(&["collectors"]);
     let mut sensor = p.sensor(4.0, 20);
     // Let it store some batches, then SIGKILL it while the sensor is still sending.
-    wait_for(
-        "the collector to store a few batches",
-        Duration::from_secs(60),
-        || p.stored_batches("collectors") >= BEFORE_FAULT,
-    );
-    assert!(
-        sensor.try_wait().unwrap().is_none(),
-        "the sensor finished before the kill: not mid-stream"
-    );
+    p.wait_mid_stream(&mut sensor);
     first.kill().unwrap();
     first.wait().unwrap();
     let mut again = p.collector("collector-1");

@@ -130,6 +130,7 @@ fn build_resolver(
 }
 
 /// Extracts the key from TXT values; several records must all carry the same key.
+#[cfg(test)]
 fn parse_txt(name: &str, values: &[String]) -> Result<PublicKey, CloudKeyError> {
     parse_txt_with(name, values, |v| {
         PublicKey::from_hex(v).map_err(|e| e.to_string())
@@ -162,57 +163,61 @@ fn parse_txt_with<K: PartialEq + Copy>(
 
 /// Finds the cloud's public key as `cfg` says: DNS, checked against the pin if any.
 pub async fn resolve(cfg: &CloudKeyConfig) -> Result<PublicKey, CloudKeyError> {
-    let pinned = cfg
-        .pinned
-        .as_deref()
-        .map(|p| PublicKey::from_hex(p).map_err(|e| CloudKeyError::BadPin(e.to_string())))
-        .transpose()?;
-    let Some(domain) = cfg.domain.as_deref() else {
-        return pinned.ok_or(CloudKeyError::NotConfigured);
-    };
-    let name = record_name(domain);
-    let key = parse_txt(&name, &txt_values(cfg, &name).await?)?;
-    if let Some(pin) = pinned
-        && pin != key
-    {
-        return Err(CloudKeyError::PinMismatch {
-            name,
-            dns: key.to_hex(),
-            pinned: pin.to_hex(),
-        });
-    }
-    tracing::info!(%name, key = %key.short(), pinned = pinned.is_some(), "cloud key found in DNS");
+    let parse = |t: &str| PublicKey::from_hex(t).map_err(|e| e.to_string());
+    let key = resolve_one(cfg, cfg.pinned.as_deref(), record_name, parse).await?;
+    tracing::info!(key = %key.short(), pinned = cfg.pinned.is_some(), "cloud key found");
     Ok(key)
 }
 
 /// Finds the cloud's signing key as `cfg` says: `cloud._signkey.<domain>`, checked against
 /// `pinned_signing` if any (or the pin alone).
 pub async fn resolve_signing(cfg: &CloudKeyConfig) -> Result<SigningPublicKey, CloudKeyError> {
-    let pinned = cfg
-        .pinned_signing
-        .as_deref()
-        .map(|p| SigningPublicKey::from_hex(p).map_err(CloudKeyError::BadPin))
+    let pin = cfg.pinned_signing.as_deref();
+    let key = resolve_one(cfg, pin, signing_record_name, SigningPublicKey::from_hex).await?;
+    tracing::info!(pinned = pin.is_some(), "cloud signing key found");
+    Ok(key)
+}
+
+/// One key: from DNS at `name_of(domain)`, which must agree with `pin`; or `pin` alone.
+async fn resolve_one<K: PartialEq + Copy + Hex>(
+    cfg: &CloudKeyConfig,
+    pin: Option<&str>,
+    name_of: fn(&str) -> String,
+    parse: impl Fn(&str) -> Result<K, String>,
+) -> Result<K, CloudKeyError> {
+    let pinned = pin
+        .map(|p| parse(p).map_err(CloudKeyError::BadPin))
         .transpose()?;
     let Some(domain) = cfg.domain.as_deref() else {
         return pinned.ok_or(CloudKeyError::NotConfigured);
     };
-    let name = signing_record_name(domain);
-    let key = parse_txt_with(
-        &name,
-        &txt_values(cfg, &name).await?,
-        SigningPublicKey::from_hex,
-    )?;
-    if let Some(pin) = pinned
-        && pin != key
-    {
-        return Err(CloudKeyError::PinMismatch {
+    let name = name_of(domain);
+    let key = parse_txt_with(&name, &txt_values(cfg, &name).await?, parse)?;
+    match pinned {
+        Some(pin) if pin != key => Err(CloudKeyError::PinMismatch {
             name,
-            dns: key.to_hex(),
-            pinned: pin.to_hex(),
-        });
+            dns: key.hex(),
+            pinned: pin.hex(),
+        }),
+        _ => Ok(key),
     }
-    tracing::info!(%name, pinned = pinned.is_some(), "cloud signing key found in DNS");
-    Ok(key)
+}
+
+/// Keys shown in errors as hex.
+trait Hex {
+    fn hex(&self) -> String;
+}
+
+impl Hex for PublicKey {
+    fn hex(&self) -> String {
+        self.to_hex()
+    }
+}
+
+impl Hex for SigningPublicKey {
+    fn hex(&self) -> String {
+        self.to_hex()
+    }
 }
 
 /// The TXT values at `name`, each one's strings joined.

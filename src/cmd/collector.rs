@@ -15,25 +15,12 @@ pub struct Args {
     /// The collector's config file (see deploy/quickstart.sh for an example).
     #[arg(long)]
     config: PathBuf,
-    /// BENCHMARKS ONLY: accept unsealed flow batches (from `sensor --bench-plaintext`).
-    /// (Only in builds with the `bench-plaintext` feature: never in a release.)
-    #[cfg(feature = "bench-plaintext")]
-    #[arg(long, hide = true)]
-    bench_plaintext: bool,
-}
-
-impl Args {
-    /// Whether messages are sealed: always, unless a benchmark build asked otherwise.
-    fn seal(&self) -> bool {
-        #[cfg(feature = "bench-plaintext")]
-        return !self.bench_plaintext;
-        #[cfg(not(feature = "bench-plaintext"))]
-        true
-    }
+    #[command(flatten)]
+    mode: super::SealMode,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = CollectorConfig::load(&a.config)?;
-    super::run_daemon("collector", |stop| daemon::run(config, stop, a.seal()))?;
+    super::run_daemon("collector", |stop| daemon::run(config, stop, a.mode.seal()))?;
     Ok(ExitCode::SUCCESS)
 }

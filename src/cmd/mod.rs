@@ -46,6 +46,27 @@ impl InstanceConfig {
     }
 }
 
+/// Whether `sensor` and `collector` seal flow batches: always, except in benchmark builds
+/// (feature `bench-plaintext`) asked for `--bench-plaintext`, to measure what sealing costs.
+#[derive(clap::Args)]
+pub struct SealMode {
+    /// BENCHMARKS ONLY: flow batches unsealed (a collector accepts them only with the same
+    /// flag). Exists only in builds with the `bench-plaintext` feature, never in a release.
+    #[cfg(feature = "bench-plaintext")]
+    #[arg(long, hide = true)]
+    bench_plaintext: bool,
+}
+
+impl SealMode {
+    /// Whether messages are sealed.
+    pub fn seal(&self) -> bool {
+        #[cfg(feature = "bench-plaintext")]
+        return !self.bench_plaintext;
+        #[cfg(not(feature = "bench-plaintext"))]
+        true
+    }
+}
+
 /// A multi-threaded tokio runtime for the networked subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

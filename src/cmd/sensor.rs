@@ -14,27 +14,13 @@ pub struct Args {
     /// The sensor's config file (see deploy/quickstart.sh for an example).
     #[arg(long)]
     config: PathBuf,
-    /// BENCHMARKS ONLY: publish flow batches unsealed, to measure what sealing costs. A
-    /// collector accepts them only with the same flag.
-    /// (Only in builds with the `bench-plaintext` feature: never in a release.)
-    #[cfg(feature = "bench-plaintext")]
-    #[arg(long, hide = true)]
-    bench_plaintext: bool,
-}
-
-impl Args {
-    /// Whether messages are sealed: always, unless a benchmark build asked otherwise.
-    fn seal(&self) -> bool {
-        #[cfg(feature = "bench-plaintext")]
-        return !self.bench_plaintext;
-        #[cfg(not(feature = "bench-plaintext"))]
-        true
-    }
+    #[command(flatten)]
+    mode: super::SealMode,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = SensorConfig::load(&a.config)?;
-    let stats = super::run_daemon("sensor", |stop| daemon::run(config, stop, a.seal()))?;
+    let stats = super::run_daemon("sensor", |stop| daemon::run(config, stop, a.mode.seal()))?;
     tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");
     Ok(ExitCode::SUCCESS)
 }

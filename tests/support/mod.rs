@@ -348,3 +348,22 @@ pub fn node_of(cluster: &Cluster, name: &str) -> Option<String> {
         })
     })
 }
+
+/// Batches stored before a fault is injected: enough to prove the fault hits mid-stream.
+pub const BEFORE_FAULT: u64 = 5;
+
+impl Pipeline {
+    /// Waits until the shared consumer has [`BEFORE_FAULT`] batches stored, and checks that
+    /// `sensor` is still sending (so a fault injected now hits mid-stream).
+    pub fn wait_mid_stream(&self, sensor: &mut Child) {
+        flowmesh_testkit::process::wait_for(
+            "the collector to store a few batches",
+            Duration::from_secs(60),
+            || self.stored_batches("collectors") >= BEFORE_FAULT,
+        );
+        assert!(
+            sensor.try_wait().unwrap().is_none(),
+            "the sensor finished before the fault: not mid-stream"
+        );
+    }
+}
