@@ -196,6 +196,7 @@ fn batch_with(
         instance: instance.into(),
         sequence: seq,
         boot_id: vec![7; 8],
+        watermark_us: 0,
         flows: vec![flowmesh_proto::v1::Flow {
             l4: "TCP".into(),
             client_ip: vec![10, 0, 0, 5],

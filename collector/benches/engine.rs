@@ -54,6 +54,7 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 last_seen: rfc3339_micros(t),
                 c2s_tcp_flags: 0,
                 s2c_tcp_flags: 0,
+                skip_flow_checks: false,
             }
         })
         .collect()

@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use flowmesh_sensor::capture::{CaptureError, CaptureReader};
-use flowmesh_sensor::flow::TableConfig;
+use flowmesh_sensor::flow::{PERIOD_MICROS, TableConfig};
 use flowmesh_sensor::offline::{self, RunStats};
 
 use crate::alert::Alert;
@@ -45,14 +45,21 @@ pub fn check_observed<R: Read>(
     // ARP and flow records both feed the engine, which both closures need: share it.
     let engine = std::cell::RefCell::new(engine);
     let emit = std::cell::RefCell::new(emit);
+    // Flows are split at 5-minute boundaries, and periods judged at the watermark the flow
+    // table reports: the same alerts whatever order the records come out in.
+    let table = TableConfig {
+        period_micros: PERIOD_MICROS,
+        ..TableConfig::default()
+    };
     let result = offline::run_reader_observed(
         reader,
-        TableConfig::default(),
+        table,
         &mut |a| {
             engine
                 .borrow_mut()
                 .arp(a.mac, a.ip, a.ts, &mut *emit.borrow_mut())
         },
+        &mut |w| engine.borrow_mut().watermark(w, &mut *emit.borrow_mut()),
         &mut |record| {
             if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
                 last = last.max(t);

@@ -55,6 +55,7 @@ fn a_million_random_macs_and_addresses_leave_the_engine_within_its_bounds() {
         last_seen: "2026-11-29T10:00:01.000000Z".into(),
         c2s_tcp_flags: 0,
         s2c_tcp_flags: 0,
+        skip_flow_checks: false,
     };
     let mut alerts = 0u64;
     let mut peak = flowmesh_collector::checks::Bounds::default();

@@ -31,6 +31,7 @@ fn flow(client: &str, server: &str, l7: &'static str, bytes: u64, t_secs: i64) -
         last_seen: rfc3339_micros(t_secs * 1_000_000),
         c2s_tcp_flags: 0,
         s2c_tcp_flags: 0,
+        skip_flow_checks: false,
     }
 }
 

@@ -255,6 +255,7 @@ mod tests {
         let batch = FlowBatch {
             instance: "eu-sensor".into(),
             sequence: 7,
+            watermark_us: 1_700_000_100_000_000,
             flows: vec![Flow {
                 l4: "TCP".into(),
                 client_ip: vec![192, 168, 1, 20],

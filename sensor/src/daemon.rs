@@ -196,6 +196,8 @@ struct Shared {
     capture: Arc<CaptureCounters>,
     published: Arc<PublishCounters>,
     heartbeat_ms: u32,
+    /// The latest watermark put in a batch, µs.
+    watermark: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -216,6 +218,7 @@ impl Shared {
             flows_published: self.published.flows.load(Ordering::Relaxed),
             heartbeat_ms: self.heartbeat_ms,
             outbox_bytes: depth.bytes,
+            watermark_us: self.watermark.load(Ordering::Relaxed),
             // The collector's own counters: not the sensor's to say.
             ..Status::default()
         }
@@ -268,6 +271,7 @@ pub async fn run(
         capture: Arc::new(CaptureCounters::default()),
         published: Arc::new(PublishCounters::default()),
         heartbeat_ms: (config.publish.heartbeat_secs * 1000) as u32,
+        watermark: Default::default(),
     });
     let subject = Channel::Flows
         .subject(&instance)
@@ -285,7 +289,7 @@ pub async fn run(
     );
     tracing::info!(%instance, boot = %hex::encode(boot_id), "sensor starting");
 
-    let (rec_tx, rec_rx) = mpsc::channel::<FlowRecord>(65_536);
+    let (rec_tx, rec_rx) = mpsc::channel::<Captured>(65_536);
     let control = Arc::new(CaptureControl::default());
     let capture = spawn_capture(
         &config,
@@ -446,17 +450,23 @@ fn spawn_capture(
     stop: Arc<AtomicBool>,
     control: Arc<CaptureControl>,
     counters: Arc<CaptureCounters>,
-    tx: mpsc::Sender<FlowRecord>,
+    tx: mpsc::Sender<Captured>,
 ) -> Result<std::thread::JoinHandle<CaptureResult>, SensorError> {
     let table = TableConfig {
         active_micros: (config.capture.active_timeout_secs as i64).saturating_mul(1_000_000),
         // Closed connections are reported soon after the close: alerts do not wait minutes.
         tcp_closed_micros: (config.capture.tcp_close_grace_ms.max(1) as i64).saturating_mul(1000),
+        // Each record within one 5-minute period, and a watermark for the collector.
+        period_micros: crate::flow::PERIOD_MICROS,
         ..TableConfig::default()
     };
+    let marks_tx = tx.clone();
     let mut emit = move |r: FlowRecord| {
         // Blocks the capture while the publisher is behind: back-pressure, not loss.
-        let _ = tx.blocking_send(r);
+        let _ = tx.blocking_send(Captured::Flow(r));
+    };
+    let mut marks = move |w: i64| {
+        let _ = marks_tx.blocking_send(Captured::Watermark(w));
     };
     let c = config.capture.clone();
     // The first open happens here, so a wrong interface or file fails the start.
@@ -477,12 +487,24 @@ fn spawn_capture(
                 }
             };
             let result = match src {
-                Source::Replay(mut s) => {
-                    offline::run(&mut *s, &flag, None, table, &mut |_| {}, &mut emit)
-                }
-                Source::Live(mut s) => {
-                    offline::run(&mut s, &flag, None, table, &mut |_| {}, &mut emit)
-                }
+                Source::Replay(mut s) => offline::run(
+                    &mut *s,
+                    &flag,
+                    None,
+                    table,
+                    &mut |_| {},
+                    &mut marks,
+                    &mut emit,
+                ),
+                Source::Live(mut s) => offline::run(
+                    &mut s,
+                    &flag,
+                    None,
+                    table,
+                    &mut |_| {},
+                    &mut marks,
+                    &mut emit,
+                ),
             };
             if control.restart.swap(false, Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                 tracing::info!("capture restarted (remote action)");
@@ -493,9 +515,21 @@ fn spawn_capture(
     }))
 }
 
-/// Gathers records into batches of at most `max` records or `wait` old.
+/// What the capture thread hands on: records, and watermarks in order with them.
+// Records are nearly every item: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Captured {
+    /// A flow record.
+    Flow(FlowRecord),
+    /// Every packet before this time (µs) is in a record handed on already.
+    Watermark(i64),
+}
+
+/// Gathers records into batches of at most `max` records or `wait` old. A new watermark
+/// closes the batch at once (an empty one if need be), so the collector hears it promptly.
 async fn batch(
-    mut rx: mpsc::Receiver<FlowRecord>,
+    mut rx: mpsc::Receiver<Captured>,
     tx: mpsc::Sender<Batch>,
     shared: Arc<Shared>,
     max: usize,
@@ -504,22 +538,30 @@ async fn batch(
     let mut sequence = 0u64;
     let mut flows = Vec::with_capacity(max);
     let mut deadline = tokio::time::Instant::now() + wait;
+    let mut watermark = 0i64;
     loop {
+        let mut marked = false;
         let done = tokio::select! {
             r = rx.recv() => match r {
-                Some(r) => {
+                Some(Captured::Flow(r)) => {
                     if flows.is_empty() {
                         deadline = tokio::time::Instant::now() + wait;
                     }
                     flows.push(codec::to_proto(&r, false));
                     false
                 }
+                Some(Captured::Watermark(w)) => {
+                    marked = w > watermark;
+                    watermark = watermark.max(w);
+                    false
+                }
                 None => true,
             },
             _ = tokio::time::sleep_until(deadline), if !flows.is_empty() => false,
         };
-        let due =
-            flows.len() >= max || (!flows.is_empty() && tokio::time::Instant::now() >= deadline);
+        let due = marked
+            || flows.len() >= max
+            || (!flows.is_empty() && tokio::time::Instant::now() >= deadline);
         if due || (done && !flows.is_empty()) {
             let count = flows.len() as u64;
             let b = FlowBatch {
@@ -527,7 +569,9 @@ async fn batch(
                 sequence,
                 flows: std::mem::take(&mut flows),
                 boot_id: shared.boot_id.to_vec(),
+                watermark_us: watermark,
             };
+            shared.watermark.fetch_max(watermark, Ordering::Relaxed);
             let message_id = format!(
                 "{}/{}/{sequence}",
                 shared.instance,

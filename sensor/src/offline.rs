@@ -61,7 +61,7 @@ pub fn run_reader_with<R: std::io::Read>(
     config: TableConfig,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    run_reader_observed(reader, config, &mut |_| {}, emit)
+    run_reader_observed(reader, config, &mut |_| {}, &mut |_| {}, emit)
 }
 
 /// The device table of a capture file (the flows are computed and discarded).
@@ -82,6 +82,7 @@ pub fn devices_in_reader<R: std::io::Read>(
         TableConfig::default(),
         &mut |_| {},
         &mut |_| {},
+        &mut |_| {},
     )?;
     Ok((devices, stats))
 }
@@ -97,7 +98,7 @@ pub fn run_live(
 ) -> Result<(RunStats, Option<LiveStats>), (RunStats, CaptureError)> {
     let mut cap = LiveCapture::open(iface, filter).map_err(|e| (RunStats::default(), e))?;
     tracing::info!(%iface, filter = filter.unwrap_or(""), "capturing; Ctrl-C to stop");
-    let stats = run(&mut cap, stop, None, config, &mut |_| {}, emit)?;
+    let stats = run(&mut cap, stop, None, config, &mut |_| {}, &mut |_| {}, emit)?;
     Ok((stats, cap.stats()))
 }
 
@@ -112,11 +113,13 @@ pub struct ArpSeen {
     pub ts: i64,
 }
 
-/// Like [`run_reader_with`], also reporting every ARP sender to `arp`.
+/// Like [`run_reader_with`], also reporting every ARP sender to `arp` and every watermark
+/// (with `config.period_micros`) to `marks`, in order with the records.
 pub fn run_reader_observed<R: std::io::Read>(
     mut reader: CaptureReader<R>,
     config: TableConfig,
     arp: &mut impl FnMut(ArpSeen),
+    marks: &mut impl FnMut(i64),
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     run(
@@ -125,6 +128,7 @@ pub fn run_reader_observed<R: std::io::Read>(
         None,
         config,
         arp,
+        marks,
         emit,
     )
 }
@@ -147,19 +151,26 @@ impl PacketSource for LiveCapture {
     }
 }
 
-/// The pipeline over any source of packets, until its end or `stop`.
+/// The pipeline over any source of packets, until its end or `stop`. With
+/// `config.period_micros`, `marks` hears each new watermark (every packet before it is in a
+/// record already emitted) right after the records it covers, and at the end the time of the
+/// last packet (everything is emitted then; later periods are not complete).
+#[allow(clippy::too_many_arguments)]
 pub fn run<S: PacketSource>(
     source: &mut S,
     stop: &AtomicBool,
     mut devices: Option<&mut DeviceTable>,
     config: TableConfig,
     arp: &mut impl FnMut(ArpSeen),
+    marks: &mut impl FnMut(i64),
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut table = FlowTable::new(config);
     let mut frags = FragmentTable::default();
     let mut stats = RunStats::default();
     let mut flows = 0u64;
+    let mut mark = None;
+    let mut last_ts = None;
     // Records stream straight out: nothing is collected, so memory is the flow table's.
     let mut out = |r: FlowRecord| {
         flows += 1;
@@ -174,6 +185,10 @@ pub fn run<S: PacketSource>(
             Ok(Some(Next::Idle(_))) if stopping => break Ok(()),
             Ok(Some(Next::Idle(now))) => {
                 table.sweep(now, &mut out);
+                if table.watermark() != mark {
+                    mark = table.watermark();
+                    mark.into_iter().for_each(&mut *marks);
+                }
                 continue;
             }
             Ok(None) => break Ok(()),
@@ -185,8 +200,15 @@ pub fn run<S: PacketSource>(
         if let (Some(d), Ok(ok)) = (devices.as_deref_mut(), &decoded) {
             d.observe(ok, packet.ts_micros);
         }
+        last_ts = last_ts.max(Some(packet.ts_micros));
         match decoded {
-            Ok(Decoded::Ip(ip)) => table.add(&ip, packet.wire_len, packet.ts_micros, &mut out),
+            Ok(Decoded::Ip(ip)) => {
+                table.add(&ip, packet.wire_len, packet.ts_micros, &mut out);
+                if table.watermark() != mark {
+                    mark = table.watermark();
+                    mark.into_iter().for_each(&mut *marks);
+                }
+            }
             Ok(Decoded::Arp {
                 sender_mac,
                 sender_ip,
@@ -207,6 +229,11 @@ pub fn run<S: PacketSource>(
         }
     };
     table.drain(&mut out);
+    if config.period_micros > 0
+        && let Some(t) = last_ts.filter(|&t| Some(t) > mark)
+    {
+        marks(t);
+    }
     stats.flows = flows;
     stats.evictions = table.stats.evictions;
     stats.updates = table.stats.updates;

@@ -25,6 +25,10 @@ pub struct Args {
     /// one (records of one flow add up). Default: off for files, 120 for --iface; 0 disables.
     #[arg(long)]
     active_timeout: Option<u64>,
+    /// Split flows at 5-minute boundaries (as sensors do for the collector): each record then
+    /// holds what its flow did within one period, and a flow's records add up.
+    #[arg(long)]
+    split_periods: bool,
 }
 
 /// Set by SIGINT/SIGTERM: the capture loop stops at its next packet or idle tick.
@@ -76,6 +80,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         // Live, a closed connection prints soon after its close; a file prints at the end anyway.
         tcp_closed_micros: if a.iface.is_some() {
             flowmesh_sensor::flow::LIVE_TCP_CLOSE_GRACE_MICROS
+        } else {
+            0
+        },
+        period_micros: if a.split_periods {
+            flowmesh_sensor::flow::PERIOD_MICROS
         } else {
             0
         },

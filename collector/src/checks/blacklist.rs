@@ -109,6 +109,7 @@ mod tests {
             last_seen: "2026-11-22T08:00:01.000000Z".into(),
             c2s_tcp_flags: 0,
             s2c_tcp_flags: 0,
+            skip_flow_checks: false,
         }
     }
 

@@ -232,10 +232,17 @@ impl Engine {
         out(a);
     }
 
-    /// Event time has reached `now` (the last packet of the input, or the collector's clock):
-    /// devices silent since long enough disconnect, traffic-rule periods that ended are judged.
-    /// Call it as often as wanted.
+    /// Event time has reached `now` (the last packet of the input): devices silent since long
+    /// enough disconnect, and every traffic-rule period that ended by then is judged (as
+    /// [`Engine::watermark`] with `now`). Call it as often as wanted.
     pub fn finish(&mut self, now: i64, out: &mut impl FnMut(Alert)) {
+        self.devices_at(now, out);
+        self.watermark(now, out);
+    }
+
+    /// The wall clock (the collector) or event time reached `now`: devices silent since long
+    /// enough disconnect. Traffic rules wait for the watermark.
+    pub fn devices_at(&mut self, now: i64, out: &mut impl FnMut(Alert)) {
         let mut events = Vec::new();
         if let Some(d) = self.devices.as_mut() {
             d.advance(now.max(self.now), &mut |e| events.push(e));
@@ -243,12 +250,22 @@ impl Engine {
         for e in events {
             self.device_event(e, out);
         }
+    }
+
+    /// The instance's watermark: every packet it saw before `watermark` is in a record the
+    /// engine has had. Traffic-rule periods that ended by then are complete, and judged.
+    pub fn watermark(&mut self, watermark: i64, out: &mut impl FnMut(Alert)) {
         let mut breaches = Vec::new();
-        self.traffic
-            .advance(now.max(self.now), &mut |b| breaches.push(b));
+        self.traffic.advance(watermark, &mut |b| breaches.push(b));
         for b in breaches {
             self.breach(b, out);
         }
+    }
+
+    /// Records of traffic-rule periods already judged when they came (counted in the
+    /// timeseries, too late for a rule).
+    pub fn late_records(&self) -> u64 {
+        self.traffic.late()
     }
 
     /// Runs every check on one flow record; alerts go to `out`.
@@ -273,12 +290,12 @@ impl Engine {
         self.now = self.now.max(time);
         if !self.traffic.is_empty() {
             let in_profiles = self.profiles.of(f);
-            let mut breaches = Vec::new();
-            self.traffic
-                .add(f, time, &in_profiles, &mut |b| breaches.push(b));
-            for b in breaches {
-                self.breach(b, out);
-            }
+            self.traffic.add(f, time, &in_profiles);
+        }
+        // Flow-level checks judge each flow once (the sensor marks the other parts of a flow
+        // it split at period boundaries or active timeouts).
+        if f.skip_flow_checks {
+            return;
         }
         if let Some(apps) = &self.device_apps {
             let sides = [

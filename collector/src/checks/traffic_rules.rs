@@ -31,13 +31,18 @@ pub struct Breach {
 
 struct RuleState {
     rule: TrafficRule,
-    /// Start and end of the open period, once time has begun.
+    /// Start and end of the earliest period not judged yet, once time has begun.
     open: Option<(i64, i64)>,
-    /// Bytes per series in the open period.
-    current: BTreeMap<Option<IpAddr>, u64>,
-    /// Bytes per series in the previous period (percentage rules).
+    /// Bytes per series of each period not judged yet, by period start: records come in any
+    /// order (flows end late, batches and outboxes arrive late), each counts in its own period.
+    pending: BTreeMap<i64, BTreeMap<Option<IpAddr>, u64>>,
+    /// Bytes per series in the period judged last (percentage rules).
     previous: BTreeMap<Option<IpAddr>, u64>,
 }
+
+/// Periods ahead of the judged ones a rule keeps open at most (records dated further ahead —
+/// a sensor with a wrong clock — are not counted, and counted as dropped).
+pub const MAX_PENDING_PERIODS: usize = 64;
 
 /// Series a `host:*` rule keeps per period at most: past it, new hosts are not counted (and the
 /// records are counted as dropped) rather than memory growing with every remote address.
@@ -51,6 +56,9 @@ pub struct TrafficRules {
     max_series: usize,
     /// Host series not counted because a rule was at its bound, ever.
     dropped: u64,
+    /// Records that came after their period was judged, ever (counted in the timeseries, not
+    /// in a rule).
+    late: u64,
 }
 
 fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
@@ -71,14 +79,20 @@ impl TrafficRules {
                 .map(|r| RuleState {
                     rule: r.clone(),
                     open: None,
-                    current: BTreeMap::new(),
+                    pending: BTreeMap::new(),
                     previous: BTreeMap::new(),
                 })
                 .collect(),
             pools: pools.to_vec(),
             max_series: MAX_SERIES,
             dropped: 0,
+            late: 0,
         }
+    }
+
+    /// Records that came after their period was judged, ever.
+    pub fn late(&self) -> u64 {
+        self.late
     }
 
     /// The same rules with another bound on series per rule (tests).
@@ -96,7 +110,7 @@ impl TrafficRules {
     pub fn series(&self) -> usize {
         self.rules
             .iter()
-            .map(|r| r.current.len() + r.previous.len())
+            .map(|r| r.pending.values().map(BTreeMap::len).sum::<usize>() + r.previous.len())
             .sum()
     }
 
@@ -110,15 +124,18 @@ impl TrafficRules {
         &self.rules[i].rule
     }
 
-    /// Closes every period that ended by `now`, judging it.
-    pub fn advance(&mut self, now: i64, out: &mut impl FnMut(Breach)) {
+    /// The traffic before `watermark` is all in (every packet before it has been added): every
+    /// period that ended by then is judged, in order, empty ones included (a "below" rule must
+    /// see them).
+    pub fn advance(&mut self, watermark: i64, out: &mut impl FnMut(Breach)) {
         for (i, st) in self.rules.iter_mut().enumerate() {
             let Some((mut start, mut end)) = st.open else {
                 continue;
             };
-            while now >= end {
-                judge(i, st, start, end, out);
-                st.previous = std::mem::take(&mut st.current);
+            while watermark >= end {
+                let current = st.pending.remove(&start).unwrap_or_default();
+                judge(i, &st.rule, &current, &st.previous, start, end, out);
+                st.previous = current;
                 start = end;
                 end = self.calendar.end(st.rule.frequency, start);
             }
@@ -126,9 +143,10 @@ impl TrafficRules {
         }
     }
 
-    /// Adds a flow record at its last-packet time `t`, in the profiles `profiles`.
-    pub fn add(&mut self, f: &FlowRecord, t: i64, profiles: &[&str], out: &mut impl FnMut(Breach)) {
-        self.advance(t, out);
+    /// Adds a flow record at its last-packet time `t`, in the profiles `profiles`, to the
+    /// period that holds `t` (a record lies within one 5-minute period: the sensor splits flows
+    /// at boundaries). Nothing is judged here: periods are judged by [`TrafficRules::advance`].
+    pub fn add(&mut self, f: &FlowRecord, t: i64, profiles: &[&str]) {
         let bytes = f.c2s_bytes + f.s2c_bytes;
         for st in self.rules.iter_mut() {
             let r = &st.rule;
@@ -169,45 +187,55 @@ impl TrafficRules {
             if series[0].is_none() {
                 continue;
             }
-            // A record older than the open period (records arrive at flow end) counts in the
-            // open period rather than reopening a judged one.
-            if st.open.is_none() {
-                let start = self.calendar.start(r.frequency, t);
-                st.open = Some((start, self.calendar.end(r.frequency, start)));
+            let start = self.calendar.start(r.frequency, t);
+            let (open_start, _) = *st
+                .open
+                .get_or_insert_with(|| (start, self.calendar.end(r.frequency, start)));
+            if start < open_start {
+                // Its period was judged already: the timeseries count it, the rule cannot.
+                self.late += 1;
+                continue;
             }
+            if !st.pending.contains_key(&start) && st.pending.len() >= MAX_PENDING_PERIODS {
+                self.dropped += 1;
+                continue;
+            }
+            let period = st.pending.entry(start).or_default();
             for key in series.into_iter().flatten() {
-                if st.current.len() >= self.max_series && !st.current.contains_key(&key) {
+                if period.len() >= self.max_series && !period.contains_key(&key) {
                     self.dropped += 1;
                     continue;
                 }
-                *st.current.entry(key).or_default() += bytes;
+                *period.entry(key).or_default() += bytes;
             }
         }
     }
 }
 
-fn judge(i: usize, st: &RuleState, start: i64, end: i64, out: &mut impl FnMut(Breach)) {
-    let r = &st.rule;
+fn judge(
+    i: usize,
+    r: &TrafficRule,
+    current: &BTreeMap<Option<IpAddr>, u64>,
+    previous: &BTreeMap<Option<IpAddr>, u64>,
+    start: i64,
+    end: i64,
+    out: &mut impl FnMut(Breach),
+) {
     let secs = (end - start) as f64 / 1e6;
     // Series with no traffic this period count as zero (a "below" rule must see them).
-    let mut keys: Vec<Option<IpAddr>> = st
-        .current
-        .keys()
-        .chain(st.previous.keys())
-        .copied()
-        .collect();
+    let mut keys: Vec<Option<IpAddr>> = current.keys().chain(previous.keys()).copied().collect();
     keys.sort();
     keys.dedup();
     if keys.is_empty() && !matches!(r.target, Target::AnyHost) {
         keys.push(None);
     }
     for k in keys {
-        let cur = st.current.get(&k).copied().unwrap_or(0);
+        let cur = current.get(&k).copied().unwrap_or(0);
         let (value, limit) = match r.threshold {
             Threshold::Volume(b) => (cur as f64, b as f64),
             Threshold::Throughput(bps) => (cur as f64 * 8.0 / secs, bps as f64),
             Threshold::Percentage(p) => {
-                let Some(&prev) = st.previous.get(&k).filter(|&&p| p > 0) else {
+                let Some(&prev) = previous.get(&k).filter(|&&p| p > 0) else {
                     continue;
                 };
                 (

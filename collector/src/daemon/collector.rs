@@ -287,7 +287,14 @@ impl Collector {
                 };
                 series.add_flow(&r, f.last_seen_us);
                 engine.flow(&r, &mut |a| alerts.push(a));
-                blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
+                if !r.skip_flow_checks {
+                    blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
+                }
+            }
+            // Every packet before the batch's watermark is in: periods ending by then are
+            // judged now, and their alerts stored with this batch.
+            if batch.watermark_us > 0 {
+                engine.watermark(batch.watermark_us, &mut |a| alerts.push(a));
             }
         }
         if bad > 0 {
@@ -414,15 +421,29 @@ impl Collector {
         Ok(())
     }
 
-    /// Judges time-based checks (device silence, traffic-rule periods) at the wall clock. The
-    /// alerts they raise exist only here, so they are retried until published and stored.
+    /// Judges time-based checks at the wall clock: device silence, and the traffic-rule periods
+    /// of instances gone offline (up to their last heartbeat, unless an outbox backlog will
+    /// bring their traffic later, with its own watermarks). The alerts they raise exist only
+    /// here, so they are retried until published and stored.
     pub(super) async fn tick(&self, stop: &AtomicBool) {
         let now = now_micros();
+        let silent: HashMap<String, i64> = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .known()
+            .values()
+            .filter(|k| k.status == "offline" && k.last.outbox_depth == 0)
+            .map(|k| (k.last.instance.clone(), k.last.time_us))
+            .collect();
         let mut alerts = Vec::new();
         {
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
-            for e in engines.values_mut() {
-                e.finish(now, &mut |a| alerts.push(a));
+            for (instance, e) in engines.iter_mut() {
+                e.devices_at(now, &mut |a| alerts.push(a));
+                if let Some(&last) = silent.get(instance) {
+                    e.watermark(last, &mut |a| alerts.push(a));
+                }
             }
         }
         if alerts.is_empty() {

@@ -7,4 +7,6 @@ mod record;
 mod table;
 
 pub use record::{FlowRecord, l4_name, l4_number, parse_rfc3339_micros, rfc3339_micros};
-pub use table::{Flow, FlowKey, FlowTable, LIVE_TCP_CLOSE_GRACE_MICROS, TableConfig, TableStats};
+pub use table::{
+    Flow, FlowKey, FlowTable, LIVE_TCP_CLOSE_GRACE_MICROS, PERIOD_MICROS, TableConfig, TableStats,
+};

@@ -84,6 +84,11 @@ pub struct FlowRecord {
     /// TCP flags the server sent.
     #[serde(skip)]
     pub s2c_tcp_flags: u8,
+    /// A part of a flow (split at a period boundary or an active timeout) that the flow-level
+    /// checks skip: they judge the flow once, on another of its records. Traffic counts every
+    /// part. Not in the JSON record.
+    #[serde(skip)]
+    pub skip_flow_checks: bool,
 }
 
 fn mac(m: &[u8; 6]) -> Option<String> {
@@ -131,6 +136,7 @@ impl FlowRecord {
             last_seen: rfc3339_micros(f.last_seen),
             c2s_tcp_flags: f.c2s_tcp_flags,
             s2c_tcp_flags: f.s2c_tcp_flags,
+            skip_flow_checks: false,
         }
     }
 

@@ -77,6 +77,8 @@ pub struct Flow {
     pub dpi: Dpi,
     /// Counters were reset by an active-timeout record and no packet has come since.
     pub window_empty: bool,
+    /// A record of this flow was emitted for the flow-level checks already.
+    pub judged: bool,
 }
 
 /// Whether a TCP connection has ended: a FIN from each side, or a RST.
@@ -95,6 +97,32 @@ impl Flow {
         } else {
             (self.key.b, self.key.a)
         }
+    }
+
+    /// The record of what the flow did since its previous record. Flow-level checks (ACL, host
+    /// policy, device apps) judge a flow once: on its first record emitted with detection done,
+    /// or `last` (the flow ends, or its connection closed); the other records say to skip them.
+    fn record(&mut self, last: bool) -> FlowRecord {
+        let judge = !self.judged && (last || self.dpi.is_done());
+        self.judged |= judge;
+        let mut r = FlowRecord::from_flow(self);
+        r.skip_flow_checks = !judge;
+        r
+    }
+
+    /// The flow's last record as it ends: what it did since its previous record, or — when
+    /// that is nothing but the checks never judged it (its earlier parts went out before
+    /// detection finished) — a record without traffic, for the checks only.
+    fn final_record(&mut self) -> Option<FlowRecord> {
+        if !self.window_empty {
+            return Some(self.record(true));
+        }
+        if self.judged {
+            return None;
+        }
+        let mut r = self.record(true);
+        r.first_seen.clone_from(&r.last_seen);
+        Some(r)
     }
 
     /// Starts a new reporting window after an active-timeout record.
@@ -129,7 +157,17 @@ pub struct TableConfig {
     /// Active timeout, µs: a flow still running after this long emits a record of what it did
     /// since its previous record (NetFlow's delta semantics: a flow's records add up). 0: off.
     pub active_micros: i64,
+    /// Period boundaries, µs (the traffic rules' finest period, 5 minutes, aligned to the
+    /// epoch — and so to every time zone's hours, whose offsets are multiples of 15 minutes).
+    /// When the capture clock passes a boundary, every flow emits what it did before it as a
+    /// delta record, so each record lies within one period and [`FlowTable::watermark`] can say
+    /// "every packet before this time is in a record already emitted". 0: off (`flowmesh
+    /// flows` prints one record per flow).
+    pub period_micros: i64,
 }
+
+/// The finest period of traffic rules and timeseries: 5 minutes, µs.
+pub const PERIOD_MICROS: i64 = 300_000_000;
 
 impl Default for TableConfig {
     fn default() -> Self {
@@ -140,6 +178,7 @@ impl Default for TableConfig {
             tcp_closed_micros: 0,
             max_flows: 2_000_000,
             active_micros: 0,
+            period_micros: 0,
         }
     }
 }
@@ -174,6 +213,10 @@ pub struct FlowTable {
     /// their records go out promptly without scanning the whole table.
     closing: std::collections::VecDeque<(i64, u32)>,
     next_closed_check: i64,
+    /// The next period boundary of the capture clock (with `period_micros`).
+    next_boundary: i64,
+    /// Every packet before this time is in a record already emitted (with `period_micros`).
+    watermark: Option<i64>,
     /// Counters.
     pub stats: TableStats,
 }
@@ -207,6 +250,7 @@ fn new_flow(p: &IpPacket<'_>, key: FlowKey, src_is_a: bool, ts: i64) -> Flow {
         s2c_tcp_flags: 0,
         dpi: Dpi::default(),
         window_empty: false,
+        judged: false,
     }
 }
 
@@ -221,9 +265,36 @@ impl FlowTable {
             next_sweep: i64::MIN,
             closing: std::collections::VecDeque::new(),
             next_closed_check: i64::MIN,
+            next_boundary: i64::MIN,
+            watermark: None,
             stats: TableStats::default(),
             expected: Expectations::default(),
         }
+    }
+
+    /// With `period_micros`: every packet before this time (a period boundary) is in a record
+    /// already emitted. It moves when the capture clock passes a boundary.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
+    /// The capture clock reached `now`: past a period boundary, every flow emits what it did
+    /// before the boundary, and the watermark moves to the boundary.
+    fn cross_boundaries(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
+        let period = self.config.period_micros;
+        if period <= 0 || now < self.next_boundary {
+            return;
+        }
+        for flow in self.slots.iter_mut().flatten() {
+            if !flow.window_empty {
+                emit(flow.record(false));
+                flow.reset_window();
+                self.stats.updates += 1;
+            }
+        }
+        let boundary = now.div_euclid(period) * period;
+        self.watermark = Some(boundary);
+        self.next_boundary = boundary.saturating_add(period);
     }
 
     /// Flows tracked now.
@@ -252,6 +323,7 @@ impl FlowTable {
         ts: i64,
         emit: &mut impl FnMut(FlowRecord),
     ) {
+        self.cross_boundaries(ts, emit);
         if ts >= self.next_closed_check {
             self.expire_closed(ts, emit);
             self.next_closed_check = ts.saturating_add(CLOSED_EVERY_MICROS);
@@ -276,8 +348,8 @@ impl FlowTable {
                     .expect("indexed slots are live");
                 if ts - flow.last_seen > Self::idle_limit(&self.config, p.proto) {
                     // The same tuple after a long silence is a new flow.
-                    if !flow.window_empty {
-                        emit(FlowRecord::from_flow(flow));
+                    if let Some(r) = flow.final_record() {
+                        emit(r);
                     }
                     self.stats.expired += 1;
                     self.stats.flows += 1;
@@ -379,7 +451,7 @@ impl FlowTable {
         }
         let active = self.config.active_micros;
         if active > 0 && ts - flow.first_seen >= active {
-            emit(FlowRecord::from_flow(flow));
+            emit(flow.record(false));
             self.stats.updates += 1;
             flow.reset_window();
         }
@@ -403,7 +475,8 @@ impl FlowTable {
                 continue;
             }
             if now - f.last_seen > limit {
-                emit(FlowRecord::from_flow(f));
+                // The connection is over: judged now, whatever detection found.
+                emit(f.record(true));
                 f.reset_window();
                 self.stats.updates += 1;
             } else {
@@ -415,11 +488,11 @@ impl FlowTable {
 
     /// Emits and forgets the flow in slot `i`.
     fn remove_at(&mut self, i: usize, emit: &mut impl FnMut(FlowRecord)) {
-        let Some(flow) = self.slots[i].take() else {
+        let Some(mut flow) = self.slots[i].take() else {
             return;
         };
-        if !flow.window_empty {
-            emit(FlowRecord::from_flow(&flow));
+        if let Some(r) = flow.final_record() {
+            emit(r);
         }
         if let Ok(entry) = self
             .index
@@ -450,8 +523,10 @@ impl FlowTable {
         removed
     }
 
-    /// Emits flows idle longer than their timeout at `now`.
+    /// Emits flows idle longer than their timeout at `now` (and, with `period_micros`, the
+    /// part before a boundary `now` has passed).
     pub fn sweep(&mut self, now: i64, emit: &mut impl FnMut(FlowRecord)) {
+        self.cross_boundaries(now, emit);
         let cfg = self.config;
         let n = self.remove_where(
             |f| now - f.last_seen > Self::idle_limit(&cfg, f.key.proto),
@@ -476,8 +551,10 @@ impl FlowTable {
     /// nearly).
     pub fn drain(&mut self, emit: &mut impl FnMut(FlowRecord)) {
         self.closing.clear();
-        for flow in self.slots.drain(..).flatten().filter(|f| !f.window_empty) {
-            emit(FlowRecord::from_flow(&flow));
+        for mut flow in self.slots.drain(..).flatten() {
+            if let Some(r) = flow.final_record() {
+                emit(r);
+            }
         }
         self.index.clear();
         self.free.clear();

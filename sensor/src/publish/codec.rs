@@ -69,6 +69,7 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
         alpn: r.alpn.clone().unwrap_or_default(),
         c2s_tcp_flags: u32::from(r.c2s_tcp_flags),
         s2c_tcp_flags: u32::from(r.s2c_tcp_flags),
+        skip_flow_checks: r.skip_flow_checks,
     }
 }
 
@@ -113,6 +114,7 @@ pub fn from_proto(f: &Flow) -> Result<FlowRecord, FlowError> {
         // Only the low 8 bits are flags; anything above is ignored.
         c2s_tcp_flags: (f.c2s_tcp_flags & 0xff) as u8,
         s2c_tcp_flags: (f.s2c_tcp_flags & 0xff) as u8,
+        skip_flow_checks: f.skip_flow_checks,
     })
 }
 
@@ -144,6 +146,7 @@ mod tests {
             last_seen: "2024-03-10T13:47:13.999999Z".into(),
             c2s_tcp_flags: 0x12,
             s2c_tcp_flags: 0x14,
+            skip_flow_checks: true,
         };
         assert_eq!(from_proto(&to_proto(&r, false)).unwrap(), r);
         assert_eq!(parse_rfc3339_micros(&rfc3339_micros(-1)), Some(-1));
