@@ -133,12 +133,21 @@ impl Pipeline {
 
     /// A collector; with `instances`, serving only those (a consumer of its own).
     pub fn collector_of(&self, name: &str, instances: Option<&[&str]>) -> Child {
-        let cfg = self.path(&format!("{name}.toml"));
         let only = instances.map_or(String::new(), |i| format!("instances = {i:?}\n"));
+        self.collector_config(name, &only, "")
+    }
+
+    /// A collector with more TOML tables (`extra`, after `[broker]`).
+    pub fn collector_with(&self, name: &str, extra: &str) -> Child {
+        self.collector_config(name, "", extra)
+    }
+
+    fn collector_config(&self, name: &str, keys: &str, tables: &str) -> Child {
+        let cfg = self.path(&format!("{name}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{only}{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstore = \"{name}.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{keys}{}\n{tables}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"{name}-api.json\"\n",
                 self.broker_toml(name, Some("us"))
             ),
         )
@@ -162,6 +171,18 @@ impl Pipeline {
     }
 
     pub fn sensor_named(&self, name: &str, speed: f64, batch_flows: usize) -> Child {
+        self.sensor_with(name, &self.capture, speed, batch_flows)
+    }
+
+    /// A sensor named `name` replaying `capture` (its log `sensor.log` for sensor-1, else
+    /// `<name>.log`).
+    pub fn sensor_with(
+        &self,
+        name: &str,
+        capture: &std::path::Path,
+        speed: f64,
+        batch_flows: usize,
+    ) -> Child {
         let log = if name == "sensor-1" {
             "sensor".to_string()
         } else {
@@ -172,7 +193,7 @@ impl Pipeline {
             &cfg,
             format!(
                 "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
-                self.capture.display(),
+                capture.display(),
                 self.broker_toml(name, Some("eu"))
             ),
         )

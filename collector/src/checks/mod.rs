@@ -262,6 +262,21 @@ impl Engine {
         }
     }
 
+    /// The latest event time seen in this instance's records (its last packet so far).
+    pub fn event_time(&self) -> i64 {
+        self.now
+    }
+
+    /// The traffic rules' counts not judged yet, to keep with a batch (empty without rules).
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        (!self.traffic.is_empty()).then(|| self.traffic.snapshot())
+    }
+
+    /// Takes back a [`Engine::snapshot`] (rules edited since start afresh).
+    pub fn restore(&mut self, snapshot: &[u8]) -> usize {
+        self.traffic.restore(snapshot)
+    }
+
     /// Records of traffic-rule periods already judged when they came (counted in the
     /// timeseries, too late for a rule).
     pub fn late_records(&self) -> u64 {

@@ -40,6 +40,29 @@ struct RuleState {
     previous: BTreeMap<Option<IpAddr>, u64>,
 }
 
+/// What one rule has counted and not judged yet, kept in the store with each batch so that a
+/// restarted collector goes on where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RuleSnapshot {
+    /// Which rule (target, metric, frequency, kind and value as written): a snapshot of an
+    /// edited rule is not taken back.
+    rule: String,
+    open: Option<(i64, i64)>,
+    pending: Vec<(i64, Vec<(Option<IpAddr>, u64)>)>,
+    previous: Vec<(Option<IpAddr>, u64)>,
+}
+
+fn rule_id(r: &TrafficRule) -> String {
+    format!(
+        "{}|{}|{}|{}|{}",
+        r.target_text,
+        r.metric,
+        r.frequency.name(),
+        r.above,
+        r.value_text
+    )
+}
+
 /// Periods ahead of the judged ones a rule keeps open at most (records dated further ahead —
 /// a sensor with a wrong clock — are not counted, and counted as dropped).
 pub const MAX_PENDING_PERIODS: usize = 64;
@@ -93,6 +116,49 @@ impl TrafficRules {
     /// Records that came after their period was judged, ever.
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// What the rules counted and have not judged yet (JSON), to be stored with the batch.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let rules: Vec<RuleSnapshot> = self
+            .rules
+            .iter()
+            .map(|st| RuleSnapshot {
+                rule: rule_id(&st.rule),
+                open: st.open,
+                pending: st
+                    .pending
+                    .iter()
+                    .map(|(start, m)| (*start, m.iter().map(|(k, v)| (*k, *v)).collect()))
+                    .collect(),
+                previous: st.previous.iter().map(|(k, v)| (*k, *v)).collect(),
+            })
+            .collect();
+        serde_json::to_vec(&rules).unwrap_or_default()
+    }
+
+    /// Takes back a [`TrafficRules::snapshot`]: each rule that is still the same gets its
+    /// counts back. Returns how many rules did; an unreadable snapshot restores nothing.
+    pub fn restore(&mut self, snapshot: &[u8]) -> usize {
+        let Ok(rules) = serde_json::from_slice::<Vec<RuleSnapshot>>(snapshot) else {
+            return 0;
+        };
+        let mut restored = 0;
+        for st in &mut self.rules {
+            let id = rule_id(&st.rule);
+            let Some(snap) = rules.iter().find(|r| r.rule == id) else {
+                continue;
+            };
+            st.open = snap.open;
+            st.pending = snap
+                .pending
+                .iter()
+                .map(|(start, m)| (*start, m.iter().copied().collect()))
+                .collect();
+            st.previous = snap.previous.iter().copied().collect();
+            restored += 1;
+        }
+        restored
     }
 
     /// The same rules with another bound on series per rule (tests).

@@ -276,10 +276,9 @@ impl Collector {
         {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
-            let engine = engines.entry(batch.instance.clone()).or_insert_with(|| {
-                let policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
-                Engine::new(&policy, &batch.instance)
-            });
+            let engine = engines
+                .entry(batch.instance.clone())
+                .or_insert_with(|| self.new_engine(&batch.instance));
             for f in &batch.flows {
                 let Ok(r) = codec::from_proto(f) else {
                     bad += 1;
@@ -309,11 +308,51 @@ impl Collector {
         }))
     }
 
-    /// Publishes the alerts of prepared batches, then stores them all in one transaction.
+    /// An engine for `instance` with the policy running now, and the traffic rules' counts as
+    /// they were stored with its last batch (a restart goes on where it stopped).
+    pub(super) fn new_engine(&self, instance: &str) -> Engine {
+        let policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        let mut engine = Engine::new(&policy, instance);
+        match self.store.engine_state(instance) {
+            Ok(Some(state)) => {
+                let rules = engine.restore(&state);
+                tracing::info!(%instance, rules, "traffic-rule counts taken back from the store");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%instance, error = %e, "traffic-rule counts not read back"),
+        }
+        engine
+    }
+
+    /// The traffic rules' counts of these instances' engines, to store with their batches.
+    pub(super) fn snapshots<'a>(
+        &self,
+        instances: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(String, Vec<u8>)> {
+        let engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        for i in instances {
+            if out.iter().any(|(k, _)| k == i) {
+                continue;
+            }
+            if let Some(state) = engines.get(i).and_then(Engine::snapshot) {
+                out.push((i.to_string(), state));
+            }
+        }
+        out
+    }
+
+    /// Publishes the alerts of prepared batches, then stores them all in one transaction,
+    /// with their instances' traffic-rule counts.
     pub(super) async fn store_all(&self, group: &[Prepared]) -> Result<(), CollectorError> {
         for p in group {
             self.publish_alerts(&p.batch_id, &p.alerts).await?;
         }
+        let states = self.snapshots(group.iter().map(|p| p.instance.as_str()));
+        let states: Vec<(&str, &[u8])> = states
+            .iter()
+            .map(|(i, s)| (i.as_str(), s.as_slice()))
+            .collect();
         let now = now_micros();
         let commits: Vec<Commit<'_>> = group
             .iter()
@@ -327,7 +366,7 @@ impl Collector {
             .collect();
         let fresh = self
             .store
-            .commit_all(&commits)
+            .commit_all_with(&commits, &states)
             .map_err(|e| CollectorError(format!("store: {e}")))?;
         for (p, fresh) in group.iter().zip(fresh) {
             if !fresh {
@@ -422,26 +461,27 @@ impl Collector {
     }
 
     /// Judges time-based checks at the wall clock: device silence, and the traffic-rule periods
-    /// of instances gone offline (up to their last heartbeat, unless an outbox backlog will
-    /// bring their traffic later, with its own watermarks). The alerts they raise exist only
-    /// here, so they are retried until published and stored.
+    /// of instances gone offline — those that ended by the last traffic they sent (unless an
+    /// outbox backlog will bring their traffic later, with its own watermarks). The alerts
+    /// they raise exist only here, so they are retried until published and stored.
     pub(super) async fn tick(&self, stop: &AtomicBool) {
         let now = now_micros();
-        let silent: HashMap<String, i64> = self
+        let silent: HashMap<String, ()> = self
             .tracker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .known()
             .values()
             .filter(|k| k.status == "offline" && k.last.outbox_depth == 0)
-            .map(|k| (k.last.instance.clone(), k.last.time_us))
+            .map(|k| (k.last.instance.clone(), ()))
             .collect();
         let mut alerts = Vec::new();
         {
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
             for (instance, e) in engines.iter_mut() {
                 e.devices_at(now, &mut |a| alerts.push(a));
-                if let Some(&last) = silent.get(instance) {
+                if silent.contains_key(instance) {
+                    let last = e.event_time();
                     e.watermark(last, &mut |a| alerts.push(a));
                 }
             }
@@ -465,8 +505,14 @@ impl Collector {
             self.publish_alerts(&origin, &alerts)
         })
         .await;
+        let states = self.snapshots(silent.keys().map(String::as_str));
+        let states: Vec<(&str, &[u8])> = states
+            .iter()
+            .map(|(i, s)| (i.as_str(), s.as_slice()))
+            .collect();
         let stored = until_ok("storing time-based alerts", stop, || async {
-            self.store.commit(&commit)
+            self.store
+                .commit_all_with(std::slice::from_ref(&commit), &states)
         })
         .await;
         if published.is_none() || stored.is_none() {

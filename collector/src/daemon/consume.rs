@@ -7,15 +7,13 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Keeps the store within its retention: at start, then every hour (timeseries points past
 /// each resolution's retention, batch ids older than the freshness window of flow batches).
-pub(super) async fn prune_loop(c: Arc<Collector>, stop: Arc<AtomicBool>) {
+pub(super) async fn prune_loop(c: Arc<Collector>, retention: Retention, stop: Arc<AtomicBool>) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     while !stop.load(Ordering::Relaxed) {
         every.tick().await;
         let now_secs = now_micros() / 1_000_000;
         let store = &c.store;
-        match tokio::task::block_in_place(|| {
-            store.prune(now_secs, crate::store::Resolution::default_retention_secs)
-        }) {
+        match tokio::task::block_in_place(|| store.prune(now_secs, |r| retention.secs(r))) {
             Ok(removed) => tracing::info!(removed, "store pruned to its retention"),
             Err(e) => tracing::warn!(error = %e, "store not pruned; trying again in an hour"),
         }

@@ -59,7 +59,7 @@ pub fn consumer_of(config: &CollectorConfig) -> (String, Vec<String>) {
 }
 /// Flow batches older than this are refused even from JetStream (the store remembers batch ids
 /// this long, so anything older could not be recognised as a duplicate).
-const MAX_AGE_MICROS: u64 = 7 * 86_400 * 1_000_000;
+const MAX_AGE_MICROS: u64 = crate::store::BATCH_IDS_KEPT_SECS as u64 * 1_000_000;
 
 /// The collector's config file.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -105,9 +105,49 @@ pub struct CollectorConfig {
     pub instances: Option<Vec<String>>,
     /// `[cloud]`: the cloud's key (DNS), for its shared blacklist and for reports.
     pub cloud: Option<CloudConfig>,
+    /// `[retention]`: how long timeseries points are kept, per resolution.
+    #[serde(default)]
+    pub retention: Retention,
     /// `[api]`: the gRPC API the CLI uses (127.0.0.1:7701 by default).
     #[serde(default = "collector_api")]
     pub api: ApiConfig,
+}
+
+/// `[retention]`: days the timeseries points are kept, per resolution (ntopng keeps its RRDs
+/// for similar spans).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// 5-minute points (7).
+    pub points_5m_days: u64,
+    /// Hourly points (90).
+    pub points_1h_days: u64,
+    /// Daily points (1825).
+    pub points_1d_days: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let days = |r: crate::store::Resolution| (r.default_retention_secs() / 86_400) as u64;
+        Retention {
+            points_5m_days: days(crate::store::Resolution::FiveMinutes),
+            points_1h_days: days(crate::store::Resolution::Hour),
+            points_1d_days: days(crate::store::Resolution::Day),
+        }
+    }
+}
+
+impl Retention {
+    /// Seconds points of `r` are kept.
+    pub fn secs(&self, r: crate::store::Resolution) -> i64 {
+        use crate::store::Resolution::*;
+        let days = match r {
+            FiveMinutes => self.points_5m_days,
+            Hour => self.points_1h_days,
+            Day => self.points_1d_days,
+        };
+        i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX / 2)
+    }
 }
 
 fn collector_api() -> ApiConfig {
@@ -345,7 +385,11 @@ pub async fn run(
             }
         })
     };
-    let pruning = tokio::spawn(consume::prune_loop(c.clone(), stop.clone()));
+    let pruning = tokio::spawn(consume::prune_loop(
+        c.clone(),
+        config.retention,
+        stop.clone(),
+    ));
     let result = consume::consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
     let _ = api_stop.send(());

@@ -12,12 +12,19 @@ pub use series::{Counters, Point, Resolution, SeriesDelta};
 
 use crate::alert::Alert;
 
+/// How long batch ids are kept at least, seconds: as long as the collector accepts a flow batch
+/// (a sensor's backlog), so any batch it accepts is recognised if it comes again.
+pub const BATCH_IDS_KEPT_SECS: i64 = 7 * 86_400;
+
 /// Batch id → the time it was applied (µs). Lets a redelivered batch be recognised.
 const APPLIED: TableDefinition<&str, i64> = TableDefinition::new("applied");
 /// (time µs, sequence) → alert JSON. The sequence orders alerts of the same microsecond.
 const ALERTS: TableDefinition<(i64, u64), &str> = TableDefinition::new("alerts");
 /// Counters: the next alert sequence number.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Instance → what its engine's traffic rules counted and have not judged yet, as of the
+/// batches applied (written in the same transaction as they are).
+const ENGINE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("engine_state");
 /// (instance, series, bucket start s) → (bytes, packets); one table per resolution.
 type SeriesTable = TableDefinition<'static, (&'static str, &'static str, i64), (u64, u64)>;
 
@@ -114,6 +121,7 @@ impl Store {
         tx.open_table(APPLIED)?;
         tx.open_table(ALERTS)?;
         tx.open_table(META)?;
+        tx.open_table(ENGINE_STATE)?;
         for r in Resolution::ALL {
             tx.open_table(series_table(r))?;
         }
@@ -131,8 +139,24 @@ impl Store {
     /// group commit). Returns, per batch, whether it was applied (`false`: seen before, or
     /// earlier in this same call).
     pub fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<bool>, StoreError> {
+        self.commit_all_with(commits, &[])
+    }
+
+    /// [`Store::commit_all`], also keeping each `(instance, engine state)` in the same
+    /// transaction: a restart finds the state that goes with the batches applied.
+    pub fn commit_all_with(
+        &self,
+        commits: &[Commit<'_>],
+        states: &[(&str, &[u8])],
+    ) -> Result<Vec<bool>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut fresh = Vec::with_capacity(commits.len());
+        {
+            let mut kept = tx.open_table(ENGINE_STATE)?;
+            for (instance, state) in states {
+                kept.insert(*instance, *state)?;
+            }
+        }
         {
             let mut applied = tx.open_table(APPLIED)?;
             let mut meta = tx.open_table(META)?;
@@ -175,6 +199,15 @@ impl Store {
         }
         tx.commit()?;
         Ok(fresh)
+    }
+
+    /// The engine state kept for `instance` with the batches applied, if any.
+    pub fn engine_state(&self, instance: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx
+            .open_table(ENGINE_STATE)?
+            .get(instance)?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Whether a batch with this id was applied.
@@ -291,7 +324,10 @@ impl Store {
                     keep
                 })?;
             }
-            let cutoff = (now - retention(Resolution::FiveMinutes)).saturating_mul(1_000_000);
+            // Batch ids live at least as long as the collector accepts a batch (a replay of an
+            // older one is refused as stale instead).
+            let keep = retention(Resolution::FiveMinutes).max(BATCH_IDS_KEPT_SECS);
+            let cutoff = (now - keep).saturating_mul(1_000_000);
             let mut applied = tx.open_table(APPLIED)?;
             applied.retain(|_, at| {
                 let keep = at >= cutoff;

@@ -4,6 +4,8 @@
 
 #![allow(missing_docs)]
 
+pub mod periods;
+
 pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
 pub const IP_A: [u8; 4] = [192, 168, 1, 20];
