@@ -48,9 +48,12 @@ struct RuleSnapshot {
     /// edited rule is not taken back.
     rule: String,
     open: Option<(i64, i64)>,
-    pending: Vec<(i64, Vec<(Option<IpAddr>, u64)>)>,
-    previous: Vec<(Option<IpAddr>, u64)>,
+    pending: Vec<(i64, SeriesBytes)>,
+    previous: SeriesBytes,
 }
+
+/// Bytes per series (`None`: the rule's single series; a host for `host:*`).
+type SeriesBytes = Vec<(Option<IpAddr>, u64)>;
 
 fn rule_id(r: &TrafficRule) -> String {
     format!(
