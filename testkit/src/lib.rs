@@ -101,8 +101,27 @@ impl Cluster {
         Self::start_regions(&[("eu", 3), ("us", 2)], users, timeout)
     }
 
-    /// Like [`Cluster::start`] with chosen regions and node counts.
+    /// Like [`Cluster::start`] with chosen regions and node counts. Free ports are only free
+    /// until someone takes them: a node that finds its port taken makes the start begin again
+    /// on other ports (three times at most); any other failure is returned at once.
     pub fn start_regions(
+        regions: &[(&str, usize)],
+        users: &[&TestUser],
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::try_start_regions(regions, users, timeout) {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    eprintln!("a cluster port was taken meanwhile; starting again on other ports");
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_start_regions(
         regions: &[(&str, usize)],
         users: &[&TestUser],
         timeout: Duration,
@@ -164,8 +183,33 @@ impl Cluster {
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
-        cluster.wait_healthy(timeout)?;
-        Ok(cluster)
+        // A node that exits at start (a port taken, a bad config) fails the start at once,
+        // with its log, rather than after the whole timeout.
+        let deadline = Instant::now() + timeout;
+        loop {
+            for n in &mut cluster.nodes {
+                if let Some(child) = n.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    let log = std::fs::read_to_string(
+                        cluster.dir.path().join(format!("logs/{}.log", n.name)),
+                    )
+                    .unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    anyhow::bail!(
+                        "node {} exited at start ({status}): {}",
+                        n.name,
+                        tail.join(" | ")
+                    );
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match cluster.wait_healthy(left.min(Duration::from_millis(500))) {
+                Ok(()) => return Ok(cluster),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {}
+            }
+        }
     }
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
