@@ -201,7 +201,7 @@ echo
 echo "flowmesh cloud instances (the manager: connections only, nothing it can read):"
 "$bin" -q cloud instances --config "$pipe/manager.toml" | tee "$pipe/cloud-instances.out" || true
 echo
-echo "flowmesh report-ip 185.220.101.1 (sealed to the cloud's key; shared with every user):"
+echo "flowmesh report-ip 185.220.101.1 (sealed to the cloud's key; alice's collectors apply it at once, other users once a second user or the operator confirms it):"
 reported=0
 if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason "quickstart demo"; then reported=1; fi
 "$bin" -q cloud blacklist --config "$pipe/manager.toml" || true
