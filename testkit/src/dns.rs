@@ -42,14 +42,21 @@ pub async fn serve_txt(records: &[(&str, Vec<&str>)]) -> (SocketAddr, Server<Cat
     }
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("a free UDP port");
-    let addr = udp.local_addr().expect("a bound address");
-    // TCP on the same port number, for truncated answers.
-    let tcp = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("the same port on TCP");
+    // UDP on a free port, and TCP on the same number (for truncated answers): that number may
+    // be taken on TCP, so a few ports are tried before giving up.
+    let mut tries = 0;
+    let (udp, tcp, addr) = loop {
+        tries += 1;
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("a free UDP port");
+        let addr = udp.local_addr().expect("a bound address");
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(e) if tries >= 20 => panic!("no port free on both UDP and TCP: {e}"),
+            Err(_) => continue,
+        }
+    };
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 4096);
