@@ -14,6 +14,7 @@
 //! directory (`deploy/cluster.sh` and the test harness do so); the tree can then be moved.
 
 mod enroll;
+pub mod jwt;
 mod pki;
 mod render;
 mod topology;
