@@ -17,6 +17,7 @@ mod enroll;
 pub mod jwt;
 mod pki;
 mod render;
+pub mod roles;
 mod topology;
 
 pub use enroll::{Enrolled, enroll, http_get, reload, revoke};
