@@ -127,7 +127,11 @@ TCP;*;*;443
 restricted = ["10.0.0.0/24"]
 whitelisted = ["203.0.113.0/24"]
 TOML
-broker_of() { sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml"; }
+# The [broker] table of an instance; its region is pinned to the prefix of its name (eu-…,
+# us-…): on one machine every region is as near as any other, so measuring decides nothing.
+broker_of() {
+  sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml" | sed "/^\[broker\]\$/a region = \"${1%%-*}\""
+}
 {
   echo 'name = "us-collector"'
   echo 'identity = "../alice.id"'
@@ -146,7 +150,7 @@ broker_of() { sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml"; }
   echo 'rebroadcast_secs = 10'
   sed -n '/^\[broker\]/,$p' "$cluster/creds/CLOUD/manager.toml"
   echo
-  sed -n '/^\[broker\]/,$p' "$cluster/creds/SYS/manager.toml" | sed 's/^\[broker\]/[system]/'
+  sed -n '/^\[broker\]/,$p' "$cluster/creds/SYS/manager.toml" | sed 's/^\[broker\]/[system]/; s/^\[broker\.regions\]/[system.regions]/'
 } > "$pipe/manager.toml"
 for s in eu-sensor us-sensor; do
   {

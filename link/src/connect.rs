@@ -24,6 +24,13 @@ pub struct BrokerConfig {
     /// Seconds to wait for the first connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// Seed URLs by region (`[broker.regions] eu = ["tls://...", ...]`): the client measures
+    /// each region's round trip at start and tries the nearest region's nodes first.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub regions: std::collections::BTreeMap<String, Vec<String>>,
+    /// Pins a region of `regions` instead of measuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 fn default_connect_timeout() -> u64 {
@@ -112,8 +119,8 @@ pub fn options(config: &BrokerConfig, name: &str) -> Result<ConnectOptions, Conn
 /// Connects to the cluster. Fails fast when no server answers at first; once connected, the
 /// client reconnects to any node of the cluster by itself.
 pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Client, ConnectError> {
-    let opts = options(config, name)?;
-    opts.connect(config.urls.clone())
+    let (opts, urls) = ordered(config, name).await?;
+    opts.connect(urls)
         .await
         .map_err(|e| ConnectError::Unreachable {
             urls: config.urls.clone(),
@@ -127,13 +134,38 @@ pub async fn connect_in_background(
     config: &BrokerConfig,
     name: &str,
 ) -> Result<Client, ConnectError> {
-    let opts = options(config, name)?.retry_on_initial_connect();
-    opts.connect(config.urls.clone())
+    let (opts, urls) = ordered(config, name).await?;
+    opts.retry_on_initial_connect()
+        .connect(urls)
         .await
         .map_err(|e| ConnectError::Unreachable {
             urls: config.urls.clone(),
             reason: e.to_string(),
         })
+}
+
+/// The options and the URLs in the order to try them: with `regions`, the nearest (or pinned)
+/// region's first, kept in that order by the client.
+async fn ordered(
+    config: &BrokerConfig,
+    name: &str,
+) -> Result<(ConnectOptions, Vec<String>), ConnectError> {
+    let opts = options(config, name)?;
+    if config.regions.is_empty() {
+        return Ok((opts, config.urls.clone()));
+    }
+    if let Some(bad) = config
+        .regions
+        .values()
+        .flatten()
+        .find(|u| !u.starts_with("tls://"))
+    {
+        return Err(ConnectError::NotTls(bad.clone()));
+    }
+    let tls = std::sync::Arc::new(tls::client_config(&config.ca_file)?);
+    let (urls, _) =
+        crate::nearest::order(&config.urls, &config.regions, config.region.as_deref(), tls).await;
+    Ok((opts.retain_servers_order(), urls))
 }
 
 impl BrokerConfig {

@@ -10,6 +10,7 @@
 //! - [`time`]: RFC 3339 UTC with microseconds, both ways.
 //! - [`tls`]: the TLS-1.3-only rustls client configuration.
 //! - [`connect`]: the NATS connection (TLS 1.3, CA file, per-instance nkey, all seed URLs).
+//! - [`nearest`]: the nearest region by measured round trip, or a pinned one.
 //! - [`addr`]: address classes (public or not).
 //! - [`access`]: how the CLI finds a daemon's API (URL and token in a 0600 file).
 //! - [`config`]: reading components' TOML config files.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod connect;
 pub mod envelope;
 pub mod identity;
+pub mod nearest;
 pub mod replay;
 pub mod replay_journal;
 pub mod retry;

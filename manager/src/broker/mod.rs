@@ -99,6 +99,14 @@ pub fn broker_config(
         ca_file: out.join("ca.pem"),
         nkey_file: out.join("creds").join(user).join(format!("{instance}.nk")),
         connect_timeout_secs: 10,
+        // By region, so the instance measures and connects to the nearest one.
+        regions: nodes.iter().fold(Default::default(), |mut m, n| {
+            m.entry(n.region.clone())
+                .or_insert_with(Vec::new)
+                .push(n.client_url.clone());
+            m
+        }),
+        region: None,
     }
 }
 
@@ -122,9 +130,16 @@ fn write_broker_toml(
     instance: &str,
 ) -> Result<(), BrokerError> {
     let cfg = broker_config(out, nodes, user, instance);
+    // As a `broker` table, so its sub-table comes out as `[broker.regions]`.
+    let table = toml::Value::try_from(&cfg)
+        .map(|v| toml::Table::from_iter([("broker".to_string(), v)]))
+        .map_err(|e| BrokerError::Io {
+            path: out.join(format!("creds/{user}/{instance}.toml")),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let body = format!(
-        "# [broker] settings for instance {instance} of user {user}; paste into its config\n[broker]\n{}",
-        toml::to_string(&cfg).unwrap_or_default()
+        "# [broker] settings for instance {instance} of user {user}; paste into its config\n{}",
+        toml::to_string(&table).unwrap_or_default()
     );
     write_file(&out.join(format!("creds/{user}/{instance}.toml")), &body)
 }
