@@ -64,6 +64,8 @@ async fn link(c: &Common) -> anyhow::Result<Link> {
     let id = Identity::load(&c.identity)?;
     let mut cfg = BrokerConfig::load(&c.broker)?;
     if !c.urls.is_empty() {
+        // The URLs given are the ones to use: no measuring of regions.
+        cfg.regions.clear();
         cfg.urls = c.urls.clone();
     }
     let client = connect(&cfg, &c.instance).await?;
