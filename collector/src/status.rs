@@ -76,11 +76,6 @@ impl Known {
             flapping: false,
         }
     }
-
-    /// Whether the instance is reported as flapping now.
-    pub fn is_flapping(&self) -> bool {
-        self.flapping
-    }
 }
 
 /// Hysteresis settings.

@@ -21,7 +21,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::identity::{Identity, PublicKey};
-use crate::replay::{Freshness, JournalError, ReplayJournal, SenderWindows};
+use crate::replay::{Freshness, JournalError, ReplayJournal, SenderWindows, in_window};
 
 /// First two bytes of every envelope: "FM".
 pub const MAGIC: [u8; 2] = *b"FM";
@@ -513,9 +513,11 @@ impl Opener {
         opener
     }
 
-    /// Keeps the replay window in `journal`: the ids it accepted within the window before a
-    /// restart are refused after it, and every id accepted from now on is written down first.
-    pub fn with_journal(self, journal: ReplayJournal) -> Result<Self, JournalError> {
+    /// Keeps the replay window in a journal at `path` (created 0600): the ids it accepted within
+    /// the window before a restart are refused after it, and every id accepted from now on is
+    /// written down first.
+    pub fn journaled(self, path: &std::path::Path) -> Result<Self, JournalError> {
+        let journal = ReplayJournal::open(path)?;
         self.replay
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -626,16 +628,7 @@ impl Opener {
             Check::Replay(now) => windows
                 .check(header.sender, header.message_id, header.time_micros, now)
                 .map_err(|e| OpenError::Journal(e.to_string()))?,
-            Check::Window(now) => {
-                let w = windows.window_micros();
-                if header.time_micros > now.saturating_add(w) {
-                    Freshness::FromTheFuture
-                } else if header.time_micros < now.saturating_sub(w) {
-                    Freshness::TooOld
-                } else {
-                    Freshness::Fresh
-                }
-            }
+            Check::Window(now) => in_window(header.time_micros, now, windows.window_micros()),
             Check::Nothing => Freshness::Fresh,
         };
         drop(windows);

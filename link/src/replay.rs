@@ -26,6 +26,17 @@ pub enum Freshness {
     FromTheFuture,
 }
 
+/// Freshness alone, no memory: whether a timestamp lies within ±`window_micros` of now.
+pub fn in_window(time_micros: u64, now_micros: u64, window_micros: u64) -> Freshness {
+    if time_micros > now_micros.saturating_add(window_micros) {
+        Freshness::FromTheFuture
+    } else if time_micros < now_micros.saturating_sub(window_micros) {
+        Freshness::TooOld
+    } else {
+        Freshness::Fresh
+    }
+}
+
 /// Remembers the message ids accepted within the last `window_micros`.
 #[derive(Debug)]
 pub struct ReplayGuard {
@@ -51,7 +62,7 @@ impl ReplayGuard {
 
     /// Judges (and, when fresh, records) a message id with its sender's timestamp.
     pub fn check(&mut self, id: [u8; 16], time_micros: u64, now_micros: u64) -> Freshness {
-        if time_micros > now_micros.saturating_add(self.window_micros) {
+        if in_window(time_micros, now_micros, self.window_micros) == Freshness::FromTheFuture {
             return Freshness::FromTheFuture;
         }
         let oldest = now_micros

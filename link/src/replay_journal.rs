@@ -10,10 +10,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::identity::PublicKey;
 
-/// (sender key ‖ message id) → the sender's time, µs.
-const ACCEPTED: TableDefinition<&[u8], u64> = TableDefinition::new("accepted");
-/// time µs → (sender key ‖ message id): the same entries by age, for expiry.
-const BY_TIME: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("by_time");
+/// (the sender's time µs, sender key ‖ message id): ordered by age, so expiry is a range and
+/// recalling the window a scan. Look-ups happen in memory (`replay::SenderWindows`).
+const ACCEPTED: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("accepted_by_time");
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +61,7 @@ impl ReplayJournal {
             db,
             path: shown.clone(),
         };
-        j.write(|tx| {
-            tx.open_table(ACCEPTED)?;
-            tx.open_table(BY_TIME)?;
-            Ok(())
-        })?;
+        j.write(|tx| tx.open_table(ACCEPTED).map(drop).map_err(Into::into))?;
         Ok(j)
     }
 
@@ -97,16 +92,15 @@ impl ReplayJournal {
         let table = tx.open_table(ACCEPTED).map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         for entry in table.iter().map_err(|e| self.fail(e))? {
-            let (k, t) = entry.map_err(|e| self.fail(e))?;
-            let k = k.value();
-            if k.len() != 48 {
+            let (k, _) = entry.map_err(|e| self.fail(e))?;
+            let (t, k) = k.value();
+            let (Ok(sender), Ok(id)) = (
+                <[u8; 32]>::try_from(&k[..k.len().min(32)]),
+                <[u8; 16]>::try_from(&k[k.len().min(32)..]),
+            ) else {
                 continue;
-            }
-            let mut sender = [0u8; 32];
-            let mut id = [0u8; 16];
-            sender.copy_from_slice(&k[..32]);
-            id.copy_from_slice(&k[32..]);
-            out.push((PublicKey(sender), id, t.value()));
+            };
+            out.push((PublicKey(sender), id, t));
         }
         Ok(out)
     }
@@ -122,8 +116,7 @@ impl ReplayJournal {
     ) -> Result<(), JournalError> {
         let k = key(sender, id);
         self.write(|tx| {
-            tx.open_table(ACCEPTED)?.insert(k.as_slice(), time_micros)?;
-            tx.open_table(BY_TIME)?
+            tx.open_table(ACCEPTED)?
                 .insert((time_micros, k.as_slice()), ())?;
             expire(tx, expire_before_micros)
         })
@@ -131,19 +124,7 @@ impl ReplayJournal {
 }
 
 fn expire(tx: &redb::WriteTransaction, before_micros: u64) -> Result<(), redb::Error> {
-    let mut by_time = tx.open_table(BY_TIME)?;
-    let mut accepted = tx.open_table(ACCEPTED)?;
-    let old: Vec<(u64, Vec<u8>)> = by_time
-        .range::<(u64, &[u8])>(..(before_micros, &[][..]))?
-        .filter_map(|e| e.ok())
-        .map(|(k, _)| {
-            let (t, id) = k.value();
-            (t, id.to_vec())
-        })
-        .collect();
-    for (t, k) in old {
-        by_time.remove((t, k.as_slice()))?;
-        accepted.remove(k.as_slice())?;
-    }
+    tx.open_table(ACCEPTED)?
+        .retain_in(..(before_micros, &[][..]), |_, _| false)?;
     Ok(())
 }

@@ -15,7 +15,6 @@ use flowmesh_link::access::ApiConfig;
 use flowmesh_link::async_nats::{self, Client};
 use flowmesh_link::cloud_sig;
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
-use flowmesh_link::replay::ReplayJournal;
 use flowmesh_link::retry::until_ok;
 use flowmesh_link::subject::cloud;
 use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
@@ -155,8 +154,8 @@ impl Manager {
     fn new(config: &ManagerConfig) -> Result<Self, ManagerError> {
         let identity = Identity::load(&config.identity).map_err(|e| ManagerError(e.to_string()))?;
         // Reports are accepted once each, per sender, across restarts too.
-        let opener = ReplayJournal::open(&config.state_file.with_extension("replay.redb"))
-            .and_then(|j| Opener::new(&identity).with_journal(j))
+        let opener = Opener::new(&identity)
+            .journaled(&config.state_file.with_extension("replay.redb"))
             .map_err(|e| ManagerError(e.to_string()))?;
         let m = Manager {
             opener: Mutex::new(opener),

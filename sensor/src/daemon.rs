@@ -252,11 +252,10 @@ pub async fn run(
         ))
     })?;
     // Remote actions are accepted once each, across restarts too.
-    let control_opener =
-        flowmesh_link::replay::ReplayJournal::open(&config.state_dir.join("replay.redb"))
-            .and_then(|j| Opener::new(&identity).with_journal(j))
-            .map(Arc::new)
-            .map_err(|e| SensorError::Other(e.to_string()))?;
+    let control_opener = Opener::new(&identity)
+        .journaled(&config.state_dir.join("replay.redb"))
+        .map(Arc::new)
+        .map_err(|e| SensorError::Other(e.to_string()))?;
     let client = connect_in_background(&config.broker, &instance)
         .await
         .map_err(|e| SensorError::Other(e.to_string()))?;
@@ -486,26 +485,20 @@ fn spawn_capture(
                     }
                 }
             };
-            let result = match src {
-                Source::Replay(mut s) => offline::run(
-                    &mut *s,
-                    &flag,
-                    None,
-                    table,
-                    &mut |_| {},
-                    &mut marks,
-                    &mut emit,
-                ),
-                Source::Live(mut s) => offline::run(
-                    &mut s,
-                    &flag,
-                    None,
-                    table,
-                    &mut |_| {},
-                    &mut marks,
-                    &mut emit,
-                ),
+            let mut src = src;
+            let source: &mut dyn offline::PacketSource = match &mut src {
+                Source::Replay(s) => &mut **s,
+                Source::Live(s) => s,
             };
+            let result = offline::run(
+                source,
+                &flag,
+                None,
+                table,
+                &mut |_| {},
+                &mut marks,
+                &mut emit,
+            );
             if control.restart.swap(false, Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                 tracing::info!("capture restarted (remote action)");
                 continue;

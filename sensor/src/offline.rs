@@ -156,7 +156,7 @@ impl PacketSource for LiveCapture {
 /// record already emitted) right after the records it covers, and at the end the time of the
 /// last packet (everything is emitted then; later periods are not complete).
 #[allow(clippy::too_many_arguments)]
-pub fn run<S: PacketSource>(
+pub fn run<S: PacketSource + ?Sized>(
     source: &mut S,
     stop: &AtomicBool,
     mut devices: Option<&mut DeviceTable>,

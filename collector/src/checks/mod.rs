@@ -42,6 +42,9 @@ pub struct Bounds {
     pub series: u64,
     /// Host series not counted because a rule was at its bound, ever.
     pub series_dropped: u64,
+    /// Records that came after their traffic-rule period was judged, ever (in the timeseries,
+    /// too late for a rule).
+    pub late_records: u64,
 }
 
 impl std::ops::AddAssign for Bounds {
@@ -50,6 +53,7 @@ impl std::ops::AddAssign for Bounds {
         self.devices_evicted += o.devices_evicted;
         self.series += o.series;
         self.series_dropped += o.series_dropped;
+        self.late_records += o.late_records;
     }
 }
 
@@ -152,6 +156,7 @@ impl Engine {
             devices_evicted: self.devices.as_ref().map_or(0, |d| d.evicted()),
             series: self.traffic.series() as u64,
             series_dropped: self.traffic.dropped(),
+            late_records: self.traffic.late(),
         }
     }
 
@@ -275,12 +280,6 @@ impl Engine {
     /// Takes back a [`Engine::snapshot`] (rules edited since start afresh).
     pub fn restore(&mut self, snapshot: &[u8]) -> usize {
         self.traffic.restore(snapshot)
-    }
-
-    /// Records of traffic-rule periods already judged when they came (counted in the
-    /// timeseries, too late for a rule).
-    pub fn late_records(&self) -> u64 {
-        self.traffic.late()
     }
 
     /// Runs every check on one flow record; alerts go to `out`.

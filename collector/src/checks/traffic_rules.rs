@@ -79,7 +79,6 @@ pub struct TrafficRules {
     rules: Vec<RuleState>,
     pools: Vec<Pool>,
     calendar: Calendar,
-    max_series: usize,
     /// Host series not counted because a rule was at its bound, ever.
     dropped: u64,
     /// Records that came after their period was judged, ever (counted in the timeseries, not
@@ -110,7 +109,6 @@ impl TrafficRules {
                 })
                 .collect(),
             pools: pools.to_vec(),
-            max_series: MAX_SERIES,
             dropped: 0,
             late: 0,
         }
@@ -162,12 +160,6 @@ impl TrafficRules {
             restored += 1;
         }
         restored
-    }
-
-    /// The same rules with another bound on series per rule (tests).
-    pub fn with_bound(mut self, max_series: usize) -> Self {
-        self.max_series = max_series.max(1);
-        self
     }
 
     /// Host series not counted because a rule was at its bound, ever.
@@ -271,7 +263,7 @@ impl TrafficRules {
             }
             let period = st.pending.entry(start).or_default();
             for key in series.into_iter().flatten() {
-                if period.len() >= self.max_series && !period.contains_key(&key) {
+                if period.len() >= MAX_SERIES && !period.contains_key(&key) {
                     self.dropped += 1;
                     continue;
                 }

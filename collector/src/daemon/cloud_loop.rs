@@ -17,11 +17,9 @@ pub(super) async fn follow_cloud(
         return;
     };
     // Broadcasts are applied once each, across restarts too.
-    let opener = match ReplayJournal::open(&journal).and_then(|j| {
-        let mut o = Opener::new(&c.identity);
-        o.trust(keys.key);
-        o.with_journal(j)
-    }) {
+    let mut opener = Opener::new(&c.identity);
+    opener.trust(keys.key);
+    let opener = match opener.journaled(&journal) {
         Ok(o) => Arc::new(o),
         Err(e) => {
             tracing::error!(error = %e, "cannot follow the cloud's blacklist");

@@ -41,10 +41,8 @@ impl Collector {
             Identity::load(&config.identity).map_err(|e| CollectorError(e.to_string()))?;
         let policy = load_policy(&config.policy)?;
         let store = Store::open(&config.store).map_err(|e| CollectorError(e.to_string()))?;
-        let journal = ReplayJournal::open(&journal_path(&config.store))
-            .map_err(|e| CollectorError(e.to_string()))?;
         let opener = Opener::new(&identity)
-            .with_journal(journal)
+            .journaled(&journal_path(&config.store))
             .map_err(|e| CollectorError(e.to_string()))?;
         let client = connect_in_background(&config.broker, &config.name)
             .await

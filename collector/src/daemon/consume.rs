@@ -147,6 +147,7 @@ pub(super) async fn consume(
                 devices_evicted = b.devices_evicted,
                 series = b.series,
                 series_dropped = b.series_dropped,
+                late_records = b.late_records,
                 "progress"
             );
             if b.devices_evicted > 0 || b.series_dropped > 0 {

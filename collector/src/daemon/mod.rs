@@ -14,7 +14,6 @@ use flowmesh_link::async_nats::jetstream::{self, AckKind, consumer, kv};
 use flowmesh_link::async_nats::{self, HeaderMap};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::envelope::{DEFAULT_REPLAY_CAPACITY, OpenError};
-use flowmesh_link::replay::ReplayJournal;
 use flowmesh_link::retry::{Backoff, until_ok};
 use flowmesh_link::subject::{Channel, instance_of, validate_token};
 use flowmesh_link::{Identity, Opener, Sealer, streams};

@@ -17,18 +17,6 @@ pub enum Role {
     Watch,
 }
 
-impl Role {
-    /// From its name in the CLI.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "sensor" => Some(Role::Sensor),
-            "collector" => Some(Role::Collector),
-            "watch" => Some(Role::Watch),
-            _ => None,
-        }
-    }
-}
-
 /// The JetStream API subjects a collector needs on a stream it owns (or reads): info, create
 /// and update, its durable consumers, fetching and acknowledging — never delete or purge.
 fn owned_stream(stream: &str) -> Vec<String> {
