@@ -45,6 +45,8 @@ pub struct Bounds {
     /// Records that came after their traffic-rule period was judged, ever (in the timeseries,
     /// too late for a rule).
     pub late_records: u64,
+    /// Stretches of empty traffic-rule periods skipped (a watermark far ahead), ever.
+    pub periods_skipped: u64,
 }
 
 impl std::ops::AddAssign for Bounds {
@@ -54,6 +56,7 @@ impl std::ops::AddAssign for Bounds {
         self.series += o.series;
         self.series_dropped += o.series_dropped;
         self.late_records += o.late_records;
+        self.periods_skipped += o.periods_skipped;
     }
 }
 
@@ -157,6 +160,7 @@ impl Engine {
             series: self.traffic.series() as u64,
             series_dropped: self.traffic.dropped(),
             late_records: self.traffic.late(),
+            periods_skipped: self.traffic.skipped(),
         }
     }
 

@@ -66,6 +66,10 @@ fn rule_id(r: &TrafficRule) -> String {
     )
 }
 
+/// Empty periods judged in a row before the rest of an empty stretch is skipped (a week of
+/// 5-minute periods); a "below" rule sees the first of them.
+pub const MAX_EMPTY_RUN: usize = 2016;
+
 /// Periods ahead of the judged ones a rule keeps open at most (records dated further ahead —
 /// a sensor with a wrong clock — are not counted, and counted as dropped).
 pub const MAX_PENDING_PERIODS: usize = 64;
@@ -84,6 +88,8 @@ pub struct TrafficRules {
     /// Records that came after their period was judged, ever (counted in the timeseries, not
     /// in a rule).
     late: u64,
+    /// Stretches of empty periods skipped, ever.
+    skipped: u64,
 }
 
 fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
@@ -111,12 +117,18 @@ impl TrafficRules {
             pools: pools.to_vec(),
             dropped: 0,
             late: 0,
+            skipped: 0,
         }
     }
 
     /// Records that came after their period was judged, ever.
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// Stretches of empty periods skipped rather than judged one by one, ever.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// What the rules counted and have not judged yet (JSON), to be stored with the batch.
@@ -193,12 +205,33 @@ impl TrafficRules {
             let Some((mut start, mut end)) = st.open else {
                 continue;
             };
-            while watermark >= end {
+            let mut empty_run = 0;
+            while watermark >= end && end > start {
                 let current = st.pending.remove(&start).unwrap_or_default();
+                empty_run = if current.is_empty() { empty_run + 1 } else { 0 };
                 judge(i, &st.rule, &current, &st.previous, start, end, out);
                 st.previous = current;
                 start = end;
                 end = self.calendar.end(st.rule.frequency, start);
+                // A watermark or record far ahead (a wrong clock, or a forged one) must not
+                // make the engine judge millions of empty periods: after a run of them, go
+                // straight to the next period with data, or the watermark's.
+                if empty_run >= MAX_EMPTY_RUN {
+                    let target = st
+                        .pending
+                        .keys()
+                        .next()
+                        .copied()
+                        .unwrap_or(i64::MAX)
+                        .min(self.calendar.start(st.rule.frequency, watermark));
+                    if target > start {
+                        self.skipped += 1;
+                        st.previous.clear();
+                        start = target;
+                        end = self.calendar.end(st.rule.frequency, start);
+                    }
+                    empty_run = 0;
+                }
             }
             st.open = Some((start, end));
         }
@@ -319,5 +352,72 @@ fn judge(
                 period_end: end,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> TrafficRules {
+        let (p, _) = crate::policy::parse(text).unwrap_or_else(|r| panic!("{:#?}", r.errors));
+        TrafficRules::new(&p.traffic_rules, &p.pools, Calendar::new(None))
+    }
+
+    fn record(t: i64) -> FlowRecord {
+        FlowRecord {
+            l4: "UDP",
+            client_ip: "192.168.1.20".parse().unwrap(),
+            client_port: 5000,
+            server_ip: "8.8.8.8".parse().unwrap(),
+            server_port: 53,
+            vlan: None,
+            tunnel: None,
+            l7: "DNS",
+            app: None,
+            server_name: None,
+            alpn: None,
+            client_mac: None,
+            server_mac: None,
+            c2s_packets: 1,
+            c2s_bytes: 100,
+            s2c_packets: 0,
+            s2c_bytes: 0,
+            first_seen: flowmesh_sensor::flow::rfc3339_micros(t),
+            last_seen: flowmesh_sensor::flow::rfc3339_micros(t),
+            c2s_tcp_flags: 0,
+            s2c_tcp_flags: 0,
+            skip_flow_checks: false,
+        }
+    }
+
+    #[test]
+    fn a_watermark_far_ahead_judges_a_bounded_number_of_empty_periods() {
+        let mut r = rules(
+            "[[traffic_rule]]\ntarget = \"interface:eth0\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"below\"\nvalue = \"1KB\"\n",
+        );
+        let t0 = 1_774_737_600_000_000;
+        r.add(&record(t0), t0, &[]);
+        // A record dated far ahead is counted in its own period, reached by a skip.
+        let far = t0 + 400 * 86_400_000_000;
+        r.add(&record(far), far, &[]);
+        let mut breaches = Vec::new();
+        r.advance(i64::MAX, &mut |b| breaches.push(b));
+        assert!(
+            breaches.len() <= 3 * MAX_EMPTY_RUN + 2,
+            "{}",
+            breaches.len()
+        );
+        assert!(r.skipped() >= 1);
+        assert!(
+            breaches
+                .iter()
+                .any(|b| b.period_start == far - far.rem_euclid(300_000_000)),
+            "the far record's period is judged"
+        );
+        // And it goes on: a second call with the same watermark judges nothing more.
+        let before = breaches.len();
+        r.advance(i64::MAX, &mut |b| breaches.push(b));
+        assert_eq!(breaches.len(), before);
     }
 }

@@ -148,6 +148,7 @@ pub(super) async fn consume(
                 series = b.series,
                 series_dropped = b.series_dropped,
                 late_records = b.late_records,
+                periods_skipped = b.periods_skipped,
                 "progress"
             );
             if b.devices_evicted > 0 || b.series_dropped > 0 {
