@@ -44,7 +44,13 @@ fn stop(child: &mut Child) {
 /// One run: a fresh cluster, the collector, the sensor replaying `capture` at `speed`.
 /// Returns (seconds from sensor start to everything stored, alert latencies in ms).
 fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) -> (f64, Vec<f64>) {
-    let user = TestUser::new("alice", &["sensor-1", "collector-1", "tester"]);
+    let user = TestUser::new(
+        "alice",
+        &[
+            ("sensor-1", flowmesh_testkit::Sensor),
+            ("collector-1", flowmesh_testkit::Collector),
+        ],
+    );
     let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(30)).unwrap();
     let tag = if plaintext { "plain" } else { "sealed" };
     let work = dir.join(format!("{tag}-{speed}"));
@@ -62,7 +68,7 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
     std::fs::write(
         work.join("sensor.toml"),
         format!(
-            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = 1000\nbatch_max_ms = 100\nreplicas = 3\n{}",
+            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = 1000\nbatch_max_ms = 100\n{}",
             capture.display(),
             broker_toml(&cluster, "sensor-1")
         ),
@@ -83,7 +89,7 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
         .build()
         .unwrap();
     let (js, alerts) = rt.block_on(async {
-        let b = cluster.broker_config("alice", "tester", None);
+        let b = cluster.insider_config("alice", "tester", None);
         let client = connect(&b, "tester").await.unwrap();
         let alerts = client.subscribe(Channel::Alerts.all()).await.unwrap();
         client.flush().await.unwrap();

@@ -22,9 +22,9 @@ struct Run {
 }
 
 async fn run(cluster: &Cluster, alice: &TestUser, n: usize, sealed: bool, round: usize) -> Run {
-    let mut pc = cluster.broker_config("alice", "pub", None);
+    let mut pc = cluster.insider_config("alice", "pub", None);
     pc.urls = vec![cluster.url("eu-1").unwrap()];
-    let mut sc = cluster.broker_config("alice", "sub", None);
+    let mut sc = cluster.insider_config("alice", "sub", None);
     sc.urls = vec![cluster.url("us-1").unwrap()];
     let publisher = connect(&pc, "pub").await.unwrap();
     let subscriber = connect(&sc, "sub").await.unwrap();
@@ -103,7 +103,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let alice = TestUser::new("alice", &["pub", "sub"]);
+    let alice = TestUser::new("alice", &[]);
     let cluster = Cluster::start(&[&alice], Duration::from_secs(90))
         .expect("cluster (run ./deploy/test.sh once to install nats-server)");
     rt.block_on(async {

@@ -109,12 +109,19 @@ fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
         "client, route and gateway TLS"
     );
     assert!(conf.contains("handshake_first: true"));
+    // Operator mode: the node trusts the operator and its resolver; no user is listed.
+    assert!(conf.contains("operator: \"") && conf.contains("type: full"));
+    assert!(!conf.contains("users") && !conf.contains("alice"));
     let alice = Identity::load(&dir.path().join("alice.id")).unwrap();
-    assert!(conf.contains(&format!("# user id {}", alice.public())));
+    let record = std::fs::read_to_string(out_dir.join("accounts/alice.json")).unwrap();
+    assert!(record.contains(&alice.public().to_hex()), "{record}");
+    assert!(record.contains("\"role\": \"collector\""), "{record}");
     for secret in [
         "secrets/ca-key.pem",
         "secrets/eu-1-key.pem",
-        "creds/alice/eu-sensor.nk",
+        "secrets/operator.nk",
+        "secrets/accounts/alice.nk",
+        "creds/alice/eu-sensor.creds",
     ] {
         let mode = std::fs::metadata(out_dir.join(secret))
             .unwrap()
@@ -132,7 +139,13 @@ fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
 
 #[test]
 fn hello_crosses_regions_sealed_through_the_cli() {
-    let alice = TestUser::new("alice", &["eu-sensor", "us-collector"]);
+    let alice = TestUser::new(
+        "alice",
+        &[
+            ("eu-sensor", flowmesh_testkit::Sensor),
+            ("us-collector", flowmesh_testkit::Collector),
+        ],
+    );
     let cluster = Cluster::start(&[&alice], Duration::from_secs(90)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let id = dir.path().join("alice.id");

@@ -9,7 +9,7 @@ use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::streams;
 use flowmesh_testkit::process::wait_for;
-use flowmesh_testkit::{Cluster, TestUser, die_with_parent};
+use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser, die_with_parent};
 use tokio::time::Instant;
 
 const START: Duration = Duration::from_secs(90);
@@ -24,11 +24,17 @@ fn ok(o: std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// `instance`'s `[broker]` pointed at one node only, with its seed at `seed`.
-fn one_node(cluster: &Cluster, user: &str, instance: &str, url: &str, seed: &Path) -> BrokerConfig {
+/// `instance`'s `[broker]` pointed at one node only, with its credentials at `creds`.
+fn one_node(
+    cluster: &Cluster,
+    user: &str,
+    instance: &str,
+    url: &str,
+    creds: &Path,
+) -> BrokerConfig {
     let mut b = cluster.broker_config(user, instance, None);
     b.urls = vec![url.to_string()];
-    b.nkey_file = seed.to_path_buf();
+    b.creds_file = creds.to_path_buf();
     b.connect_timeout_secs = 5;
     b
 }
@@ -36,7 +42,7 @@ fn one_node(cluster: &Cluster, user: &str, instance: &str, url: &str, seed: &Pat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation_holds_everywhere()
 {
-    let alice = TestUser::new("alice", &["alice-1"]);
+    let alice = TestUser::new("alice", &[("alice-1", Sensor)]);
     let cluster = Cluster::start(&[&alice], START)
         .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let dir = cluster.dir().to_str().unwrap().to_string();
@@ -63,12 +69,14 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         &carol.public().to_hex(),
         "--instance",
         "carol-1",
+        "--role",
+        "collector",
     ]));
     assert!(out.starts_with("carol-1\t"), "{out}");
     // The new account works at once, JetStream included, on every node.
-    let seed = cluster.dir().join("creds/carol/carol-1.nk");
+    let seed = cluster.dir().join("creds/carol/carol-1.creds");
     let kept = tempfile::tempdir().unwrap();
-    let seed_copy = kept.path().join("carol-1.nk");
+    let seed_copy = kept.path().join("carol-1.creds");
     std::fs::copy(&seed, &seed_copy).unwrap();
     let urls = cluster.urls(None);
     for url in &urls {
@@ -86,12 +94,12 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
     let js = jetstream::new(carol_client.clone());
     streams::ensure_streams(&js, 3).await.unwrap();
     let ack = js
-        .publish("flowmesh.flows.carol-1", "first".into())
+        .publish("flowmesh.alerts.carol-1", "first".into())
         .await
         .unwrap()
         .await
         .unwrap();
-    assert_eq!(ack.stream, streams::FLOWS);
+    assert_eq!(ack.stream, streams::ALERTS);
     // A second instance for an existing user needs no key.
     ok(flowmesh(&[
         "enroll",
@@ -142,13 +150,13 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         .await;
         assert!(refused.is_err(), "{url} still lets a revoked instance in");
     }
-    assert!(!seed.exists(), "the revoked seed is deleted");
+    assert!(!seed.exists(), "the revoked credentials are deleted");
     // Alice never noticed: same connection throughout.
     alice_client.flush().await.unwrap();
     assert_eq!(
         connects(),
         alice_connects,
-        "alice was reconnected by a reload"
+        "alice was reconnected by the enrollments"
     );
 }
 
@@ -223,8 +231,14 @@ fn batch_with(
 
 #[test]
 fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
-    let alice = TestUser::new("alice", &["alice-collector", "alice-cli"]);
-    let bob = TestUser::new("bob", &["bob-collector", "bob-cli"]);
+    let alice = TestUser::new(
+        "alice",
+        &[("alice-collector", Collector), ("alice-cli", Collector)],
+    );
+    let bob = TestUser::new(
+        "bob",
+        &[("bob-collector", Collector), ("bob-cli", Collector)],
+    );
     let cluster = Cluster::start(&[&alice, &bob], START)
         .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -401,8 +415,9 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
 
     // Alice's collector reports on its own: a restricted host reaches 185.220.101.77.
     rt.block_on(async {
+        // Batches as if from alice's sensor: injected by an unrestricted client of her account.
         let client = connect(
-            &cluster.broker_config("alice", "alice-cli", None),
+            &cluster.insider_config("alice", "alice-cli", None),
             "alice-cli",
         )
         .await
@@ -495,7 +510,7 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     };
     rt.block_on(async {
         use prost::Message;
-        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+        let client = connect(&cluster.insider_config("bob", "bob-cli", None), "bob-cli")
             .await
             .unwrap();
         let forged = flowmesh_proto::v1::BlacklistBroadcast {
@@ -637,7 +652,7 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         String::from_utf8_lossy(&seconded.stderr)
     );
     rt.block_on(async {
-        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+        let client = connect(&cluster.insider_config("bob", "bob-cli", None), "bob-cli")
             .await
             .unwrap();
         let js = jetstream::new(client);
@@ -713,14 +728,14 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
         "--json",
     ]));
     assert!(
-        known.contains("\"alice-cli\""),
+        known.contains("\"alice-collector\""),
         "forgotten across the restart: {known}"
     );
 
     // A broadcast bob's collector applied, captured on its way, sent again after the
     // collector restarted: refused as a replay (its journal remembers it).
     let captured = rt.block_on(async {
-        let client = connect(&cluster.broker_config("bob", "bob-cli", None), "bob-cli")
+        let client = connect(&cluster.insider_config("bob", "bob-cli", None), "bob-cli")
             .await
             .unwrap();
         let mut sub = client
@@ -831,8 +846,15 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
 
 #[test]
 fn remote_actions_reach_only_their_own_user_s_instances() {
-    let alice = TestUser::new("alice", &["alice-sensor", "alice-collector", "alice-cli"]);
-    let bob = TestUser::new("bob", &["bob-cli"]);
+    let alice = TestUser::new(
+        "alice",
+        &[
+            ("alice-sensor", Sensor),
+            ("alice-collector", Collector),
+            ("alice-cli", Collector),
+        ],
+    );
+    let bob = TestUser::new("bob", &[("bob-cli", Collector)]);
     let cluster = Cluster::start(&[&alice, &bob], START)
         .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let dir = tempfile::tempdir().unwrap();

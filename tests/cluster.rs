@@ -17,8 +17,10 @@ use tokio::time::{Instant, timeout};
 const START: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(30);
 
+/// An unrestricted client inside `user`'s account: these tests are about what the broker keeps
+/// apart between accounts and regions (each role's limits are tested in `operator_mode.rs`).
 async fn client(cluster: &Cluster, user: &str, instance: &str, urls: Vec<String>) -> Client {
-    let mut cfg: BrokerConfig = cluster.broker_config(user, instance, None);
+    let mut cfg: BrokerConfig = cluster.insider_config(user, instance, None);
     cfg.urls = urls;
     connect(&cfg, instance).await.expect("connect")
 }
@@ -74,8 +76,8 @@ async fn before_sentinel(sub: &mut Subscriber, sentinel: &[u8]) -> Vec<async_nat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_messages_cross_regions_and_users_stay_apart() {
-    let alice = TestUser::new("alice", &["eu-sensor", "us-collector", "us-witness"]);
-    let bob = TestUser::new("bob", &["laptop"]);
+    let alice = TestUser::new("alice", &[]);
+    let bob = TestUser::new("bob", &[]);
     let cluster = Cluster::start(&[&alice, &bob], START).unwrap();
     let us1 = vec![cluster.url("us-1").unwrap()];
 
@@ -153,21 +155,36 @@ async fn sealed_messages_cross_regions_and_users_stay_apart() {
         );
     }
 
-    // 4. Credentials the cluster does not know are refused.
+    // 4. Credentials the cluster does not know are refused: a user JWT naming Alice's account
+    //    but signed by a key that is not one of its signing keys.
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("stranger.nk");
-    flowmesh_link::secret_file::write(
-        &seed,
-        nkeys::KeyPair::new_user().seed().unwrap().as_bytes(),
-        false,
+    let creds = dir.path().join("stranger.creds");
+    let account = flowmesh_manager::broker::AccountRecord::load(cluster.dir(), "alice").unwrap();
+    let forger = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let token = flowmesh_manager::broker::jwt::user(
+        &forger,
+        &account.account,
+        &user.public_key(),
+        &flowmesh_manager::broker::jwt::UserClaims {
+            name: "stranger".into(),
+            ..Default::default()
+        },
+        0,
     )
     .unwrap();
-    let mut stranger = cluster.broker_config("alice", "eu-sensor", Some("eu"));
-    stranger.nkey_file = seed;
+    flowmesh_link::secret_file::write(
+        &creds,
+        flowmesh_manager::broker::jwt::creds(&token, &user.seed().unwrap()).as_bytes(),
+        true,
+    )
+    .unwrap();
+    let mut stranger = cluster.insider_config("alice", "eu-sensor", Some("eu"));
+    stranger.creds_file = creds;
     stranger.connect_timeout_secs = 5;
     assert!(
         connect(&stranger, "stranger").await.is_err(),
-        "an unknown nkey was let in"
+        "forged credentials were let in"
     );
 }
 
@@ -188,7 +205,7 @@ fn tls_config(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_tls_1_3_is_accepted_on_every_node() {
-    let alice = TestUser::new("alice", &["probe"]);
+    let alice = TestUser::new("alice", &[("probe", flowmesh_testkit::Sensor)]);
     let cluster = Cluster::start(&[&alice], START).unwrap();
     let tls13 = tokio_rustls::TlsConnector::from(tls_config(&[&rustls::version::TLS13], &cluster));
     let tls12 = tokio_rustls::TlsConnector::from(tls_config(&[&rustls::version::TLS12], &cluster));
@@ -235,16 +252,16 @@ async fn only_tls_1_3_is_accepted_on_every_node() {
 
     // The NATS client itself: plaintext and TLS 1.2 both fail to connect.
     let cfg = cluster.broker_config("alice", "probe", None);
-    let seed = flowmesh_link::connect::read_seed(&cfg.nkey_file).unwrap();
+    let creds = std::fs::read_to_string(&cfg.creds_file).unwrap();
     let plain_url = cluster.urls(None)[0].replace("tls://", "nats://");
-    let plain = async_nats::ConnectOptions::new()
-        .nkey(seed.clone())
+    let plain = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
         .connection_timeout(Duration::from_secs(3))
         .connect(plain_url)
         .await;
     assert!(plain.is_err(), "a plaintext NATS client connected");
-    let old = async_nats::ConnectOptions::new()
-        .nkey(seed)
+    let old = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
         .require_tls(true)
         .tls_first()
         .tls_client_config((*tls_config(&[&rustls::version::TLS12], &cluster)).clone())
@@ -260,7 +277,7 @@ async fn only_tls_1_3_is_accepted_on_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_carries_on_through_another_node_when_its_node_dies() {
-    let alice = TestUser::new("alice", &["eu-sensor", "us-collector"]);
+    let alice = TestUser::new("alice", &[]);
     let mut cluster = Cluster::start(&[&alice], START).unwrap();
     let eu = client(&cluster, "alice", "eu-sensor", cluster.urls(Some("eu"))).await;
     let us = client(

@@ -54,7 +54,7 @@ fn server_name(client: &flowmesh_link::async_nats::Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_picks_the_region_with_the_shortest_round_trip_and_fails_over_inside_it() {
-    let alice = TestUser::new("alice", &["s1"]);
+    let alice = TestUser::new("alice", &[("s1", flowmesh_testkit::Sensor)]);
     let mut cluster = Cluster::start(&[&alice], Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let mut eu = Vec::new();

@@ -1,46 +1,47 @@
-//! The JWTs flowmesh writes, against a real nats-server in operator mode (issue 13's
-//! groundwork): a `full` resolver that knows only the system account at start takes a user's
-//! account pushed with `$SYS.REQ.CLAIMS.UPDATE` (no config change, no reload); that account's
-//! user, signed by an account signing key, logs in with a `.creds` file and may do what its
-//! JWT allows and nothing else; a revocation pushed the same way closes its connection.
+//! Tenancy the NATS way, against a real federated cluster in operator mode (eu: 3 nodes, us:
+//! 2): accounts enrolled live reach every node without a config change or a reload; each role's
+//! credentials may do their job and the broker refuses everything else (permission
+//! violations), including deleting `FLOWS`; a revocation closes the instance's connections in
+//! both regions and it cannot log in again.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::async_nats::{self, ConnectOptions, Event};
-use flowmesh_manager::broker::jwt::{self, AccountClaims, Permissions};
-use flowmesh_manager::broker::roles::{self, Role};
-use nkeys::KeyPair;
+use flowmesh_link::streams;
+use flowmesh_manager::broker::{self, Authority, Enrollment, Role};
+use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser, Watch};
+use futures::StreamExt;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn user_creds(signer: &KeyPair, account: &str, name: &str, p: &Permissions) -> (String, String) {
-    let u = KeyPair::new_user();
-    let token = jwt::user(signer, account, &u.public_key(), name, p, now(), None).unwrap();
-    (jwt::creds(&token, &u.seed().unwrap()), u.public_key())
-}
+const START: Duration = Duration::from_secs(90);
 
 type Events = tokio::sync::mpsc::UnboundedReceiver<String>;
 
-async fn connect(url: &str, creds: &str) -> (async_nats::Client, Events) {
+/// Logs in with the `.creds` file `broker init` or `enroll` wrote, to `url` only, as an
+/// independent client would (no flowmesh code beyond TLS settings).
+async fn login(dir: &Path, user: &str, instance: &str, url: &str) -> (async_nats::Client, Events) {
+    try_login(dir, user, instance, url)
+        .await
+        .unwrap_or_else(|e| panic!("{user}/{instance} could not log in: {e}"))
+}
+
+async fn try_login(
+    dir: &Path,
+    user: &str,
+    instance: &str,
+    url: &str,
+) -> Result<(async_nats::Client, Events), String> {
+    let creds = std::fs::read_to_string(dir.join(format!("creds/{user}/{instance}.creds")))
+        .map_err(|e| e.to_string())?;
+    let tls = flowmesh_link::tls::client_config(&dir.join("ca.pem")).unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let client = ConnectOptions::with_credentials(creds)
+    let client = ConnectOptions::with_credentials(&creds)
         .unwrap()
+        .require_tls(true)
+        .tls_first()
+        .tls_client_config(tls)
+        .custom_inbox_prefix(flowmesh_link::connect::inbox_prefix(instance))
         .max_reconnects(Some(1))
         .event_callback(move |e| {
             let tx = tx.clone();
@@ -54,8 +55,8 @@ async fn connect(url: &str, creds: &str) -> (async_nats::Client, Events) {
         })
         .connect(url)
         .await
-        .unwrap();
-    (client, rx)
+        .map_err(|e| e.to_string())?;
+    Ok((client, rx))
 }
 
 /// Waits for an event containing `what`.
@@ -70,176 +71,6 @@ async fn wait_event(rx: &mut Events, what: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_pushed_live_admit_their_users_within_their_permissions_until_revoked() {
-    // The account was pushed by `operator_node` (code 200 asserted there).
-    let node = operator_node().await;
-    // A sensor-like user: publishes its flows only, subscribes to its inbox only.
-    let perms = Permissions {
-        publish: vec!["flowmesh.flows.s1".into()],
-        subscribe: vec!["_INBOX.>".into()],
-        allow_responses: false,
-    };
-    let (creds, user_key) = user_creds(&node.signer, &node.account.public_key(), "s1", &perms);
-    let (client, mut events) = connect(&node.url, &creds).await;
-    // Allowed: its own subject, seen by an unrestricted user of the same account.
-    let (watch_creds, _) = user_creds(
-        &node.signer,
-        &node.account.public_key(),
-        "watch",
-        &Permissions::default(),
-    );
-    let (watcher, _) = connect(&node.url, &watch_creds).await;
-    let mut seen = watcher.subscribe("flowmesh.>").await.unwrap();
-    watcher.flush().await.unwrap();
-    client
-        .publish("flowmesh.flows.s1", "ok".into())
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut seen))
-        .await
-        .expect("the allowed publish arrives")
-        .unwrap();
-    assert_eq!(m.subject.as_str(), "flowmesh.flows.s1");
-    // Refused by the broker: another instance's subject, and subscribing to everything.
-    client
-        .publish("flowmesh.status.s2", "no".into())
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    wait_event(&mut events, "permissions violation for publish").await;
-    let _sub = client.subscribe("flowmesh.>").await.unwrap();
-    client.flush().await.unwrap();
-    wait_event(&mut events, "permissions violation for subscription").await;
-    assert!(
-        tokio::time::timeout(
-            Duration::from_millis(500),
-            futures::StreamExt::next(&mut seen)
-        )
-        .await
-        .is_err(),
-        "a forbidden publish was delivered"
-    );
-
-    // Revoked: pushed like the account; the live connection is closed and cannot return.
-    let answer = node.push(vec![(user_key, now())]).await;
-    assert!(answer.contains("\"code\":200"), "{answer}");
-    wait_event(&mut events, "disconnected").await;
-    let again = ConnectOptions::with_credentials(&creds)
-        .unwrap()
-        .connect(&node.url)
-        .await;
-    assert!(again.is_err(), "a revoked user logged in again");
-}
-
-/// A node in operator mode with one account (JetStream on, one signing key) pushed live.
-struct OperatorNode {
-    _server: Server,
-    _dir: tempfile::TempDir,
-    url: String,
-    op: KeyPair,
-    system: async_nats::Client,
-    account: KeyPair,
-    signer: KeyPair,
-}
-
-async fn operator_node() -> OperatorNode {
-    let op = KeyPair::new_operator();
-    let sys = KeyPair::new_account();
-    let (account, signer) = (KeyPair::new_account(), KeyPair::new_account());
-    let t = now();
-    let op_jwt = jwt::operator(&op, "flowmesh-test", &sys.public_key(), t).unwrap();
-    let sys_jwt =
-        jwt::account(&op, &sys.public_key(), "SYS", &AccountClaims::default(), t).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ports = flowmesh_testkit::free_ports(2).unwrap();
-    let url = format!("nats://127.0.0.1:{}", ports[0]);
-    let conf = dir.path().join("node.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listen: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
-             operator: \"{op_jwt}\"\nsystem_account: {}\n\
-             resolver: {{ type: full, dir: \"{}\", allow_delete: true, interval: \"2m\", limit: 1000000 }}\n\
-             resolver_preload: {{ {}: \"{sys_jwt}\" }}\n",
-            ports[0],
-            ports[1],
-            dir.path().join("js").display(),
-            sys.public_key(),
-            dir.path().join("jwt").display(),
-            sys.public_key(),
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(flowmesh_testkit::nats_server_binary().expect("nats-server"));
-    cmd.arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    flowmesh_testkit::die_with_parent(&mut cmd);
-    let server = Server(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", ports[0])).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nats-server did not start in operator mode"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (sys_creds, _) = user_creds(&sys, &sys.public_key(), "manager", &Permissions::default());
-    let (system, _) = connect(&url, &sys_creds).await;
-    let node = OperatorNode {
-        _server: server,
-        _dir: dir,
-        url,
-        op,
-        system,
-        account,
-        signer,
-    };
-    let answer = node.push(Vec::new()).await;
-    assert!(answer.contains("\"code\":200"), "{answer}");
-    node
-}
-
-impl OperatorNode {
-    /// Signs the account again (JetStream on, its signing key, these revocations) and pushes
-    /// it through the system account; the node's answer.
-    async fn push(&self, revocations: Vec<(String, i64)>) -> String {
-        let claims = AccountClaims {
-            jetstream: true,
-            signing_keys: vec![self.signer.public_key()],
-            revocations,
-            ..AccountClaims::default()
-        };
-        let token = jwt::account(
-            &self.op,
-            &self.account.public_key(),
-            "alice",
-            &claims,
-            now(),
-        )
-        .unwrap();
-        let answer = self
-            .system
-            .request("$SYS.REQ.CLAIMS.UPDATE", token.into())
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&answer.payload).into_owned()
-    }
-
-    async fn login(&self, role: Role, instance: &str) -> (async_nats::Client, Events) {
-        let (creds, _) = user_creds(
-            &self.signer,
-            &self.account.public_key(),
-            instance,
-            &roles::permissions(role, instance),
-        );
-        connect(&self.url, &creds).await
-    }
-}
-
 fn js(client: &async_nats::Client) -> jetstream::Context {
     let mut js = jetstream::new(client.clone());
     // A request the broker refuses gets no answer: do not wait long for it.
@@ -247,23 +78,151 @@ fn js(client: &async_nats::Client) -> jetstream::Context {
     js
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_role_does_its_job_in_jetstream_and_the_broker_refuses_the_rest() {
-    let node = operator_node().await;
-    let (collector, _) = node.login(Role::Collector, "c1").await;
-    let (sensor, mut sensor_events) = node.login(Role::Sensor, "s1").await;
-    let (watch, mut watch_events) = node.login(Role::Watch, "w1").await;
-    let (cjs, sjs) = (js(&collector), js(&sensor));
-
-    // The collector owns the stream and its durable consumer.
-    let stream = cjs
-        .get_or_create_stream(jetstream::stream::Config {
-            name: "FLOWS".into(),
-            subjects: vec!["flowmesh.flows.*".into()],
-            ..Default::default()
+/// Every node config's bytes, to show nothing was rewritten.
+fn configs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all: Vec<_> = std::fs::read_dir(dir.join("nodes"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "conf"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
         })
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_node() {
+    let alice = TestUser::new("alice", &[("c1", Collector)]);
+    let cluster = Cluster::start(&[&alice], START).expect("cluster");
+    let dir = cluster.dir().to_path_buf();
+    for (_, text) in configs(&dir) {
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("type: full") && text.contains("operator:"));
+        assert!(!text.contains("users") && !text.contains("nkey"), "{text}");
+    }
+    let before = configs(&dir);
+    let (eu, us) = (cluster.url("eu-1").unwrap(), cluster.url("us-2").unwrap());
+
+    // Bob is new: his account is signed and pushed, his sensor's credentials written.
+    let bob = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::User);
+    let authority = Authority::load(&dir).unwrap();
+    let done = broker::enroll(
+        &authority,
+        &Enrollment {
+            user: "bob".into(),
+            public_key: Some(bob.public().to_hex()),
+            instances: vec![("laptop".into(), Role::Sensor)],
+            expires_in: None,
+        },
+    )
+    .unwrap();
+    assert!(done.new_account());
+    let creds = dir.join("creds/bob/laptop.creds");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let system = broker::system_client(&dir).await.unwrap();
+    broker::push(&system, done.account_jwt.as_deref().unwrap())
         .await
-        .expect("a collector creates FLOWS");
+        .unwrap();
+    // It logs in on a node of either region at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (on_us, mut us_events) = loop {
+        match try_login(&dir, "bob", "laptop", &us).await {
+            Ok(c) => break c,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "bob's laptop cannot log into us-2: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (on_eu, mut eu_events) = login(&dir, "bob", "laptop", &eu).await;
+    on_us
+        .publish("flowmesh.status.laptop", "hb".into())
+        .await
+        .unwrap();
+    on_us.flush().await.unwrap();
+    // A second instance of a known user needs no push at all.
+    let more = broker::enroll(
+        &authority,
+        &Enrollment {
+            user: "bob".into(),
+            public_key: None,
+            instances: vec![("desk".into(), Role::Watch)],
+            expires_in: Some(Duration::from_secs(3600)),
+        },
+    )
+    .unwrap();
+    assert!(!more.new_account());
+    let (desk, _) = login(&dir, "bob", "desk", &us).await;
+    let claims = broker::jwt::claims(
+        std::fs::read_to_string(dir.join("creds/bob/desk.creds"))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    drop(desk);
+
+    // Revoked: both connections close, in both regions, and logging in again fails.
+    let jwt = broker::revoke(&authority, "bob", "laptop").unwrap();
+    assert!(!creds.exists(), "the revoked credentials are deleted");
+    broker::push(&system, &jwt).await.unwrap();
+    wait_event(&mut us_events, "disconnected").await;
+    wait_event(&mut eu_events, "disconnected").await;
+    drop((on_us, on_eu));
+    // The credentials as an attacker kept them.
+    let kept = done.instances[0].1.clone();
+    assert!(!kept.exists());
+    assert_eq!(before, configs(&dir), "no node config was rewritten");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_does_its_job_and_the_broker_refuses_the_rest() {
+    let alice = TestUser::new(
+        "alice",
+        &[
+            ("s1", Sensor),
+            ("s2", Sensor),
+            ("c1", Collector),
+            ("w1", Watch),
+        ],
+    );
+    let cluster = Cluster::start_regions(&[("eu", 3)], &[&alice], START).expect("cluster");
+    let dir = cluster.dir().to_path_buf();
+    let url = cluster.url("eu-1").unwrap();
+    let (collector, mut collector_events) = login(&dir, "alice", "c1", &url).await;
+    let (sensor, mut sensor_events) = login(&dir, "alice", "s1", &url).await;
+    let (watch, mut watch_events) = login(&dir, "alice", "w1", &url).await;
+    let (cjs, sjs, wjs) = (js(&collector), js(&sensor), js(&watch));
+
+    // Before any collector ran, a sensor's batch has no stream to go to, and it may not make one.
+    assert!(
+        sjs.publish("flowmesh.flows.s1", "early".into())
+            .await
+            .unwrap()
+            .await
+            .is_err()
+    );
+    // The collector owns the streams, the bucket and its durable consumer.
+    streams::ensure_streams(&cjs, 1)
+        .await
+        .expect("a collector creates FLOWS and ALERTS");
+    let kv = streams::status_bucket(&cjs, 1)
+        .await
+        .expect("a collector creates the status bucket");
+    kv.put("s1", "online".into()).await.expect("and writes it");
+    let stream = cjs.get_stream(streams::FLOWS).await.unwrap();
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             "collectors",
@@ -276,16 +235,23 @@ async fn each_role_does_its_job_in_jetstream_and_the_broker_refuses_the_rest() {
         .await
         .expect("a collector creates its durable consumer");
 
-    // The sensor publishes into FLOWS and gets JetStream's ack: no API needed.
+    // The sensor publishes into FLOWS and gets JetStream's ack (no API needed).
     sjs.publish("flowmesh.flows.s1", "batch".into())
         .await
         .unwrap()
         .await
         .expect("the sensor's batch is stored");
-    // It cannot look at the stream, list consumers, create or delete streams.
+    // It cannot look at the stream, list its consumers, create or delete streams.
     assert!(
         sjs.get_stream("FLOWS").await.is_err(),
-        "a sensor read FLOWS' info"
+        "a sensor read FLOWS"
+    );
+    let mut names = cjs.get_stream("FLOWS").await.unwrap();
+    let _ = names.info().await.unwrap();
+    let sensor_stream_names = sjs.stream_names().next().await;
+    assert!(
+        !matches!(sensor_stream_names, Some(Ok(_))),
+        "a sensor listed streams"
     );
     assert!(
         sjs.delete_stream("FLOWS").await.is_err(),
@@ -306,28 +272,48 @@ async fn each_role_does_its_job_in_jetstream_and_the_broker_refuses_the_rest() {
         "permissions violation for publish to \"$JS.API",
     )
     .await;
-    // Nor publish as another instance.
-    sensor
-        .publish("flowmesh.flows.s2", "x".into())
-        .await
-        .unwrap();
+    // Nor publish as another instance, on another's status, or read everything.
+    for subject in [
+        "flowmesh.flows.s2",
+        "flowmesh.status.s2",
+        "flowmesh.alerts.s1",
+    ] {
+        sensor.publish(subject, "x".into()).await.unwrap();
+        sensor.flush().await.unwrap();
+        wait_event(&mut sensor_events, subject).await;
+    }
+    let _all = sensor.subscribe("flowmesh.>").await.unwrap();
     sensor.flush().await.unwrap();
-    wait_event(&mut sensor_events, "flowmesh.flows.s2").await;
+    wait_event(
+        &mut sensor_events,
+        "permissions violation for subscription to \"flowmesh.>\"",
+    )
+    .await;
+    // Another instance's replies are not its to read.
+    let _theirs = sensor.subscribe("_INBOX_c1.>").await.unwrap();
+    sensor.flush().await.unwrap();
+    wait_event(&mut sensor_events, "_INBOX_c1").await;
+    // The other sensor's control requests are not its to answer.
+    let _control = sensor.subscribe("flowmesh.control.s2").await.unwrap();
+    sensor.flush().await.unwrap();
+    wait_event(&mut sensor_events, "flowmesh.control.s2").await;
 
-    // The collector fetches and acknowledges the batch; it cannot delete the stream either.
+    // The collector fetches and acknowledges; it cannot delete or purge the stream either.
     let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
-    let m = futures::StreamExt::next(&mut batch)
-        .await
-        .expect("the batch")
-        .unwrap();
+    let m = batch.next().await.expect("the batch").unwrap();
     assert_eq!(&m.payload[..], b"batch");
     m.ack().await.expect("a collector acknowledges");
     assert!(
         cjs.delete_stream("FLOWS").await.is_err(),
         "a collector deleted FLOWS"
     );
+    wait_event(&mut collector_events, "$JS.API.STREAM.DELETE.FLOWS").await;
+    assert!(
+        stream.clone().purge().await.is_err(),
+        "a collector purged FLOWS"
+    );
 
-    // A watch client reads alerts and may not publish flows.
+    // A watch client reads alerts, changes and the bucket, and nothing else.
     let mut alerts = watch.subscribe("flowmesh.alerts.*").await.unwrap();
     watch.flush().await.unwrap();
     collector
@@ -335,18 +321,38 @@ async fn each_role_does_its_job_in_jetstream_and_the_broker_refuses_the_rest() {
         .await
         .unwrap();
     collector.flush().await.unwrap();
-    let a = tokio::time::timeout(
-        Duration::from_secs(5),
-        futures::StreamExt::next(&mut alerts),
-    )
-    .await
-    .expect("the watch client gets the alert")
-    .unwrap();
-    assert_eq!(&a.payload[..], b"alert");
-    watch
-        .publish("flowmesh.flows.s1", "x".into())
+    let a = tokio::time::timeout(Duration::from_secs(5), alerts.next())
         .await
+        .expect("the watch client gets the alert")
         .unwrap();
-    watch.flush().await.unwrap();
-    wait_event(&mut watch_events, "permissions violation for publish").await;
+    assert_eq!(&a.payload[..], b"alert");
+    let bucket = wjs
+        .get_key_value(streams::STATUS_BUCKET)
+        .await
+        .expect("a watch client opens the bucket");
+    let entry = bucket.get("s1").await.expect("and reads it");
+    assert_eq!(entry.as_deref(), Some(&b"online"[..]));
+    assert!(
+        bucket.put("s1", "forged".into()).await.is_err(),
+        "a watch client wrote the bucket"
+    );
+    for subject in ["flowmesh.flows.s1", "flowmesh.control.s1"] {
+        watch.publish(subject, "x".into()).await.unwrap();
+        watch.flush().await.unwrap();
+        wait_event(&mut watch_events, subject).await;
+    }
+    assert!(
+        wjs.delete_stream("FLOWS").await.is_err(),
+        "a watch client deleted FLOWS"
+    );
+    // Still there, with the one batch.
+    let info = cjs
+        .get_stream("FLOWS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.state.messages, 1);
 }

@@ -26,10 +26,7 @@ async fn ask(client: &Client, subject: &str, sealed: Vec<u8>, wait: Duration) ->
 fn a_heartbeat_and_a_remote_action_accepted_before_a_restart_are_refused_after_it() {
     let p = Pipeline::start(2);
     let rt = rt();
-    let tester = rt.block_on(async {
-        let b = p.cluster.broker_config("alice", "tester", Some("us"));
-        flowmesh_link::connect::connect(&b, "tester").await.unwrap()
-    });
+    let tester = rt.block_on(p.insider());
     let mut heartbeats = rt.block_on(async {
         let sub = tester.subscribe("flowmesh.status.sensor-1").await.unwrap();
         tester.flush().await.unwrap();

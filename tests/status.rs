@@ -45,7 +45,7 @@ fn a_sensor_frozen_and_thawed_again_and_again_is_flapping_once_then_stable_once(
     std::fs::write(
         &sensor_cfg,
         format!(
-            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"sensor-state\"\n[capture]\nfile = \"{}\"\nspeed = 1.0\nloop = true\n[publish]\nheartbeat_secs = 1\nreplicas = 3\n{}",
+            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"sensor-state\"\n[capture]\nfile = \"{}\"\nspeed = 1.0\nloop = true\n[publish]\nheartbeat_secs = 1\n{}",
             p.capture.display(),
             p.broker_toml("sensor-1", Some("eu"))
         ),

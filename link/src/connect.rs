@@ -1,5 +1,6 @@
 //! The NATS connection every component uses: TLS 1.3 only (TLS first, before any plaintext),
-//! the cluster's CA, a per-instance nkey, every seed URL of the cluster, reconnection forever.
+//! the cluster's CA, per-instance credentials (a NATS user JWT and its nkey seed, in a
+//! `.creds` file), every seed URL of the cluster, reconnection forever.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,8 +20,9 @@ pub struct BrokerConfig {
     pub urls: Vec<String>,
     /// The cluster CA certificate (PEM).
     pub ca_file: PathBuf,
-    /// This instance's nkey seed file (mode 0600), written by `flowmesh broker init`.
-    pub nkey_file: PathBuf,
+    /// This instance's credentials (mode 0600): the user JWT the cluster's operator signed and
+    /// its nkey seed, written by `flowmesh broker init` or `flowmesh enroll`.
+    pub creds_file: PathBuf,
     /// Seconds to wait for the first connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
@@ -49,15 +51,17 @@ pub enum ConnectError {
     /// TLS configuration.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// The nkey seed file.
-    #[error("nkey seed: {0}")]
-    Seed(#[from] SecretFileError),
-    /// The nkey seed file's contents.
-    #[error("nkey seed file {0} does not hold a user nkey seed (a line starting with SU)")]
-    BadSeed(PathBuf),
+    /// The credentials file.
+    #[error("credentials: {0}")]
+    Creds(#[from] SecretFileError),
+    /// The credentials file's contents.
+    #[error(
+        "credentials file {0} does not hold a NATS user JWT and nkey seed (as `flowmesh enroll` writes them): {1}"
+    )]
+    BadCreds(PathBuf, String),
     /// No server answered, or the handshake or authentication failed.
     #[error(
-        "could not connect to any of {urls:?}: {reason}. Is the cluster up (`deploy/cluster.sh status DIR`), and are ca_file and nkey_file from the same `broker init`?"
+        "could not connect to any of {urls:?}: {reason}. Is the cluster up (`deploy/cluster.sh status DIR`), and are ca_file and creds_file from the same cluster, and the instance not revoked?"
     )]
     Unreachable {
         /// The URLs tried.
@@ -67,14 +71,53 @@ pub enum ConnectError {
     },
 }
 
-/// Reads a per-instance nkey seed file.
-pub fn read_seed(path: &Path) -> Result<String, ConnectError> {
+/// The inbox prefix of `instance`: every reply to its requests (JetStream acks included) comes
+/// under `<prefix>.>`, the only inboxes its credentials may subscribe to.
+pub fn inbox_prefix(instance: &str) -> String {
+    format!("_INBOX_{instance}")
+}
+
+/// A credentials file, read: its text and the instance name its JWT carries.
+pub struct Creds {
+    text: zeroize::Zeroizing<String>,
+    /// The `name` claim of the user JWT: the instance.
+    pub name: String,
+}
+
+impl std::fmt::Debug for Creds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Creds")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a credentials file (it must be mode 0600) and the instance name its JWT carries.
+pub fn read_creds(path: &Path) -> Result<Creds, ConnectError> {
+    let bad = |why: &str| ConnectError::BadCreds(path.to_path_buf(), why.to_string());
     let text = secret_file::read(path)?;
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("SU"))
-        .map(str::to_string)
-        .ok_or_else(|| ConnectError::BadSeed(path.to_path_buf()))
+    let mut lines = text.lines().map(str::trim);
+    let jwt = lines
+        .by_ref()
+        .skip_while(|l| !l.starts_with("-----BEGIN NATS USER JWT"))
+        .nth(1)
+        .ok_or_else(|| bad("no user JWT"))?;
+    if !text.lines().any(|l| l.trim().starts_with("SU")) {
+        return Err(bad("no user nkey seed"));
+    }
+    let claims = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|b| {
+            data_encoding::BASE64URL_NOPAD
+                .decode(b.trim_end_matches('=').as_bytes())
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .ok_or_else(|| bad("the JWT does not decode"))?;
+    let name = claims["name"].as_str().unwrap_or_default().to_string();
+    crate::subject::validate_token(&name).map_err(|e| bad(&e.to_string()))?;
+    Ok(Creds { text, name })
 }
 
 /// The connect options for `config`, named `name` on the server side.
@@ -85,12 +128,14 @@ pub fn options(config: &BrokerConfig, name: &str) -> Result<ConnectOptions, Conn
     if let Some(bad) = config.urls.iter().find(|u| !u.starts_with("tls://")) {
         return Err(ConnectError::NotTls(bad.clone()));
     }
-    let seed = read_seed(&config.nkey_file)?;
+    let creds = read_creds(&config.creds_file)?;
     let tls = tls::client_config(&config.ca_file)?;
     let who = name.to_string();
-    Ok(ConnectOptions::new()
+    let bad = |e: std::io::Error| ConnectError::BadCreds(config.creds_file.clone(), e.to_string());
+    Ok(ConnectOptions::with_credentials(&creds.text)
+        .map_err(bad)?
+        .custom_inbox_prefix(inbox_prefix(&creds.name))
         .name(name)
-        .nkey(seed)
         .require_tls(true)
         .tls_first()
         .tls_client_config(tls)
@@ -172,7 +217,7 @@ impl BrokerConfig {
     /// Resolves relative paths against `dir` (the config file's directory).
     pub fn relative_to(mut self, dir: &Path) -> Self {
         self.ca_file = dir.join(&self.ca_file);
-        self.nkey_file = dir.join(&self.nkey_file);
+        self.creds_file = dir.join(&self.creds_file);
         self
     }
 }

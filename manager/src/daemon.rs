@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tonic::{Request, Response};
 
 use crate::blacklist::{Blacklist, Limits};
-use crate::broker::Accounts;
+use crate::broker::AccountRecord;
 use crate::registry::Registry;
 
 /// The manager's config file.
@@ -34,8 +34,8 @@ use crate::registry::Registry;
 pub struct ManagerConfig {
     /// The cloud's identity file (`flowmesh keygen --cloud`).
     pub identity: PathBuf,
-    /// The cluster directory `flowmesh broker init` wrote: users' public keys come from its
-    /// `accounts.json` (re-read when it changes, so enrolled users count at once).
+    /// The cluster directory `flowmesh broker init` wrote: users' public keys and accounts come
+    /// from its `accounts/` (re-read when it changes, so enrolled users count at once).
     pub cluster: PathBuf,
     /// The manager's login to the `CLOUD` account (`creds/CLOUD/manager.toml`).
     pub broker: BrokerConfig,
@@ -122,9 +122,15 @@ impl Counters {
     }
 }
 
-/// Users and their public keys, from `accounts.json`.
+/// Users, from the cluster's `accounts/`: their public keys, accounts and enrolled instances.
+#[derive(Default)]
 struct Users {
     keys: BTreeMap<String, PublicKey>,
+    /// Account public key → user name.
+    accounts: BTreeMap<String, String>,
+    /// Every enrolled instance's user public key.
+    enrolled: std::collections::BTreeSet<String>,
+    records: Vec<AccountRecord>,
     modified: Option<std::time::SystemTime>,
 }
 
@@ -163,10 +169,7 @@ impl Manager {
             cluster: config.cluster.clone(),
             registry: Mutex::new(Registry::default()),
             blacklist: Mutex::new(Blacklist::new(config.blacklist_ttl_secs, config.blacklist)),
-            users: Mutex::new(Users {
-                keys: BTreeMap::new(),
-                modified: None,
-            }),
+            users: Mutex::new(Users::default()),
             counters: Counters::default(),
             changed: tokio::sync::Notify::new(),
             state_file: config.state_file.clone(),
@@ -215,33 +218,54 @@ impl Manager {
         }
     }
 
-    /// Re-reads `accounts.json` if it changed (enrollment): new users are trusted at once.
+    /// Re-reads the accounts if they changed (enrollment, revocation): new users are trusted
+    /// at once, revoked instances leave the registry. Every change renames a file into
+    /// `accounts/`, which changes the directory's modification time.
     fn refresh_users(&self) -> Result<(), ManagerError> {
-        let path = self.cluster.join("accounts.json");
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut users = lock(&self.users);
-        if modified.is_some() && modified == users.modified {
+        let dir = self.cluster.join("accounts");
+        let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        if modified.is_some() && modified == lock(&self.users).modified {
             return Ok(());
         }
-        let accounts = Accounts::load(&self.cluster).map_err(|e| ManagerError(e.to_string()))?;
-        let mut keys = BTreeMap::new();
-        for a in &accounts.users {
-            match a.user_id.as_deref().map(PublicKey::from_hex) {
+        let records = AccountRecord::all_users(&self.cluster).map_err(|e| {
+            ManagerError(format!(
+                "{e} (is `cluster` the directory `flowmesh broker init` wrote?)"
+            ))
+        })?;
+        let mut fresh = Users {
+            modified,
+            ..Users::default()
+        };
+        for r in &records {
+            fresh.accounts.insert(r.account.clone(), r.name.clone());
+            fresh
+                .enrolled
+                .extend(r.instances.values().map(|i| i.key.clone()));
+            match r.user_id.as_deref().map(PublicKey::from_hex) {
                 Some(Ok(k)) => {
-                    keys.insert(a.name.clone(), k);
+                    fresh.keys.insert(r.name.clone(), k);
                 }
-                Some(Err(e)) => tracing::warn!(user = %a.name, error = %e, "bad user id"),
-                None => tracing::warn!(user = %a.name, "user without a public key: no broadcasts"),
+                Some(Err(e)) => tracing::warn!(user = %r.name, error = %e, "bad user id"),
+                None => tracing::warn!(user = %r.name, "user without a public key: no broadcasts"),
             }
         }
-        let mut opener = lock(&self.opener);
-        for k in keys.values() {
-            opener.trust(*k);
+        fresh.records = records;
+        {
+            let mut opener = lock(&self.opener);
+            for k in fresh.keys.values() {
+                opener.trust(*k);
+            }
         }
-        tracing::info!(users = keys.len(), "users loaded");
-        users.keys = keys;
-        users.modified = modified;
+        tracing::info!(users = fresh.keys.len(), "users loaded");
+        // One lock at a time: connection events hold the registry while they look up users.
+        lock(&self.registry).retain_enrolled(&|k| fresh.enrolled.contains(k));
+        *lock(&self.users) = fresh;
         Ok(())
+    }
+
+    /// The user whose account has public key `account` (as of the last refresh).
+    fn user_of_account(&self, account: &str) -> Option<String> {
+        lock(&self.users).accounts.get(account).cloned()
     }
 
     fn key_of(&self, user: &str) -> Option<PublicKey> {
@@ -391,8 +415,15 @@ async fn follow_connections(m: Arc<Manager>, system: Client, stop: Arc<AtomicBoo
         return;
     };
     inventory(&m, &system).await;
+    let user_of = |a: &str| m.user_of_account(a);
     while let Some(msg) = events.next().await {
-        lock(&m.registry).event(&msg.payload, now_micros());
+        let mut seen = lock(&m.registry).event(&msg.payload, now_micros(), &user_of);
+        if seen == crate::registry::Seen::Ignored {
+            // Perhaps a user enrolled since the last look: look again, once.
+            let _ = m.refresh_users();
+            seen = lock(&m.registry).event(&msg.payload, now_micros(), &user_of);
+        }
+        tracing::debug!(?seen, subject = %msg.subject, "connection event");
     }
 }
 
@@ -414,7 +445,9 @@ async fn inventory(m: &Manager, system: &Client) {
     while let Ok(Some(answer)) = tokio::time::timeout(Duration::from_secs(2), answers.next()).await
     {
         nodes += 1;
-        lock(&m.registry).seed(&answer.payload, now_micros());
+        let _ = m.refresh_users();
+        let user_of = |a: &str| m.user_of_account(a);
+        lock(&m.registry).seed(&answer.payload, now_micros(), &user_of);
     }
     tracing::info!(nodes, "connection inventory");
 }
@@ -472,16 +505,17 @@ impl manager_server::Manager for Api {
         &self,
         _: Request<pb::CloudUsersRequest>,
     ) -> Result<Response<pb::CloudUsersResponse>, tonic::Status> {
-        let accounts = Accounts::load(&self.m.cluster)
+        self.m
+            .refresh_users()
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let seen = lock(&self.m.registry).list(None);
-        let users = accounts
-            .users
+        let users = lock(&self.m.users)
+            .records
             .iter()
             .map(|a| pb::CloudUser {
                 user: a.name.clone(),
                 public_key: a.user_id.clone().unwrap_or_default(),
-                enrolled: a.members.iter().map(|m| m.instance.clone()).collect(),
+                enrolled: a.instances.keys().cloned().collect(),
                 online: seen.iter().filter(|i| i.user == a.name && i.online).count() as u32,
             })
             .collect();

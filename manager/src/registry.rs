@@ -1,19 +1,29 @@
-//! The registry of users and instances, built from the broker's connection events
+//! The registry of instances, built from the broker's connection events
 //! (`$SYS.ACCOUNT.<account>.CONNECT` / `DISCONNECT`, from every node of the supercluster) and,
 //! at start, from each node's list of connections. Metadata only: who is connected where,
 //! never what they say.
+//!
+//! An instance is who the broker authenticated: the public key of its user JWT, in a user's
+//! account, with the sensor or collector role its JWT's tags carry. Its name is a label. Watch
+//! clients, and tools that borrow an instance's credentials under another connection name
+//! (`flowmesh control`, `flowmesh watch`), are not instances.
 
 use std::collections::BTreeMap;
 
 use flowmesh_proto::v1::CloudInstance;
 use serde_json::Value;
 
-/// Accounts that are not cloud users.
-const INTERNAL: &[&str] = &["SYS", "CLOUD", "$G", "$SYS"];
+use crate::broker::Role;
 
-/// One instance: `(user, instance)`.
+/// One instance, keyed by its user public key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
+    /// The user (account name).
+    pub user: String,
+    /// The instance's name (its JWT's name).
+    pub instance: String,
+    /// Its role.
+    pub role: String,
     /// Connections open now, by (node, client id): a reconnect to another node and the
     /// disconnect event of the old one may arrive in either order. Not kept across restarts:
     /// the inventory at start finds them again.
@@ -38,10 +48,10 @@ pub struct Where {
     pub host: String,
 }
 
-/// Every instance heard of.
+/// Every instance heard of, by user public key.
 #[derive(Debug, Default)]
 pub struct Registry {
-    instances: BTreeMap<(String, String), Entry>,
+    instances: BTreeMap<String, Entry>,
 }
 
 fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -67,44 +77,90 @@ pub enum Seen {
     Ignored,
 }
 
+/// One connection as an event or a connection list describes it.
+struct Conn<'a> {
+    account: &'a str,
+    key: &'a str,
+    name_tag: &'a str,
+    name: &'a str,
+    tags: Vec<&'a str>,
+    cid: u64,
+}
+
+impl<'a> Conn<'a> {
+    /// The instance it is — `(key, user, instance, role)` — or `None` for anything else.
+    fn instance(
+        &self,
+        user_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<(String, String, String, Role)> {
+        let user = user_of(self.account)?;
+        let role = Role::from_tags(self.tags.iter().copied())?;
+        let instance_role = matches!(role, Role::Sensor | Role::Collector);
+        // A daemon connects under its own name; a tool with its credentials under another.
+        (instance_role && !self.key.is_empty() && self.name == self.name_tag)
+            .then(|| (self.key.to_string(), user, self.name_tag.to_string(), role))
+    }
+}
+
+fn tags_of(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 impl Registry {
-    /// Applies a connect or disconnect advisory (its JSON). `now` stands in for a missing time.
-    pub fn event(&mut self, json: &[u8], now: i64) -> Seen {
+    fn entry(&mut self, key: String, user: String, instance: String, role: Role) -> &mut Entry {
+        let e = self.instances.entry(key).or_default();
+        e.user = user;
+        e.instance = instance;
+        e.role = role.name().to_string();
+        e
+    }
+
+    /// Applies a connect or disconnect advisory (its JSON). `now` stands in for a missing
+    /// time; `user_of` names the user of an account public key (`None`: not a user's).
+    pub fn event(
+        &mut self,
+        json: &[u8],
+        now: i64,
+        user_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Seen {
         let Ok(v) = serde_json::from_slice::<Value>(json) else {
             return Seen::Ignored;
         };
-        let kind = str_of(&v, &["type"]);
-        let connected = match kind {
+        let connected = match str_of(&v, &["type"]) {
             "io.nats.server.advisory.v1.client_connect" => true,
             "io.nats.server.advisory.v1.client_disconnect" => false,
             _ => return Seen::Ignored,
         };
-        let account = str_of(&v, &["client", "acc"]);
-        let name = str_of(&v, &["client", "name"]);
-        if account.is_empty() || INTERNAL.contains(&account) {
+        let c = &v["client"];
+        let conn = Conn {
+            account: str_of(c, &["acc"]),
+            key: str_of(c, &["user"]),
+            name_tag: str_of(c, &["name_tag"]),
+            name: str_of(c, &["name"]),
+            tags: tags_of(&c["tags"]),
+            cid: c["id"].as_u64().unwrap_or(0),
+        };
+        let Some((key, user, instance, role)) = conn.instance(user_of) else {
             return Seen::Ignored;
-        }
+        };
         let at = Where {
             region: str_of(&v, &["server", "cluster"]).to_string(),
             node: str_of(&v, &["server", "name"]).to_string(),
-            host: str_of(&v, &["client", "host"]).to_string(),
+            host: str_of(c, &["host"]).to_string(),
         };
-        let cid = v["client"]["id"].as_u64().unwrap_or(0);
         let time = micros_of(str_of(&v, &["timestamp"])).unwrap_or(now);
-        let instance = if name.is_empty() { "(unnamed)" } else { name };
-        let e = self
-            .instances
-            .entry((account.to_string(), instance.to_string()))
-            .or_default();
+        let slot = (at.node.clone(), conn.cid);
+        let e = self.entry(key, user, instance, role);
         e.last_seen = e.last_seen.max(time);
-        let key = (at.node.clone(), cid);
         if connected {
             e.connects += 1;
-            e.open.insert(key, at.clone());
+            e.open.insert(slot, at.clone());
             e.last = at;
             Seen::Connected
         } else {
-            e.open.remove(&key);
+            e.open.remove(&slot);
             if e.open.is_empty() {
                 e.last = at;
             }
@@ -113,7 +169,7 @@ impl Registry {
     }
 
     /// Adds the connections one node lists (its `CONNZ` answer, with `auth`), as of `now`.
-    pub fn seed(&mut self, connz: &[u8], now: i64) {
+    pub fn seed(&mut self, connz: &[u8], now: i64, user_of: &dyn Fn(&str) -> Option<String>) {
         let Ok(v) = serde_json::from_slice::<Value>(connz) else {
             return;
         };
@@ -123,28 +179,32 @@ impl Registry {
             return;
         };
         for c in list {
-            let account = c["account"].as_str().unwrap_or("");
-            if account.is_empty() || INTERNAL.contains(&account) {
+            let conn = Conn {
+                account: str_of(c, &["account"]),
+                key: str_of(c, &["authorized_user"]),
+                name_tag: str_of(c, &["name_tag"]),
+                name: str_of(c, &["name"]),
+                tags: tags_of(&c["tags"]),
+                cid: c["cid"].as_u64().unwrap_or(0),
+            };
+            let Some((key, user, instance, role)) = conn.instance(user_of) else {
                 continue;
-            }
-            let name = c["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .unwrap_or("(unnamed)");
+            };
             let at = Where {
                 region: region.clone(),
                 node: node.clone(),
-                host: c["ip"].as_str().unwrap_or("").to_string(),
+                host: str_of(c, &["ip"]).to_string(),
             };
-            let e = self
-                .instances
-                .entry((account.to_string(), name.to_string()))
-                .or_default();
+            let e = self.entry(key, user, instance, role);
             e.last_seen = e.last_seen.max(now);
-            e.open
-                .insert((node.clone(), c["cid"].as_u64().unwrap_or(0)), at.clone());
+            e.open.insert((node.clone(), conn.cid), at.clone());
             e.last = at;
         }
+    }
+
+    /// Forgets every instance whose key is not enrolled any more (revoked).
+    pub fn retain_enrolled(&mut self, enrolled: &dyn Fn(&str) -> bool) {
+        self.instances.retain(|key, _| enrolled(key));
     }
 
     /// What is kept across restarts: every instance's counts, last seen and last place.
@@ -152,7 +212,7 @@ impl Registry {
         Value::Array(
             self.instances
                 .iter()
-                .map(|((u, i), e)| serde_json::json!({"user": u, "instance": i, "entry": e}))
+                .map(|(k, e)| serde_json::json!({"key": k, "entry": e}))
                 .collect(),
         )
     }
@@ -164,22 +224,23 @@ impl Registry {
         for item in list {
             let entry: Entry =
                 serde_json::from_value(item["entry"].clone()).map_err(|e| e.to_string())?;
-            let (Some(u), Some(i)) = (item["user"].as_str(), item["instance"].as_str()) else {
-                return Err("an entry without user or instance".into());
+            let Some(k) = item["key"].as_str() else {
+                return Err("an entry without a key".into());
             };
-            self.instances.insert((u.to_string(), i.to_string()), entry);
+            self.instances.insert(k.to_string(), entry);
         }
         Ok(())
     }
 
     /// Every instance (of `user` only, if given), as the API shows them.
     pub fn list(&self, user: Option<&str>) -> Vec<CloudInstance> {
-        self.instances
+        let mut l: Vec<CloudInstance> = self
+            .instances
             .iter()
-            .filter(|((u, _), _)| user.is_none_or(|w| w == u))
-            .map(|((u, i), e)| CloudInstance {
-                user: u.clone(),
-                instance: i.clone(),
+            .filter(|(_, e)| user.is_none_or(|w| w == e.user))
+            .map(|(k, e)| CloudInstance {
+                user: e.user.clone(),
+                instance: e.instance.clone(),
                 online: !e.open.is_empty(),
                 connections: e.open.len() as u32,
                 connects: e.connects,
@@ -187,8 +248,12 @@ impl Registry {
                 region: e.last.region.clone(),
                 node: e.last.node.clone(),
                 host: e.last.host.clone(),
+                role: e.role.clone(),
+                key: k.clone(),
             })
-            .collect()
+            .collect();
+        l.sort_by(|a, b| (&a.user, &a.instance).cmp(&(&b.user, &b.instance)));
+        l
     }
 }
 
@@ -196,12 +261,17 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn event(kind: &str, acc: &str, name: &str, node: &str, cid: u64, ts: &str) -> Vec<u8> {
+    fn users(acc: &str) -> Option<String> {
+        (acc == "ACC_ALICE").then(|| "alice".to_string())
+    }
+
+    fn event(kind: &str, key: &str, name: &str, role: &str, node: &str, cid: u64) -> Vec<u8> {
         serde_json::json!({
             "type": format!("io.nats.server.advisory.v1.client_{kind}"),
-            "timestamp": ts,
+            "timestamp": "2026-11-22T08:00:00Z",
             "server": {"name": node, "cluster": &node[..2]},
-            "client": {"acc": acc, "name": name, "id": cid, "host": "10.1.1.1"},
+            "client": {"acc": "ACC_ALICE", "user": key, "name": name, "name_tag": "eu-sensor",
+                       "tags": [format!("role:{role}")], "id": cid, "host": "10.1.1.1"},
         })
         .to_string()
         .into_bytes()
@@ -210,44 +280,65 @@ mod tests {
     #[test]
     fn connects_and_disconnects_in_any_order_across_nodes() {
         let mut r = Registry::default();
-        let t = "2026-11-22T08:00:00Z";
+        let ev = |kind, node, cid| event(kind, "UKEY", "eu-sensor", "sensor", node, cid);
         assert_eq!(
-            r.event(&event("connect", "alice", "eu-sensor", "eu-1", 5, t), 0),
+            r.event(&ev("connect", "eu-1", 5), 0, &users),
             Seen::Connected
         );
         // The node dies; the client reconnects to eu-2 before eu-1's disconnect is heard.
-        r.event(&event("connect", "alice", "eu-sensor", "eu-2", 9, t), 0);
-        r.event(&event("disconnect", "alice", "eu-sensor", "eu-1", 5, t), 0);
+        r.event(&ev("connect", "eu-2", 9), 0, &users);
+        r.event(&ev("disconnect", "eu-1", 5), 0, &users);
         let l = r.list(None);
         assert_eq!(l.len(), 1);
         assert!(l[0].online);
         assert_eq!((l[0].connections, l[0].connects), (1, 2));
         assert_eq!((l[0].region.as_str(), l[0].node.as_str()), ("eu", "eu-2"));
+        assert_eq!((l[0].key.as_str(), l[0].role.as_str()), ("UKEY", "sensor"));
         assert_eq!(l[0].last_seen_us, 1_795_334_400_000_000);
-        r.event(&event("disconnect", "alice", "eu-sensor", "eu-2", 9, t), 0);
+        r.event(&ev("disconnect", "eu-2", 9), 0, &users);
         assert!(!r.list(Some("alice"))[0].online);
         assert!(r.list(Some("bob")).is_empty());
-        // The manager's own accounts and garbage are not instances.
-        assert_eq!(
-            r.event(&event("connect", "SYS", "manager", "eu-1", 1, t), 0),
-            Seen::Ignored
-        );
-        assert_eq!(r.event(b"not json", 0), Seen::Ignored);
-        assert_eq!(r.list(None).len(), 1);
     }
 
     #[test]
-    fn a_restart_keeps_what_was_known_and_forgets_who_is_online() {
+    fn watch_clients_tools_unknown_accounts_and_garbage_are_not_instances() {
         let mut r = Registry::default();
-        let t = "2026-11-22T08:00:00Z";
-        r.event(&event("connect", "alice", "eu-sensor", "eu-1", 5, t), 0);
+        // A watch client.
+        let watch = event("connect", "UW", "eu-sensor", "watch", "eu-1", 1);
+        assert_eq!(r.event(&watch, 0, &users), Seen::Ignored);
+        // A CLI tool borrowing a sensor's credentials under another connection name.
+        let tool = event("connect", "UKEY", "cli:eu-sensor", "sensor", "eu-1", 2);
+        assert_eq!(r.event(&tool, 0, &users), Seen::Ignored);
+        // The manager's own accounts (unknown to `users`) and garbage.
+        let mut sys: Value =
+            serde_json::from_slice(&event("connect", "UM", "eu-sensor", "sensor", "eu-1", 3))
+                .unwrap();
+        sys["client"]["acc"] = "ACC_SYS".into();
+        assert_eq!(
+            r.event(sys.to_string().as_bytes(), 0, &users),
+            Seen::Ignored
+        );
+        assert_eq!(r.event(b"not json", 0, &users), Seen::Ignored);
+        assert!(r.list(None).is_empty());
+    }
+
+    #[test]
+    fn a_restart_keeps_what_was_known_and_forgets_who_is_online_and_who_was_revoked() {
+        let mut r = Registry::default();
+        r.event(
+            &event("connect", "UKEY", "eu-sensor", "sensor", "eu-1", 5),
+            0,
+            &users,
+        );
         let mut again = Registry::default();
         again.restore(&r.save()).unwrap();
         let l = again.list(None);
         assert_eq!(l.len(), 1);
         assert_eq!((l[0].connects, l[0].online), (1, false));
-        assert_eq!(l[0].node, "eu-1");
+        assert_eq!((l[0].node.as_str(), l[0].user.as_str()), ("eu-1", "alice"));
         assert!(again.restore(&serde_json::json!({"x": 1})).is_err());
+        again.retain_enrolled(&|k| k != "UKEY");
+        assert!(again.list(None).is_empty());
     }
 
     #[test]
@@ -256,11 +347,13 @@ mod tests {
         let connz = serde_json::json!({
             "server": {"name": "us-1", "cluster": "us"},
             "data": {"connections": [
-                {"cid": 3, "name": "us-collector", "account": "alice", "ip": "127.0.0.1"},
-                {"cid": 4, "name": "manager", "account": "CLOUD", "ip": "127.0.0.1"}
+                {"cid": 3, "name": "us-collector", "name_tag": "us-collector", "tags": ["role:collector"],
+                 "account": "ACC_ALICE", "authorized_user": "UC", "ip": "127.0.0.1"},
+                {"cid": 4, "name": "manager", "name_tag": "manager", "tags": ["role:manager"],
+                 "account": "ACC_CLOUD", "authorized_user": "UM", "ip": "127.0.0.1"}
             ]}
         });
-        r.seed(connz.to_string().as_bytes(), 42);
+        r.seed(connz.to_string().as_bytes(), 42, &users);
         let l = r.list(None);
         assert_eq!(l.len(), 1);
         assert_eq!(

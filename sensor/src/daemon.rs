@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use flowmesh_link::async_nats::{self, jetstream};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::subject::{Channel, validate_token};
-use flowmesh_link::{Identity, Opener, Sealer, streams};
+use flowmesh_link::{Identity, Opener, Sealer};
 use flowmesh_proto::v1::{FlowBatch, Status};
 use prost::Message;
 use serde::Deserialize;
@@ -89,8 +89,6 @@ pub struct PublishConfig {
     pub batch_max_ms: u64,
     /// The outbox's bound.
     pub outbox_max_mb: u64,
-    /// JetStream replicas of the streams this sensor creates if they do not exist yet.
-    pub replicas: usize,
     /// Heartbeat interval.
     pub heartbeat_secs: u64,
 }
@@ -101,7 +99,6 @@ impl Default for PublishConfig {
             batch_flows: 1000,
             batch_max_ms: 500,
             outbox_max_mb: 256,
-            replicas: 1,
             heartbeat_secs: 5,
         }
     }
@@ -343,13 +340,7 @@ pub async fn run(
         publisher.clone(),
         heart_stop.clone(),
     ));
-    let sending = tokio::spawn(send_loop(
-        batch_rx,
-        publisher.clone(),
-        js,
-        config.publish.replicas,
-        stop.clone(),
-    ));
+    let sending = tokio::spawn(send_loop(batch_rx, publisher.clone(), stop.clone()));
 
     let stats = tokio::task::spawn_blocking(move || capture.join())
         .await
@@ -589,16 +580,13 @@ async fn batch(
     }
 }
 
-/// Publishes batches as they come, replays the outbox when the broker is back, and makes
-/// sure the streams exist.
+/// Publishes batches as they come and replays the outbox when the broker (or the stream,
+/// which the user's collector creates) is back.
 async fn send_loop(
     mut rx: mpsc::Receiver<Batch>,
     publisher: Arc<Publisher>,
-    js: jetstream::Context,
-    replicas: usize,
     stop: Arc<AtomicBool>,
 ) {
-    let mut streams_ready = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let first = tokio::select! {
@@ -608,12 +596,6 @@ async fn send_loop(
             },
             _ = tick.tick() => None,
         };
-        if !streams_ready && publisher.connected() {
-            match streams::ensure_streams(&js, replicas).await {
-                Ok(()) => streams_ready = true,
-                Err(e) => tracing::debug!(error = %e, "streams not ready yet"),
-            }
-        }
         let mut batches: Vec<Batch> = first.into_iter().collect();
         while batches.len() < 256 {
             match rx.try_recv() {
@@ -651,9 +633,6 @@ async fn send_loop(
                 batches = publisher.depth().batches,
                 "input done; waiting for the broker to take the outbox (Ctrl-C leaves it on disk for the next start)"
             );
-        }
-        if !streams_ready && publisher.connected() {
-            streams_ready = streams::ensure_streams(&js, replicas).await.is_ok();
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

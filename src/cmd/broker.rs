@@ -10,7 +10,9 @@ use flowmesh_manager::broker::{self, Topology};
 #[derive(clap::Subcommand)]
 pub enum BrokerCommand {
     /// Generate a CA, node certificates, one nats-server config per node (TLS 1.3 only,
-    /// JetStream, gateways between regions, one account per user) and per-instance credentials.
+    /// JetStream, gateways between regions, NATS operator mode with a `full` account resolver),
+    /// the operator, the system and cloud accounts, the topology's users' accounts and their
+    /// instances' credentials. Start the nodes, then `flowmesh broker push`.
     Init {
         /// The topology file (see broker-config/topology.toml).
         #[arg(long)]
@@ -21,6 +23,13 @@ pub enum BrokerCommand {
         /// Regenerate over an existing cluster directory (new certificates and credentials).
         #[arg(long)]
         force: bool,
+    },
+    /// Push every account JWT of a generated cluster to its running nodes (after the first
+    /// start, or to fill a node whose resolver directory was lost). Enrollment pushes by itself.
+    Push {
+        /// The generated cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
     },
 }
 
@@ -45,10 +54,26 @@ pub fn run(c: BrokerCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             eprintln!(
-                "generated {} nodes into {}; start them with: deploy/cluster.sh up {}",
+                "generated {} nodes into {}; start them with `deploy/cluster.sh up {}`, \
+                 then push the accounts: flowmesh broker push --cluster {}",
                 g.nodes.len(),
                 g.out.display(),
+                g.out.display(),
                 g.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        BrokerCommand::Push { cluster } => {
+            let started = std::time::Instant::now();
+            let n = super::runtime()?.block_on(async {
+                let system = broker::system_client(&cluster).await?;
+                let n = broker::push_all(&system, &cluster).await?;
+                let _ = system.flush().await;
+                anyhow::Ok(n)
+            })?;
+            eprintln!(
+                "pushed {n} account(s) to the cluster in {} ms",
+                started.elapsed().as_millis()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -11,7 +11,8 @@ use flowmesh_link::connect::connect;
 /// sealed to your key: other users cannot reach your instances, and the cloud cannot ask.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A config file with your `identity` and `[broker]` (any component's).
+    /// A config file with your `identity` and a `[broker]` whose credentials may send remote
+    /// actions: a collector's (sensors and watch clients may not).
     #[arg(long)]
     config: PathBuf,
     /// The instance to ask.
@@ -28,7 +29,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let me = n.name.unwrap_or_else(|| "cli".into());
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
-        let client = connect(&n.broker, &me).await?;
+        // Not under the instance's own name: the manager does not count a tool as the instance.
+        let client = connect(&n.broker, &format!("{me}:control")).await?;
         flowmesh_sensor::control::request(&client, &identity, &a.instance, &a.action)
             .await
             .map_err(anyhow::Error::msg)

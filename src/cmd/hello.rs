@@ -68,7 +68,7 @@ async fn link(c: &Common) -> anyhow::Result<Link> {
         cfg.regions.clear();
         cfg.urls = c.urls.clone();
     }
-    let client = connect(&cfg, &c.instance).await?;
+    let client = connect(&cfg, &format!("{}:hello", c.instance)).await?;
     let server = client.server_info().server_name;
     Ok(Link {
         client,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use flowmesh_link::Identity;
 use flowmesh_link::connect::BrokerConfig;
-use flowmesh_manager::broker::{self, Generated, NodePorts, Region, Topology, User};
+use flowmesh_manager::broker::{self, Generated, NodePorts, Region, Role, Topology, User};
 
 /// Finds the nats-server binary: `$NATS_SERVER`, then `PATH`, then the venv that
 /// `deploy/test.sh` installs into (`$FLOWMESH_HOME/venv`, default `~/.cache/flowmesh/venv`).
@@ -56,26 +56,28 @@ pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// A user of the test cluster: name, identity, instance names.
+/// A user of the test cluster: name, identity, instances and their roles.
 pub struct TestUser {
     /// Account name.
     pub name: String,
     /// The user's key pair.
     pub identity: Identity,
-    /// Instance names (each gets credentials).
-    pub instances: Vec<String>,
+    /// Instance names and roles (each gets credentials).
+    pub instances: Vec<(String, Role)>,
 }
 
 impl TestUser {
-    /// A user with a fresh identity.
-    pub fn new(name: &str, instances: &[&str]) -> Self {
+    /// A user with a fresh identity and these instances.
+    pub fn new(name: &str, instances: &[(&str, Role)]) -> Self {
         TestUser {
             name: name.into(),
             identity: Identity::generate(flowmesh_link::IdentityKind::User),
-            instances: instances.iter().map(|s| s.to_string()).collect(),
+            instances: instances.iter().map(|(i, r)| (i.to_string(), *r)).collect(),
         }
     }
 }
+
+pub use flowmesh_manager::broker::Role::{Collector, Sensor, Watch};
 
 struct Node {
     name: String,
@@ -149,11 +151,22 @@ impl Cluster {
                 .collect(),
             users: users
                 .iter()
-                .map(|u| User {
-                    name: u.name.clone(),
-                    public_key: Some(u.identity.public().to_hex()),
-                    identity: None,
-                    instances: u.instances.clone(),
+                .map(|u| {
+                    let of = |role| {
+                        u.instances
+                            .iter()
+                            .filter(|(_, r)| *r == role)
+                            .map(|(i, _)| i.clone())
+                            .collect()
+                    };
+                    User {
+                        name: u.name.clone(),
+                        public_key: Some(u.identity.public().to_hex()),
+                        identity: None,
+                        sensors: of(Role::Sensor),
+                        collectors: of(Role::Collector),
+                        watchers: of(Role::Watch),
+                    }
                 })
                 .collect(),
         };
@@ -205,10 +218,65 @@ impl Cluster {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match cluster.wait_healthy(left.min(Duration::from_millis(500))) {
-                Ok(()) => return Ok(cluster),
+                Ok(()) => {
+                    cluster.push_accounts()?;
+                    return Ok(cluster);
+                }
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => {}
             }
+        }
+    }
+
+    /// Pushes every account to the running nodes, as `flowmesh broker push` does, and waits
+    /// until every node has every user's account.
+    fn push_accounts(&self) -> anyhow::Result<()> {
+        let dir = self.dir.path();
+        // On a thread of its own: tests start clusters from inside their runtime too.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let system = broker::system_client(dir).await?;
+                    broker::push_all(&system, dir).await?;
+                    system.flush().await?;
+                    anyhow::Ok(())
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("pushing the accounts panicked"))?
+        })?;
+        let users = broker::AccountRecord::all_users(dir)?;
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            self.wait_accounts(&node.name, &users, Duration::from_secs(20))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `node`'s resolver holds the accounts of `users`.
+    pub fn wait_accounts(
+        &self,
+        node: &str,
+        users: &[broker::AccountRecord],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let dir = self.dir.path().join("resolver").join(node);
+        loop {
+            let missing: Vec<&str> = users
+                .iter()
+                .filter(|u| !dir.join(format!("{}.jwt", u.account)).is_file())
+                .map(|u| u.name.as_str())
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("accounts {missing:?} did not reach node {node} within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -234,7 +302,7 @@ impl Cluster {
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
-        // Where `deploy/cluster.sh` keeps it: `flowmesh enroll` signals reloads through it.
+        // Where `deploy/cluster.sh` keeps it.
         std::fs::write(
             self.dir.path().join(format!("logs/{}.pid", node.name)),
             child.id().to_string(),
@@ -355,6 +423,21 @@ impl Cluster {
         cfg
     }
 
+    /// The `[broker]` settings of an unrestricted client `name` inside `user`'s account (limited
+    /// to `region` if given): it stands for an attacker who runs the broker, or holds the
+    /// account's signing key, and may publish and subscribe anywhere in that account.
+    pub fn insider_config(&self, user: &str, name: &str, region: Option<&str>) -> BrokerConfig {
+        let dir = self.dir.path();
+        let authority = broker::Authority::load(dir).expect("the cluster's authority");
+        let record = broker::AccountRecord::load(dir, user).expect("the user's account");
+        let creds = authority
+            .issue_unrestricted(&record, name)
+            .expect("insider credentials");
+        let mut cfg = self.broker_config(user, name, region);
+        cfg.creds_file = creds;
+        cfg
+    }
+
     /// The generated directory (CA, configs, credentials).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -372,7 +455,19 @@ impl Drop for Cluster {
     }
 }
 
-pub use flowmesh_manager::broker::http_get;
+/// A minimal HTTP/1.0 GET of a node's monitoring port (no client library needed).
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
+}
 
 /// Whether every consumer of `stream` has had every message delivered and acknowledged (and
 /// the stream holds at least one): the collectors are done with what was published.

@@ -12,7 +12,7 @@ use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::connect;
 use flowmesh_link::streams;
 use flowmesh_sensor::flow::{FlowRecord, TableConfig};
-use flowmesh_testkit::{Cluster, TestUser};
+use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser};
 
 pub const FLOWS: u64 = 3000;
 
@@ -73,14 +73,13 @@ impl Pipeline {
         let user = TestUser::new(
             "alice",
             &[
-                "sensor-1",
-                "sensor-2",
-                "collector-1",
-                "collector-2",
-                "tester",
+                ("sensor-1", Sensor),
+                ("sensor-2", Sensor),
+                ("collector-1", Collector),
+                ("collector-2", Collector),
             ],
         );
-        let bob = TestUser::new("bob", &["bob-1"]);
+        let bob = TestUser::new("bob", &[("bob-1", Sensor)]);
         // A cluster that does not start fails the test: it never passes for lack of one.
         let cluster = Cluster::start(&[&user, &bob], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
@@ -192,7 +191,7 @@ impl Pipeline {
         std::fs::write(
             &cfg,
             format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\nreplicas = 3\n{}",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\n{}",
                 capture.display(),
                 self.broker_toml(name, Some("eu"))
             ),
@@ -205,10 +204,16 @@ impl Pipeline {
         std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
     }
 
-    /// A JetStream context as the `tester` instance.
+    /// A JetStream context of an unrestricted client in alice's account (it stands for an
+    /// attacker who runs the broker: tests inject forgeries through it).
     pub async fn js(&self) -> jetstream::Context {
-        let b = self.cluster.broker_config("alice", "tester", Some("us"));
-        jetstream::new(connect(&b, "tester").await.unwrap())
+        jetstream::new(self.insider().await)
+    }
+
+    /// An unrestricted client in alice's account (see [`Pipeline::js`]).
+    pub async fn insider(&self) -> flowmesh_link::async_nats::Client {
+        let b = self.cluster.insider_config("alice", "tester", Some("us"));
+        connect(&b, "tester").await.unwrap()
     }
 
     /// Waits until the collectors' consumer has every message of the stream acknowledged.

@@ -1,195 +1,176 @@
-//! Users and instances added to a running cluster, and instances revoked, without restarting a
-//! node: `accounts.json` changes, every node's config is rendered again, and each node is told
-//! to reload it (SIGHUP, what `nats-server --signal reload` sends). On reload nats-server adds
-//! the new accounts (JetStream included) and closes the connections of logins that are gone,
-//! so a revocation holds on every node at once.
+//! Users and instances added to a running cluster, and instances revoked, without touching a
+//! node: a new user's account JWT (and every change to it, such as a revocation) is pushed to
+//! the nodes' `full` resolvers through the system account (`$SYS.REQ.CLAIMS.UPDATE`); every
+//! node takes it at once and the resolvers keep each other in sync. A new instance of a known
+//! user needs no push at all: its user JWT, signed by the account's signing key, is all a node
+//! needs to check. No config file is rewritten and no node reloaded, ever.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flowmesh_link::PublicKey;
+use flowmesh_link::async_nats::Client;
+use flowmesh_link::connect::BrokerConfig;
 use flowmesh_link::subject::validate_token;
 
-use super::render::{Account, Accounts, CLOUD, SYSTEM, new_member};
-use super::{
-    BrokerError, Topology, TopologyError, read_summary, render_configs, write_broker_toml,
-};
+use super::accounts::{AccountRecord, CLOUD, SYSTEM, check_user_name};
+use super::authority::{Authority, creds_path, now_secs};
+use super::roles::Role;
+use super::{BrokerError, invalid, read_summary, write_broker_toml};
 
-/// What `enroll` created.
+/// What to enroll.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    /// The user (account) name.
+    pub user: String,
+    /// A new user's public key (hex): recorded as its user id.
+    pub public_key: Option<String>,
+    /// Instances and their roles.
+    pub instances: Vec<(String, Role)>,
+    /// How long the instances' credentials last (none: until revoked).
+    pub expires_in: Option<Duration>,
+}
+
+/// What [`enroll`] created.
 #[derive(Debug, Clone)]
 pub struct Enrolled {
-    /// Whether the user's account is new.
-    pub new_account: bool,
+    /// The user's account JWT, when it is new and must be pushed (see [`push`]).
+    pub account_jwt: Option<String>,
     /// For each new instance: its name and the `[broker]` file for its config.
     pub instances: Vec<(String, PathBuf)>,
 }
 
-fn invalid(m: String) -> BrokerError {
-    BrokerError::Topology(TopologyError::Invalid(m))
+impl Enrolled {
+    /// Whether the user's account is new.
+    pub fn new_account(&self) -> bool {
+        self.account_jwt.is_some()
+    }
 }
 
-fn load(out: &Path) -> Result<(Topology, Accounts), BrokerError> {
-    // accounts.json first: its absence has the more helpful message.
-    let accounts = Accounts::load(out)?;
-    Ok((Topology::load(&out.join("topology.toml"))?, accounts))
-}
-
-/// Adds `instances` to `user`, creating the user's account (with `public_key`, its user id)
-/// if it does not exist. Nodes are not reloaded here: see [`reload`].
-pub fn enroll(
-    out: &Path,
-    user: &str,
-    public_key: Option<&str>,
-    instances: &[String],
-) -> Result<Enrolled, BrokerError> {
-    if validate_token(user).is_err() || user == SYSTEM || user == CLOUD {
+/// Creates the user's account if it is new (signing its JWT; push it with [`push`]) and
+/// credentials for each instance. `authority` signs.
+pub fn enroll(authority: &Authority, e: &Enrollment) -> Result<Enrolled, BrokerError> {
+    let out = authority.out();
+    check_user_name(&e.user)?;
+    for (i, _) in &e.instances {
+        validate_token(i).map_err(|err| invalid(err.to_string()))?;
+    }
+    let existing = AccountRecord::find(out, &e.user)?;
+    let new_account = existing.is_none();
+    let mut record = match existing {
+        Some(r) => r,
+        None => {
+            let key = e.public_key.as_deref().ok_or_else(|| {
+                invalid(format!(
+                    "{} is a new user: give its public key (--public-key or --identity, from `flowmesh keygen`)",
+                    e.user
+                ))
+            })?;
+            PublicKey::from_hex(key).map_err(|err| invalid(format!("--public-key: {err}")))?;
+            AccountRecord::create(out, &e.user, Some(key.to_string()))?
+        }
+    };
+    if let Some((i, _)) = e
+        .instances
+        .iter()
+        .find(|(i, _)| record.instances.contains_key(i))
+    {
         return Err(invalid(format!(
-            "user name {user:?} must be letters, digits, '-' or '_' (and not {SYSTEM} or {CLOUD})"
+            "{} already has an instance {i}; revoke it first to give it new credentials",
+            e.user
         )));
     }
-    for i in instances {
-        validate_token(i).map_err(|e| invalid(e.to_string()))?;
-    }
-    let (topology, mut accounts) = load(out)?;
-    let new_account = accounts.user_mut(user).is_none();
-    if new_account {
-        let key = public_key.ok_or_else(|| {
-            invalid(format!(
-                "{user} is a new user: give its public key (--public-key, from `flowmesh keygen`)"
-            ))
-        })?;
-        PublicKey::from_hex(key).map_err(|e| invalid(format!("--public-key: {e}")))?;
-        accounts.users.push(Account {
-            name: user.to_string(),
-            user_id: Some(key.to_string()),
-            members: vec![],
-        });
-    }
+    let expires = e
+        .expires_in
+        .map(|d| now_secs().saturating_add(d.as_secs() as i64));
     let nodes = read_summary(out)?;
     let mut created = Vec::new();
-    for i in instances {
-        let account = accounts
-            .user_mut(user)
-            .ok_or_else(|| invalid(format!("no account {user}")))?;
-        if account.members.iter().any(|m| &m.instance == i) {
-            return Err(invalid(format!(
-                "{user} already has an instance {i}; revoke it first to give it new credentials"
-            )));
-        }
-        let member = new_member(out, user, i)?;
-        account.members.push(member);
-        write_broker_toml(out, &nodes, user, i)?;
-        created.push((i.clone(), out.join(format!("creds/{user}/{i}.toml"))));
+    for (i, role) in &e.instances {
+        authority.issue(&mut record, i, *role, expires)?;
+        write_broker_toml(out, &nodes, &e.user, i)?;
+        created.push((i.clone(), out.join(format!("creds/{}/{i}.toml", e.user))));
     }
-    accounts.save(out)?;
-    render_configs(&topology, out, &accounts)?;
-    tracing::info!(%user, new_account, instances = ?instances, "enrolled");
+    // The JWT changes only for a new account; the record is saved either way.
+    let jwt = if new_account {
+        authority.sign(&record)?
+    } else {
+        AccountRecord::jwt(out, &e.user)?
+    };
+    record.save(out, &jwt)?;
+    tracing::info!(user = %e.user, new_account, instances = ?e.instances, "enrolled");
     Ok(Enrolled {
-        new_account,
+        account_jwt: new_account.then_some(jwt),
         instances: created,
     })
 }
 
-/// Revokes `instance` of `user`: its login leaves every node's config and its seed is deleted.
-/// Nodes are not reloaded here: see [`reload`].
-pub fn revoke(out: &Path, user: &str, instance: &str) -> Result<(), BrokerError> {
-    let (topology, mut accounts) = load(out)?;
-    let account = accounts
-        .user_mut(user)
-        .ok_or_else(|| invalid(format!("no user {user} in {}", out.display())))?;
-    let before = account.members.len();
-    account.members.retain(|m| m.instance != instance);
-    if account.members.len() == before {
+/// Revokes `instance` of `user`: its key joins the account's revocations and its credentials
+/// are deleted. Returns the account JWT to push: once a node has it, the instance's
+/// connections are closed and it cannot log in again.
+pub fn revoke(authority: &Authority, user: &str, instance: &str) -> Result<String, BrokerError> {
+    let out = authority.out();
+    let mut record = AccountRecord::load(out, user)?;
+    let Some(gone) = record.instances.remove(instance) else {
         return Err(invalid(format!("user {user} has no instance {instance}")));
-    }
-    accounts.save(out)?;
-    render_configs(&topology, out, &accounts)?;
-    for ext in ["nk", "toml"] {
-        let _ = std::fs::remove_file(out.join(format!("creds/{user}/{instance}.{ext}")));
+    };
+    record.revoked.insert(gone.key, now_secs());
+    let jwt = authority.sign(&record)?;
+    record.save(out, &jwt)?;
+    for path in [
+        creds_path(out, user, instance),
+        out.join(format!("creds/{user}/{instance}.toml")),
+    ] {
+        let _ = std::fs::remove_file(path);
     }
     tracing::info!(%user, %instance, "revoked");
-    Ok(())
+    Ok(jwt)
 }
 
-/// A minimal HTTP/1.0 GET (the monitoring port; no client library needed).
-pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
-}
+/// How long a node may take to answer a push.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// When the node behind `monitor` (host:port) last loaded its config.
-fn config_load_time(monitor: &str) -> Option<String> {
-    let body = http_get(monitor, "/varz").ok()?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v.get("config_load_time")?.as_str().map(str::to_string)
-}
-
-/// Tells every node of the cluster generated in `out` and running on this machine (its pid in
-/// `logs/<node>.pid`, as `deploy/cluster.sh` and the tests write it) to reload its config, and
-/// waits until each has. Returns the nodes reloaded; a node that is not running here, or did
-/// not reload within `timeout`, is an error naming it.
-pub fn reload(out: &Path, timeout: Duration) -> Result<Vec<String>, BrokerError> {
-    let mut done = Vec::new();
-    let mut problems = Vec::new();
-    for node in read_summary(out)? {
-        let monitor = node.monitor_url.trim_start_matches("http://").to_string();
-        let pid_file = out.join(format!("logs/{}.pid", node.name));
-        let pid: Option<i32> = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        let Some(pid) = pid else {
-            problems.push(format!(
-                "{}: no {} (not running on this machine?): reload it where it runs with `nats-server --signal reload`",
-                node.name,
-                pid_file.display()
-            ));
-            continue;
-        };
-        let before = config_load_time(&monitor);
-        // SAFETY: kill(2) with a pid read from the node's pid file and SIGHUP, which
-        // nats-server takes as "reload the configuration".
-        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
-            problems.push(format!(
-                "{}: cannot signal pid {pid}: {}",
-                node.name,
-                std::io::Error::last_os_error()
-            ));
-            continue;
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let now = config_load_time(&monitor);
-            if now.is_some() && now != before {
-                done.push(node.name.clone());
-                break;
-            }
-            if Instant::now() > deadline {
-                problems.push(format!(
-                    "{}: did not reload within {timeout:?} (its log: {})",
-                    node.name,
-                    out.join(format!("logs/{}.log", node.name)).display()
-                ));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    if problems.is_empty() {
-        Ok(done)
+/// Pushes an account JWT to the cluster's resolvers through the system account; `Ok` once a
+/// node stored it (every node receives the same request; resolvers also sync each other).
+pub async fn push(system: &Client, account_jwt: &str) -> Result<(), BrokerError> {
+    let answer = tokio::time::timeout(
+        PUSH_TIMEOUT,
+        system.request("$SYS.REQ.CLAIMS.UPDATE", account_jwt.to_string().into()),
+    )
+    .await
+    .map_err(|_| invalid(format!("no node answered the push within {PUSH_TIMEOUT:?}")))?
+    .map_err(|e| invalid(format!("push: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap_or_default();
+    if v["data"]["code"] == 200 {
+        Ok(())
     } else {
         Err(invalid(format!(
-            "reloaded {} node(s); not reloaded:\n  {}",
-            done.len(),
-            problems.join("\n  ")
+            "the cluster refused the account: {}",
+            String::from_utf8_lossy(&answer.payload)
         )))
     }
+}
+
+/// Pushes every account's JWT (after `broker init`, or to repair a node's resolver); returns
+/// how many.
+pub async fn push_all(system: &Client, out: &Path) -> Result<usize, BrokerError> {
+    let mut names = vec![CLOUD.to_string()];
+    names.extend(AccountRecord::all_users(out)?.into_iter().map(|r| r.name));
+    for name in &names {
+        push(system, &AccountRecord::jwt(out, name)?).await?;
+    }
+    Ok(names.len())
+}
+
+/// The `[broker]` settings of the manager's login to the system account.
+pub fn system_broker(out: &Path) -> Result<BrokerConfig, BrokerError> {
+    let path = out.join(format!("creds/{SYSTEM}/manager.toml"));
+    BrokerConfig::load(&path).map_err(|e| invalid(e.to_string()))
+}
+
+/// Connects to the cluster as the system account's manager (to push accounts).
+pub async fn system_client(out: &Path) -> Result<Client, BrokerError> {
+    let cfg = system_broker(out)?;
+    flowmesh_link::connect::connect(&cfg, "flowmesh-enroll")
+        .await
+        .map_err(|e| invalid(e.to_string()))
 }

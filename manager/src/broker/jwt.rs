@@ -1,7 +1,7 @@
 //! NATS decentralized-auth JWTs (version 2, as nats-server and the `nats` CLI read them):
 //! operator, account and user claims, signed with nkeys, and the `.creds` file a client logs
-//! in with. Groundwork for operator mode (issue 13): a node then trusts the operator, holds
-//! accounts in its `full` resolver, and needs no user in its config.
+//! in with. A node trusts the operator, holds accounts in its `full` resolver (pushed live),
+//! and needs no user in its config.
 //!
 //! Format: `base64url(header) "." base64url(claims) "." base64url(ed25519 signature of the
 //! first two parts)`, unpadded; the header is `{"typ":"JWT","alg":"ed25519-nkey"}`; the claims'
@@ -150,16 +150,27 @@ pub struct Permissions {
     pub allow_responses: bool,
 }
 
+/// What a user JWT says about its holder.
+#[derive(Debug, Clone, Default)]
+pub struct UserClaims {
+    /// Its name (the instance), reported by the broker as `name_tag`.
+    pub name: String,
+    /// What it may publish and subscribe to.
+    pub permissions: Permissions,
+    /// Tags the broker reports in connection events (`role:sensor`).
+    pub tags: Vec<String>,
+    /// Expiry, seconds since the epoch: the broker refuses it after, and closes its connections.
+    pub expires: Option<i64>,
+}
+
 /// A user JWT signed by `signer` (the account key or one of its signing keys) for the account
 /// `account_key`.
 pub fn user(
     signer: &KeyPair,
     account_key: &str,
     user_key: &str,
-    name: &str,
-    permissions: &Permissions,
+    c: &UserClaims,
     now: i64,
-    expires: Option<i64>,
 ) -> Result<String, JwtError> {
     let list = |l: &[String]| {
         if l.is_empty() {
@@ -171,19 +182,42 @@ pub fn user(
     let mut nats = json!({
         "type": "user",
         "version": 2,
-        "pub": list(&permissions.publish),
-        "sub": list(&permissions.subscribe),
+        "pub": list(&c.permissions.publish),
+        "sub": list(&c.permissions.subscribe),
         "subs": UNLIMITED,
         "data": UNLIMITED,
         "payload": UNLIMITED,
     });
-    if permissions.allow_responses {
+    if c.permissions.allow_responses {
         nats["resp"] = json!({"max": 1, "ttl": 0});
+    }
+    if !c.tags.is_empty() {
+        nats["tags"] = json!(c.tags);
     }
     if signer.public_key() != account_key {
         nats["issuer_account"] = json!(account_key);
     }
-    encode(signer, user_key, name, now, expires, nats)
+    encode(signer, user_key, &c.name, now, c.expires, nats)
+}
+
+/// An export of a service (requests in, one answer each) on `subject`.
+pub fn service_export(name: &str, subject: &str) -> Value {
+    json!({"name": name, "subject": subject, "type": "service", "response_type": "Singleton"})
+}
+
+/// An export of a stream (messages out) on `subject`.
+pub fn stream_export(name: &str, subject: &str) -> Value {
+    json!({"name": name, "subject": subject, "type": "stream"})
+}
+
+/// An import of `account`'s service on `subject`, published to locally as `local`.
+pub fn service_import(name: &str, account: &str, subject: &str, local: &str) -> Value {
+    json!({"name": name, "account": account, "subject": subject, "local_subject": local, "type": "service"})
+}
+
+/// An import of `account`'s stream on `subject`, received under the same subject.
+pub fn stream_import(name: &str, account: &str, subject: &str) -> Value {
+    json!({"name": name, "account": account, "subject": subject, "type": "stream"})
 }
 
 /// A `.creds` file: the user JWT and its nkey seed, as `nats` tools write it.
@@ -228,24 +262,29 @@ mod tests {
             .unwrap();
         let signer = KeyPair::new_account();
         let u = KeyPair::new_user();
-        let perms = Permissions {
-            publish: vec!["flowmesh.flows.s1".into()],
-            ..Permissions::default()
+        let claims_of_s1 = UserClaims {
+            name: "s1".into(),
+            permissions: Permissions {
+                publish: vec!["flowmesh.flows.s1".into()],
+                ..Permissions::default()
+            },
+            tags: vec!["role:sensor".into()],
+            expires: Some(9),
         };
         let uj = user(
             &signer,
             &acct.public_key(),
             &u.public_key(),
-            "s1",
-            &perms,
+            &claims_of_s1,
             1,
-            Some(9),
         )
         .unwrap();
         let c = claims(&uj).unwrap();
         assert_eq!(c["nats"]["issuer_account"], acct.public_key());
         assert_eq!(c["nats"]["pub"]["allow"][0], "flowmesh.flows.s1");
         assert_eq!(c["exp"], 9);
+        assert_eq!(c["name"], "s1");
+        assert_eq!(c["nats"]["tags"][0], "role:sensor");
         assert!(creds(&uj, &u.seed().unwrap()).contains("BEGIN USER NKEY SEED"));
     }
 }

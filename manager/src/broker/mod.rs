@@ -5,14 +5,25 @@
 //! OUT/nodes.tsv                   one line per node: name, region, config, client URL, monitor URL
 //! OUT/nodes/<node>.conf           nats-server config, paths relative to OUT
 //! OUT/nodes/<node>.pem            node certificate (server and route/gateway client)
+//! OUT/operator.jwt                the operator every node trusts (also in each node config)
+//! OUT/accounts/<account>.json|jwt each account's public record and JWT (see `accounts`)
 //! OUT/secrets/*-key.pem           CA and node private keys (0600)
-//! OUT/creds/<user>/<inst>.nk      per-instance nkey seed (0600)
+//! OUT/secrets/operator.nk         the operator's seed (0600): signs accounts
+//! OUT/secrets/accounts/<a>.nk     each account's signing seed (0600): signs its instances
+//! OUT/creds/<user>/<inst>.creds   per-instance user JWT and nkey seed (0600)
 //! OUT/creds/<user>/<inst>.toml    the `[broker]` table for that instance's config
+//! OUT/resolver/<node>/            each node's account resolver (written by nats-server)
 //! ```
+//!
+//! Nodes run in NATS operator mode: their configs name the operator, the system account and a
+//! `full` resolver, and list no user or account of a cloud user. Accounts are pushed to the
+//! running cluster (`push_all` after start, `enroll` for each new user).
 //!
 //! Configs refer to files relative to OUT, so nats-server is started with OUT as its working
 //! directory (`deploy/cluster.sh` and the test harness do so); the tree can then be moved.
 
+pub mod accounts;
+pub mod authority;
 mod enroll;
 pub mod jwt;
 mod pki;
@@ -20,8 +31,13 @@ mod render;
 pub mod roles;
 mod topology;
 
-pub use enroll::{Enrolled, enroll, http_get, reload, revoke};
-pub use render::{Account, Accounts, CLOUD, Member, NodeSummary, SYSTEM, read_summary};
+pub use accounts::{AccountRecord, CLOUD, SYSTEM};
+pub use authority::Authority;
+pub use enroll::{
+    Enrolled, Enrollment, enroll, push, push_all, revoke, system_broker, system_client,
+};
+pub use render::{NodeSummary, read_summary};
+pub use roles::Role;
 pub use topology::{NodePorts, Region, Topology, TopologyError, User};
 
 use std::fs;
@@ -58,6 +74,24 @@ pub enum BrokerError {
     /// nkey generation failed.
     #[error("nkey generation: {0}")]
     Nkey(String),
+}
+
+pub(crate) fn invalid(m: String) -> BrokerError {
+    BrokerError::Topology(TopologyError::Invalid(m))
+}
+
+/// Writes `body` to `path` through a temporary file and a rename: readers see all or nothing.
+pub(crate) fn write_atomic(path: &Path, body: &[u8]) -> Result<(), BrokerError> {
+    let io = |source| BrokerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, body).map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
 }
 
 pub(crate) fn write_file(path: &Path, body: &str) -> Result<(), BrokerError> {
@@ -97,7 +131,7 @@ pub fn broker_config(
     BrokerConfig {
         urls: nodes.iter().map(|n| n.client_url.clone()).collect(),
         ca_file: out.join("ca.pem"),
-        nkey_file: out.join("creds").join(user).join(format!("{instance}.nk")),
+        creds_file: authority::creds_path(out, user, instance),
         connect_timeout_secs: 10,
         // By region, so the instance measures and connects to the nearest one.
         regions: nodes.iter().fold(Default::default(), |mut m, n| {
@@ -108,18 +142,6 @@ pub fn broker_config(
         }),
         region: None,
     }
-}
-
-/// Writes every node's nats-server config for these accounts.
-fn render_configs(topology: &Topology, out: &Path, accounts: &Accounts) -> Result<(), BrokerError> {
-    let nodes = topology.nodes();
-    for node in &nodes {
-        write_file(
-            &out.join(format!("nodes/{}.conf", node.name)),
-            &render::node_config(topology, node, &nodes, accounts),
-        )?;
-    }
-    Ok(())
 }
 
 /// Writes `creds/<user>/<instance>.toml`: the `[broker]` table of that instance's config.
@@ -144,7 +166,23 @@ fn write_broker_toml(
     write_file(&out.join(format!("creds/{user}/{instance}.toml")), &body)
 }
 
-/// Generates CA, certificates, node configs and credentials for `topology` into `out`.
+/// The user id (X25519 public key, hex) of a topology user.
+fn user_id(u: &User, base: &Path) -> Result<String, BrokerError> {
+    match (&u.public_key, &u.identity) {
+        (Some(k), _) => Ok(k.clone()),
+        (None, Some(path)) => flowmesh_link::Identity::load(&base.join(path))
+            .map(|id| id.public().to_hex())
+            .map_err(|e| invalid(format!("user {}: {e}", u.name))),
+        (None, None) => Err(invalid(format!(
+            "user {} needs `identity` or `public_key` (its envelopes are sealed to it)",
+            u.name
+        ))),
+    }
+}
+
+/// Generates CA, certificates, node configs, the operator, accounts and credentials for
+/// `topology` into `out`. Users' accounts still have to be pushed once the nodes run
+/// ([`push_all`]).
 /// `base` resolves relative identity paths in the topology.
 pub fn generate(
     topology: &Topology,
@@ -172,8 +210,12 @@ pub fn generate(
         true,
     )?;
 
-    let accounts = render::Accounts::generate(topology, base, &out)?;
-    accounts.save(&out)?;
+    let created = Authority::create(&out)?;
+    let auth = render::NodeAuth {
+        operator_jwt: created.operator_jwt.clone(),
+        system: created.system.clone(),
+        cloud: created.cloud.clone(),
+    };
     write_file(
         &out.join("topology.toml"),
         &toml::to_string(topology).map_err(|e| TopologyError::Invalid(e.to_string()))?,
@@ -191,7 +233,12 @@ pub fn generate(
             true,
         )?;
     }
-    render_configs(topology, &out, &accounts)?;
+    for node in &nodes {
+        write_file(
+            &out.join(format!("nodes/{}.conf", node.name)),
+            &render::node_config(topology, node, &nodes, &auth),
+        )?;
+    }
     let summary = render::summaries(topology, &nodes);
     write_file(&out.join("nodes.tsv"), &render::summary_tsv(&summary))?;
     let generated = Generated {
@@ -199,9 +246,13 @@ pub fn generate(
         nodes: summary,
     };
     for user in &topology.users {
-        for instance in &user.instances {
-            write_broker_toml(&generated.out, &generated.nodes, &user.name, instance)?;
-        }
+        let enrollment = Enrollment {
+            user: user.name.clone(),
+            public_key: Some(user_id(user, base)?),
+            instances: user.instances(),
+            expires_in: None,
+        };
+        enroll(&created.authority, &enrollment)?;
     }
     for account in [SYSTEM, CLOUD] {
         write_broker_toml(&generated.out, &generated.nodes, account, "manager")?;

@@ -1,153 +1,22 @@
-//! Rendering: accounts with per-instance nkeys, one nats-server config per node, the node list.
+//! Rendering: one nats-server config per node (TLS 1.3, routes, gateways, JetStream, operator
+//! mode), and the node list.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use flowmesh_link::subject::cloud;
-use flowmesh_link::{Identity, secret_file};
-use serde::{Deserialize, Serialize};
-
 use super::BrokerError;
 use super::topology::{Node, Topology};
 
-/// One instance's login: its name and public nkey.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Member {
-    /// The instance name.
-    pub instance: String,
-    /// Its public nkey (the seed is only in `creds/<account>/<instance>.nk`).
-    pub nkey: String,
-}
-
-/// One account and the public nkeys allowed to log into it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Account {
-    /// The account (user) name.
-    pub name: String,
-    /// The user's public key (hex), for cloud users.
-    pub user_id: Option<String>,
-    /// Its logins.
-    pub members: Vec<Member>,
-}
-
-/// The system account (the manager's view of connections), the cloud account (the manager's
-/// inbox and broadcasts) and one account per cloud user. Kept in `accounts.json` so users and
-/// instances can be added and revoked later (`flowmesh enroll`, `flowmesh revoke`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Accounts {
-    /// `SYS`.
-    pub system: Account,
-    /// `CLOUD`.
-    pub cloud: Account,
-    /// The users.
-    pub users: Vec<Account>,
-}
-
-/// The system account's name.
-pub const SYSTEM: &str = "SYS";
-/// The cloud account's name.
-pub const CLOUD: &str = "CLOUD";
-
-/// Creates a login for `instance` in `account`: the seed goes to `creds/`, the public key back.
-pub fn new_member(out: &Path, account: &str, instance: &str) -> Result<Member, BrokerError> {
-    let kp = nkeys::KeyPair::new_user();
-    let seed = kp.seed().map_err(|e| BrokerError::Nkey(e.to_string()))?;
-    let body =
-        format!("# nkey seed of {instance} in account {account}: PRIVATE (mode 0600)\n{seed}\n");
-    secret_file::write(
-        &out.join(format!("creds/{account}/{instance}.nk")),
-        body.as_bytes(),
-        true,
-    )?;
-    Ok(Member {
-        instance: instance.to_string(),
-        nkey: kp.public_key(),
-    })
-}
-
-impl Accounts {
-    /// Creates a fresh nkey for every instance (seeds written under `out/creds`) and for the
-    /// manager's logins to the system and cloud accounts.
-    pub fn generate(topology: &Topology, base: &Path, out: &Path) -> Result<Self, BrokerError> {
-        let system = Account {
-            name: SYSTEM.into(),
-            user_id: None,
-            members: vec![new_member(out, SYSTEM, "manager")?],
-        };
-        let cloud = Account {
-            name: CLOUD.into(),
-            user_id: None,
-            members: vec![new_member(out, CLOUD, "manager")?],
-        };
-        let mut users = Vec::new();
-        for u in &topology.users {
-            let user_id = match (&u.public_key, &u.identity) {
-                (Some(k), _) => Some(k.clone()),
-                (None, Some(path)) => {
-                    let id = Identity::load(&base.join(path)).map_err(|e| {
-                        BrokerError::Topology(super::TopologyError::Invalid(format!(
-                            "user {}: {e}",
-                            u.name
-                        )))
-                    })?;
-                    Some(id.public().to_hex())
-                }
-                (None, None) => None,
-            };
-            let mut members = Vec::new();
-            for i in &u.instances {
-                members.push(new_member(out, &u.name, i)?);
-            }
-            users.push(Account {
-                name: u.name.clone(),
-                user_id,
-                members,
-            });
-        }
-        Ok(Accounts {
-            system,
-            cloud,
-            users,
-        })
-    }
-
-    /// Reads `accounts.json` of a generated directory.
-    pub fn load(out: &Path) -> Result<Self, BrokerError> {
-        let path = out.join("accounts.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                BrokerError::Topology(super::TopologyError::Invalid(format!(
-                    "{} not found: {} is not a cluster directory, or was generated before \
-                     enrollment existed (regenerate it with `flowmesh broker init --force`)",
-                    path.display(),
-                    out.display()
-                )))
-            } else {
-                BrokerError::Io {
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })?;
-        serde_json::from_str(&text).map_err(|e| {
-            BrokerError::Topology(super::TopologyError::Invalid(format!(
-                "{}: {e}",
-                path.display()
-            )))
-        })
-    }
-
-    /// Writes `accounts.json` (public keys only).
-    pub fn save(&self, out: &Path) -> Result<(), BrokerError> {
-        let json = serde_json::to_string_pretty(self)
-            .map_err(|e| BrokerError::Topology(super::TopologyError::Invalid(e.to_string())))?;
-        super::write_file(&out.join("accounts.json"), &json)
-    }
-
-    /// The account of user `name`.
-    pub fn user_mut(&mut self, name: &str) -> Option<&mut Account> {
-        self.users.iter_mut().find(|a| a.name == name)
-    }
+/// What every node's config says about authentication: the operator it trusts, the system
+/// account, and the two infrastructure accounts it starts with (users' accounts are pushed).
+#[derive(Debug, Clone)]
+pub struct NodeAuth {
+    /// The operator JWT.
+    pub operator_jwt: String,
+    /// The system account's public key and JWT.
+    pub system: (String, String),
+    /// The cloud account's public key and JWT.
+    pub cloud: (String, String),
 }
 
 fn tls_block(out: &mut String, node: &str, indent: &str, verify: bool, client_port: bool) {
@@ -167,57 +36,8 @@ fn tls_block(out: &mut String, node: &str, indent: &str, verify: bool, client_po
     let _ = writeln!(out, "{indent}}}");
 }
 
-/// How an account's block is written: its exports and imports.
-enum Role {
-    System,
-    Cloud,
-    User,
-}
-
-fn account_block(out: &mut String, a: &Account, role: Role) {
-    if let Some(id) = &a.user_id {
-        let _ = writeln!(out, "  # user id {id}");
-    }
-    let _ = writeln!(out, "  {}: {{", a.name);
-    match role {
-        Role::System => {}
-        Role::Cloud => {
-            // The cloud inbox is a service each user reaches only on its own subject; the
-            // broadcasts are streams each user receives only on its own subject.
-            let _ = writeln!(out, "    exports: [");
-            let _ = writeln!(out, "      {{ service: \"{}.*\" }}", cloud::INBOX);
-            let _ = writeln!(out, "      {{ stream: \"{}.*\" }}", cloud::BROADCAST);
-            let _ = writeln!(out, "    ]");
-        }
-        Role::User => {
-            let _ = writeln!(out, "    jetstream: enabled");
-            let _ = writeln!(out, "    imports: [");
-            let _ = writeln!(
-                out,
-                "      {{ service: {{ account: {CLOUD}, subject: \"{}.{}\" }}, to: \"{}\" }}",
-                cloud::INBOX,
-                a.name,
-                cloud::INBOX
-            );
-            let _ = writeln!(
-                out,
-                "      {{ stream: {{ account: {CLOUD}, subject: \"{}.{}\" }} }}",
-                cloud::BROADCAST,
-                a.name
-            );
-            let _ = writeln!(out, "    ]");
-        }
-    }
-    let _ = writeln!(out, "    users: [");
-    for m in &a.members {
-        let _ = writeln!(out, "      {{ nkey: \"{}\" }}  # {}", m.nkey, m.instance);
-    }
-    let _ = writeln!(out, "    ]");
-    let _ = writeln!(out, "  }}");
-}
-
 /// The nats-server configuration of `node`.
-pub fn node_config(t: &Topology, node: &Node, all: &[Node], accounts: &Accounts) -> String {
+pub fn node_config(t: &Topology, node: &Node, all: &[Node], auth: &NodeAuth) -> String {
     let host = &t.host;
     let p = node.ports;
     let mut c = String::new();
@@ -278,16 +98,24 @@ pub fn node_config(t: &Topology, node: &Node, all: &[Node], accounts: &Accounts)
     let _ = writeln!(c, "  max_file_store: 4GB");
     let _ = writeln!(c, "}}");
 
+    // Decentralized auth: the node trusts the operator and learns accounts from its resolver,
+    // to which accounts are pushed live (`flowmesh enroll`); no user or account is listed here.
     let _ = writeln!(
         c,
-        "\n# One account per cloud user: the broker keeps users apart."
+        "\n# Operator mode: one account per cloud user, pushed to the resolver at enrollment."
     );
-    let _ = writeln!(c, "system_account: {SYSTEM}");
-    let _ = writeln!(c, "accounts {{");
-    account_block(&mut c, &accounts.system, Role::System);
-    account_block(&mut c, &accounts.cloud, Role::Cloud);
-    for a in &accounts.users {
-        account_block(&mut c, a, Role::User);
+    let _ = writeln!(c, "operator: \"{}\"", auth.operator_jwt);
+    let _ = writeln!(c, "system_account: {}", auth.system.0);
+    let _ = writeln!(c, "resolver {{");
+    let _ = writeln!(c, "  type: full");
+    let _ = writeln!(c, "  dir: \"resolver/{}\"", node.name);
+    let _ = writeln!(c, "  allow_delete: true");
+    let _ = writeln!(c, "  interval: \"2m\"");
+    let _ = writeln!(c, "  limit: 1000000");
+    let _ = writeln!(c, "}}");
+    let _ = writeln!(c, "resolver_preload {{");
+    for (key, jwt) in [&auth.system, &auth.cloud] {
+        let _ = writeln!(c, "  {key}: \"{jwt}\"");
     }
     let _ = writeln!(c, "}}");
     c

@@ -1,53 +1,137 @@
-//! What each role may do, as user-JWT permissions the broker enforces (issue 13, groundwork:
-//! not yet used by enrollment). A sensor publishes its own flows and status and the cloud
-//! inbox, answers its own control subject, and has no JetStream API at all (publishing into
-//! `FLOWS` needs none); a collector also owns the streams, its durable consumers and the
-//! status bucket — but cannot delete a stream; a watch client reads alerts and changes.
+//! What each role may do, as user-JWT permissions the broker enforces.
+//!
+//! | role      | publishes                                                   | subscribes                         |
+//! |-----------|-------------------------------------------------------------|------------------------------------|
+//! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
+//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `hello.*`, its own `control`, its broadcast, its own inboxes |
+//! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
+//!
+//! A sensor has no JetStream API at all: publishing into `FLOWS` needs none (the stream's ack
+//! comes to its inbox). The collector creates the streams, its durable consumer and the bucket
+//! — decided once, so no other client needs that right. Inboxes are per instance
+//! (`_INBOX_<instance>.>`, see `link::connect`), so no client reads another's replies.
 
 use super::jwt::Permissions;
 
 /// The role an instance's credentials carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Captures and publishes.
     Sensor,
-    /// Consumes, judges, stores, announces.
+    /// Consumes, judges, stores, announces, asks instances to act.
     Collector,
     /// Follows alerts and status changes (CLI, console).
     Watch,
 }
 
-/// The JetStream API subjects a collector needs on a stream it owns (or reads): info, create
-/// and update, its durable consumers, fetching and acknowledging — never delete or purge.
-fn owned_stream(stream: &str) -> Vec<String> {
-    [
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Sensor, Role::Collector, Role::Watch];
+
+    /// Its name: `sensor`, `collector` or `watch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sensor => "sensor",
+            Role::Collector => "collector",
+            Role::Watch => "watch",
+        }
+    }
+
+    /// The role named `name`.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The tag its user JWT carries (`role:sensor`), which the broker reports in connection
+    /// events: the manager tells instances from watch clients by it.
+    pub fn tag(self) -> String {
+        format!("role:{}", self.name())
+    }
+
+    /// The role a list of JWT tags names.
+    pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<Role> {
+        tags.into_iter()
+            .find_map(|t| t.strip_prefix("role:").and_then(Role::parse))
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: sensor, collector or watch"))
+    }
+}
+
+/// The inbox prefix of `instance`: replies to its requests come under `<prefix>.>`.
+pub fn inbox_prefix(instance: &str) -> String {
+    flowmesh_link::connect::inbox_prefix(instance)
+}
+
+/// Reading a stream or bucket: its info and single messages.
+fn read_stream(stream: &str) -> Vec<String> {
+    vec![
         format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+    ]
+}
+
+/// Following a stream with ephemeral consumers (a bucket's watch), with flow control.
+fn follow_stream(stream: &str) -> Vec<String> {
+    vec![
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
+        format!("$JS.FC.{stream}.>"),
+    ]
+}
+
+/// The JetStream API subjects a collector needs on a stream it owns: create and update, its
+/// durable consumers, fetching and acknowledging — never delete or purge.
+fn owned_stream(stream: &str) -> Vec<String> {
+    let mut s = read_stream(stream);
+    s.extend(follow_stream(stream));
+    s.extend([
         format!("$JS.API.STREAM.CREATE.{stream}"),
         format!("$JS.API.STREAM.UPDATE.{stream}"),
-        format!("$JS.API.STREAM.MSG.GET.{stream}"),
-        format!("$JS.API.DIRECT.GET.{stream}.>"),
-        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
-        format!("$JS.API.CONSUMER.CREATE.{stream}"),
         format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>"),
-        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
+        format!("$JS.API.CONSUMER.NAMES.{stream}"),
+        format!("$JS.API.CONSUMER.LIST.{stream}"),
         format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.>"),
         format!("$JS.ACK.{stream}.>"),
-    ]
-    .into()
+    ]);
+    s
 }
 
 /// The permissions of `instance` in `role`.
 pub fn permissions(role: Role, instance: &str) -> Permissions {
     let own = |channel: &str| format!("flowmesh.{channel}.{instance}");
+    let inbox = format!("{}.>", inbox_prefix(instance));
     match role {
         Role::Sensor => Permissions {
-            publish: vec![own("flows"), own("status"), "flowmesh.cloud.inbox".into()],
-            subscribe: vec![own("control"), "_INBOX.>".into()],
+            publish: vec![
+                own("flows"),
+                own("status"),
+                own("hello"),
+                "flowmesh.cloud.inbox".into(),
+            ],
+            subscribe: vec![own("control"), inbox],
             allow_responses: true,
         },
         Role::Collector => {
             let mut publish = vec![
                 own("alerts"),
+                own("hello"),
                 "flowmesh.changes.*".into(),
                 "flowmesh.control.*".into(),
                 "flowmesh.cloud.inbox".into(),
@@ -61,22 +145,61 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 publish,
                 subscribe: vec![
                     "flowmesh.status.*".into(),
+                    "flowmesh.hello.*".into(),
                     own("control"),
-                    own("api"),
                     "flowmesh.cloud.broadcast.>".into(),
-                    "_INBOX.>".into(),
+                    inbox,
                 ],
                 allow_responses: true,
             }
         }
-        Role::Watch => Permissions {
-            publish: vec!["flowmesh.control.*".into(), "flowmesh.api.*".into()],
-            subscribe: vec![
-                "flowmesh.alerts.*".into(),
-                "flowmesh.changes.*".into(),
-                "_INBOX.>".into(),
-            ],
-            allow_responses: false,
-        },
+        Role::Watch => {
+            let mut publish = vec!["$JS.API.INFO".into()];
+            publish.extend(read_stream("KV_status"));
+            publish.extend(follow_stream("KV_status"));
+            Permissions {
+                publish,
+                subscribe: vec![
+                    "flowmesh.alerts.*".into(),
+                    "flowmesh.changes.*".into(),
+                    inbox,
+                ],
+                allow_responses: false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_names_and_tags() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.name()), Some(r));
+            assert_eq!(Role::from_tags(["x", r.tag().as_str()]), Some(r));
+        }
+        assert_eq!(Role::parse("admin"), None);
+        assert_eq!(Role::from_tags(["role:admin"]), None);
+    }
+
+    #[test]
+    fn no_role_may_delete_or_purge_and_a_sensor_has_no_jetstream_api() {
+        for r in Role::ALL {
+            let p = permissions(r, "x");
+            assert!(
+                !p.publish
+                    .iter()
+                    .any(|s| s.contains("DELETE") || s.contains("PURGE") || s == ">"),
+                "{r}"
+            );
+            assert!(
+                !p.subscribe.iter().any(|s| s == ">" || s == "_INBOX.>"),
+                "{r}"
+            );
+        }
+        let s = permissions(Role::Sensor, "x");
+        assert!(!s.publish.iter().any(|p| p.starts_with("$JS")));
     }
 }

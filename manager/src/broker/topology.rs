@@ -12,13 +12,17 @@
 //! [[user]]
 //! name = "alice"
 //! identity = "alice.id"   # or public_key = "<64 hex>": recorded as the account's user id
-//! instances = ["eu-sensor", "us-collector"]
+//! sensors = ["eu-sensor"]             # each name gets credentials with that role's rights
+//! collectors = ["us-collector"]
+//! watchers = ["laptop-cli"]
 //! ```
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use flowmesh_link::subject::validate_token;
+
+use super::roles::Role;
 use serde::{Deserialize, Serialize};
 
 /// The whole cluster as the operator describes it.
@@ -78,8 +82,30 @@ pub struct User {
     /// Or the path of the user's identity file, to read the public key from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
-    /// Instance names: each gets its own credentials.
-    pub instances: Vec<String>,
+    /// Sensors: each gets its own credentials with the sensor role.
+    #[serde(default)]
+    pub sensors: Vec<String>,
+    /// Collectors (the collector role).
+    #[serde(default)]
+    pub collectors: Vec<String>,
+    /// Watch clients: alerts, status changes and remote actions only.
+    #[serde(default)]
+    pub watchers: Vec<String>,
+}
+
+impl User {
+    /// Every instance with its role.
+    pub fn instances(&self) -> Vec<(String, Role)> {
+        let mut all = Vec::new();
+        for (list, role) in [
+            (&self.sensors, Role::Sensor),
+            (&self.collectors, Role::Collector),
+            (&self.watchers, Role::Watch),
+        ] {
+            all.extend(list.iter().map(|n| (n.clone(), role)));
+        }
+        all
+    }
 }
 
 /// A node with its place in the topology.
@@ -182,9 +208,9 @@ impl Topology {
         }
         let mut users = HashSet::new();
         for u in &self.users {
-            if validate_token(&u.name).is_err() || u.name == "SYS" {
+            if validate_token(&u.name).is_err() || u.name == "SYS" || u.name == "CLOUD" {
                 return bad(format!(
-                    "user name {:?} must be letters, digits, '-' or '_' (and not SYS)",
+                    "user name {:?} must be letters, digits, '-' or '_' (and not SYS or CLOUD)",
                     u.name
                 ));
             }
@@ -192,14 +218,14 @@ impl Topology {
                 return bad(format!("user {} appears twice", u.name));
             }
             let mut seen = HashSet::new();
-            for i in &u.instances {
-                if validate_token(i).is_err() {
+            for (i, _) in u.instances() {
+                if validate_token(&i).is_err() {
                     return bad(format!(
                         "instance name {i:?} of user {} must be letters, digits, '-' or '_'",
                         u.name
                     ));
                 }
-                if !seen.insert(i) {
+                if !seen.insert(i.clone()) {
                     return bad(format!("instance {i} of user {} appears twice", u.name));
                 }
             }
@@ -275,7 +301,9 @@ mod tests {
             name: "a.b".into(),
             public_key: None,
             identity: None,
-            instances: vec![],
+            sensors: vec![],
+            collectors: vec![],
+            watchers: vec![],
         });
         assert!(t.validate().is_err());
         let mut t = Topology::reference();
@@ -286,10 +314,14 @@ mod tests {
     #[test]
     fn parses_the_documented_form() {
         let t: Topology = toml::from_str(
-            "base_port = 20000\n[[region]]\nname = \"eu\"\nnodes = 1\n[[user]]\nname = \"alice\"\ninstances = [\"a\"]\n",
+            "base_port = 20000\n[[region]]\nname = \"eu\"\nnodes = 1\n[[user]]\nname = \"alice\"\nsensors = [\"a\"]\ncollectors = [\"c\"]\n",
         )
         .unwrap();
         t.validate().unwrap();
         assert_eq!(t.nodes()[0].ports.monitor, 20003);
+        assert_eq!(
+            t.users[0].instances(),
+            vec![("a".into(), Role::Sensor), ("c".into(), Role::Collector)]
+        );
     }
 }

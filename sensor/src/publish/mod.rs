@@ -58,6 +58,8 @@ pub struct Publisher {
     subject: String,
     outbox: Outbox,
     counters: Arc<PublishCounters>,
+    /// Whether the missing stream was reported (once).
+    said_no_stream: std::sync::atomic::AtomicBool,
 }
 
 impl Publisher {
@@ -79,6 +81,7 @@ impl Publisher {
             subject,
             outbox,
             counters,
+            said_no_stream: Default::default(),
         };
         let legacy = p.outbox.take_legacy()?;
         if !legacy.is_empty() {
@@ -200,8 +203,17 @@ impl Publisher {
         fut: PublishAckFuture,
         due: tokio::time::Instant,
     ) {
-        let ok = matches!(tokio::time::timeout_at(due, fut).await, Ok(Ok(_)));
-        if ok {
+        let result = tokio::time::timeout_at(due, fut).await;
+        if let Ok(Err(e)) = &result
+            && e.kind() == jetstream::context::PublishErrorKind::StreamNotFound
+            && !self.said_no_stream.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "no FLOWS stream in this account yet: the user's collector creates it when it \
+                 starts (sensors may not); batches wait in the outbox until then"
+            );
+        }
+        if matches!(result, Ok(Ok(_))) {
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .flows

@@ -1,0 +1,213 @@
+//! The operator: the key every node trusts. It signs the accounts; each account's signing key
+//! signs that account's instances (user JWTs). Its seed is in `secrets/operator.nk` (0600), held
+//! by the cloud operator's manager and `flowmesh enroll`, never by a node.
+
+use std::path::{Path, PathBuf};
+
+use nkeys::KeyPair;
+
+use super::BrokerError;
+use super::accounts::{AccountRecord, CLOUD, SYSTEM, read_seed};
+use super::jwt::{self, UserClaims};
+use super::roles::{self, Role};
+
+/// The operator's keys and the cluster directory they sign for.
+pub struct Authority {
+    out: PathBuf,
+    operator: KeyPair,
+    cloud_account: String,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("out", &self.out)
+            .field("operator", &self.operator.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What [`Authority::create`] made: the operator JWT and the two infrastructure accounts.
+pub struct Created {
+    /// The authority.
+    pub authority: Authority,
+    /// The operator JWT (public; in every node's config).
+    pub operator_jwt: String,
+    /// The system account: public key and JWT.
+    pub system: (String, String),
+    /// The cloud account: public key and JWT.
+    pub cloud: (String, String),
+}
+
+impl Authority {
+    /// A new operator with its system and cloud accounts, written into `out`; the manager's
+    /// logins to both are `creds/SYS/manager.creds` and `creds/CLOUD/manager.creds`.
+    pub fn create(out: &Path) -> Result<Created, BrokerError> {
+        let operator = KeyPair::new_operator();
+        let seed = operator
+            .seed()
+            .map_err(|e| BrokerError::Nkey(e.to_string()))?;
+        let body = format!("# operator seed: PRIVATE (mode 0600); signs every account\n{seed}\n");
+        flowmesh_link::secret_file::write(&out.join("secrets/operator.nk"), body.as_bytes(), true)?;
+        let system = AccountRecord::create(out, SYSTEM, None)?;
+        let cloud = AccountRecord::create(out, CLOUD, None)?;
+        let operator_jwt = jwt::operator(&operator, "flowmesh", &system.account, now_secs())
+            .map_err(|e| BrokerError::Nkey(e.to_string()))?;
+        super::write_atomic(&out.join("operator.jwt"), operator_jwt.as_bytes())?;
+        let authority = Authority {
+            out: out.to_path_buf(),
+            operator,
+            cloud_account: cloud.account.clone(),
+        };
+        let mut jwts = Vec::new();
+        for mut record in [system, cloud] {
+            authority.issue_manager(&mut record)?;
+            let token = authority.sign(&record)?;
+            record.save(out, &token)?;
+            jwts.push((record.account.clone(), token));
+        }
+        let cloud = jwts.pop().unwrap_or_default();
+        let system = jwts.pop().unwrap_or_default();
+        Ok(Created {
+            authority,
+            operator_jwt,
+            system,
+            cloud,
+        })
+    }
+
+    /// The authority of the cluster generated in `out`.
+    pub fn load(out: &Path) -> Result<Self, BrokerError> {
+        let operator = read_seed(&out.join("secrets/operator.nk")).map_err(|e| {
+            super::invalid(format!(
+                "{e}: {} is not a cluster directory written by `flowmesh broker init` (in \
+                 operator mode), or its secrets/ are not on this machine",
+                out.display()
+            ))
+        })?;
+        let cloud = AccountRecord::load(out, CLOUD)?;
+        Ok(Authority {
+            out: out.to_path_buf(),
+            operator,
+            cloud_account: cloud.account,
+        })
+    }
+
+    /// The cluster directory.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// The account JWT of `record`, signed by the operator now.
+    pub fn sign(&self, record: &AccountRecord) -> Result<String, BrokerError> {
+        jwt::account(
+            &self.operator,
+            &record.account,
+            &record.name,
+            &record.claims(&self.cloud_account),
+            now_secs(),
+        )
+        .map_err(|e| BrokerError::Nkey(e.to_string()))
+    }
+
+    /// The manager's unrestricted login to `SYS` or `CLOUD` (the operator's own accounts).
+    fn issue_manager(&self, record: &mut AccountRecord) -> Result<(), BrokerError> {
+        let claims = UserClaims {
+            name: "manager".into(),
+            tags: vec!["role:manager".into()],
+            ..UserClaims::default()
+        };
+        self.write_creds(record, &claims)?;
+        Ok(())
+    }
+
+    /// New credentials for `instance` of `record` in `role` (expiring at `expires`, s): a user
+    /// JWT signed by the account's signing key, written with its seed to
+    /// `creds/<account>/<instance>.creds` (0600). Records it in `record` (not saved here).
+    pub fn issue(
+        &self,
+        record: &mut AccountRecord,
+        instance: &str,
+        role: Role,
+        expires: Option<i64>,
+    ) -> Result<PathBuf, BrokerError> {
+        let claims = UserClaims {
+            name: instance.to_string(),
+            permissions: roles::permissions(role, instance),
+            tags: vec![role.tag()],
+            expires,
+        };
+        let (path, key, issued) = self.write_creds(record, &claims)?;
+        record.instances.insert(
+            instance.to_string(),
+            super::accounts::InstanceRecord {
+                key,
+                role,
+                issued,
+                expires,
+            },
+        );
+        Ok(path)
+    }
+
+    /// Credentials for `name` in `record` with no permission limit inside the account: what
+    /// someone holding the account's signing key (the operator) could make. For tests that act
+    /// as an attacker who runs the broker, and for the operator's own diagnostics; never handed
+    /// to an instance. Not recorded as an instance.
+    pub fn issue_unrestricted(
+        &self,
+        record: &AccountRecord,
+        name: &str,
+    ) -> Result<PathBuf, BrokerError> {
+        let claims = UserClaims {
+            name: name.to_string(),
+            ..UserClaims::default()
+        };
+        let path = self
+            .out
+            .join("creds")
+            .join(&record.name)
+            .join(format!("unrestricted-{name}.creds"));
+        Ok(self.write_creds_to(&path, record, &claims)?.0)
+    }
+
+    fn write_creds(
+        &self,
+        record: &AccountRecord,
+        claims: &UserClaims,
+    ) -> Result<(PathBuf, String, i64), BrokerError> {
+        let path = creds_path(&self.out, &record.name, &claims.name);
+        self.write_creds_to(&path, record, claims)
+    }
+
+    fn write_creds_to(
+        &self,
+        path: &Path,
+        record: &AccountRecord,
+        claims: &UserClaims,
+    ) -> Result<(PathBuf, String, i64), BrokerError> {
+        let signer = record.signer(&self.out)?;
+        let user = KeyPair::new_user();
+        let issued = now_secs();
+        let token = jwt::user(&signer, &record.account, &user.public_key(), claims, issued)
+            .map_err(|e| BrokerError::Nkey(e.to_string()))?;
+        let seed = user.seed().map_err(|e| BrokerError::Nkey(e.to_string()))?;
+        flowmesh_link::secret_file::write(path, jwt::creds(&token, &seed).as_bytes(), true)?;
+        Ok((path.to_path_buf(), user.public_key(), issued))
+    }
+}
+
+/// Where the credentials of `instance` of `account` are written.
+pub fn creds_path(out: &Path, account: &str, instance: &str) -> PathBuf {
+    out.join("creds")
+        .join(account)
+        .join(format!("{instance}.creds"))
+}
