@@ -66,8 +66,8 @@ if [ ! -f "$run/cloud.id" ] || ! grep -q _signkey "$run/cloud-txt-record" 2>/dev
 fi
 cloud_key=$(sed -n 's/^cloud\._pubkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
 cloud_signing_key=$(sed -n 's/^cloud\._signkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
-if [ -f "$cluster/nodes.tsv" ] && [ ! -f "$cluster/accounts.json" ]; then
-  log "$cluster predates enrollment (no accounts.json): generating it again"
+if [ -f "$cluster/nodes.tsv" ] && [ ! -f "$cluster/operator.jwt" ]; then
+  log "$cluster predates operator mode (no operator.jwt): generating it again"
   stop_pipeline
   deploy/cluster.sh down "$cluster"
   rm -rf "$cluster"
@@ -93,6 +93,8 @@ PY
   "$bin" -q broker init --topology "$run/topology.toml" --out "$cluster" >/dev/null
 fi
 deploy/cluster.sh up "$cluster"
+log "pushing the users' accounts to the cluster (operator mode: never in a node's config)"
+"$bin" -q broker push --cluster "$cluster"
 
 urls() { awk -F'\t' -v r="$1" '!/^#/ && $2==r {printf " --url %s", $4}' "$cluster/nodes.tsv"; }
 log "a sealed hello: alice's eu-sensor (region eu) to her us-collector (region us)"
@@ -129,7 +131,7 @@ whitelisted = ["203.0.113.0/24"]
 TOML
 # The [broker] table of an instance; its region is pinned to the prefix of its name (eu-…,
 # us-…): on one machine every region is as near as any other, so measuring decides nothing.
-broker_of() {
+broker_of() { # INSTANCE: its [broker] table, pinned to the region its name starts with
   sed -n '/^\[broker\]/,$p' "$cluster/creds/alice/$1.toml" | sed "/^\[broker\]\$/a region = \"${1%%-*}\""
 }
 {
@@ -167,16 +169,20 @@ for s in eu-sensor us-sensor; do
     echo
     echo '[publish]'
     echo 'heartbeat_secs = 2'
-    echo 'replicas = 3'
   } > "$pipe/$s.toml"
 done
+{
+  echo '# flowmesh watch: a watch client (reads alerts, status changes and the bucket only)'
+  echo 'identity = "../alice.id"'
+  broker_of eu-watch
+} > "$pipe/watch.toml"
 start_daemon() { # NAME ARGS...: in the background; stdout, stderr and pid in $pipe
   local name=$1; shift
   setsid nohup "$bin" "$@" >"$pipe/$name.out" 2>"$pipe/$name.log" </dev/null &
   echo $! > "$pipe/$name.pid"
 }
 start_daemon manager manager --config "$pipe/manager.toml"
-start_daemon watch watch --config "$pipe/us-collector.toml"
+start_daemon watch watch --config "$pipe/watch.toml"
 start_daemon us-collector collector --config "$pipe/us-collector.toml"
 start_daemon eu-sensor sensor --config "$pipe/eu-sensor.toml"
 start_daemon us-sensor sensor --config "$pipe/us-sensor.toml"
@@ -224,7 +230,10 @@ if [ -n "$smoke" ]; then
   deploy/cluster.sh down "$cluster"
   echo
   cloud_listed=0
-  if grep -q "eu-sensor" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
+  # Each sensor listed in its own region (the nearest), the watch client not at all.
+  if grep -qE "^alice +eu-sensor +sensor +[a-z]+ +eu " "$pipe/cloud-instances.out" \
+    && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
+    && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
     && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ]; then
     echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud"
@@ -235,7 +244,7 @@ if [ -n "$smoke" ]; then
 fi
 
 echo "The pipeline keeps running. Follow it live:"
-echo "  $bin watch --config $pipe/us-collector.toml"
+echo "  $bin watch --config $pipe/watch.toml"
 echo "Ask the manager:    $bin cloud instances --config $pipe/manager.toml"
 echo "Ask the collector:  $bin instances --config $pipe/us-collector.toml"
 echo "                    $bin alerts --config $pipe/us-collector.toml --limit 5"

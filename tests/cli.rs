@@ -217,9 +217,12 @@ fn an_unreachable_broker_gets_a_clear_error_saying_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("topology.toml");
     let port = flowmesh_testkit::free_ports(1).unwrap()[0];
+    let key = Identity::generate(flowmesh_link::IdentityKind::User)
+        .public()
+        .to_hex();
     std::fs::write(
         &topo,
-        format!("base_port = {port}\n[[region]]\nname = \"eu\"\nnodes = 1\n[[user]]\nname = \"alice\"\ninstances = [\"a\"]\n"),
+        format!("base_port = {port}\n[[region]]\nname = \"eu\"\nnodes = 1\n[[user]]\nname = \"alice\"\npublic_key = \"{key}\"\nsensors = [\"a\"]\n"),
     )
     .unwrap();
     let out_dir = dir.path().join("cluster");

@@ -358,7 +358,10 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
     assert_eq!(users.len(), 2);
     assert_eq!(users[0]["user"], "alice");
     assert_eq!(users[0]["public_key"], alice.identity.public().to_hex());
-    assert_eq!(users[0]["enrolled"][0], "alice-collector");
+    assert_eq!(
+        users[0]["enrolled"],
+        serde_json::json!(["alice-cli", "alice-collector"])
+    );
     assert!(users[0]["online"].as_u64().unwrap() >= 1);
 
     // Everything the manager's inbox receives, as the CLOUD account sees it (to replay later).

@@ -4,7 +4,8 @@
 //! never what they say.
 //!
 //! An instance is who the broker authenticated: the public key of its user JWT, in a user's
-//! account, with the sensor or collector role its JWT's tags carry. Its name is a label. Watch
+//! account, with the sensor or collector role its JWT's tags carry (`role:sensor`). Its name,
+//! also a tag (`instance:eu-sensor`), is a label. Watch
 //! clients, and tools that borrow an instance's credentials under another connection name
 //! (`flowmesh control`, `flowmesh watch`), are not instances.
 
@@ -81,7 +82,6 @@ pub enum Seen {
 struct Conn<'a> {
     account: &'a str,
     key: &'a str,
-    name_tag: &'a str,
     name: &'a str,
     tags: Vec<&'a str>,
     cid: u64,
@@ -95,10 +95,11 @@ impl<'a> Conn<'a> {
     ) -> Option<(String, String, String, Role)> {
         let user = user_of(self.account)?;
         let role = Role::from_tags(self.tags.iter().copied())?;
+        let instance = crate::broker::roles::instance_from_tags(self.tags.iter().copied())?;
         let instance_role = matches!(role, Role::Sensor | Role::Collector);
         // A daemon connects under its own name; a tool with its credentials under another.
-        (instance_role && !self.key.is_empty() && self.name == self.name_tag)
-            .then(|| (self.key.to_string(), user, self.name_tag.to_string(), role))
+        (instance_role && !self.key.is_empty() && self.name == instance)
+            .then(|| (self.key.to_string(), user, instance.to_string(), role))
     }
 }
 
@@ -137,7 +138,6 @@ impl Registry {
         let conn = Conn {
             account: str_of(c, &["acc"]),
             key: str_of(c, &["user"]),
-            name_tag: str_of(c, &["name_tag"]),
             name: str_of(c, &["name"]),
             tags: tags_of(&c["tags"]),
             cid: c["id"].as_u64().unwrap_or(0),
@@ -182,7 +182,6 @@ impl Registry {
             let conn = Conn {
                 account: str_of(c, &["account"]),
                 key: str_of(c, &["authorized_user"]),
-                name_tag: str_of(c, &["name_tag"]),
                 name: str_of(c, &["name"]),
                 tags: tags_of(&c["tags"]),
                 cid: c["cid"].as_u64().unwrap_or(0),
@@ -270,8 +269,9 @@ mod tests {
             "type": format!("io.nats.server.advisory.v1.client_{kind}"),
             "timestamp": "2026-11-22T08:00:00Z",
             "server": {"name": node, "cluster": &node[..2]},
-            "client": {"acc": "ACC_ALICE", "user": key, "name": name, "name_tag": "eu-sensor",
-                       "tags": [format!("role:{role}")], "id": cid, "host": "10.1.1.1"},
+            "client": {"acc": "ACC_ALICE", "user": key, "name": name, "name_tag": "alice",
+                       "tags": [format!("role:{role}"), "instance:eu-sensor"], "id": cid,
+                       "host": "10.1.1.1"},
         })
         .to_string()
         .into_bytes()
@@ -347,9 +347,10 @@ mod tests {
         let connz = serde_json::json!({
             "server": {"name": "us-1", "cluster": "us"},
             "data": {"connections": [
-                {"cid": 3, "name": "us-collector", "name_tag": "us-collector", "tags": ["role:collector"],
+                {"cid": 3, "name": "us-collector", "name_tag": "alice",
+                 "tags": ["role:collector", "instance:us-collector"],
                  "account": "ACC_ALICE", "authorized_user": "UC", "ip": "127.0.0.1"},
-                {"cid": 4, "name": "manager", "name_tag": "manager", "tags": ["role:manager"],
+                {"cid": 4, "name": "manager", "name_tag": "CLOUD", "tags": ["role:manager"],
                  "account": "ACC_CLOUD", "authorized_user": "UM", "ip": "127.0.0.1"}
             ]}
         });

@@ -114,21 +114,22 @@ pub fn cloud(c: CloudCommand) -> anyhow::Result<ExitCode> {
                             "user": i.user, "instance": i.instance, "online": i.online,
                             "connections": i.connections, "connects": i.connects,
                             "last_seen": when(i.last_seen_us), "region": i.region,
-                            "node": i.node, "host": i.host,
+                            "node": i.node, "host": i.host, "role": i.role, "key": i.key,
                         })
                     );
                 }
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "{:<14} {:<20} {:<8} {:<6} {:<8} {:>5} {:>8}  LAST SEEN",
-                "USER", "INSTANCE", "STATE", "REGION", "NODE", "CONNS", "CONNECTS"
+                "{:<14} {:<20} {:<10} {:<8} {:<6} {:<8} {:>5} {:>8}  LAST SEEN",
+                "USER", "INSTANCE", "ROLE", "STATE", "REGION", "NODE", "CONNS", "CONNECTS"
             );
             for i in &list {
                 println!(
-                    "{:<14} {:<20} {:<8} {:<6} {:<8} {:>5} {:>8}  {}",
+                    "{:<14} {:<20} {:<10} {:<8} {:<6} {:<8} {:>5} {:>8}  {}",
                     i.user,
                     i.instance,
+                    i.role,
                     if i.online { "online" } else { "offline" },
                     i.region,
                     i.node,

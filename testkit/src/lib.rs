@@ -392,6 +392,13 @@ impl Cluster {
         serde_json::from_str(&body).ok()
     }
 
+    /// A running node's `/varz` (memory, connections, ...), or `None` if it is down.
+    pub fn varz(&self, node: &str) -> Option<serde_json::Value> {
+        let n = self.nodes.iter().find(|n| n.name == node)?;
+        n.child.as_ref()?;
+        serde_json::from_str(&http_get(&n.monitor, "/varz").ok()?).ok()
+    }
+
     /// Names of every node.
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()

@@ -142,7 +142,7 @@ impl Authority {
         let claims = UserClaims {
             name: instance.to_string(),
             permissions: roles::permissions(role, instance),
-            tags: vec![role.tag()],
+            tags: vec![role.tag(), roles::instance_tag(instance)],
             expires,
         };
         let (path, key, issued) = self.write_creds(record, &claims)?;

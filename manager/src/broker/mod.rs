@@ -191,8 +191,18 @@ pub fn generate(
     force: bool,
 ) -> Result<Generated, BrokerError> {
     topology.validate()?;
-    if out.join("nodes.tsv").exists() && !force {
-        return Err(BrokerError::Exists(out.to_path_buf()));
+    if out.join("nodes.tsv").exists() {
+        if !force {
+            return Err(BrokerError::Exists(out.to_path_buf()));
+        }
+        // A new operator: everything signed by the old one goes (node logs and JetStream data
+        // stay, as nats-server wrote them).
+        for dir in ["accounts", "creds", "secrets", "resolver", "nodes"] {
+            let path = out.join(dir);
+            if path.exists() {
+                fs::remove_dir_all(&path).map_err(|source| BrokerError::Io { path, source })?;
+            }
+        }
     }
     fs::create_dir_all(out).map_err(|source| BrokerError::Io {
         path: out.to_path_buf(),

@@ -71,6 +71,17 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// The tag naming the instance in its user JWT (`instance:eu-sensor`): the broker reports a
+/// connection's tags, but the account's name, not the user's, as its `name_tag`.
+pub fn instance_tag(instance: &str) -> String {
+    format!("instance:{instance}")
+}
+
+/// The instance a list of JWT tags names.
+pub fn instance_from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    tags.into_iter().find_map(|t| t.strip_prefix("instance:"))
+}
+
 /// The inbox prefix of `instance`: replies to its requests come under `<prefix>.>`.
 pub fn inbox_prefix(instance: &str) -> String {
     flowmesh_link::connect::inbox_prefix(instance)
