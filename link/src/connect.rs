@@ -208,9 +208,52 @@ async fn ordered(
         return Err(ConnectError::NotTls(bad.clone()));
     }
     let tls = std::sync::Arc::new(tls::client_config(&config.ca_file)?);
-    let (urls, _) =
-        crate::nearest::order(&config.urls, &config.regions, config.region.as_deref(), tls).await;
-    Ok((opts.retain_servers_order(), urls))
+    let (urls, _) = crate::nearest::order(
+        &config.urls,
+        &config.regions,
+        config.region.as_deref(),
+        tls.clone(),
+    )
+    .await;
+    // On every reconnect the regions are measured again: the nearest may have changed.
+    let (all, regions, pinned) = (
+        config.urls.clone(),
+        config.regions.clone(),
+        config.region.clone(),
+    );
+    let opts = opts
+        .retain_servers_order()
+        .reconnect_to_server_callback(move |pool, _info| {
+            let (all, regions, pinned, tls) =
+                (all.clone(), regions.clone(), pinned.clone(), tls.clone());
+            // Measured on a task of its own: the callback's future must be Sync.
+            let measured = tokio::spawn(async move {
+                crate::nearest::order(&all, &regions, pinned.as_deref(), tls)
+                    .await
+                    .0
+            });
+            async move { next_server(&measured.await.ok()?, &pool) }
+        });
+    Ok((opts, urls))
+}
+
+/// The first server of `preferred` (URLs, nearest region first) that the client's pool holds
+/// and that has not failed since it last connected; `None` leaves the choice to the client.
+fn next_server(
+    preferred: &[String],
+    pool: &[async_nats::Server],
+) -> Option<async_nats::ReconnectToServer> {
+    let server = preferred.iter().find_map(|url| {
+        let addr = url.strip_prefix("tls://")?;
+        pool.iter().find(|s| {
+            s.failed_attempts == 0 && format!("{}:{}", s.addr.host(), s.addr.port()) == addr
+        })
+    })?;
+    tracing::debug!(server = %server.addr.as_url_str(), "reconnecting to the nearest node");
+    Some(async_nats::ReconnectToServer {
+        addr: server.addr.clone(),
+        delay: Some(Duration::ZERO),
+    })
 }
 
 impl BrokerConfig {

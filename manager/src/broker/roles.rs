@@ -3,7 +3,7 @@
 //! | role      | publishes                                                   | subscribes                         |
 //! |-----------|-------------------------------------------------------------|------------------------------------|
 //! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
-//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `hello.*`, its own `control`, its broadcast, its own inboxes |
+//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control`, its broadcast, its own inboxes |
 //! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
 //!
 //! A sensor has no JetStream API at all: publishing into `FLOWS` needs none (the stream's ack
@@ -154,8 +154,11 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
             }
             Permissions {
                 publish,
+                // Alerts and changes: its API follows every collector's (`alerts --follow`).
                 subscribe: vec![
                     "flowmesh.status.*".into(),
+                    "flowmesh.alerts.*".into(),
+                    "flowmesh.changes.*".into(),
                     "flowmesh.hello.*".into(),
                     own("control"),
                     "flowmesh.cloud.broadcast.>".into(),
