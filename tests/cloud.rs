@@ -831,6 +831,42 @@ fn the_cloud_shares_a_blacklist_between_users_and_reads_nothing_of_theirs() {
             })
         },
     );
+    // Revoked: it leaves the registry. Tools that borrowed credentials (alice-cli's report-ip,
+    // bob-cli's insider connections) were never instances.
+    ok(flowmesh(&[
+        "revoke",
+        "--cluster",
+        cluster.dir().to_str().unwrap(),
+        "--user",
+        "bob",
+        "--instance",
+        "bob-collector",
+    ]));
+    wait_for(
+        "bob-collector gone from the registry",
+        Duration::from_secs(30),
+        || {
+            let o = ok(flowmesh(&[
+                "cloud",
+                "instances",
+                "--config",
+                manager_cfg,
+                "--json",
+            ]));
+            !o.contains("\"bob-collector\"") && o.contains("\"alice-collector\"")
+        },
+    );
+    let listed = ok(flowmesh(&[
+        "cloud",
+        "instances",
+        "--config",
+        manager_cfg,
+        "--json",
+    ]));
+    assert!(
+        !listed.contains("-cli\"") && !listed.contains("tester"),
+        "a tool listed as an instance: {listed}"
+    );
     let bob_log = std::fs::read_to_string(path("bob-collector.log")).unwrap();
     let bob_log = bob_log + &std::fs::read_to_string(path("bob-collector-2.log")).unwrap();
     // Each forgery refused for its own reason: bob's key, a stranger's, and the cloud claimed

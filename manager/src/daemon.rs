@@ -496,6 +496,8 @@ impl manager_server::Manager for Api {
         r: Request<pb::CloudInstancesRequest>,
     ) -> Result<Response<pb::CloudInstancesResponse>, tonic::Status> {
         let user = r.into_inner().user;
+        // Revoked instances leave the list as soon as their account record changed.
+        let _ = self.m.refresh_users();
         Ok(Response::new(pb::CloudInstancesResponse {
             instances: lock(&self.m.registry).list(user.as_deref()),
         }))
