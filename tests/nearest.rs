@@ -60,6 +60,24 @@ fn server_name(client: &flowmesh_link::async_nats::Client) -> String {
     client.server_info().server_name
 }
 
+/// Waits until `client` is connected again, to a node other than `from`; that node.
+async fn reconnected(client: &flowmesh_link::async_nats::Client, from: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now_on = server_name(client);
+        if now_on != from
+            && client.connection_state() == flowmesh_link::async_nats::connection::State::Connected
+        {
+            return now_on;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconnect from {from}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_picks_the_region_with_the_shortest_round_trip_and_fails_over_inside_it() {
     let alice = TestUser::new("alice", &[("s1", flowmesh_testkit::Sensor)]);
@@ -108,49 +126,22 @@ async fn an_instance_picks_the_region_with_the_shortest_round_trip_and_fails_ove
 
     // Its node dies: the other node of the same region takes over, not the far region.
     cluster.kill(&first).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now_on = server_name(&client);
-        if now_on != first
-            && client.connection_state() == flowmesh_link::async_nats::connection::State::Connected
-        {
-            assert!(
-                now_on.starts_with("us-"),
-                "failed over to {now_on}, across regions"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no failover from {first}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let second = reconnected(&client, &first).await;
+    assert!(
+        second.starts_with("us-"),
+        "failed over to {second}, across regions"
+    );
 
     // The regions trade places. When the second node dies, the reconnect measures again and
     // crosses to eu, although a us node that never failed is up (slow now).
-    let second = server_name(&client);
     eu_delay.store(0, Ordering::Relaxed);
     us_delay.store(DELAY_MS, Ordering::Relaxed);
     cluster.kill(&second).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now_on = server_name(&client);
-        if now_on != second
-            && client.connection_state() == flowmesh_link::async_nats::connection::State::Connected
-        {
-            assert!(
-                now_on.starts_with("eu-"),
-                "reconnected to {now_on}: not measured again (eu is nearer now)"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no reconnect from {second}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let third = reconnected(&client, &second).await;
+    assert!(
+        third.starts_with("eu-"),
+        "reconnected to {third}: not measured again (eu is nearer now)"
+    );
 
     // Pinned: eu, delay or not.
     eu_delay.store(DELAY_MS, Ordering::Relaxed);
