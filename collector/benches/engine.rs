@@ -10,7 +10,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowmesh_collector::checks::Engine;
 use flowmesh_collector::policy;
-use flowmesh_sensor::flow::{FlowRecord, rfc3339_micros};
+use flowmesh_sensor::flow::FlowRecord;
 
 fn records(n: usize) -> Vec<FlowRecord> {
     (0..n)
@@ -40,18 +40,14 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 app: None,
                 server_name: None,
                 alpn: None,
-                client_mac: Some(format!(
-                    "02:00:00:00:{:02x}:{:02x}",
-                    (i / 256) % 40,
-                    i % 256
-                )),
-                server_mac: Some("02:aa:00:00:00:01".into()),
+                client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
+                server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
                 c2s_packets: 5,
                 c2s_bytes: 700,
                 s2c_packets: 4,
                 s2c_bytes: 3000,
-                first_seen: rfc3339_micros(t - 5000),
-                last_seen: rfc3339_micros(t),
+                first_seen: t - 5000,
+                last_seen: t,
                 c2s_tcp_flags: 0,
                 s2c_tcp_flags: 0,
                 skip_flow_checks: false,

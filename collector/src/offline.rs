@@ -7,7 +7,7 @@ use flowmesh_sensor::flow::{PERIOD_MICROS, TableConfig};
 use flowmesh_sensor::offline::{self, RunStats};
 
 use crate::alert::Alert;
-use crate::checks::{Engine, parse_rfc3339_micros};
+use crate::checks::Engine;
 use crate::policy::Policy;
 
 /// Runs the policy's checks over a capture opened by `open` (called twice when the device-apps
@@ -61,10 +61,8 @@ pub fn check_observed<R: Read>(
         },
         &mut |w| engine.borrow_mut().watermark(w, &mut *emit.borrow_mut()),
         &mut |record| {
-            if let Some(t) = parse_rfc3339_micros(&record.last_seen) {
-                last = last.max(t);
-                observe(&record, t);
-            }
+            last = last.max(record.last_seen);
+            observe(&record, record.last_seen);
             engine.borrow_mut().flow(&record, &mut *emit.borrow_mut());
         },
     );

@@ -51,8 +51,8 @@ fn a_million_random_macs_and_addresses_leave_the_engine_within_its_bounds() {
         s2c_packets: 0,
         s2c_bytes: 0,
         // All within one hour: nothing expires, only the bounds keep the state small.
-        first_seen: "2026-11-29T10:00:00.000000Z".into(),
-        last_seen: "2026-11-29T10:00:01.000000Z".into(),
+        first_seen: 1_795_946_400_000_000,
+        last_seen: 1_795_946_401_000_000,
         c2s_tcp_flags: 0,
         s2c_tcp_flags: 0,
         skip_flow_checks: false,
@@ -63,10 +63,7 @@ fn a_million_random_macs_and_addresses_leave_the_engine_within_its_bounds() {
     for i in 0..N {
         let r = mix(i).to_be_bytes();
         // A locally administered unicast MAC, random.
-        f.client_mac = Some(format!(
-            "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            r[0], r[1], r[2], r[3], r[4]
-        ));
+        f.client_mac = Some([2, r[0], r[1], r[2], r[3], r[4]]);
         // A different server each time (45.0.0.0/8 has room for all of them).
         f.server_ip = std::net::Ipv4Addr::from(0x2d00_0000 + i as u32).into();
         engine.flow(&f, &mut |_| alerts += 1);

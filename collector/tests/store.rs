@@ -2,7 +2,7 @@
 
 use flowmesh_collector::alert::Alert;
 use flowmesh_collector::store::{AlertQuery, Commit, Resolution, SeriesDelta, Store};
-use flowmesh_sensor::flow::{FlowRecord, rfc3339_micros};
+use flowmesh_sensor::flow::FlowRecord;
 use serde_json::json;
 
 /// 2024-03-10T00:00:00Z, seconds.
@@ -27,8 +27,8 @@ fn flow(client: &str, server: &str, l7: &'static str, bytes: u64, t_secs: i64) -
         c2s_bytes: bytes / 2,
         s2c_packets: 1,
         s2c_bytes: bytes - bytes / 2,
-        first_seen: rfc3339_micros(t_secs * 1_000_000),
-        last_seen: rfc3339_micros(t_secs * 1_000_000),
+        first_seen: t_secs * 1_000_000,
+        last_seen: t_secs * 1_000_000,
         c2s_tcp_flags: 0,
         s2c_tcp_flags: 0,
         skip_flow_checks: false,
@@ -38,8 +38,7 @@ fn flow(client: &str, server: &str, l7: &'static str, bytes: u64, t_secs: i64) -
 fn delta(flows: &[FlowRecord]) -> SeriesDelta {
     let mut d = SeriesDelta::default();
     for f in flows {
-        let t = flowmesh_collector::checks::parse_rfc3339_micros(&f.last_seen).unwrap();
-        d.add_flow(f, t);
+        d.add_flow(f, f.last_seen);
     }
     d
 }
@@ -49,7 +48,7 @@ fn commit(store: &Store, id: Option<&str>, flows: &[FlowRecord], alerts: &[Alert
     // Applied when its last flow ended (or at DAY).
     let now_micros = flows
         .iter()
-        .filter_map(|f| flowmesh_collector::checks::parse_rfc3339_micros(&f.last_seen))
+        .map(|f| f.last_seen)
         .max()
         .unwrap_or(DAY * 1_000_000);
     store

@@ -60,12 +60,6 @@ impl std::ops::AddAssign for Bounds {
     }
 }
 
-fn mac_bytes(text: &Option<String>) -> Option<[u8; 6]> {
-    text.as_deref()
-        .and_then(|t| t.parse::<crate::policy::Mac>().ok())
-        .map(|m| m.0)
-}
-
 impl Engine {
     /// Prepares (indexes) the checks of `policy`; alerts carry `instance`.
     pub fn new(policy: &Policy, instance: &str) -> Self {
@@ -288,9 +282,8 @@ impl Engine {
 
     /// Runs every check on one flow record; alerts go to `out`.
     pub fn flow(&mut self, f: &FlowRecord, out: &mut impl FnMut(Alert)) {
-        let time = parse_rfc3339_micros(&f.last_seen).unwrap_or(0);
-        let first = parse_rfc3339_micros(&f.first_seen).unwrap_or(time);
-        let (client_mac, server_mac) = (mac_bytes(&f.client_mac), mac_bytes(&f.server_mac));
+        let (time, first) = (f.last_seen, f.first_seen);
+        let (client_mac, server_mac) = (f.client_mac, f.server_mac);
         if let Some(d) = self.devices.as_mut() {
             let mut events = Vec::new();
             d.advance(first, &mut |e| events.push(e));

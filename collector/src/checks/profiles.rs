@@ -6,17 +6,11 @@ use flowmesh_sensor::capture::BpfFilter;
 use flowmesh_sensor::flow::FlowRecord;
 use flowmesh_sensor::synth;
 
-use crate::policy::{Mac, Profile};
+use crate::policy::Profile;
 
 /// Compiled profiles.
 pub struct Profiles {
     filters: Vec<(String, BpfFilter)>,
-}
-
-fn mac(text: &Option<String>) -> [u8; 6] {
-    text.as_deref()
-        .and_then(|t| t.parse::<Mac>().ok())
-        .map_or([0; 6], |m| m.0)
 }
 
 /// The Ethernet frame a flow's first client packet would have been, headers only.
@@ -37,7 +31,10 @@ pub fn frame_of(f: &FlowRecord) -> Vec<u8> {
         }
         _ => (0x0800, Vec::new()),
     };
-    let (src, dst) = (mac(&f.client_mac), mac(&f.server_mac));
+    let (src, dst) = (
+        f.client_mac.unwrap_or_default(),
+        f.server_mac.unwrap_or_default(),
+    );
     match f.vlan {
         Some(id) => synth::eth(src, dst, 0x8100, &synth::vlan(id, ethertype, &ip)),
         None => synth::eth(src, dst, ethertype, &ip),

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use flowmesh_sensor::flow::FlowRecord;
 
 use super::calendar::Calendar;
-use crate::policy::{Mac, Pool, PoolMember, Target, Threshold, TrafficRule};
+use crate::policy::{Pool, PoolMember, Target, Threshold, TrafficRule};
 
 /// A rule's verdict on a closed period.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,11 +92,10 @@ pub struct TrafficRules {
     skipped: u64,
 }
 
-fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<&str>) -> bool {
-    let mac = mac.and_then(|m| m.parse::<Mac>().ok());
+fn in_pool(pool: &Pool, ip: IpAddr, mac: Option<[u8; 6]>) -> bool {
     pool.members.iter().any(|m| match m {
         PoolMember::Net(c) => c.contains(ip),
-        PoolMember::Mac(x) => Some(*x) == mac,
+        PoolMember::Mac(x) => Some(x.0) == mac,
     })
 }
 
@@ -268,8 +267,8 @@ impl TrafficRules {
                         .iter()
                         .find(|p| &p.name == name)
                         .is_some_and(|p| {
-                            in_pool(p, f.client_ip, f.client_mac.as_deref())
-                                || in_pool(p, f.server_ip, f.server_mac.as_deref())
+                            in_pool(p, f.client_ip, f.client_mac)
+                                || in_pool(p, f.server_ip, f.server_mac)
                         }) =>
                 {
                     single
@@ -383,8 +382,8 @@ mod tests {
             c2s_bytes: 100,
             s2c_packets: 0,
             s2c_bytes: 0,
-            first_seen: flowmesh_sensor::flow::rfc3339_micros(t),
-            last_seen: flowmesh_sensor::flow::rfc3339_micros(t),
+            first_seen: t,
+            last_seen: t,
             c2s_tcp_flags: 0,
             s2c_tcp_flags: 0,
             skip_flow_checks: false,

@@ -240,7 +240,7 @@ impl Collector {
         redelivered: bool,
         seen: &mut std::collections::HashSet<String>,
     ) -> Result<Option<Prepared>, CollectorError> {
-        let batch = match self.open_batch(subject, data) {
+        let mut batch = match self.open_batch(subject, data) {
             Ok(b) => b,
             Err(why) => {
                 self.counters.reject(why);
@@ -270,6 +270,7 @@ impl Collector {
         let mut alerts = Vec::new();
         let mut series = SeriesDelta::default();
         let mut bad = 0u64;
+        let flow_count;
         let now = now_micros();
         {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
@@ -277,12 +278,14 @@ impl Collector {
             let engine = engines
                 .entry(batch.instance.clone())
                 .or_insert_with(|| self.new_engine(&batch.instance));
-            for f in &batch.flows {
+            let watermark = batch.watermark_us;
+            flow_count = batch.flows.len() as u64;
+            for f in std::mem::take(&mut batch.flows) {
                 let Ok(r) = codec::from_proto(f) else {
                     bad += 1;
                     continue;
                 };
-                series.add_flow(&r, f.last_seen_us);
+                series.add_flow(&r, r.last_seen);
                 engine.flow(&r, &mut |a| alerts.push(a));
                 if !r.skip_flow_checks {
                     blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
@@ -290,8 +293,8 @@ impl Collector {
             }
             // Every packet before the batch's watermark is in: periods ending by then are
             // judged now, and their alerts stored with this batch.
-            if batch.watermark_us > 0 {
-                engine.watermark(batch.watermark_us, &mut |a| alerts.push(a));
+            if watermark > 0 {
+                engine.watermark(watermark, &mut |a| alerts.push(a));
             }
         }
         if bad > 0 {
@@ -300,7 +303,7 @@ impl Collector {
         Ok(Some(Prepared {
             batch_id,
             instance: batch.instance,
-            flows: batch.flows.len() as u64,
+            flows: flow_count,
             alerts,
             series,
         }))

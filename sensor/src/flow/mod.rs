@@ -6,7 +6,7 @@ mod expect;
 mod record;
 mod table;
 
-pub use record::{FlowRecord, l4_name, l4_number, parse_rfc3339_micros, rfc3339_micros};
+pub use record::{FlowRecord, l4_name, l4_number, mac_text, parse_rfc3339_micros, rfc3339_micros};
 pub use table::{
     Flow, FlowKey, FlowTable, LIVE_TCP_CLOSE_GRACE_MICROS, PERIOD_MICROS, TableConfig, TableStats,
 };

@@ -62,10 +62,12 @@ pub struct FlowRecord {
     /// ALPN protocol ids the client offered (TLS, QUIC), in its order; an addition to
     /// DESIGN.md's fields, after `server_name`.
     pub alpn: Option<Vec<String>>,
-    /// Client MAC.
-    pub client_mac: Option<String>,
+    /// Client MAC (JSON: `aa:bb:cc:dd:ee:ff`).
+    #[serde(serialize_with = "ser_mac")]
+    pub client_mac: Option<[u8; 6]>,
     /// Server MAC.
-    pub server_mac: Option<String>,
+    #[serde(serialize_with = "ser_mac")]
+    pub server_mac: Option<[u8; 6]>,
     /// Client-to-server packets.
     pub c2s_packets: u64,
     /// Client-to-server L2 bytes.
@@ -74,10 +76,12 @@ pub struct FlowRecord {
     pub s2c_packets: u64,
     /// Server-to-client L2 bytes.
     pub s2c_bytes: u64,
-    /// First packet, RFC 3339 UTC with microseconds.
-    pub first_seen: String,
-    /// Last packet.
-    pub last_seen: String,
+    /// First packet, µs since the epoch (JSON: RFC 3339 UTC with microseconds).
+    #[serde(serialize_with = "ser_time")]
+    pub first_seen: i64,
+    /// Last packet, µs.
+    #[serde(serialize_with = "ser_time")]
+    pub last_seen: i64,
     /// TCP flags the client sent (all its segments OR-ed); not in the JSON record.
     #[serde(skip)]
     pub c2s_tcp_flags: u8,
@@ -91,17 +95,27 @@ pub struct FlowRecord {
     pub skip_flow_checks: bool,
 }
 
-fn mac(m: &[u8; 6]) -> Option<String> {
-    (m != &[0; 6]).then(|| {
-        let mut s = String::with_capacity(17);
-        for (i, b) in m.iter().enumerate() {
-            if i > 0 {
-                s.push(':');
-            }
-            let _ = write!(s, "{b:02x}");
+/// A MAC as flow records spell it: `aa:bb:cc:dd:ee:ff`.
+pub fn mac_text(m: &[u8; 6]) -> String {
+    let mut s = String::with_capacity(17);
+    for (i, b) in m.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
         }
-        s
-    })
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn ser_mac<S: serde::Serializer>(m: &Option<[u8; 6]>, s: S) -> Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => s.serialize_str(&mac_text(m)),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_micros(*t))
 }
 
 /// The RFC 3339 form of flow records, shared by every component.
@@ -126,14 +140,14 @@ impl FlowRecord {
                 .dpi
                 .alpn()
                 .map(|a| a.split(',').map(str::to_string).collect()),
-            client_mac: mac(&f.client_mac),
-            server_mac: mac(&f.server_mac),
+            client_mac: (f.client_mac != [0; 6]).then_some(f.client_mac),
+            server_mac: (f.server_mac != [0; 6]).then_some(f.server_mac),
             c2s_packets: f.c2s_packets,
             c2s_bytes: f.c2s_bytes,
             s2c_packets: f.s2c_packets,
             s2c_bytes: f.s2c_bytes,
-            first_seen: rfc3339_micros(f.first_seen),
-            last_seen: rfc3339_micros(f.last_seen),
+            first_seen: f.first_seen,
+            last_seen: f.last_seen,
             c2s_tcp_flags: f.c2s_tcp_flags,
             s2c_tcp_flags: f.s2c_tcp_flags,
             skip_flow_checks: false,
@@ -167,5 +181,11 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn macs_are_six_bytes_and_their_text() {
+        let m = [0x02, 0, 0, 0, 0xab, 0x0a];
+        assert_eq!(mac_text(&m), "02:00:00:00:ab:0a");
     }
 }

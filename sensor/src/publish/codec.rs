@@ -8,26 +8,7 @@ use flowmesh_proto::v1::Flow;
 
 use crate::decode::Tunnel;
 use crate::dissect::{L7, app_named};
-use crate::flow::{FlowRecord, l4_name, l4_number, parse_rfc3339_micros, rfc3339_micros};
-
-/// Parses `aa:bb:cc:dd:ee:ff`.
-fn mac_bytes(text: Option<&str>) -> Vec<u8> {
-    let Some(t) = text else { return Vec::new() };
-    let bytes: Vec<u8> = t
-        .split(':')
-        .filter_map(|h| u8::from_str_radix(h, 16).ok())
-        .collect();
-    if bytes.len() == 6 { bytes } else { Vec::new() }
-}
-
-fn mac_text(b: &[u8]) -> Option<String> {
-    (b.len() == 6).then(|| {
-        b.iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    })
-}
+use crate::flow::{FlowRecord, l4_name, l4_number};
 
 fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
@@ -57,14 +38,14 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
         l7: r.l7.to_string(),
         app: r.app.map(str::to_string),
         server_name: r.server_name.clone(),
-        client_mac: mac_bytes(r.client_mac.as_deref()),
-        server_mac: mac_bytes(r.server_mac.as_deref()),
+        client_mac: r.client_mac.map(Vec::from).unwrap_or_default(),
+        server_mac: r.server_mac.map(Vec::from).unwrap_or_default(),
         c2s_packets: r.c2s_packets,
         c2s_bytes: r.c2s_bytes,
         s2c_packets: r.s2c_packets,
         s2c_bytes: r.s2c_bytes,
-        first_seen_us: parse_rfc3339_micros(&r.first_seen).unwrap_or(0),
-        last_seen_us: parse_rfc3339_micros(&r.last_seen).unwrap_or(0),
+        first_seen_us: r.first_seen,
+        last_seen_us: r.last_seen,
         update,
         alpn: r.alpn.clone().unwrap_or_default(),
         c2s_tcp_flags: u32::from(r.c2s_tcp_flags),
@@ -84,8 +65,8 @@ pub enum FlowError {
     BadPort(u32),
 }
 
-/// The record of a protobuf flow.
-pub fn from_proto(f: &Flow) -> Result<FlowRecord, FlowError> {
+/// The record of a protobuf flow; its strings are moved, not copied.
+pub fn from_proto(f: Flow) -> Result<FlowRecord, FlowError> {
     let port = |p: u32| u16::try_from(p).map_err(|_| FlowError::BadPort(p));
     Ok(FlowRecord {
         l4: l4_number(&f.l4).map_or("Unknown", l4_name),
@@ -101,16 +82,16 @@ pub fn from_proto(f: &Flow) -> Result<FlowRecord, FlowError> {
             .map(Tunnel::name),
         l7: L7::from_name(&f.l7).unwrap_or_default().name(),
         app: f.app.as_deref().and_then(app_named),
-        server_name: f.server_name.clone(),
-        alpn: (!f.alpn.is_empty()).then(|| f.alpn.clone()),
-        client_mac: mac_text(&f.client_mac),
-        server_mac: mac_text(&f.server_mac),
+        server_name: f.server_name,
+        alpn: (!f.alpn.is_empty()).then_some(f.alpn),
+        client_mac: <[u8; 6]>::try_from(f.client_mac.as_slice()).ok(),
+        server_mac: <[u8; 6]>::try_from(f.server_mac.as_slice()).ok(),
         c2s_packets: f.c2s_packets,
         c2s_bytes: f.c2s_bytes,
         s2c_packets: f.s2c_packets,
         s2c_bytes: f.s2c_bytes,
-        first_seen: rfc3339_micros(f.first_seen_us),
-        last_seen: rfc3339_micros(f.last_seen_us),
+        first_seen: f.first_seen_us,
+        last_seen: f.last_seen_us,
         // Only the low 8 bits are flags; anything above is ignored.
         c2s_tcp_flags: (f.c2s_tcp_flags & 0xff) as u8,
         s2c_tcp_flags: (f.s2c_tcp_flags & 0xff) as u8,
@@ -136,20 +117,19 @@ mod tests {
             app: Some("YouTube"),
             server_name: Some("www.youtube.com".into()),
             alpn: Some(vec!["h3".into()]),
-            client_mac: Some("02:00:00:00:00:0a".into()),
+            client_mac: Some([2, 0, 0, 0, 0, 0x0a]),
             server_mac: None,
             c2s_packets: 3,
             c2s_bytes: 3000,
             s2c_packets: 4,
             s2c_bytes: 5000,
-            first_seen: "2024-03-10T13:47:12.000001Z".into(),
-            last_seen: "2024-03-10T13:47:13.999999Z".into(),
+            first_seen: 1_710_078_432_000_001,
+            last_seen: 1_710_078_433_999_999,
             c2s_tcp_flags: 0x12,
             s2c_tcp_flags: 0x14,
             skip_flow_checks: true,
         };
-        assert_eq!(from_proto(&to_proto(&r, false)).unwrap(), r);
-        assert_eq!(parse_rfc3339_micros(&rfc3339_micros(-1)), Some(-1));
+        assert_eq!(from_proto(to_proto(&r, false)).unwrap(), r);
     }
 
     #[test]
@@ -158,16 +138,16 @@ mod tests {
             client_ip: vec![1, 2, 3],
             ..Flow::default()
         };
-        assert_eq!(from_proto(&f), Err(FlowError::BadAddress(3)));
+        assert_eq!(from_proto(f.clone()), Err(FlowError::BadAddress(3)));
         f.client_ip = vec![10, 0, 0, 1];
         f.server_ip = vec![10, 0, 0, 2];
         f.server_port = 70_000;
-        assert_eq!(from_proto(&f), Err(FlowError::BadPort(70_000)));
+        assert_eq!(from_proto(f.clone()), Err(FlowError::BadPort(70_000)));
         f.server_port = 1;
         f.l7 = "NotAProtocol".into();
         f.app = Some("NotAnApp".into());
         f.tunnel = Some("Wormhole".into());
-        let r = from_proto(&f).unwrap();
+        let r = from_proto(f).unwrap();
         assert_eq!(
             (r.l7, r.app, r.tunnel, r.l4),
             ("Unknown", None, None, "Unknown")
