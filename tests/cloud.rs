@@ -1030,7 +1030,7 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
             .unwrap();
         let fake = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::Cloud);
         let r =
-            flowmesh_sensor::control::request(&cloud, &fake, "alice-sensor", "report_config").await;
+            flowmesh_proto::control::request(&cloud, &fake, "alice-sensor", "report_config").await;
         assert!(r.is_err(), "the cloud reached alice's sensor");
         // A request that does reach the sensor (alice's own credentials) but is sealed by
         // bob's key is refused without an answer.
@@ -1040,7 +1040,7 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
         )
         .await
         .unwrap();
-        let r = flowmesh_sensor::control::request(
+        let r = flowmesh_proto::control::request(
             &inside,
             &bob.identity,
             "alice-sensor",

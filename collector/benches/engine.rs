@@ -10,7 +10,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowmesh_collector::checks::Engine;
 use flowmesh_collector::policy;
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 fn records(n: usize) -> Vec<FlowRecord> {
     (0..n)

@@ -1,6 +1,6 @@
 //! Alerts in DESIGN.md's JSON form.
 
-use flowmesh_sensor::flow::{FlowRecord, rfc3339_micros};
+use flowmesh_record::{FlowRecord, rfc3339_micros};
 use serde::Serialize;
 use serde_json::{Map, Value};
 

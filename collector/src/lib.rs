@@ -13,7 +13,6 @@ pub mod api;
 pub mod checks;
 pub mod cloud;
 pub mod daemon;
-pub mod offline;
 pub mod policy;
 pub mod status;
 pub mod store;

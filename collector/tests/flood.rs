@@ -5,7 +5,7 @@ use flowmesh_collector::checks::Engine;
 use flowmesh_collector::checks::devices::MAX_TRACKED;
 use flowmesh_collector::checks::traffic_rules::MAX_SERIES;
 use flowmesh_collector::policy;
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 const POLICY: &str = r#"
 [devices]

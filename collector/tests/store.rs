@@ -2,7 +2,7 @@
 
 use flowmesh_collector::alert::Alert;
 use flowmesh_collector::store::{AlertQuery, Commit, Resolution, SeriesDelta, Store};
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 use serde_json::json;
 
 /// 2024-03-10T00:00:00Z, seconds.

@@ -1,4 +1,5 @@
-//! Address classes, shared by the collector's host policy and the manager's blacklist.
+//! Address classes, shared by the sensor's device table, the collector's host policy and series,
+//! and the manager's blacklist.
 
 use std::net::IpAddr;
 
@@ -28,6 +29,25 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s0 == 0x2001 && a.segments()[1] == 0x0db8))
         }
     }
+}
+
+/// Private, link-local, unique-local and shared (CGNAT) addresses.
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private() || a.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(a) => {
+            let s0 = a.segments()[0];
+            (s0 & 0xffc0) == 0xfe80 || (s0 & 0xfe00) == 0xfc00
+        }
+    }
+}
+
+/// Broadcast, multicast and all-zero MACs are not devices.
+pub fn is_unicast(mac: &[u8; 6]) -> bool {
+    mac[0] & 0x01 == 0 && mac != &[0; 6]
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub mod auth {
 
 /// Serving an API on a bound listener until told to stop, in clear on loopback or over
 /// TLS 1.3.
+pub mod control;
+
 pub mod serve {
     use std::future::Future;
     use std::net::SocketAddr;

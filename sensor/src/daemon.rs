@@ -307,7 +307,7 @@ pub async fn run(
     let remote = {
         let control = control.clone();
         let report = serde_json::to_string(&config).unwrap_or_default();
-        tokio::spawn(crate::control::serve(
+        tokio::spawn(flowmesh_proto::control::serve(
             client.clone(),
             identity.clone(),
             control_opener,
@@ -315,12 +315,12 @@ pub async fn run(
             move |action| match action {
                 "restart_capture" => {
                     control.restart();
-                    crate::control::answer(Ok(String::new()))
+                    flowmesh_proto::control::answer(Ok(String::new()))
                 }
-                "report_config" => crate::control::answer(Ok(report.clone())),
-                other => {
-                    crate::control::answer(Err(format!("{other}: not something a sensor does")))
-                }
+                "report_config" => flowmesh_proto::control::answer(Ok(report.clone())),
+                other => flowmesh_proto::control::answer(Err(format!(
+                    "{other}: not something a sensor does"
+                ))),
             },
         ))
     };

@@ -8,7 +8,6 @@
 //! actions through [`control`].
 
 pub mod capture;
-pub mod control;
 pub mod daemon;
 pub mod decode;
 pub mod devices;

@@ -52,7 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut alerts = 0u64;
     let mut kept = Vec::new();
     let mut series = SeriesDelta::default();
-    let result = flowmesh_collector::offline::check_observed(
+    let result = flowmesh_check::check_observed(
         || flowmesh_sensor::capture::CaptureReader::open(&a.file),
         &policy,
         &a.instance,

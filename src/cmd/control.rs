@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long)]
     instance: String,
     /// restart_capture | reload_policy | report_config
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(flowmesh_sensor::control::ACTIONS))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(flowmesh_proto::control::ACTIONS))]
     action: String,
 }
 
@@ -31,7 +31,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let reply = rt.block_on(async {
         // Not under the instance's own name: the manager does not count a tool as the instance.
         let client = connect(&n.broker, &format!("{me}:control")).await?;
-        flowmesh_sensor::control::request(&client, &identity, &a.instance, &a.action)
+        flowmesh_proto::control::request(&client, &identity, &a.instance, &a.action)
             .await
             .map_err(anyhow::Error::msg)
     })?;

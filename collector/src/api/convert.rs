@@ -156,7 +156,7 @@ pub fn alert_to_proto(v: &serde_json::Value) -> pb::Alert {
     pb::Alert {
         r#type: field("type"),
         severity: field("severity"),
-        time_us: flowmesh_sensor::flow::parse_rfc3339_micros(&field("time")).unwrap_or(0),
+        time_us: flowmesh_record::parse_rfc3339_micros(&field("time")).unwrap_or(0),
         instance: field("instance"),
         details_json: details.to_string(),
         json: v.to_string(),

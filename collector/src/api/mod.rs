@@ -11,14 +11,32 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use flowmesh_link::Opener;
+use flowmesh_link::async_nats;
+use flowmesh_link::{Identity, Opener};
 use flowmesh_proto::v1::{self as pb, collector_server};
 use futures::Stream;
 use tonic::{Request, Response};
 
-use crate::daemon::Collector;
-use crate::policy::edit::EditError;
-use crate::store::AlertQuery;
+use crate::policy::edit::{Applied, Edit, EditError, PolicyEditError};
+use crate::store::{AlertQuery, Store};
+
+/// What the API serves: the running collector (`daemon::Collector`) implements it, so the API
+/// does not import the daemon that starts it.
+#[tonic::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Every instance's status, as `flowmesh instances` shows it.
+    fn instances(&self) -> Vec<pb::Status>;
+    /// The alert store.
+    fn store(&self) -> &Store;
+    /// The broker connection (live alerts and changes are followed through it).
+    fn client(&self) -> async_nats::Client;
+    /// The user's identity (opens what is followed).
+    fn identity(&self) -> &Identity;
+    /// The policy file's text.
+    fn policy_text(&self) -> Result<String, String>;
+    /// Applies an edit to the policy file and the running engines.
+    async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError>;
+}
 
 /// The API's errors as gRPC statuses.
 fn internal(e: impl std::fmt::Display) -> tonic::Status {
@@ -26,7 +44,7 @@ fn internal(e: impl std::fmt::Display) -> tonic::Status {
 }
 
 struct Api {
-    c: Arc<Collector>,
+    c: Arc<dyn Backend>,
 }
 
 type AlertStream = Pin<Box<dyn Stream<Item = Result<pb::Alert, tonic::Status>> + Send>>;
@@ -136,7 +154,7 @@ impl collector_server::Collector for Api {
                 warnings: convert::problems(&applied.warnings),
                 policy: Some(convert::policy_view(&applied.text)),
             },
-            Err(crate::daemon::PolicyEditError::Edit(e)) => match e {
+            Err(PolicyEditError::Edit(e)) => match e {
                 EditError::Invalid(m) | EditError::Toml(m) => refused(
                     vec![pb::PolicyProblem {
                         line: 0,
@@ -149,7 +167,7 @@ impl collector_server::Collector for Api {
                     refused(convert::problems(&r.errors), convert::problems(&r.warnings))
                 }
             },
-            Err(crate::daemon::PolicyEditError::Io(e)) => return Err(internal(e)),
+            Err(PolicyEditError::Io(e)) => return Err(internal(e)),
         };
         Ok(Response::new(response))
     }
@@ -157,7 +175,7 @@ impl collector_server::Collector for Api {
 
 /// Serves the collector's API (see [`flowmesh_proto::serve::with_access`]).
 pub async fn serve(
-    c: Arc<Collector>,
+    c: Arc<dyn Backend>,
     api: &flowmesh_link::access::ApiConfig,
     addr: SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,

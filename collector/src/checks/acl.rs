@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 use crate::policy::{AclRule, Endpoint, Service};
 
@@ -19,7 +19,7 @@ pub struct AclCheck {
 
 /// A small code per protocol name (255 for a name without a number).
 fn code(proto: &str) -> u8 {
-    flowmesh_sensor::flow::l4_number(proto).unwrap_or(255)
+    flowmesh_record::l4_number(proto).unwrap_or(255)
 }
 
 impl AclCheck {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use flowmesh_proto::v1::BlacklistBroadcast;
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 use serde_json::json;
 
 use crate::alert::Alert;

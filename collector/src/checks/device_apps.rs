@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flowmesh_sensor::devices::DeviceType;
+use flowmesh_record::DeviceType;
 
 use crate::policy::AppSets;
 

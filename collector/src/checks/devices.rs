@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use flowmesh_sensor::devices::is_unicast;
+use flowmesh_link::addr::is_unicast;
 
 use crate::policy::{DevicePolicy, Mac};
 

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 use crate::policy::{Cidr, HostPolicy};
 

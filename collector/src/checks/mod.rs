@@ -9,7 +9,7 @@ pub mod host_policy;
 pub mod profiles;
 pub mod traffic_rules;
 
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 use crate::alert::Alert;
 use crate::policy::Policy;
@@ -19,8 +19,7 @@ pub struct Engine {
     acl: Option<acl::AclCheck>,
     host_policy: host_policy::HostPolicyCheck,
     devices: Option<devices::DeviceCheck>,
-    device_types:
-        std::collections::BTreeMap<crate::policy::Mac, flowmesh_sensor::devices::DeviceType>,
+    device_types: std::collections::BTreeMap<crate::policy::Mac, flowmesh_record::DeviceType>,
     device_apps: Option<device_apps::DeviceApps>,
     profiles: profiles::Profiles,
     traffic: traffic_rules::TrafficRules,
@@ -131,7 +130,7 @@ impl Engine {
         if self.arp_reported.len() >= devices::MAX_TRACKED {
             self.arp_reported.clear();
         }
-        if !flowmesh_sensor::devices::is_unicast(&mac)
+        if !flowmesh_link::addr::is_unicast(&mac)
             || acl.allows_arp(&mac)
             || !self.arp_reported.insert(mac)
         {
@@ -161,7 +160,7 @@ impl Engine {
     /// Device types detected by the sensor; configured `[device_types]` take precedence.
     pub fn with_detected_types(
         mut self,
-        detected: impl IntoIterator<Item = ([u8; 6], flowmesh_sensor::devices::DeviceType)>,
+        detected: impl IntoIterator<Item = ([u8; 6], flowmesh_record::DeviceType)>,
     ) -> Self {
         for (mac, t) in detected {
             self.device_types
@@ -204,7 +203,7 @@ impl Engine {
                 "bound": if r.above { "above" } else { "below" },
                 "threshold": r.value_text,
                 "value": value,
-                "period_start": flowmesh_sensor::flow::rfc3339_micros(b.period_start),
+                "period_start": flowmesh_record::rfc3339_micros(b.period_start),
             }),
         ));
     }
@@ -362,12 +361,12 @@ impl Engine {
     }
 }
 
-pub use flowmesh_sensor::flow::parse_rfc3339_micros;
+pub use flowmesh_record::parse_rfc3339_micros;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowmesh_sensor::flow::rfc3339_micros;
+    use flowmesh_record::rfc3339_micros;
 
     #[test]
     fn rfc3339_round_trip() {

@@ -2,43 +2,14 @@
 //! from each flow record (MACs, VLAN, addresses, protocol, ports), so a profile works on records
 //! from any sensor and link type. A flow belongs to every profile it matches.
 
-use flowmesh_sensor::capture::BpfFilter;
-use flowmesh_sensor::flow::FlowRecord;
-use flowmesh_sensor::synth;
+use flowmesh_bpf::{BpfFilter, frame_of};
+use flowmesh_record::FlowRecord;
 
 use crate::policy::Profile;
 
 /// Compiled profiles.
 pub struct Profiles {
     filters: Vec<(String, BpfFilter)>,
-}
-
-/// The Ethernet frame a flow's first client packet would have been, headers only.
-pub fn frame_of(f: &FlowRecord) -> Vec<u8> {
-    let proto = flowmesh_sensor::flow::l4_number(f.l4).unwrap_or(0);
-    let l4 = match proto {
-        6 => synth::tcp(f.client_port, f.server_port, 0, synth::SYN, &[]),
-        17 => synth::udp(f.client_port, f.server_port, &[]),
-        1 | 58 => vec![8, 0, 0, 0],
-        _ => Vec::new(),
-    };
-    let (ethertype, ip) = match (f.client_ip, f.server_ip) {
-        (std::net::IpAddr::V4(c), std::net::IpAddr::V4(s)) => {
-            (0x0800, synth::ipv4(c.octets(), s.octets(), proto, &l4))
-        }
-        (std::net::IpAddr::V6(c), std::net::IpAddr::V6(s)) => {
-            (0x86dd, synth::ipv6(c.octets(), s.octets(), proto, &l4))
-        }
-        _ => (0x0800, Vec::new()),
-    };
-    let (src, dst) = (
-        f.client_mac.unwrap_or_default(),
-        f.server_mac.unwrap_or_default(),
-    );
-    match f.vlan {
-        Some(id) => synth::eth(src, dst, 0x8100, &synth::vlan(id, ethertype, &ip)),
-        None => synth::eth(src, dst, ethertype, &ip),
-    }
 }
 
 impl Profiles {

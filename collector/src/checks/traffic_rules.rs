@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_record::FlowRecord;
 
 use super::calendar::Calendar;
 use crate::policy::{Pool, PoolMember, Target, Threshold, TrafficRule};

@@ -562,3 +562,25 @@ impl Collector {
         }
     }
 }
+
+#[tonic::async_trait]
+impl crate::api::Backend for Collector {
+    fn instances(&self) -> Vec<Status> {
+        Collector::instances(self)
+    }
+    fn store(&self) -> &Store {
+        Collector::store(self)
+    }
+    fn client(&self) -> async_nats::Client {
+        Collector::client(self)
+    }
+    fn identity(&self) -> &Identity {
+        Collector::identity(self)
+    }
+    fn policy_text(&self) -> Result<String, String> {
+        Collector::policy_text(self)
+    }
+    async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError> {
+        Collector::edit_policy(self, edit).await
+    }
+}

@@ -18,7 +18,7 @@ use flowmesh_link::retry::{Backoff, until_ok};
 use flowmesh_link::subject::{Channel, instance_of, validate_token};
 use flowmesh_link::{Identity, Opener, Sealer, streams};
 use flowmesh_proto::v1::{FlowBatch, Status};
-use flowmesh_sensor::publish::codec;
+use flowmesh_record::codec;
 use futures::StreamExt;
 use prost::Message;
 use serde::Deserialize;
@@ -28,7 +28,7 @@ use crate::api::access::ApiConfig;
 use crate::checks::Engine;
 use crate::checks::blacklist::Blacklist;
 use crate::cloud::{BroadcastCounters, CloudConfig};
-use crate::policy::edit::{Applied, Edit, EditError};
+use crate::policy::edit::{Applied, Edit};
 use crate::policy::{self, Policy};
 use crate::status::{Settings, Tracker};
 use crate::store::{Commit, SeriesDelta, Store};
@@ -279,14 +279,7 @@ struct Prepared {
     series: SeriesDelta,
 }
 
-/// Why a policy edit was not applied.
-#[derive(Debug)]
-pub enum PolicyEditError {
-    /// The edit does not fit, or the result does not validate.
-    Edit(EditError),
-    /// The policy file could not be read or written.
-    Io(String),
-}
+pub use crate::policy::edit::PolicyEditError;
 
 /// The wall clock, µs.
 pub(crate) fn now_micros() -> i64 {
@@ -349,13 +342,13 @@ pub async fn run(
             c.clone(),
             serde_json::to_string(&config).unwrap_or_default(),
         );
-        tokio::spawn(flowmesh_sensor::control::serve(
+        tokio::spawn(flowmesh_proto::control::serve(
             c.client(),
             c.identity.clone(),
             c.opener.clone(),
             config.name.clone(),
             move |action| {
-                use flowmesh_sensor::control::answer;
+                use flowmesh_proto::control::answer;
                 match action {
                     "reload_policy" => answer(c.reload_policy()),
                     "report_config" => answer(Ok(report.clone())),

@@ -163,7 +163,7 @@ pub(super) fn peek_status(c: &Collector, instance: &str, value: &[u8]) -> Option
     let time = v
         .get("time")
         .and_then(|t| t.as_str())
-        .and_then(flowmesh_sensor::flow::parse_rfc3339_micros)
+        .and_then(flowmesh_record::parse_rfc3339_micros)
         .unwrap_or(i64::MIN);
     Some((v.get("status")?.as_str()?.to_string(), time))
 }

@@ -335,7 +335,7 @@ fn change(doc: &mut DocumentMut, edit: &Edit) -> Result<(), EditError> {
         }
         Edit::AclDeleteAll => set_rules(doc, &[]),
         Edit::AclImport { text, replace } => {
-            let (parsed, bad) = acl::parse_lines(text, flowmesh_sensor::dissect::is_known_protocol);
+            let (parsed, bad) = acl::parse_lines(text, flowmesh_record::is_known_protocol);
             if !bad.is_empty() {
                 return Err(EditError::Rules(
                     bad.into_iter()
@@ -541,6 +541,15 @@ fn remove_key(t: &mut Table, matches: impl Fn(&str) -> bool) -> bool {
         t.remove(k);
     }
     !keys.is_empty()
+}
+
+/// Why a policy edit was not applied to the running collector's file.
+#[derive(Debug)]
+pub enum PolicyEditError {
+    /// The edit does not fit, or the result does not validate.
+    Edit(EditError),
+    /// The policy file could not be read or written.
+    Io(String),
 }
 
 #[cfg(test)]

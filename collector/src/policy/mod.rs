@@ -10,7 +10,7 @@ pub mod units;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flowmesh_sensor::devices::DeviceType;
+use flowmesh_record::DeviceType;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -370,7 +370,7 @@ pub fn parse(text: &str) -> Result<(Policy, Report), Report> {
         text,
         report: Report::default(),
     };
-    let known = flowmesh_sensor::dissect::is_known_protocol;
+    let known = flowmesh_record::is_known_protocol;
     let mut policy = Policy::default();
 
     if let Some(acl) = raw.acl {
@@ -533,7 +533,7 @@ pub fn parse(text: &str) -> Result<(Policy, Report), Report> {
     for p in &raw.profile {
         if cx
             .parse(&p.bpf, |s| {
-                flowmesh_sensor::capture::compile_bpf(s)
+                flowmesh_bpf::compile_bpf(s)
                     .map_err(|e| format!("BPF {s:?} rejected by libpcap: {e}"))
             })
             .is_some()

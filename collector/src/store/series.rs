@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use flowmesh_sensor::devices::is_local;
-use flowmesh_sensor::flow::FlowRecord;
+use flowmesh_link::addr::is_local;
+use flowmesh_record::FlowRecord;
 use serde::Serialize;
 
 /// A chart resolution and how long its points are kept.

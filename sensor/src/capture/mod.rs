@@ -176,26 +176,4 @@ pub fn wall_micros() -> i64 {
         .unwrap_or(0)
 }
 
-/// Compiles a tcpdump/BPF filter with libpcap for Ethernet, returning libpcap's message if it
-/// refuses it (policy profiles are checked with this).
-pub fn compile_bpf(expr: &str) -> Result<(), String> {
-    BpfFilter::new(expr).map(|_| ())
-}
-
-/// A compiled BPF filter for Ethernet frames.
-pub struct BpfFilter(pcap::BpfProgram);
-
-impl BpfFilter {
-    /// Compiles `expr` with libpcap.
-    pub fn new(expr: &str) -> Result<Self, String> {
-        let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
-        dead.compile(expr, true)
-            .map(BpfFilter)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Whether the filter accepts this Ethernet frame.
-    pub fn matches(&self, frame: &[u8]) -> bool {
-        self.0.filter(frame)
-    }
-}
+pub use flowmesh_bpf::{BpfFilter, compile_bpf};

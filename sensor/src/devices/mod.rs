@@ -56,10 +56,7 @@ fn mac_text(m: &[u8; 6]) -> String {
         .join(":")
 }
 
-/// Broadcast, multicast and all-zero MACs are not devices.
-pub fn is_unicast(mac: &[u8; 6]) -> bool {
-    mac[0] & 0x01 == 0 && mac != &[0; 6]
-}
+pub use flowmesh_link::addr::{is_local, is_unicast};
 
 impl DeviceTable {
     /// Devices seen so far.
@@ -150,20 +147,6 @@ impl DeviceTable {
                 }
             }
             Decoded::Other => {}
-        }
-    }
-}
-
-/// Private, link-local, unique-local and shared (CGNAT) addresses.
-pub fn is_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            a.is_private() || a.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]))
-        }
-        IpAddr::V6(a) => {
-            let s0 = a.segments()[0];
-            (s0 & 0xffc0) == 0xfe80 || (s0 & 0xfe00) == 0xfc00
         }
     }
 }

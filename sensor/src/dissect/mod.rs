@@ -6,7 +6,6 @@
 //! packets) or [`Verdict::No`]. A flow is inspected until a match or [`MAX_PAYLOAD_PACKETS`] packets with
 //! payload; only those first packets cost anything.
 
-mod apps;
 mod bgp;
 mod bittorrent;
 mod dhcp;
@@ -40,18 +39,13 @@ mod zoom;
 
 use std::net::IpAddr;
 
-pub use apps::{app_for_name, app_named, is_app};
 pub use dhcp::option as dhcp_option;
+pub use flowmesh_record::{app_for_name, app_named, is_app, is_known_protocol};
 pub use ftp::{DataChannel, data_channel};
 pub use http::header as http_header;
 pub use l7::L7;
 pub use quic_initial::{Initial, read_client_hello, seal_client_initial};
 pub use tls::Hello;
-
-/// Whether `name` is a protocol or application flowmesh can recognise (policy files name them).
-pub fn is_known_protocol(name: &str) -> bool {
-    L7::from_name(name).is_some() || is_app(name) || name.eq_ignore_ascii_case("Unknown")
-}
 
 /// Payload-carrying packets inspected per flow before giving up.
 pub const MAX_PAYLOAD_PACKETS: u8 = 16;

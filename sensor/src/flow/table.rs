@@ -8,10 +8,11 @@ use rustc_hash::FxHasher;
 
 use super::direction::first_sender_is_client;
 use super::expect::Expectations;
-use super::record::FlowRecord;
+use super::to_record::record_of;
 use crate::decode::{IpPacket, Tunnel};
 use crate::dissect::{self, Dpi, L7, PacketView};
 use crate::wire::Mac;
+use flowmesh_record::FlowRecord;
 
 /// A flow's identity: protocol, both endpoints in canonical order (lower first), VLAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,7 +106,7 @@ impl Flow {
     fn record(&mut self, last: bool) -> FlowRecord {
         let judge = !self.judged && (last || self.dpi.is_done());
         self.judged |= judge;
-        let mut r = FlowRecord::from_flow(self);
+        let mut r = record_of(self);
         r.skip_flow_checks = !judge;
         r
     }

@@ -4,7 +4,7 @@
 //! once it does. A batch that waited longer than [`RESEAL_AFTER`] is sealed again before it
 //! goes, so the collector's freshness window never refuses a sensor's backlog.
 
-pub mod codec;
+pub use flowmesh_record::codec;
 pub mod outbox;
 
 use std::sync::Arc;

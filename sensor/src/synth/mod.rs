@@ -11,78 +11,7 @@ pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
 pub const IP_A: [u8; 4] = [192, 168, 1, 20];
 pub const IP_B: [u8; 4] = [10, 0, 0, 5];
 
-pub fn eth(src: [u8; 6], dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = dst.to_vec();
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// A VLAN tag followed by the inner EtherType and payload (the payload of an 0x8100 frame).
-pub fn vlan(id: u16, inner: u16, payload: &[u8]) -> Vec<u8> {
-    let mut v = id.to_be_bytes().to_vec();
-    v.extend_from_slice(&inner.to_be_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
-pub fn ipv4_frag(
-    src: [u8; 4],
-    dst: [u8; 4],
-    proto: u8,
-    id: u16,
-    offset: usize,
-    more: bool,
-    payload: &[u8],
-) -> Vec<u8> {
-    let total = 20 + payload.len();
-    let frag = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
-    let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8];
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&frag.to_be_bytes());
-    p.extend_from_slice(&[64, proto, 0, 0]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&dst);
-    p.extend_from_slice(payload);
-    p
-}
-
-pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
-    ipv4_frag(src, dst, proto, 1, 0, false, payload)
-}
-
-pub fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    p.extend_from_slice(&[next, 64]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&dst);
-    p.extend_from_slice(payload);
-    p
-}
-
-pub fn udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
-    let mut u = sp.to_be_bytes().to_vec();
-    u.extend_from_slice(&dp.to_be_bytes());
-    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    u
-}
-
-pub const SYN: u8 = 0x02;
-pub const ACK: u8 = 0x10;
-pub const PSH_ACK: u8 = 0x18;
-
-pub fn tcp(sp: u16, dp: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut t = sp.to_be_bytes().to_vec();
-    t.extend_from_slice(&dp.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(payload);
-    t
-}
+pub use flowmesh_bpf::frame::{ACK, PSH_ACK, SYN, eth, ipv4, ipv4_frag, ipv6, tcp, udp, vlan};
 
 /// A UDP/IPv4/Ethernet frame from A to B.
 pub fn eth_udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {

@@ -1,40 +1,9 @@
-//! Flow records in DESIGN.md's JSON form.
+//! The flow record: typed fields, DESIGN.md's JSON form when serialized.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::Serialize;
-
-use super::table::Flow;
-
-/// IP protocol numbers and the names nDPI gives them.
-const L4_NAMES: &[(u8, &str)] = &[
-    (1, "ICMP"),
-    (2, "IGMP"),
-    (6, "TCP"),
-    (17, "UDP"),
-    (47, "GRE"),
-    (50, "ESP"),
-    (51, "AH"),
-    (58, "ICMPV6"),
-    (89, "OSPF"),
-    (103, "PIM"),
-    (112, "VRRP"),
-    (132, "SCTP"),
-];
-
-/// The name nDPI gives an IP protocol.
-pub fn l4_name(proto: u8) -> &'static str {
-    L4_NAMES
-        .iter()
-        .find(|(n, _)| *n == proto)
-        .map_or("Unknown", |(_, name)| name)
-}
-
-/// The IP protocol number of an `l4` name (as flow records spell it).
-pub fn l4_number(name: &str) -> Option<u8> {
-    L4_NAMES.iter().find(|(_, n)| *n == name).map(|(p, _)| *p)
-}
 
 /// One flow record, as printed by `flowmesh flows` (one JSON object per line).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -118,47 +87,15 @@ fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339_micros(*t))
 }
 
-/// The RFC 3339 form of flow records, shared by every component.
-pub use flowmesh_link::time::{parse_rfc3339_micros, rfc3339_micros};
+use flowmesh_link::time::rfc3339_micros;
 
 impl FlowRecord {
-    /// The record of a flow as it stands.
-    pub fn from_flow(f: &Flow) -> Self {
-        let (client, server) = f.endpoints();
-        FlowRecord {
-            l4: l4_name(f.key.proto),
-            client_ip: client.0,
-            client_port: client.1,
-            server_ip: server.0,
-            server_port: server.1,
-            vlan: (f.key.vlan != 0xffff).then_some(f.key.vlan),
-            tunnel: f.tunnel.map(|t| t.name()),
-            l7: f.dpi.l7_name(),
-            app: f.dpi.app(),
-            server_name: f.dpi.server_name().map(str::to_string),
-            alpn: f
-                .dpi
-                .alpn()
-                .map(|a| a.split(',').map(str::to_string).collect()),
-            client_mac: (f.client_mac != [0; 6]).then_some(f.client_mac),
-            server_mac: (f.server_mac != [0; 6]).then_some(f.server_mac),
-            c2s_packets: f.c2s_packets,
-            c2s_bytes: f.c2s_bytes,
-            s2c_packets: f.s2c_packets,
-            s2c_bytes: f.s2c_bytes,
-            first_seen: f.first_seen,
-            last_seen: f.last_seen,
-            c2s_tcp_flags: f.c2s_tcp_flags,
-            s2c_tcp_flags: f.s2c_tcp_flags,
-            skip_flow_checks: false,
-        }
-    }
-
     /// Whether both addresses are proven real: a TCP handshake seen from the client's side
     /// (its SYN, the server's SYN-ACK, then the client's ACK). Anything else can be forged
     /// with one spoofed packet, so only such flows may name an address to the cloud.
     pub fn handshake_seen(&self) -> bool {
-        use crate::wire::tcp::{ACK, SYN};
+        const SYN: u8 = 0x02;
+        const ACK: u8 = 0x10;
         self.l4 == "TCP"
             && self.c2s_tcp_flags & (SYN | ACK) == SYN | ACK
             && self.s2c_tcp_flags & (SYN | ACK) == SYN | ACK

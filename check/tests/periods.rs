@@ -23,7 +23,7 @@ fn every_byte_counts_in_its_own_period_and_each_period_is_judged_once_complete()
     let (p, _) = policy::parse(POLICY).unwrap_or_else(|r| panic!("{:#?}", r.errors));
     let mut alerts = Vec::new();
     let mut observed: BTreeMap<i64, u64> = BTreeMap::new();
-    flowmesh_collector::offline::check_observed(
+    flowmesh_check::check_observed(
         || CaptureReader::new(&bytes[..]),
         &p,
         "lab",

@@ -23,7 +23,7 @@ fn alerts_at(policy_text: &str, frames: &[(u32, Vec<u8>)]) -> Vec<Alert> {
     let (p, _) = policy::parse(policy_text).unwrap_or_else(|r| panic!("{:#?}", r.errors));
     let bytes = pcap_at(1, frames);
     let mut out = Vec::new();
-    flowmesh_collector::offline::check(|| CaptureReader::new(&bytes[..]), &p, "test", &mut |a| {
+    flowmesh_check::check(|| CaptureReader::new(&bytes[..]), &p, "test", &mut |a| {
         out.push(a)
     })
     .unwrap();

@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
+use crate::v1::{Control, ControlReply};
 use flowmesh_link::async_nats::Client;
 use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener, Sealer};
-use flowmesh_proto::v1::{Control, ControlReply};
 use futures::StreamExt;
 use prost::Message;
 

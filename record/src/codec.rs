@@ -6,9 +6,7 @@ use std::net::IpAddr;
 
 use flowmesh_proto::v1::Flow;
 
-use crate::decode::Tunnel;
-use crate::dissect::{L7, app_named};
-use crate::flow::{FlowRecord, l4_name, l4_number};
+use crate::{FlowRecord, L7, Tunnel, app_named, l4_name, l4_number};
 
 fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {

@@ -1,14 +1,16 @@
-//! `flowmesh check`: the sensor and the engine in one process over a capture, in packet time.
+//! `flowmesh check`: the sensor and the collector's engine in one process over a capture, in
+//! packet time. Its own crate, so that the collector does not depend on the sensor.
+
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 
+use flowmesh_collector::alert::Alert;
+use flowmesh_collector::checks::Engine;
+use flowmesh_collector::policy::Policy;
 use flowmesh_sensor::capture::{CaptureError, CaptureReader};
 use flowmesh_sensor::flow::{PERIOD_MICROS, TableConfig};
 use flowmesh_sensor::offline::{self, RunStats};
-
-use crate::alert::Alert;
-use crate::checks::Engine;
-use crate::policy::Policy;
 
 /// Runs the policy's checks over a capture opened by `open` (called twice when the device-apps
 /// check needs the devices' detected types: a first pass learns them). Alerts go to `emit`; on
@@ -29,7 +31,7 @@ pub fn check_observed<R: Read>(
     policy: &Policy,
     instance: &str,
     emit: &mut impl FnMut(Alert),
-    observe: &mut impl FnMut(&flowmesh_sensor::flow::FlowRecord, i64),
+    observe: &mut impl FnMut(&flowmesh_record::FlowRecord, i64),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut engine = Engine::new(policy, instance);
     if engine.wants_device_types() {
