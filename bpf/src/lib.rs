@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod frame;
+pub mod matcher;
 
 use flowmesh_record::FlowRecord;
 
@@ -57,5 +58,36 @@ pub fn frame_of(f: &FlowRecord) -> Vec<u8> {
     match f.vlan {
         Some(id) => frame::eth(src, dst, 0x8100, &frame::vlan(id, ethertype, &ip)),
         None => frame::eth(src, dst, ethertype, &ip),
+    }
+}
+
+/// A profile's filter on flow records: the record matcher where it understands the expression
+/// and the record, libpcap on the record's frame otherwise.
+pub struct RecordFilter {
+    bpf: BpfFilter,
+    matcher: Option<matcher::Matcher>,
+}
+
+impl RecordFilter {
+    /// Compiles `expr` with libpcap (which decides what is valid) and, if it can, as a matcher.
+    pub fn new(expr: &str) -> Result<Self, String> {
+        Ok(RecordFilter {
+            bpf: BpfFilter::new(expr)?,
+            matcher: matcher::compile(expr),
+        })
+    }
+
+    /// Whether the matcher handles this expression (no frame, no libpcap per record).
+    pub fn is_fast(&self) -> bool {
+        self.matcher.is_some()
+    }
+
+    /// Whether `f` matches; `frame` caches the record's frame between filters (built only
+    /// when libpcap has to judge).
+    pub fn matches(&self, f: &FlowRecord, frame: &mut Option<Vec<u8>>) -> bool {
+        if let Some(answer) = self.matcher.as_ref().and_then(|m| m.matches(f)) {
+            return answer;
+        }
+        self.bpf.matches(frame.get_or_insert_with(|| frame_of(f)))
     }
 }

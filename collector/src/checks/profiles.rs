@@ -1,15 +1,16 @@
-//! Traffic profiles: BPF filters compiled once by libpcap, matched against a header synthesized
-//! from each flow record (MACs, VLAN, addresses, protocol, ports), so a profile works on records
-//! from any sensor and link type. A flow belongs to every profile it matches.
+//! Traffic profiles: BPF filters compiled once, matched against each flow record — by a matcher
+//! over the record's fields for the common expressions, otherwise by libpcap against a header
+//! synthesized from the record (MACs, VLAN, addresses, protocol, ports) — so a profile works on
+//! records from any sensor and link type. A flow belongs to every profile it matches.
 
-use flowmesh_bpf::{BpfFilter, frame_of};
+use flowmesh_bpf::RecordFilter;
 use flowmesh_record::FlowRecord;
 
 use crate::policy::Profile;
 
 /// Compiled profiles.
 pub struct Profiles {
-    filters: Vec<(String, BpfFilter)>,
+    filters: Vec<(String, RecordFilter)>,
 }
 
 impl Profiles {
@@ -19,7 +20,7 @@ impl Profiles {
         Profiles {
             filters: profiles
                 .iter()
-                .filter_map(|p| BpfFilter::new(&p.bpf).ok().map(|f| (p.name.clone(), f)))
+                .filter_map(|p| RecordFilter::new(&p.bpf).ok().map(|f| (p.name.clone(), f)))
                 .collect(),
         }
     }
@@ -29,10 +30,10 @@ impl Profiles {
         if self.filters.is_empty() {
             return Vec::new();
         }
-        let frame = frame_of(f);
+        let mut frame = None;
         self.filters
             .iter()
-            .filter(|(_, b)| b.matches(&frame))
+            .filter(|(_, b)| b.matches(f, &mut frame))
             .map(|(n, _)| n.as_str())
             .collect()
     }
