@@ -82,12 +82,32 @@ impl RecordFilter {
         self.matcher.is_some()
     }
 
-    /// Whether `f` matches; `frame` caches the record's frame between filters (built only
-    /// when libpcap has to judge).
-    pub fn matches(&self, f: &FlowRecord, frame: &mut Option<Vec<u8>>) -> bool {
-        if let Some(answer) = self.matcher.as_ref().and_then(|m| m.matches(f)) {
-            return answer;
+    /// Whether the probed record matches.
+    pub fn matches(&self, probe: &mut Probe<'_>) -> bool {
+        if let (Some(m), Some(v)) = (&self.matcher, &probe.view) {
+            return m.eval(v);
         }
-        self.bpf.matches(frame.get_or_insert_with(|| frame_of(f)))
+        let record = probe.record;
+        self.bpf
+            .matches(probe.frame.get_or_insert_with(|| frame_of(record)))
+    }
+}
+
+/// One record as the filters see it: its fields taken once for the matcher, its frame built
+/// only if libpcap has to judge, then shared by every filter.
+pub struct Probe<'a> {
+    record: &'a FlowRecord,
+    view: Option<matcher::View>,
+    frame: Option<Vec<u8>>,
+}
+
+impl<'a> Probe<'a> {
+    /// Prepares `record` for the filters.
+    pub fn new(record: &'a FlowRecord) -> Self {
+        Probe {
+            record,
+            view: matcher::View::of(record),
+            frame: None,
+        }
     }
 }

@@ -337,8 +337,10 @@ fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
-/// The fields of a record the matcher reads, as the synthesized frame carries them.
-struct View {
+/// The fields of a record the matcher reads, as the synthesized frame carries them: taken once
+/// per record, then tested by every filter.
+#[derive(Debug, Clone)]
+pub struct View {
     family: u8,
     proto: u8,
     src: IpAddr,
@@ -349,14 +351,14 @@ struct View {
     dmac: [u8; 6],
 }
 
-impl Matcher {
-    /// Whether the record's frame matches, or `None` when this record must go to libpcap (a
-    /// VLAN tag, or addresses of two families: frames the matcher does not model).
-    pub fn matches(&self, f: &FlowRecord) -> Option<bool> {
+impl View {
+    /// The view of `f`, or `None` when this record must go to libpcap (a VLAN tag, or addresses
+    /// of two families: frames the matcher does not model).
+    pub fn of(f: &FlowRecord) -> Option<View> {
         if f.vlan.is_some() || f.client_ip.is_ipv4() != f.server_ip.is_ipv4() {
             return None;
         }
-        let v = View {
+        Some(View {
             family: if f.client_ip.is_ipv4() { 4 } else { 6 },
             proto: flowmesh_record::l4_number(f.l4).unwrap_or(0),
             src: f.client_ip,
@@ -365,11 +367,18 @@ impl Matcher {
             dport: f.server_port,
             smac: f.client_mac.unwrap_or_default(),
             dmac: f.server_mac.unwrap_or_default(),
-        };
-        Some(self.eval(&v))
+        })
+    }
+}
+
+impl Matcher {
+    /// Whether the record's frame matches, or `None` when libpcap must judge this record.
+    pub fn matches(&self, f: &FlowRecord) -> Option<bool> {
+        View::of(f).map(|v| self.eval(&v))
     }
 
-    fn eval(&self, v: &View) -> bool {
+    /// Whether a record with this view matches.
+    pub fn eval(&self, v: &View) -> bool {
         match self {
             Matcher::And(a, b) => a.eval(v) && b.eval(v),
             Matcher::Or(a, b) => a.eval(v) || b.eval(v),

@@ -3,7 +3,7 @@
 //! synthesized from the record (MACs, VLAN, addresses, protocol, ports) — so a profile works on
 //! records from any sensor and link type. A flow belongs to every profile it matches.
 
-use flowmesh_bpf::RecordFilter;
+use flowmesh_bpf::{Probe, RecordFilter};
 use flowmesh_record::FlowRecord;
 
 use crate::policy::Profile;
@@ -30,10 +30,10 @@ impl Profiles {
         if self.filters.is_empty() {
             return Vec::new();
         }
-        let mut frame = None;
+        let mut probe = Probe::new(f);
         self.filters
             .iter()
-            .filter(|(_, b)| b.matches(f, &mut frame))
+            .filter(|(_, b)| b.matches(&mut probe))
             .map(|(n, _)| n.as_str())
             .collect()
     }

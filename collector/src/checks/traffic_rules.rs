@@ -31,6 +31,8 @@ pub struct Breach {
 
 struct RuleState {
     rule: TrafficRule,
+    /// The rule counts every flow (`metric = "total"`): decided once, not per flow.
+    total: bool,
     /// Start and end of the earliest period not judged yet, once time has begun.
     open: Option<(i64, i64)>,
     /// Bytes per series of each period not judged yet, by period start: records come in any
@@ -107,6 +109,7 @@ impl TrafficRules {
             rules: rules
                 .iter()
                 .map(|r| RuleState {
+                    total: r.metric == "total",
                     rule: r.clone(),
                     open: None,
                     pending: BTreeMap::new(),
@@ -243,7 +246,7 @@ impl TrafficRules {
         let bytes = f.c2s_bytes + f.s2c_bytes;
         for st in self.rules.iter_mut() {
             let r = &st.rule;
-            if r.metric != "total"
+            if !st.total
                 && !f.l7.eq_ignore_ascii_case(&r.metric)
                 && !f.app.is_some_and(|a| a.eq_ignore_ascii_case(&r.metric))
             {
