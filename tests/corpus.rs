@@ -88,3 +88,48 @@ fn quic_server_names_from_the_corpus() {
         );
     }
 }
+
+/// `flowmesh flows` on flow workers prints the single-threaded records (in another order) on
+/// every capture of the corpus, ndpi-more included.
+#[test]
+fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
+    let Some((ndpi, _)) = corpus() else {
+        flowmesh_testkit::skip(
+            "flow_workers_print_the_single_threaded_records_on_the_corpus",
+            "the nDPI corpus is absent",
+        );
+        return;
+    };
+    let flows = |file: &std::path::Path, threads: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+            .args(["-q", "flows", "--threads", threads])
+            .arg(file)
+            .output()
+            .unwrap();
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let mut compared = 0;
+    for dir in [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for file in entries.flatten().map(|e| e.path()) {
+            let one = flows(&file, "1");
+            for threads in ["2", "3"] {
+                assert_eq!(
+                    one,
+                    flows(&file, threads),
+                    "{} on {threads} threads",
+                    file.display()
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 84, "{compared} captures compared");
+}

@@ -14,6 +14,7 @@ pub mod devices;
 pub mod dissect;
 pub mod flow;
 pub mod offline;
+pub mod parallel;
 pub mod publish;
 pub mod source;
 pub mod synth;

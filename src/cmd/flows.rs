@@ -29,6 +29,11 @@ pub struct Args {
     /// holds what its flow did within one period, and a flow's records add up.
     #[arg(long)]
     split_periods: bool,
+    /// Flow workers for a file: packets are spread over them by a symmetric hash of their
+    /// addresses (both directions of a flow, and its fragments, on one worker); the records are
+    /// the same, in another order. Default: every core; 1 runs it all on one thread.
+    #[arg(long, conflicts_with = "iface")]
+    threads: Option<usize>,
 }
 
 /// Set by SIGINT/SIGTERM: the capture loop stops at its next packet or idle tick.
@@ -100,11 +105,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 },
             )
         }
-        None => offline::run_file_with(
-            a.file.as_deref().unwrap_or(std::path::Path::new("")),
-            config,
-            &mut write,
-        ),
+        None => {
+            let path = a.file.as_deref().unwrap_or(std::path::Path::new(""));
+            let threads = a.threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            if threads > 1 {
+                flowmesh_sensor::capture::CaptureReader::open(path)
+                    .map_err(|e| (Default::default(), e))
+                    .and_then(|mut reader| {
+                        flowmesh_sensor::parallel::run(
+                            &mut reader,
+                            &STOP,
+                            config,
+                            threads,
+                            &mut write,
+                        )
+                    })
+            } else {
+                offline::run_file_with(path, config, &mut write)
+            }
+        }
     };
     out.flush()?;
     if let Some(e) = write_error

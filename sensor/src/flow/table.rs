@@ -218,6 +218,9 @@ pub struct FlowTable {
     next_boundary: i64,
     /// Every packet before this time is in a record already emitted (with `period_micros`).
     watermark: Option<i64>,
+    /// Its clock moves only by [`FlowTable::tick`] (a flow worker, which the reader ticks in
+    /// global packet order), not by the packets it is given.
+    external_clock: bool,
     /// Counters.
     pub stats: TableStats,
 }
@@ -268,9 +271,37 @@ impl FlowTable {
             next_closed_check: i64::MIN,
             next_boundary: i64::MIN,
             watermark: None,
+            external_clock: false,
             stats: TableStats::default(),
             expected: Expectations::default(),
         }
+    }
+
+    /// A table whose clock moves only by [`FlowTable::tick`]: the flow workers' tables, ticked
+    /// by the reader at the packets where a single table's clock would act, so that idle
+    /// expiry, closed connections and period boundaries fall as they would on one thread.
+    pub fn with_external_clock(mut self) -> Self {
+        self.external_clock = true;
+        self
+    }
+
+    /// Moves the capture clock to `ts`: period boundaries, closed connections and idle flows
+    /// due by then are emitted. Returns whether anything was due (on an empty table too: the
+    /// reader of the flow workers runs an empty table to know when to tick theirs).
+    pub fn tick(&mut self, ts: i64, emit: &mut impl FnMut(FlowRecord)) -> bool {
+        let mut due = self.config.period_micros > 0 && ts >= self.next_boundary;
+        self.cross_boundaries(ts, emit);
+        if ts >= self.next_closed_check {
+            self.expire_closed(ts, emit);
+            self.next_closed_check = ts.saturating_add(CLOSED_EVERY_MICROS);
+            due = true;
+        }
+        if ts >= self.next_sweep {
+            self.sweep(ts, emit);
+            self.next_sweep = ts.saturating_add(SWEEP_EVERY_MICROS);
+            due = true;
+        }
+        due
     }
 
     /// With `period_micros`: every packet before this time (a period boundary) is in a record
@@ -324,14 +355,8 @@ impl FlowTable {
         ts: i64,
         emit: &mut impl FnMut(FlowRecord),
     ) {
-        self.cross_boundaries(ts, emit);
-        if ts >= self.next_closed_check {
-            self.expire_closed(ts, emit);
-            self.next_closed_check = ts.saturating_add(CLOSED_EVERY_MICROS);
-        }
-        if ts >= self.next_sweep {
-            self.sweep(ts, emit);
-            self.next_sweep = ts.saturating_add(SWEEP_EVERY_MICROS);
+        if !self.external_clock {
+            self.tick(ts, emit);
         }
         let (key, src_is_a) = FlowKey::of(p);
         let hash = hash_key(&key);
