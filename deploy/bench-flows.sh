@@ -4,7 +4,8 @@
 # Speed and memory of `flowmesh flows` on a synthetic capture of FLOWS flows (default 1M, about
 # 9M packets, all in progress at once so the flow table holds every one), compared with
 # Debian's ndpiReader on the same file and with a bare libpcap read loop (the floor). Also runs
-# the 100k-packet nDPI bench capture when ../shared/pcaps/bench is present. Prints wall time,
+# the 100k-packet nDPI bench capture when ../shared/pcaps/bench is present; flowmesh on one
+# thread and on two flow workers. Prints wall time,
 # packets/s, flows/s and peak RSS (bytes per flow = RSS / FLOWS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,8 @@ measure() { # NAME COMMAND...: best wall time of 3 runs and its peak RSS
 }
 echo "synthetic capture: $packets packets, $flows flows ($file)"
 measure "libpcap read loop" "$work/pcap_loop" "$file"
-measure "flowmesh flows" "$bin" -q flows "$file"
+measure "flowmesh flows" "$bin" -q flows --threads 1 "$file"
+measure "flowmesh flows -t 2" "$bin" -q flows --threads 2 "$file"
 measure "ndpiReader -i" ndpiReader -q -i "$file"
 bench=../shared/pcaps/bench/ndpi_merged_ether.pcap
 if [ -f "$bench" ]; then
@@ -44,6 +46,7 @@ if [ -f "$bench" ]; then
   echo "nDPI bench capture: $packets packets, $flows flows"
   file=$bench
   measure "libpcap read loop" "$work/pcap_loop" "$bench"
-  measure "flowmesh flows" "$bin" -q flows "$bench"
+  measure "flowmesh flows" "$bin" -q flows --threads 1 "$bench"
+  measure "flowmesh flows -t 2" "$bin" -q flows --threads 2 "$bench"
   measure "ndpiReader -i" ndpiReader -q -i "$bench"
 fi
