@@ -43,7 +43,14 @@ fn stop(child: &mut Child) {
 
 /// One run: a fresh cluster, the collector, the sensor replaying `capture` at `speed`.
 /// Returns (seconds from sensor start to everything stored, alert latencies in ms).
-fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) -> (f64, Vec<f64>) {
+fn run(
+    dir: &Path,
+    capture: &Path,
+    policy: &str,
+    plaintext: bool,
+    speed: f64,
+    replicas: usize,
+) -> (f64, Vec<f64>) {
     let user = TestUser::new(
         "alice",
         &[
@@ -53,14 +60,14 @@ fn run(dir: &Path, capture: &Path, policy: &str, plaintext: bool, speed: f64) ->
     );
     let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(30)).unwrap();
     let tag = if plaintext { "plain" } else { "sealed" };
-    let work = dir.join(format!("{tag}-{speed}"));
+    let work = dir.join(format!("{tag}-{speed}-r{replicas}"));
     std::fs::create_dir_all(&work).unwrap();
     user.identity.write(&work.join("alice.id"), false).unwrap();
     std::fs::write(work.join("policy.toml"), policy).unwrap();
     std::fs::write(
         work.join("collector.toml"),
         format!(
-            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 3\n{}\n[api]\nlisten = \"off\"\n",
+            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = {replicas}\n{}\n[api]\nlisten = \"off\"\n",
             broker_toml(&cluster, "collector-1")
         ),
     )
@@ -162,19 +169,31 @@ fn main() {
     // Policies on, traffic allowed (alerts rare): ACL, host policy, device apps, a profile and
     // a traffic rule.
     let allowed = "[acl]\nrules = \"\"\"\nTCP;*;*;443\nTCP;*;*;80\nUDP;*;*;53\n\"\"\"\n[host_policy]\ncore = [\"192.168.99.1\"]\nwhitelisted = [\"8.8.8.8\"]\n[[profile]]\nname = \"web\"\nbpf = \"tcp port 80 or tcp port 443\"\n[[traffic_rule]]\ntarget = \"profile:web\"\nmetric = \"total\"\nfrequency = \"hour\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"100GB\"\n";
-    println!("end to end, {FLOWS} flows, 3-node TLS cluster, R3 stream, policies on:");
+    // The offline rate on the same capture, the ceiling the pipeline is compared with.
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+        .args(["-q", "flows", "--threads", "1"])
+        .arg(&capture)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let offline = FLOWS as f64 / started.elapsed().as_secs_f64();
+    println!("end to end, {FLOWS} flows, 3-node TLS cluster, policies on:");
+    println!("  offline `flowmesh flows` on the same capture: {offline:>9.0} flows/s");
     let mut rates = Vec::new();
-    for plaintext in [false, true] {
-        let (secs, _) = run(dir.path(), &capture, allowed, plaintext, 0.0);
+    for (replicas, plaintext) in [(3, false), (3, true), (1, false)] {
+        let (secs, _) = run(dir.path(), &capture, allowed, plaintext, 0.0, replicas);
         let rate = FLOWS as f64 / secs;
         rates.push(rate);
         println!(
-            "  {:<10} {secs:6.2} s  {rate:>9.0} flows/s",
-            if plaintext { "plaintext" } else { "sealed" }
+            "  R{replicas} {:<10} {secs:6.2} s  {rate:>9.0} flows/s  ({:.0}% of offline)",
+            if plaintext { "plaintext" } else { "sealed" },
+            rate / offline * 100.0
         );
     }
     println!(
-        "  sealing cost: {:.1}%",
+        "  sealing cost (R3): {:.1}%",
         (1.0 - rates[0] / rates[1]) * 100.0
     );
     // Latency: 30 s of traffic in real time; HTTP is not allowed, so its flows alert.
@@ -183,7 +202,7 @@ fn main() {
     flowmesh_sensor::synth::generate(3_000, 300, 30, &mut f).unwrap();
     drop(f);
     let strict = "[acl]\nrules = \"\"\"\nTCP;*;*;443\nUDP;*;*;53\n\"\"\"\n";
-    let (_, mut lat) = run(dir.path(), &small, strict, false, 1.0);
+    let (_, mut lat) = run(dir.path(), &small, strict, false, 1.0, 3);
     println!(
         "alert latency (packet time of the flow's last packet -> watch subscriber), {} alerts: p50 {:.0} ms, p99 {:.0} ms",
         lat.len(),
