@@ -1,0 +1,198 @@
+//! The collector's ingest alone: `cargo bench --bench ingest` (needs nats-server).
+//!
+//! A 3-node TLS cluster, an R1 `FLOWS` stream filled beforehand with `FLOWMESH_BENCH_FLOWS`
+//! (default 1,000,000) sealed flow records in batches of 1,000, as a sensor publishes them;
+//! then a collector with policies on (1,000 ACL rules, 100 profiles, 50 traffic rules on them,
+//! host policy) is started, pinned to one core with `taskset` when it is there, and timed until
+//! its consumer has every batch stored and acknowledged. Prints flows/s; figures only.
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowmesh_link::async_nats::HeaderMap;
+use flowmesh_link::async_nats::jetstream;
+use flowmesh_link::connect::connect;
+use flowmesh_link::{Sealer, streams};
+use flowmesh_proto::v1::FlowBatch;
+use flowmesh_record::{FlowRecord, codec};
+use flowmesh_testkit::{Cluster, Collector, TestUser, consumers_drained, die_with_parent};
+use prost::Message;
+
+const BATCH: usize = 1000;
+
+fn record(i: usize) -> FlowRecord {
+    let port = [53u16, 80, 443, 22, 8080, 123][i % 6];
+    let t = 1_795_946_400_000_000 + (i as i64) * 100;
+    FlowRecord {
+        l4: if port == 53 || port == 123 {
+            "UDP"
+        } else {
+            "TCP"
+        },
+        client_ip: format!("192.168.{}.{}", (i / 250) % 250, i % 250 + 1)
+            .parse()
+            .unwrap(),
+        client_port: 40000 + (i % 20000) as u16,
+        server_ip: format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 200 + 1)
+            .parse()
+            .unwrap(),
+        server_port: port,
+        vlan: None,
+        tunnel: None,
+        l7: ["DNS", "HTTP", "TLS", "SSH", "HTTP", "NTP"][i % 6],
+        app: None,
+        server_name: (port == 443).then(|| "www.example.org".to_string()),
+        alpn: None,
+        client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
+        server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
+        c2s_packets: 5,
+        c2s_bytes: 700,
+        s2c_packets: 4,
+        s2c_bytes: 3000,
+        first_seen: t - 5000,
+        last_seen: t,
+        c2s_tcp_flags: 0x1a,
+        s2c_tcp_flags: 0x12,
+        skip_flow_checks: false,
+    }
+}
+
+fn policy() -> String {
+    let mut p = String::from("[acl]\nrules = \"\"\"\n");
+    for i in 0..1000 {
+        let _ = writeln!(p, "TCP;192.168.{}.0/24;*;{}", i % 250, 1000 + i);
+    }
+    p.push_str("TCP;192.168.0.0/16;*;443\nUDP;*;*;53\nUDP;*;*;123\nTCP;*;*;80\nTCP;*;*;8080\nTCP;*;*;22\n\"\"\"\n[host_policy]\nrestricted = [\"192.168.1.30\"]\nwhitelisted = [\"8.8.8.8\"]\n");
+    for i in 0..100 {
+        let _ = writeln!(
+            p,
+            "[[profile]]\nname = \"p{i}\"\nbpf = \"tcp port {} or udp port {}\"",
+            1000 + i,
+            2000 + i
+        );
+    }
+    for i in 0..50 {
+        let _ = writeln!(
+            p,
+            "[[traffic_rule]]\ntarget = \"profile:p{i}\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1GB\""
+        );
+    }
+    p
+}
+
+fn main() {
+    let flows: usize = std::env::var("FLOWMESH_BENCH_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let user = TestUser::new("alice", &[("collector-1", Collector)]);
+    let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(60))
+        .expect("cluster (run ./deploy/test.sh once to install nats-server)");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let js = rt.block_on(async {
+        let b = cluster.insider_config("alice", "sensor-1", None);
+        jetstream::new(connect(&b, "sensor-1").await.unwrap())
+    });
+    // Fill the stream as a sensor would: sealed batches with message ids.
+    let started = Instant::now();
+    let sealer = Sealer::new(&user.identity, user.identity.public());
+    rt.block_on(async {
+        streams::ensure_streams(&js, 1).await.unwrap();
+        let mut acks = Vec::new();
+        for (seq, start) in (0..flows).step_by(BATCH).enumerate() {
+            let batch = FlowBatch {
+                instance: "sensor-1".into(),
+                sequence: seq as u64,
+                boot_id: vec![1; 8],
+                watermark_us: 0,
+                flows: (start..(start + BATCH).min(flows))
+                    .map(|i| codec::to_proto(&record(i), false))
+                    .collect(),
+            };
+            let sealed = sealer
+                .seal("flowmesh.flows.sensor-1", &batch.encode_to_vec())
+                .unwrap();
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Msg-Id", format!("sensor-1/bench/{seq}").as_str());
+            acks.push(
+                js.publish_with_headers("flowmesh.flows.sensor-1", h, sealed.into())
+                    .await
+                    .unwrap(),
+            );
+            if acks.len() >= 256 {
+                for a in acks.drain(..) {
+                    a.await.unwrap();
+                }
+            }
+        }
+        for a in acks {
+            a.await.unwrap();
+        }
+    });
+    println!(
+        "collector ingest, {flows} sealed flows in batches of {BATCH} (filled in {:.1} s), R1 stream, 3-node TLS cluster",
+        started.elapsed().as_secs_f64()
+    );
+    user.identity
+        .write(&dir.path().join("alice.id"), false)
+        .unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy()).unwrap();
+    let b = cluster.broker_config("alice", "collector-1", None);
+    let broker = toml::to_string(&toml::Table::from_iter([(
+        "broker".to_string(),
+        toml::Value::try_from(b).unwrap(),
+    )]))
+    .unwrap();
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        format!("name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 1\n{broker}\n[api]\nlisten = \"off\"\n"),
+    )
+    .unwrap();
+    let pinned = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    // `FLOWMESH_BENCH_WRAP="perf record -g -o ingest.perf --"` profiles the collector.
+    let wrap: Vec<String> = std::env::var("FLOWMESH_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut cmd = if let Some((first, rest)) = wrap.split_first() {
+        let mut c = Command::new(first);
+        c.args(rest).arg(env!("CARGO_BIN_EXE_flowmesh"));
+        c
+    } else if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1"]).arg(env!("CARGO_BIN_EXE_flowmesh"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+    };
+    cmd.args(["-q", "collector", "--config"])
+        .arg(dir.path().join("collector.toml"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("collector.log")).unwrap());
+    let started = Instant::now();
+    let mut collector = die_with_parent(&mut cmd).spawn().unwrap();
+    rt.block_on(async {
+        while !consumers_drained(&js, streams::FLOWS).await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    flowmesh_testkit::process::terminate(&mut collector);
+    println!(
+        "  drained in {secs:.2} s: {:.0} flows/s{}",
+        flows as f64 / secs,
+        if pinned {
+            " (collector pinned to one core)"
+        } else {
+            ""
+        }
+    );
+}
