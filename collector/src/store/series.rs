@@ -11,7 +11,6 @@
 //! A flow record counts in the bucket that holds its last packet, the same rule the traffic
 //! rules use; with the sensor's active timeout long flows spread over the buckets they span.
 
-use std::collections::BTreeMap;
 
 use flowmesh_link::addr::is_local;
 use flowmesh_record::FlowRecord;
@@ -89,7 +88,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn add(&mut self, o: Counters) {
+    pub(crate) fn add(&mut self, o: Counters) {
         self.bytes = self.bytes.saturating_add(o.bytes);
         self.packets = self.packets.saturating_add(o.packets);
     }
@@ -108,8 +107,8 @@ pub struct Point {
 }
 
 /// A series of one instance, named only when stored: counting a flow allocates nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum SeriesKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum SeriesKey {
     Total,
     L7(&'static str),
     App(&'static str),
@@ -131,7 +130,7 @@ impl std::fmt::Display for SeriesKey {
 #[derive(Debug, Default)]
 pub struct SeriesDelta {
     /// (series, 5-minute bucket start) → counters.
-    points: BTreeMap<(SeriesKey, i64), Counters>,
+    points: rustc_hash::FxHashMap<(SeriesKey, i64), Counters>,
 }
 
 impl SeriesDelta {
@@ -164,20 +163,14 @@ impl SeriesDelta {
         }
     }
 
-    /// The deltas at every resolution, with their series' names: each 5-minute point also
-    /// lands in its hour and day.
-    pub(super) fn rolled_up(&self) -> Vec<(Resolution, String, i64, Counters)> {
-        let mut out: BTreeMap<(Resolution, SeriesKey, i64), Counters> = BTreeMap::new();
+    /// Every delta at every resolution: each 5-minute point also lands in its hour and day
+    /// (the same point may come more than once; the store sums them).
+    pub(super) fn each_rolled_up(&self, mut f: impl FnMut(Resolution, SeriesKey, i64, Counters)) {
         for ((series, start), c) in &self.points {
             for r in Resolution::ALL {
-                out.entry((r, *series, r.bucket(*start)))
-                    .or_default()
-                    .add(*c);
+                f(r, *series, r.bucket(*start), *c);
             }
         }
-        out.into_iter()
-            .map(|((r, s, t), c)| (r, s.to_string(), t, c))
-            .collect()
     }
 }
 
