@@ -11,7 +11,6 @@
 //! A flow record counts in the bucket that holds its last packet, the same rule the traffic
 //! rules use; with the sensor's active timeout long flows spread over the buckets they span.
 
-
 use flowmesh_link::addr::is_local;
 use flowmesh_record::FlowRecord;
 use serde::Serialize;
