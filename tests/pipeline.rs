@@ -103,7 +103,13 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
     p.wait_drained(Duration::from_secs(90));
     terminate(&mut collector);
     let (lost, dup) = p.compare(&p.stored(&["collector-1"]));
-    assert_eq!((lost, dup), (0, 0), "sensor log:\n{}", p.log("sensor"));
+    assert_eq!(
+        (lost, dup),
+        (0, 0),
+        "sensor log:\n{}\ncollector log:\n{}",
+        p.log("sensor"),
+        p.log("collector-1")
+    );
     assert!(p.log("sensor").contains("outbox batches published"));
 }
 
