@@ -228,7 +228,7 @@ pub struct FlowTable {
 /// Idle flows are looked for this often (packet time): idle timeouts are tens of seconds.
 const SWEEP_EVERY_MICROS: i64 = 5_000_000;
 /// How often closed TCP connections due for reporting are looked for (a queue: cheap).
-const CLOSED_EVERY_MICROS: i64 = 250_000;
+const CLOSED_EVERY_MICROS: i64 = 100_000;
 
 fn hash_key(k: &FlowKey) -> u64 {
     let mut h = FxHasher::default();
