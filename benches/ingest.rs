@@ -38,12 +38,8 @@ fn record(i: usize) -> FlowRecord {
             .parse()
             .unwrap(),
         server_port: port,
-        vlan: None,
-        tunnel: None,
         l7: ["DNS", "HTTP", "TLS", "SSH", "HTTP", "NTP"][i % 6],
-        app: None,
         server_name: (port == 443).then(|| "www.example.org".to_string()),
-        alpn: None,
         client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
         server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
         c2s_packets: 5,
@@ -54,7 +50,7 @@ fn record(i: usize) -> FlowRecord {
         last_seen: t,
         c2s_tcp_flags: 0x1a,
         s2c_tcp_flags: 0x12,
-        skip_flow_checks: false,
+        ..FlowRecord::default()
     }
 }
 

@@ -13,23 +13,12 @@ fn record(l4: &'static str, client: &str, cport: u16, server: &str, sport: u16) 
         client_port: cport,
         server_ip: server.parse().unwrap(),
         server_port: sport,
-        vlan: None,
-        tunnel: None,
         l7: "Unknown",
-        app: None,
-        server_name: None,
-        alpn: None,
         client_mac: Some([2, 0, 0, 0, 0, 0x0a]),
         server_mac: Some([2, 0, 0, 0, 0, 0x0b]),
         c2s_packets: 1,
         c2s_bytes: 60,
-        s2c_packets: 0,
-        s2c_bytes: 0,
-        first_seen: 0,
-        last_seen: 0,
-        c2s_tcp_flags: 0,
-        s2c_tcp_flags: 0,
-        skip_flow_checks: false,
+        ..FlowRecord::default()
     }
 }
 

@@ -36,12 +36,7 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 client_port: 40000 + (i % 20000) as u16,
                 server_ip: server,
                 server_port: port,
-                vlan: None,
-                tunnel: None,
                 l7,
-                app: None,
-                server_name: None,
-                alpn: None,
                 client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
                 server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
                 c2s_packets: 5,
@@ -50,9 +45,7 @@ fn records(n: usize) -> Vec<FlowRecord> {
                 s2c_bytes: 3000,
                 first_seen: t - 5000,
                 last_seen: t,
-                c2s_tcp_flags: 0,
-                s2c_tcp_flags: 0,
-                skip_flow_checks: false,
+                ..FlowRecord::default()
             }
         })
         .collect()

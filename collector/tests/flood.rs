@@ -38,24 +38,13 @@ fn a_million_random_macs_and_addresses_leave_the_engine_within_its_bounds() {
         client_port: 40000,
         server_ip: "8.8.8.8".parse().unwrap(),
         server_port: 443,
-        vlan: None,
-        tunnel: None,
         l7: "TLS",
-        app: None,
-        server_name: None,
-        alpn: None,
-        client_mac: None,
-        server_mac: None,
         c2s_packets: 1,
         c2s_bytes: 100,
-        s2c_packets: 0,
-        s2c_bytes: 0,
         // All within one hour: nothing expires, only the bounds keep the state small.
         first_seen: 1_795_946_400_000_000,
         last_seen: 1_795_946_401_000_000,
-        c2s_tcp_flags: 0,
-        s2c_tcp_flags: 0,
-        skip_flow_checks: false,
+        ..FlowRecord::default()
     };
     let mut alerts = 0u64;
     let mut peak = flowmesh_collector::checks::Bounds::default();

@@ -15,23 +15,15 @@ fn flow(client: &str, server: &str, l7: &'static str, bytes: u64, t_secs: i64) -
         client_port: 40000,
         server_ip: server.parse().unwrap(),
         server_port: 443,
-        vlan: None,
-        tunnel: None,
         l7,
         app: (l7 == "TLS").then_some("YouTube"),
-        server_name: None,
-        alpn: None,
-        client_mac: None,
-        server_mac: None,
         c2s_packets: 1,
         c2s_bytes: bytes / 2,
         s2c_packets: 1,
         s2c_bytes: bytes - bytes / 2,
         first_seen: t_secs * 1_000_000,
         last_seen: t_secs * 1_000_000,
-        c2s_tcp_flags: 0,
-        s2c_tcp_flags: 0,
-        skip_flow_checks: false,
+        ..FlowRecord::default()
     }
 }
 

@@ -77,6 +77,23 @@ pub fn inbox_prefix(instance: &str) -> String {
     format!("_INBOX_{instance}")
 }
 
+/// The claims of a NATS JWT (`header.claims.signature`, base64url), not verified: what a
+/// client reads of its own credentials. `None` if it does not decode.
+pub fn unverified_claims(jwt: &str) -> Option<serde_json::Value> {
+    let body = jwt.split('.').nth(1)?;
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(body.trim_end_matches('=').as_bytes())
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The connection name of a tool (`flowmesh control`, `report-ip`, `hello`) using `instance`'s
+/// credentials: not the instance's own name, so the cloud's registry does not count the tool
+/// as the instance.
+pub fn tool_name(instance: &str, tool: &str) -> String {
+    format!("{instance}:{tool}")
+}
+
 /// A credentials file, read: its text and the instance name its JWT carries.
 pub struct Creds {
     text: zeroize::Zeroizing<String>,
@@ -96,25 +113,16 @@ impl std::fmt::Debug for Creds {
 pub fn read_creds(path: &Path) -> Result<Creds, ConnectError> {
     let bad = |why: &str| ConnectError::BadCreds(path.to_path_buf(), why.to_string());
     let text = secret_file::read(path)?;
-    let mut lines = text.lines().map(str::trim);
-    let jwt = lines
-        .by_ref()
+    let jwt = text
+        .lines()
+        .map(str::trim)
         .skip_while(|l| !l.starts_with("-----BEGIN NATS USER JWT"))
         .nth(1)
         .ok_or_else(|| bad("no user JWT"))?;
     if !text.lines().any(|l| l.trim().starts_with("SU")) {
         return Err(bad("no user nkey seed"));
     }
-    let claims = jwt
-        .split('.')
-        .nth(1)
-        .and_then(|b| {
-            data_encoding::BASE64URL_NOPAD
-                .decode(b.trim_end_matches('=').as_bytes())
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .ok_or_else(|| bad("the JWT does not decode"))?;
+    let claims = unverified_claims(jwt).ok_or_else(|| bad("the JWT does not decode"))?;
     let name = claims["name"].as_str().unwrap_or_default().to_string();
     crate::subject::validate_token(&name).map_err(|e| bad(&e.to_string()))?;
     Ok(Creds { text, name })

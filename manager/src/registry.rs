@@ -38,6 +38,14 @@ pub struct Entry {
     pub last: Where,
 }
 
+impl Entry {
+    /// A connection of it opened at `slot` (node, client id), `at` that place.
+    fn opened(&mut self, slot: (String, u64), at: Where) {
+        self.open.insert(slot, at.clone());
+        self.last = at;
+    }
+}
+
 /// Where a connection is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Where {
@@ -110,12 +118,21 @@ fn tags_of(v: &Value) -> Vec<&str> {
 }
 
 impl Registry {
-    fn entry(&mut self, key: String, user: String, instance: String, role: Role) -> &mut Entry {
+    /// The entry of the instance `conn` is (named, and seen at `time`), or `None` if it is
+    /// none.
+    fn entry_of(
+        &mut self,
+        conn: &Conn<'_>,
+        time: i64,
+        user_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<&mut Entry> {
+        let (key, user, instance, role) = conn.instance(user_of)?;
         let e = self.instances.entry(key).or_default();
         e.user = user;
         e.instance = instance;
         e.role = role.name().to_string();
-        e
+        e.last_seen = e.last_seen.max(time);
+        Some(e)
     }
 
     /// Applies a connect or disconnect advisory (its JSON). `now` stands in for a missing
@@ -142,9 +159,6 @@ impl Registry {
             tags: tags_of(&c["tags"]),
             cid: c["id"].as_u64().unwrap_or(0),
         };
-        let Some((key, user, instance, role)) = conn.instance(user_of) else {
-            return Seen::Ignored;
-        };
         let at = Where {
             region: str_of(&v, &["server", "cluster"]).to_string(),
             node: str_of(&v, &["server", "name"]).to_string(),
@@ -152,12 +166,12 @@ impl Registry {
         };
         let time = micros_of(str_of(&v, &["timestamp"])).unwrap_or(now);
         let slot = (at.node.clone(), conn.cid);
-        let e = self.entry(key, user, instance, role);
-        e.last_seen = e.last_seen.max(time);
+        let Some(e) = self.entry_of(&conn, time, user_of) else {
+            return Seen::Ignored;
+        };
         if connected {
             e.connects += 1;
-            e.open.insert(slot, at.clone());
-            e.last = at;
+            e.opened(slot, at);
             Seen::Connected
         } else {
             e.open.remove(&slot);
@@ -186,18 +200,14 @@ impl Registry {
                 tags: tags_of(&c["tags"]),
                 cid: c["cid"].as_u64().unwrap_or(0),
             };
-            let Some((key, user, instance, role)) = conn.instance(user_of) else {
-                continue;
-            };
             let at = Where {
                 region: region.clone(),
                 node: node.clone(),
                 host: str_of(c, &["ip"]).to_string(),
             };
-            let e = self.entry(key, user, instance, role);
-            e.last_seen = e.last_seen.max(now);
-            e.open.insert((node.clone(), conn.cid), at.clone());
-            e.last = at;
+            if let Some(e) = self.entry_of(&conn, now, user_of) {
+                e.opened((node.clone(), conn.cid), at);
+            }
         }
     }
 

@@ -89,6 +89,38 @@ fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
 
 use flowmesh_link::time::rfc3339_micros;
 
+/// An empty record (unknown protocols, unspecified addresses, nothing counted): a base for
+/// records built field by field, as tests and benches do.
+impl Default for FlowRecord {
+    fn default() -> Self {
+        let none = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        FlowRecord {
+            l4: "Unknown",
+            client_ip: none,
+            client_port: 0,
+            server_ip: none,
+            server_port: 0,
+            vlan: None,
+            tunnel: None,
+            l7: "Unknown",
+            app: None,
+            server_name: None,
+            alpn: None,
+            client_mac: None,
+            server_mac: None,
+            c2s_packets: 0,
+            c2s_bytes: 0,
+            s2c_packets: 0,
+            s2c_bytes: 0,
+            first_seen: 0,
+            last_seen: 0,
+            c2s_tcp_flags: 0,
+            s2c_tcp_flags: 0,
+            skip_flow_checks: false,
+        }
+    }
+}
+
 impl FlowRecord {
     /// Whether both addresses are proven real: a TCP handshake seen from the client's side
     /// (its SYN, the server's SYN-ACK, then the client's ACK). Anything else can be forged

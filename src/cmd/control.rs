@@ -29,8 +29,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let me = n.name.unwrap_or_else(|| "cli".into());
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
-        // Not under the instance's own name: the manager does not count a tool as the instance.
-        let client = connect(&n.broker, &format!("{me}:control")).await?;
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "control"),
+        )
+        .await?;
         flowmesh_proto::control::request(&client, &identity, &a.instance, &a.action)
             .await
             .map_err(anyhow::Error::msg)

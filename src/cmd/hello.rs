@@ -68,7 +68,11 @@ async fn link(c: &Common) -> anyhow::Result<Link> {
         cfg.regions.clear();
         cfg.urls = c.urls.clone();
     }
-    let client = connect(&cfg, &format!("{}:hello", c.instance)).await?;
+    let client = connect(
+        &cfg,
+        &flowmesh_link::connect::tool_name(&c.instance, "hello"),
+    )
+    .await?;
     let server = client.server_info().server_name;
     Ok(Link {
         client,

@@ -37,7 +37,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
         let keys = cloud.keys().await.map_err(anyhow::Error::msg)?;
-        let client = connect(&n.broker, &format!("{instance}:report-ip")).await?;
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&instance, "report-ip"),
+        )
+        .await?;
         let report = BlacklistReport {
             ip: a.ip.to_string(),
             reason: a.reason.clone(),

@@ -93,23 +93,14 @@ mod tests {
             client_port: 50000,
             server_ip: server.parse().unwrap(),
             server_port: 443,
-            vlan: None,
-            tunnel: None,
             l7: "TLS",
-            app: None,
-            server_name: None,
-            alpn: None,
-            client_mac: None,
-            server_mac: None,
             c2s_packets: 1,
             c2s_bytes: 60,
             s2c_packets: 1,
             s2c_bytes: 60,
             first_seen: 1_795_334_400_000_000,
             last_seen: 1_795_334_401_000_000,
-            c2s_tcp_flags: 0,
-            s2c_tcp_flags: 0,
-            skip_flow_checks: false,
+            ..FlowRecord::default()
         }
     }
 

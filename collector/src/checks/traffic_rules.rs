@@ -373,23 +373,12 @@ mod tests {
             client_port: 5000,
             server_ip: "8.8.8.8".parse().unwrap(),
             server_port: 53,
-            vlan: None,
-            tunnel: None,
             l7: "DNS",
-            app: None,
-            server_name: None,
-            alpn: None,
-            client_mac: None,
-            server_mac: None,
             c2s_packets: 1,
             c2s_bytes: 100,
-            s2c_packets: 0,
-            s2c_bytes: 0,
             first_seen: t,
             last_seen: t,
-            c2s_tcp_flags: 0,
-            s2c_tcp_flags: 0,
-            skip_flow_checks: false,
+            ..FlowRecord::default()
         }
     }
 

@@ -67,21 +67,22 @@ impl Authority {
             operator,
             cloud_account: cloud.account.clone(),
         };
-        let mut jwts = Vec::new();
-        for mut record in [system, cloud] {
-            authority.issue_manager(&mut record)?;
-            let token = authority.sign(&record)?;
-            record.save(out, &token)?;
-            jwts.push((record.account.clone(), token));
-        }
-        let cloud = jwts.pop().unwrap_or_default();
-        let system = jwts.pop().unwrap_or_default();
+        let system = authority.finish(system)?;
+        let cloud = authority.finish(cloud)?;
         Ok(Created {
             authority,
             operator_jwt,
             system,
             cloud,
         })
+    }
+
+    /// Gives an infrastructure account its manager login, signs and saves it: its key and JWT.
+    fn finish(&self, mut record: AccountRecord) -> Result<(String, String), BrokerError> {
+        self.issue_manager(&mut record)?;
+        let token = self.sign(&record)?;
+        record.save(&self.out, &token)?;
+        Ok((record.account, token))
     }
 
     /// The authority of the cluster generated in `out`.

@@ -82,11 +82,6 @@ pub fn instance_from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option
     tags.into_iter().find_map(|t| t.strip_prefix("instance:"))
 }
 
-/// The inbox prefix of `instance`: replies to its requests come under `<prefix>.>`.
-pub fn inbox_prefix(instance: &str) -> String {
-    flowmesh_link::connect::inbox_prefix(instance)
-}
-
 /// Reading a stream or bucket: its info and single messages.
 fn read_stream(stream: &str) -> Vec<String> {
     vec![
@@ -127,7 +122,7 @@ fn owned_stream(stream: &str) -> Vec<String> {
 /// The permissions of `instance` in `role`.
 pub fn permissions(role: Role, instance: &str) -> Permissions {
     let own = |channel: &str| format!("flowmesh.{channel}.{instance}");
-    let inbox = format!("{}.>", inbox_prefix(instance));
+    let inbox = format!("{}.>", flowmesh_link::connect::inbox_prefix(instance));
     match role {
         Role::Sensor => Permissions {
             publish: vec![
