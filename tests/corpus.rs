@@ -111,15 +111,17 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
             .map(str::to_string)
             .collect();
         lines.sort();
-        lines
+        // The exit status too: a command that fails on both sides must not look like a match.
+        (out.status.code(), lines)
     };
-    let mut compared = 0;
+    let (mut compared, mut records) = (0, 0);
     for dir in [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         for file in entries.flatten().map(|e| e.path()) {
             let one = flows(&file, "1");
+            records += one.1.len();
             for threads in ["2", "3"] {
                 assert_eq!(
                     one,
@@ -132,4 +134,8 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
         }
     }
     assert!(compared >= 84, "{compared} captures compared");
+    assert!(
+        records > 1_000,
+        "only {records} records on one thread: did flows run?"
+    );
 }
