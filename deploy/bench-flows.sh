@@ -4,8 +4,8 @@
 # Speed and memory of `flowmesh flows` on a synthetic capture of FLOWS flows (default 1M, about
 # 9M packets, all in progress at once so the flow table holds every one), compared with
 # Debian's ndpiReader on the same file and with a bare libpcap read loop (the floor). Also runs
-# the 100k-packet nDPI bench capture when ../shared/pcaps/bench is present; flowmesh on one
-# thread and on two flow workers. Prints wall time,
+# the 100k-packet nDPI bench capture when ../shared/pcaps/bench is present, and that capture ten
+# times over (1M packets); flowmesh on one thread and on two flow workers. Prints wall time,
 # packets/s, flows/s and peak RSS (bytes per flow = RSS / FLOWS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +49,13 @@ if [ -f "$bench" ]; then
   measure "flowmesh flows" "$bin" -q flows --threads 1 "$bench"
   measure "flowmesh flows -t 2" "$bin" -q flows --threads 2 "$bench"
   measure "ndpiReader -i" ndpiReader -q -i "$bench"
+  # Issue 14's capture: the bench capture ten times over (1M packets), each copy an hour later.
+  file="$work/bench10.pcap"
+  [ -f "$file" ] || python3 deploy/bench/repeat_pcap.py "$bench" "$file" 10 >/dev/null
+  packets=$("$work/pcap_loop" "$file" | awk '{print $1}')
+  flows=$("$bin" -q flows "$file" | wc -l)
+  echo "nDPI bench capture x10: $packets packets, $flows flows"
+  measure "libpcap read loop" "$work/pcap_loop" "$file"
+  measure "flowmesh flows" "$bin" -q flows --threads 1 "$file"
+  measure "flowmesh flows -t 2" "$bin" -q flows --threads 2 "$file"
 fi

@@ -25,24 +25,28 @@ fn ip(args: &[&str]) {
     assert!(st.success(), "ip {args:?} failed");
 }
 
-#[test]
-fn live_capture_on_a_veth_pair_reports_the_flow() {
+/// A veth pair whose far end is in a new namespace: (the pair, host side IP, namespace IP).
+/// `None` (the test skips, saying so) when not root or without iproute2.
+fn veth(test: &str, n: u32) -> Option<(Netns, String, String)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || Command::new("ip").arg("-V").output().is_err() {
         flowmesh_testkit::skip(
-            "live_capture_on_a_veth_pair_reports_the_flow",
+            test,
             "live capture needs root and iproute2 to create a network namespace",
         );
-        return;
+        return None;
     }
-    let id = std::process::id() % 100_000;
+    let id = (std::process::id() % 10_000) * 10 + n;
     let net = Netns {
         ns: format!("fmtest-{id}"),
         host_if: format!("fmh{id}"),
     };
     let peer = format!("fmp{id}");
-    let third = (id % 250) as u8 + 1;
-    let (host_ip, ns_ip) = (format!("169.254.{third}.1"), format!("169.254.{third}.2"));
+    let (third, fourth) = ((id / 64 % 250) as u8 + 1, (id % 64 * 4) as u8);
+    let (host_ip, ns_ip) = (
+        format!("169.254.{third}.{}", fourth + 1),
+        format!("169.254.{third}.{}", fourth + 2),
+    );
     ip(&["netns", "add", &net.ns]);
     ip(&[
         "link",
@@ -69,15 +73,14 @@ fn live_capture_on_a_veth_pair_reports_the_flow() {
         &peer,
     ]);
     ip(&["netns", "exec", &net.ns, "ip", "link", "set", &peer, "up"]);
+    Some((net, host_ip, ns_ip))
+}
 
+/// `flowmesh flows --iface` with `args`, once it says the capture is open.
+fn capture(iface: &str, args: &[&str]) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
-        .args([
-            "flows",
-            "--iface",
-            &net.host_if,
-            "--filter",
-            "udp port 40404",
-        ])
+        .args(["flows", "--iface", iface])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -94,6 +97,18 @@ fn live_capture_on_a_veth_pair_reports_the_flow() {
             "flowmesh exited before capturing"
         );
     }
+    // The rest of its log is not read: keep the pipe drained so it never blocks.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    child
+}
+
+#[test]
+fn live_capture_on_a_veth_pair_reports_the_flow() {
+    let Some((net, host_ip, ns_ip)) = veth("live_capture_on_a_veth_pair_reports_the_flow", 0)
+    else {
+        return;
+    };
+    let child = capture(&net.host_if, &["--filter", "udp port 40404"]);
     let send = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('{ns_ip}',50505))\nfor _ in range(5): s.sendto(b'x'*64,('{host_ip}',40404))"
     );
@@ -118,4 +133,54 @@ fn live_capture_on_a_veth_pair_reports_the_flow() {
     assert_eq!(f["client_port"], 50505);
     assert_eq!(f["c2s_packets"], 5);
     assert_eq!(f["l4"], "UDP");
+}
+
+#[test]
+fn a_closed_connection_prints_while_the_capture_runs_on_flow_workers() {
+    let Some((net, host_ip, ns_ip)) = veth(
+        "a_closed_connection_prints_while_the_capture_runs_on_flow_workers",
+        1,
+    ) else {
+        return;
+    };
+    // On one thread and on flow workers (which the reader ticks while the network is quiet).
+    for threads in ["1", "2"] {
+        let listener = std::net::TcpListener::bind((host_ip.as_str(), 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut c, &mut got).unwrap();
+            got.len()
+        });
+        let filter = format!("tcp port {port}");
+        let mut child = capture(&net.host_if, &["--threads", threads, "--filter", &filter]);
+        let send = format!(
+            "import socket\ns=socket.create_connection(('{host_ip}',{port}))\ns.sendall(b'x'*100)\ns.close()"
+        );
+        ip(&["netns", "exec", &net.ns, "python3", "-c", &send]);
+        assert_eq!(server.join().unwrap(), 100);
+
+        // Closed connections print soon after their close, on any worker: the record comes
+        // while the capture still runs (a reader waits with a deadline, not for the stop).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        assert!(child.wait().unwrap().success());
+        let line = line
+            .unwrap_or_else(|_| panic!("{threads} threads: no record within 20 s of the close"));
+        let f: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(f["server_port"], port);
+        assert_eq!(f["client_ip"], ns_ip.as_str());
+        assert_eq!(f["c2s_bytes"].as_u64().map(|b| b > 100), Some(true), "{f}");
+    }
 }

@@ -11,7 +11,7 @@ use flowmesh_link::async_nats::{self, jetstream};
 use flowmesh_link::connect::{BrokerConfig, connect_in_background};
 use flowmesh_link::subject::{Channel, validate_token};
 use flowmesh_link::{Identity, Opener, Sealer};
-use flowmesh_proto::v1::{FlowBatch, Status};
+use flowmesh_proto::v1::{Flow, FlowBatch, Status};
 use prost::Message;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::capture::LiveCapture;
 use crate::flow::{FlowRecord, TableConfig};
 use crate::offline::{self, RunStats};
+use crate::parallel;
 use crate::publish::{Batch, Outbox, PublishCounters, Publisher, codec};
 use crate::source::{CaptureCounters, CountedLive, Replay};
 
@@ -66,6 +67,21 @@ pub struct CaptureConfig {
     /// short enough that alerts on it come at once.
     #[serde(default = "half_a_second")]
     pub tcp_close_grace_ms: u64,
+    /// Flow workers: packets are spread over them by a symmetric hash of their addresses.
+    /// Default: every core; 1 runs capture and flows on one thread.
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+impl CaptureConfig {
+    /// Flow workers to run: `threads`, or every core.
+    pub fn workers(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
+            .max(1)
+    }
 }
 
 fn half_a_second() -> u64 {
@@ -451,14 +467,16 @@ fn spawn_capture(
         ..TableConfig::default()
     };
     let marks_tx = tx.clone();
-    let mut emit = move |r: FlowRecord| {
-        // Blocks the capture while the publisher is behind: back-pressure, not loss.
-        let _ = tx.blocking_send(Captured::Flow(r));
+    // Blocks the capture while the publisher is behind: back-pressure, not loss.
+    let mut send = move |f: Flow| {
+        let _ = tx.blocking_send(Captured::Flow(f));
     };
     let mut marks = move |w: i64| {
         let _ = marks_tx.blocking_send(Captured::Watermark(w));
     };
     let c = config.capture.clone();
+    let workers = c.workers();
+    tracing::info!(workers, "flow workers");
     // The first open happens here, so a wrong interface or file fails the start.
     let flag = control.next_run(stop.load(Ordering::Relaxed));
     let first = open_source(&c, flag.clone(), counters.clone())
@@ -481,15 +499,25 @@ fn spawn_capture(
                 Source::Replay(s) => &mut **s,
                 Source::Live(s) => s,
             };
-            let result = offline::run(
-                source,
-                &flag,
-                None,
-                table,
-                &mut |_| {},
-                &mut marks,
-                &mut emit,
-            );
+            // Records become protobuf where they are made: on the flow workers.
+            let finish = |r: FlowRecord, out: &mut Vec<Flow>| out.push(codec::to_proto(&r, false));
+            let result = if workers > 1 {
+                let mut emit = |flows: Vec<Flow>| flows.into_iter().for_each(&mut send);
+                parallel::run_with(
+                    source, &flag, table, workers, &finish, &mut marks, &mut emit,
+                )
+            } else {
+                let mut emit = |r: FlowRecord| send(codec::to_proto(&r, false));
+                offline::run(
+                    source,
+                    &flag,
+                    None,
+                    table,
+                    &mut |_| {},
+                    &mut marks,
+                    &mut emit,
+                )
+            };
             if control.restart.swap(false, Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                 tracing::info!("capture restarted (remote action)");
                 continue;
@@ -504,8 +532,8 @@ fn spawn_capture(
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Captured {
-    /// A flow record.
-    Flow(FlowRecord),
+    /// A flow record, encoded.
+    Flow(Flow),
     /// Every packet before this time (µs) is in a record handed on already.
     Watermark(i64),
 }
@@ -531,7 +559,7 @@ async fn batch(
                     if flows.is_empty() {
                         deadline = tokio::time::Instant::now() + wait;
                     }
-                    flows.push(codec::to_proto(&r, false));
+                    flows.push(r);
                     false
                 }
                 Some(Captured::Watermark(w)) => {

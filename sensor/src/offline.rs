@@ -184,7 +184,9 @@ pub fn run<S: PacketSource + ?Sized>(
             Ok(Some(Next::Packet(p))) => p,
             Ok(Some(Next::Idle(_))) if stopping => break Ok(()),
             Ok(Some(Next::Idle(now))) => {
-                table.sweep(now, &mut out);
+                // The clock moves on without packets too: a connection that closed just before
+                // the network went quiet is reported now, not at the next packet.
+                table.tick(now, &mut out);
                 if table.watermark() != mark {
                     mark = table.watermark();
                     mark.into_iter().for_each(&mut *marks);

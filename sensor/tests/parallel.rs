@@ -122,3 +122,70 @@ fn flow_workers_give_the_single_threaded_records() {
         }
     }
 }
+
+/// What a run reports, in order: records (their first packet's time) and watermarks.
+#[derive(Debug)]
+enum Heard {
+    Record(i64),
+    Mark(i64),
+}
+
+/// Every record heard after a watermark starts at or after it: what the collector relies on
+/// to judge a period once its watermark has passed.
+fn check_marks(heard: &[Heard], what: &str) -> Vec<i64> {
+    let mut mark = i64::MIN;
+    let mut marks = Vec::new();
+    for h in heard {
+        match *h {
+            Heard::Mark(m) => {
+                assert!(m > mark, "{what}: watermark went from {mark} to {m}");
+                mark = m;
+                marks.push(m);
+            }
+            Heard::Record(first) => assert!(
+                first >= mark,
+                "{what}: a record starting at {first} came after watermark {mark}"
+            ),
+        }
+    }
+    marks
+}
+
+#[test]
+fn flow_workers_report_the_single_threaded_watermarks_after_their_records() {
+    let mut capture = Vec::new();
+    flowmesh_sensor::synth::generate(3000, 600, 900, &mut capture).unwrap();
+    let config = TableConfig {
+        period_micros: PERIOD_MICROS,
+        ..TableConfig::default()
+    };
+    let heard = std::cell::RefCell::new(Vec::new());
+    offline::run_reader_observed(
+        CaptureReader::new(&capture[..]).unwrap(),
+        config,
+        &mut |_| {},
+        &mut |m| heard.borrow_mut().push(Heard::Mark(m)),
+        &mut |r| heard.borrow_mut().push(Heard::Record(r.first_seen)),
+    )
+    .unwrap();
+    let one = check_marks(&heard.take(), "one thread");
+    assert!(one.len() >= 3, "the capture crosses periods: {one:?}");
+    for threads in [2, 3] {
+        let mut reader = CaptureReader::new(&capture[..]).unwrap();
+        parallel::run_with(
+            &mut reader,
+            &AtomicBool::new(false),
+            config,
+            threads,
+            &|r: FlowRecord, out: &mut Vec<i64>| out.push(r.first_seen),
+            &mut |m| heard.borrow_mut().push(Heard::Mark(m)),
+            &mut |firsts| {
+                let mut h = heard.borrow_mut();
+                h.extend(firsts.into_iter().map(Heard::Record));
+            },
+        )
+        .unwrap();
+        let what = format!("{threads} threads");
+        assert_eq!(check_marks(&heard.take(), &what), one, "{what}");
+    }
+}

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use flowmesh_sensor::flow::TableConfig;
-use flowmesh_sensor::offline;
+use flowmesh_sensor::capture::{CaptureReader, LiveCapture};
+use flowmesh_sensor::flow::{FlowRecord, TableConfig};
+use flowmesh_sensor::offline::{self, RunStats};
+use flowmesh_sensor::parallel;
 
 /// Print flow records for a capture.
 #[derive(clap::Args)]
@@ -29,10 +31,10 @@ pub struct Args {
     /// holds what its flow did within one period, and a flow's records add up.
     #[arg(long)]
     split_periods: bool,
-    /// Flow workers for a file: packets are spread over them by a symmetric hash of their
-    /// addresses (both directions of a flow, and its fragments, on one worker); the records are
-    /// the same, in another order. Default: every core; 1 runs it all on one thread.
-    #[arg(long, conflicts_with = "iface")]
+    /// Flow workers: packets are spread over them by a symmetric hash of their addresses (both
+    /// directions of a flow, and its fragments, on one worker); the records are the same, in
+    /// another order. Default: every core; 1 runs it all on one thread.
+    #[arg(long)]
     threads: Option<usize>,
 }
 
@@ -63,19 +65,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut write_error = None;
-    let mut write = |record: flowmesh_sensor::flow::FlowRecord| {
+    let live = a.iface.is_some();
+    // Records are JSON lines; on flow workers, each worker writes its own (see `finish`).
+    let mut write = |lines: &[u8]| {
         if write_error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut out, &record)
-                .map_err(std::io::Error::from)
-                .and_then(|_| out.write_all(b"\n"))
+            && let Err(e) = out.write_all(lines)
         {
             write_error = Some(e);
         }
         // Live records should show as they end, not when a buffer fills.
-        if a.iface.is_some() {
+        if live {
             let _ = out.flush();
         }
     };
+    let finish = |record: FlowRecord, lines: &mut Vec<u8>| {
+        // Serializing a record into memory cannot fail: it holds no maps with non-string keys.
+        if serde_json::to_writer(&mut *lines, &record).is_ok() {
+            lines.push(b'\n');
+        }
+    };
+    let threads = a
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1);
     let mut kernel = None;
     let active_secs = a
         .active_timeout
@@ -95,36 +109,76 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         },
         ..TableConfig::default()
     };
+    let mut one = Vec::with_capacity(4096);
     let result = match &a.iface {
         Some(iface) => {
             stop_on_signals();
-            offline::run_live(iface, a.filter.as_deref(), config, &STOP, &mut write).map(
-                |(s, k)| {
-                    kernel = k;
-                    s
-                },
-            )
+            let opened = LiveCapture::open(iface, a.filter.as_deref());
+            match opened {
+                Err(e) => Err((RunStats::default(), e)),
+                Ok(mut cap) => {
+                    tracing::info!(%iface, filter = a.filter.as_deref().unwrap_or(""), threads, "capturing; Ctrl-C to stop");
+                    let r = if threads > 1 {
+                        parallel::run_with(
+                            &mut cap,
+                            &STOP,
+                            config,
+                            threads,
+                            &finish,
+                            &mut |_| {},
+                            &mut |v: Vec<u8>| write(&v),
+                        )
+                    } else {
+                        offline::run(
+                            &mut cap,
+                            &STOP,
+                            None,
+                            config,
+                            &mut |_| {},
+                            &mut |_| {},
+                            &mut |r| {
+                                finish(r, &mut one);
+                                write(&one);
+                                one.clear();
+                            },
+                        )
+                    };
+                    kernel = cap.stats();
+                    r
+                }
+            }
         }
         None => {
             let path = a.file.as_deref().unwrap_or(std::path::Path::new(""));
-            let threads = a.threads.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            });
-            if threads > 1 {
-                flowmesh_sensor::capture::CaptureReader::open(path)
-                    .map_err(|e| (Default::default(), e))
-                    .and_then(|mut reader| {
-                        flowmesh_sensor::parallel::run(
+            CaptureReader::open(path)
+                .map_err(|e| (RunStats::default(), e))
+                .and_then(|mut reader| {
+                    if threads > 1 {
+                        parallel::run_with(
                             &mut reader,
                             &STOP,
                             config,
                             threads,
-                            &mut write,
+                            &finish,
+                            &mut |_| {},
+                            &mut |v: Vec<u8>| write(&v),
                         )
-                    })
-            } else {
-                offline::run_file_with(path, config, &mut write)
-            }
+                    } else {
+                        offline::run(
+                            &mut reader,
+                            &STOP,
+                            None,
+                            config,
+                            &mut |_| {},
+                            &mut |_| {},
+                            &mut |r| {
+                                finish(r, &mut one);
+                                write(&one);
+                                one.clear();
+                            },
+                        )
+                    }
+                })
         }
     };
     out.flush()?;

@@ -107,7 +107,9 @@ pub enum CaptureReader<R: Read> {
 impl CaptureReader<BufReader<File>> {
     /// Opens a capture file, detecting its format.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        Self::new(BufReader::with_capacity(1 << 20, File::open(path)?))
+        // Small: the pcap reader reads 1 MiB chunks itself, which then bypass this buffer;
+        // pcapng reads block by block through it.
+        Self::new(BufReader::with_capacity(64 << 10, File::open(path)?))
     }
 }
 

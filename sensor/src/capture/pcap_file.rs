@@ -1,5 +1,8 @@
 //! Classic pcap: a 24-byte file header, then a 16-byte header per record (24 for the
 //! "modified" variant). Either byte order, micro- or nanosecond timestamps.
+//!
+//! Records are read in large chunks and handed out as slices of the chunk: a packet is copied
+//! once (by the kernel, into the chunk), not again into a packet buffer.
 
 use std::io::Read;
 
@@ -7,6 +10,40 @@ use super::{CaptureError, LinkType, Packet, ReadOutcome, read_full};
 
 /// Largest record accepted: larger claims are corruption, not packets.
 const MAX_RECORD: u32 = 256 * 1024;
+/// Bytes read from the file at once.
+const CHUNK: usize = 1 << 20;
+
+/// A window on the input: bytes read and not yet handed out are `buf[pos..end]`.
+struct Chunk {
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl Chunk {
+    /// Makes at least `need` bytes available unless the input ends first; returns how many are.
+    fn ensure(&mut self, input: &mut impl Read, need: usize) -> std::io::Result<usize> {
+        if self.end - self.pos >= need {
+            return Ok(self.end - self.pos);
+        }
+        // Whatever is left moves to the front (less than one record), then the rest fills.
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        while self.end < need {
+            match input.read(&mut self.buf[self.end..]) {
+                Ok(0) => break,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end - self.pos)
+    }
+}
 
 /// A classic pcap reader.
 pub struct PcapReader<R: Read> {
@@ -15,7 +52,7 @@ pub struct PcapReader<R: Read> {
     nanos: bool,
     record_extra: usize,
     link: LinkType,
-    buf: Vec<u8>,
+    chunk: Chunk,
     offset: u64,
     packets: u64,
 }
@@ -49,7 +86,11 @@ impl<R: Read> PcapReader<R> {
                     record_extra,
                     // The upper bits carry FCS length flags; the link type is the low 16.
                     link: LinkType((network & 0xffff) as u16),
-                    buf: Vec::with_capacity(65536),
+                    chunk: Chunk {
+                        buf: vec![0; CHUNK],
+                        pos: 0,
+                        end: 0,
+                    },
                     offset: 24,
                     packets: 0,
                 })
@@ -72,18 +113,17 @@ impl<R: Read> PcapReader<R> {
 
     /// The next packet, `None` at the clean end of the file.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        let mut hdr = [0u8; 24];
         let hlen = 16 + self.record_extra;
-        match read_full(&mut self.input, &mut hdr[..hlen])? {
-            ReadOutcome::End => return Ok(None),
-            ReadOutcome::Short(n) => {
-                return Err(CaptureError::Truncated {
-                    offset: self.offset + n as u64,
-                    packets: self.packets,
-                });
-            }
-            ReadOutcome::Full => {}
+        let truncated = |avail: usize, r: &Self| CaptureError::Truncated {
+            offset: r.offset + avail as u64,
+            packets: r.packets,
+        };
+        match self.chunk.ensure(&mut self.input, hlen)? {
+            0 => return Ok(None),
+            n if n < hlen => return Err(truncated(n, self)),
+            _ => {}
         }
+        let hdr = &self.chunk.buf[self.chunk.pos..self.chunk.pos + hlen];
         let sec = self.u32_at(&hdr[0..4]) as i64;
         let frac = self.u32_at(&hdr[4..8]) as i64;
         let caplen = self.u32_at(&hdr[8..12]);
@@ -94,29 +134,19 @@ impl<R: Read> PcapReader<R> {
                 reason: format!("record claims {caplen} bytes"),
             });
         }
-        self.offset += hlen as u64;
-        self.buf.resize(caplen as usize, 0);
-        match read_full(&mut self.input, &mut self.buf)? {
-            ReadOutcome::Full => {}
-            ReadOutcome::End => {
-                return Err(CaptureError::Truncated {
-                    offset: self.offset,
-                    packets: self.packets,
-                });
-            }
-            ReadOutcome::Short(n) => {
-                return Err(CaptureError::Truncated {
-                    offset: self.offset + n as u64,
-                    packets: self.packets,
-                });
-            }
+        let total = hlen + caplen as usize;
+        let avail = self.chunk.ensure(&mut self.input, total)?;
+        if avail < total {
+            return Err(truncated(avail, self));
         }
-        self.offset += caplen as u64;
+        let start = self.chunk.pos + hlen;
+        self.chunk.pos += total;
+        self.offset += total as u64;
         self.packets += 1;
         let ts_micros = sec * 1_000_000 + if self.nanos { frac / 1000 } else { frac };
         Ok(Some(Packet {
             ts_micros,
-            data: &self.buf,
+            data: &self.chunk.buf[start..start + caplen as usize],
             wire_len: wire_len.max(caplen),
             link: self.link,
         }))

@@ -9,20 +9,32 @@
 //! packets (idle timeouts are checked when a flow's next packet comes), so the records are the
 //! single-threaded ones, in another order. Packets travel in batches with their payloads in one
 //! buffer per batch, and buffers go back to the reader to be reused: no allocation per packet.
+//!
+//! Workers also finish their records (JSON for `flowmesh flows`, protobuf for the sensor
+//! daemon), so that work is spread too. Watermarks: every worker is ticked at the same
+//! packets, so once each has passed a period boundary, every packet before it is in a record
+//! already handed on; the reader then reports it. Live (and paced replay), the reader hands
+//! partial batches on when the clock acts (a few ms apart at most) and when the source is idle, so a record is never held
+//! back waiting for a batch to fill.
 
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, Next};
+
+mod queue;
 use crate::decode::{self, Decoded, FragmentTable, IpPacket};
 use crate::flow::{FlowRecord, FlowTable, TableConfig};
 use crate::offline::{PacketSource, RunStats};
+use queue::{Receiver, Sender as SyncSender, TrySendError, bounded as sync_channel};
 
 /// Packets per batch sent to a worker.
 const BATCH: usize = 512;
+/// Partial batches are handed on at most this often when the clock acts (and whenever the
+/// source is idle): records are late by this much at most, and batches stay large.
+const FLUSH_EVERY: Duration = Duration::from_millis(5);
 /// Batches in flight per worker (bounds memory; the reader waits when a worker lags).
 const IN_FLIGHT: usize = 4;
 
@@ -59,9 +71,10 @@ impl Batch {
     }
 }
 
-/// What a worker sends back: records, or its table's counters when it is done.
-enum Out {
-    Records(Vec<FlowRecord>),
+/// What a worker sends back: finished records, its watermark, or its counters when done.
+enum Out<T> {
+    Records { items: Vec<T>, flows: u64 },
+    Mark { worker: usize, mark: i64 },
     Done { evictions: u64, updates: u64 },
 }
 
@@ -77,15 +90,31 @@ pub fn worker_of(ip: &IpPacket<'_>, workers: usize) -> usize {
     (h.finish() % workers as u64) as usize
 }
 
-fn worker(
-    config: TableConfig,
+struct WorkerIo<T> {
+    id: usize,
     input: Receiver<Batch>,
     recycle: SyncSender<Batch>,
-    output: SyncSender<Out>,
+    output: SyncSender<Out<T>>,
+}
+
+fn worker<T: Send>(
+    config: TableConfig,
+    io: WorkerIo<T>,
+    finish: &(impl Fn(FlowRecord, &mut Vec<T>) + Sync),
 ) {
     let mut table = FlowTable::new(config).with_external_clock();
-    let mut records = Vec::new();
-    while let Ok(mut batch) = input.recv() {
+    let (mut items, mut flows) = (Vec::new(), 0u64);
+    let mut mark = None;
+    // The records a table emits, finished into `items`.
+    macro_rules! out {
+        () => {
+            &mut |r: FlowRecord| {
+                flows += 1;
+                finish(r, &mut items);
+            }
+        };
+    }
+    while let Some(mut batch) = io.input.recv() {
         for item in &batch.items {
             match item {
                 Item::Packet {
@@ -98,27 +127,43 @@ fn worker(
                         payload: &batch.buf[payload.clone()],
                         ..*ip
                     };
-                    table.add(&ip, *wire_len, *ts, &mut |r| records.push(r));
+                    table.add(&ip, *wire_len, *ts, out!());
                 }
                 Item::Tick(ts) => {
-                    table.tick(*ts, &mut |r| records.push(r));
+                    table.tick(*ts, out!());
                 }
             }
         }
-        if !records.is_empty()
-            && output
-                .send(Out::Records(std::mem::take(&mut records)))
-                .is_err()
-        {
-            return;
+        if flows > 0 {
+            let records = Out::Records {
+                items: std::mem::take(&mut items),
+                flows: std::mem::take(&mut flows),
+            };
+            if io.output.send(records).is_err() {
+                return;
+            }
+        }
+        if table.watermark() != mark {
+            mark = table.watermark();
+            if let Some(m) = mark
+                && io
+                    .output
+                    .send(Out::Mark {
+                        worker: io.id,
+                        mark: m,
+                    })
+                    .is_err()
+            {
+                return;
+            }
         }
         batch.buf.clear();
         batch.items.clear();
-        let _ = recycle.try_send(batch);
+        let _ = io.recycle.try_send(batch);
     }
-    table.drain(&mut |r| records.push(r));
-    let _ = output.send(Out::Records(records));
-    let _ = output.send(Out::Done {
+    table.drain(out!());
+    let _ = io.output.send(Out::Records { items, flows });
+    let _ = io.output.send(Out::Done {
         evictions: table.stats.evictions,
         updates: table.stats.updates,
     });
@@ -126,19 +171,19 @@ fn worker(
 
 /// Sends `batch` to a worker; while its queue is full, what the workers emitted is taken
 /// (`on_out`), so a worker waiting to hand over records never waits on the reader.
-fn send_to(
+fn send_to<T>(
     input: &SyncSender<Batch>,
     batch: Batch,
-    out: &Receiver<Out>,
-    on_out: &mut dyn FnMut(Out),
+    out: &Receiver<Out<T>>,
+    on_out: &mut dyn FnMut(Out<T>),
 ) {
     let mut pending = batch;
     loop {
         match input.try_send(pending) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+            Ok(()) | Err(TrySendError::Disconnected) => return,
             Err(TrySendError::Full(b)) => {
                 pending = b;
-                if let Ok(o) = out.recv_timeout(Duration::from_millis(1)) {
+                if let Some(o) = out.recv_timeout(Duration::from_millis(1)) {
                     on_out(o);
                 }
             }
@@ -155,17 +200,56 @@ pub fn run<S: PacketSource + ?Sized>(
     threads: usize,
     emit: &mut impl FnMut(FlowRecord),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
+    run_with(
+        source,
+        stop,
+        config,
+        threads,
+        &|r, v: &mut Vec<FlowRecord>| v.push(r),
+        &mut |_| {},
+        &mut |rs| rs.into_iter().for_each(&mut *emit),
+    )
+}
+
+/// The pipeline on `threads` flow workers, over any source, until its end or `stop`. Each
+/// worker turns its records into `T`s with `finish` (appending to a batch); batches reach `emit`
+/// on the calling thread. With `config.period_micros`, `marks` hears each new watermark right
+/// after the records it covers, and at the end the time of the last packet, as
+/// [`crate::offline::run`] does.
+pub fn run_with<S, T, F>(
+    source: &mut S,
+    stop: &AtomicBool,
+    config: TableConfig,
+    threads: usize,
+    finish: &F,
+    marks: &mut impl FnMut(i64),
+    emit: &mut impl FnMut(Vec<T>),
+) -> Result<RunStats, (RunStats, CaptureError)>
+where
+    S: PacketSource + ?Sized,
+    T: Send,
+    F: Fn(FlowRecord, &mut Vec<T>) + Sync,
+{
     let threads = threads.max(1);
     let mut stats = RunStats::default();
     let mut frags = FragmentTable::default();
-    let (out_tx, out_rx) = sync_channel::<Out>(threads * IN_FLIGHT * 2);
+    let (out_tx, out_rx) = sync_channel::<Out<T>>(threads * IN_FLIGHT * 2);
     let (recycle_tx, recycle_rx) = sync_channel::<Batch>(threads * IN_FLIGHT);
     let (mut flows, mut evictions, mut updates, mut done) = (0u64, 0u64, 0u64, 0usize);
-    let mut on_out = |o: Out| match o {
-        Out::Records(rs) => {
-            for r in rs {
-                flows += 1;
-                emit(r);
+    let mut worker_marks: Vec<Option<i64>> = vec![None; threads];
+    let mut mark: Option<i64> = None;
+    let mut last_ts: Option<i64> = None;
+    let mut on_out = |o: Out<T>| match o {
+        Out::Records { items, flows: n } => {
+            flows += n;
+            emit(items);
+        }
+        Out::Mark { worker: w, mark: m } => {
+            worker_marks[w] = Some(m);
+            let lowest = worker_marks.iter().copied().min().flatten();
+            if lowest > mark {
+                mark = lowest;
+                mark.into_iter().for_each(&mut *marks);
             }
         }
         Out::Done {
@@ -179,35 +263,72 @@ pub fn run<S: PacketSource + ?Sized>(
     };
     let result = std::thread::scope(|scope| {
         let mut inputs = Vec::with_capacity(threads);
-        for _ in 0..threads {
+        for id in 0..threads {
             let (tx, rx) = sync_channel::<Batch>(IN_FLIGHT);
-            let (recycle, output) = (recycle_tx.clone(), out_tx.clone());
-            scope.spawn(move || worker(config, rx, recycle, output));
+            let io = WorkerIo {
+                id,
+                input: rx,
+                recycle: recycle_tx.clone(),
+                output: out_tx.clone(),
+            };
+            scope.spawn(move || worker(config, io, finish));
             inputs.push(tx);
         }
         drop(out_tx);
         let mut batches: Vec<Batch> = (0..threads).map(|_| Batch::default()).collect();
+        // Hands every partial batch on: the workers then act on what came so far.
+        let flush = |batches: &mut Vec<Batch>, on_out: &mut dyn FnMut(Out<T>)| {
+            for (w, b) in batches.iter_mut().enumerate() {
+                if !b.items.is_empty() {
+                    let full = std::mem::replace(b, recycle_rx.try_recv().unwrap_or_default());
+                    send_to(&inputs[w], full, &out_rx, on_out);
+                }
+            }
+        };
         // The clock of one table, run empty: where it would act, every worker is ticked.
         let mut clock = FlowTable::new(config);
+        let mut last_flush = Instant::now();
+        let mut idle = false;
         let result = loop {
-            // Records emitted so far, without waiting.
-            while let Ok(o) = out_rx.try_recv() {
-                on_out(o);
+            // Records emitted so far, without waiting (not at every packet: a batch's worth
+            // of packets comes before the workers have anything new; but at every idle tick).
+            if stats.packets % 64 == 0 || idle {
+                while let Some(o) = out_rx.try_recv() {
+                    on_out(o);
+                }
             }
+            idle = false;
             let stopping = stop.load(Ordering::Relaxed);
             let packet = match source.next_packet() {
                 Ok(Some(Next::Packet(p))) => p,
                 Ok(Some(Next::Idle(_))) if stopping => break Ok(()),
-                Ok(Some(Next::Idle(_))) => continue,
+                Ok(Some(Next::Idle(now))) => {
+                    // The clock moves without packets too (see `offline::run`).
+                    clock.tick(now, &mut |_| {});
+                    for b in &mut batches {
+                        b.items.push(Item::Tick(now));
+                    }
+                    flush(&mut batches, &mut on_out);
+                    idle = true;
+                    continue;
+                }
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
             stats.packets += 1;
             stats.bytes += u64::from(packet.wire_len);
             let decoded = decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros);
+            last_ts = last_ts.max(Some(packet.ts_micros));
             if matches!(decoded, Ok(Decoded::Ip(_))) && clock.tick(packet.ts_micros, &mut |_| {}) {
                 for b in &mut batches {
                     b.items.push(Item::Tick(packet.ts_micros));
+                }
+                // What the tick makes due (closed connections, a boundary) goes out soon, but
+                // a fast replay, whose clock acts thousands of times a second, still sends
+                // full batches.
+                if last_flush.elapsed() >= FLUSH_EVERY {
+                    flush(&mut batches, &mut on_out);
+                    last_flush = Instant::now();
                 }
             }
             match decoded {
@@ -227,18 +348,19 @@ pub fn run<S: PacketSource + ?Sized>(
                 }
             }
         };
-        for (w, batch) in batches.into_iter().enumerate() {
-            if !batch.items.is_empty() {
-                send_to(&inputs[w], batch, &out_rx, &mut on_out);
-            }
-        }
+        flush(&mut batches, &mut on_out);
         // Closed inputs end the workers: each drains its table and says it is done.
         drop(inputs);
-        for o in out_rx.iter() {
+        while let Some(o) = out_rx.recv() {
             on_out(o);
         }
         result
     });
+    if config.period_micros > 0
+        && let Some(t) = last_ts.filter(|&t| Some(t) > mark)
+    {
+        marks(t);
+    }
     stats.flows = flows;
     stats.evictions = evictions;
     stats.updates = updates;
