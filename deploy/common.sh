@@ -70,6 +70,19 @@ ensure_nats_server() {
   export PATH="$venv/bin:$PATH"
 }
 
+# The web console: Node and npm from Debian, its npm packages from the lockfile (console/), and
+# Debian's Chromium with its driver for the browser tests.
+ensure_console_tools() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  ensure_apt chromium chromium-driver
+  # Again only when the lockfile changed since the last install (a copy of it marks that).
+  if ! cmp -s console/package-lock.json console/node_modules/.flowmesh-installed-lock 2>/dev/null; then
+    log "installing the console's npm packages (npm ci)"
+    (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+      cp package-lock.json node_modules/.flowmesh-installed-lock)
+  fi
+}
+
 ensure_all() {
   ensure_system_packages
   ensure_rust
