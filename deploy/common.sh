@@ -81,6 +81,8 @@ ensure_console_tools() {
     (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
       cp package-lock.json node_modules/.flowmesh-installed-lock)
   fi
+  # The browser bundle the manager serves (esbuild: a fraction of a second).
+  (cd console && npm run --silent build >/dev/null 2>&1) || die "building the console failed: cd console && npm run build"
 }
 
 ensure_all() {

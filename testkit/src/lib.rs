@@ -84,6 +84,8 @@ struct Node {
     region: String,
     config: String,
     client_url: String,
+    /// `wss://host:port` for browsers.
+    websocket_url: String,
     monitor: String,
     child: Option<Child>,
 }
@@ -94,6 +96,7 @@ pub struct Cluster {
     generated: Generated,
     nodes: Vec<Node>,
     binary: PathBuf,
+    console_port: u16,
 }
 
 impl Cluster {
@@ -129,11 +132,14 @@ impl Cluster {
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let total: usize = regions.iter().map(|r| r.1).sum();
-        let mut ports = free_ports(total * 4)?.into_iter();
+        let mut ports = free_ports(total * 5 + 1)?.into_iter();
         let mut next = || ports.next().unwrap_or(0);
+        // Where a test serves its console page: the only origin the WebSocket listeners allow.
+        let console_port = next();
         let topology = Topology {
             host: "127.0.0.1".into(),
             base_port: 1,
+            console_origin: Some(format!("http://127.0.0.1:{console_port}")),
             regions: regions
                 .iter()
                 .map(|(name, n)| Region {
@@ -145,6 +151,7 @@ impl Cluster {
                             cluster: next(),
                             gateway: next(),
                             monitor: next(),
+                            websocket: Some(next()),
                         })
                         .collect(),
                 })
@@ -178,11 +185,13 @@ impl Cluster {
         let nodes = generated
             .nodes
             .iter()
-            .map(|n| Node {
+            .zip(topology.nodes())
+            .map(|(n, planned)| Node {
                 name: n.name.clone(),
                 region: n.region.clone(),
                 config: n.config.clone(),
                 client_url: n.client_url.clone(),
+                websocket_url: format!("wss://127.0.0.1:{}", planned.ports.websocket.unwrap_or(0)),
                 monitor: n.monitor_url.trim_start_matches("http://").to_string(),
                 child: None,
             })
@@ -192,6 +201,7 @@ impl Cluster {
             generated,
             nodes,
             binary: nats_server_binary()?,
+            console_port,
         };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
@@ -411,6 +421,21 @@ impl Cluster {
             .filter(|n| region.is_none_or(|r| n.region == r))
             .map(|n| n.client_url.clone())
             .collect()
+    }
+
+    /// `wss://` URLs of `region`'s nodes (or every node), for browsers.
+    pub fn websocket_urls(&self, region: Option<&str>) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| region.is_none_or(|r| n.region == r))
+            .map(|n| n.websocket_url.clone())
+            .collect()
+    }
+
+    /// The loopback port whose origin (`http://127.0.0.1:PORT`) the WebSocket listeners
+    /// accept: a test serves its console page there.
+    pub fn console_port(&self) -> u16 {
+        self.console_port
     }
 
     /// Client URL of one node.

@@ -92,6 +92,17 @@ pub fn node_config(t: &Topology, node: &Node, all: &[Node], auth: &NodeAuth) -> 
     tls_block(&mut c, &node.name, "  ", true, false);
     let _ = writeln!(c, "}}");
 
+    if let Some(ws) = p.websocket {
+        // Browsers (the web console) connect here: TLS 1.3 only, and only pages from the
+        // console's origin; the same operator/JWT auth as every client.
+        let _ = writeln!(c, "\nwebsocket {{");
+        let _ = writeln!(c, "  listen: \"{host}:{ws}\"");
+        let _ = writeln!(c, "  allowed_origins: [\"{}\"]", t.console_origin());
+        let _ = writeln!(c, "  compression: false");
+        tls_block(&mut c, &node.name, "  ", false, false);
+        let _ = writeln!(c, "}}");
+    }
+
     let _ = writeln!(c, "\njetstream {{");
     let _ = writeln!(c, "  store_dir: \"jetstream/{}\"", node.name);
     let _ = writeln!(c, "  max_memory_store: 256MB");

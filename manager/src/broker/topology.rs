@@ -2,7 +2,9 @@
 //!
 //! ```toml
 //! host = "127.0.0.1"      # where every node listens (one machine) ...
-//! base_port = 14222       # ... and ports from here, 4 per node: client, cluster, gateway, monitor
+//! base_port = 14222       # ... and ports from here, 10 per node: client, cluster, gateway,
+//!                         # monitor, websocket (wss, for the web console)
+//! console_origin = "https://127.0.0.1:9443"  # the only origin whose pages may use the websocket
 //! [[region]]
 //! name = "eu"
 //! nodes = 3
@@ -32,9 +34,14 @@ pub struct Topology {
     /// The address nodes listen on and advertise.
     #[serde(default = "default_host")]
     pub host: String,
-    /// First port of the automatic plan (4 consecutive ports per node).
+    /// First port of the automatic plan (5 consecutive ports per node, 10 apart).
     #[serde(default = "default_base_port")]
     pub base_port: u16,
+    /// The web console's origin (`https://host:port` of the manager's console): the only
+    /// origin from which browsers may open the nodes' WebSocket listeners. Default: the
+    /// manager's default console address on `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_origin: Option<String>,
     /// The regions (NATS clusters joined by gateways into one supercluster).
     #[serde(rename = "region")]
     pub regions: Vec<Region>,
@@ -68,6 +75,9 @@ pub struct NodePorts {
     pub gateway: u16,
     /// HTTP monitoring (loopback).
     pub monitor: u16,
+    /// WebSocket over TLS 1.3 for browsers (the web console); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<u16>,
 }
 
 /// A cloud user and the instances it runs.
@@ -139,6 +149,18 @@ fn default_host() -> String {
     "127.0.0.1".into()
 }
 
+/// Where the manager serves the console unless told otherwise.
+pub const DEFAULT_CONSOLE_PORT: u16 = 9443;
+
+impl Topology {
+    /// The console's origin: `console_origin`, or `https://host:9443`.
+    pub fn console_origin(&self) -> String {
+        self.console_origin
+            .clone()
+            .unwrap_or_else(|| format!("https://{}:{DEFAULT_CONSOLE_PORT}", self.host))
+    }
+}
+
 fn default_base_port() -> u16 {
     14222
 }
@@ -149,6 +171,7 @@ impl Topology {
         Topology {
             host: default_host(),
             base_port: default_base_port(),
+            console_origin: None,
             regions: vec![
                 Region {
                     name: "eu".into(),
@@ -237,7 +260,10 @@ impl Topology {
                 n.ports.cluster,
                 n.ports.gateway,
                 n.ports.monitor,
-            ] {
+            ]
+            .into_iter()
+            .chain(n.ports.websocket)
+            {
                 if p == 0 || !ports.insert(p) {
                     return bad(format!("port {p} of node {} is zero or used twice", n.name));
                 }
@@ -259,6 +285,7 @@ impl Topology {
                         cluster: p.saturating_add(1),
                         gateway: p.saturating_add(2),
                         monitor: p.saturating_add(3),
+                        websocket: Some(p.saturating_add(4)),
                     }
                 });
                 auto = auto.saturating_add(1);
