@@ -41,6 +41,8 @@ async fn a_browser_on_the_console_origin_opens_alerts_from_nats_and_another_orig
             "public": alice.identity.public().to_hex(),
             "subject": "flowmesh.alerts.*",
             "origin_port": cluster.console_port(),
+            "cert": cluster.dir().join("nodes/console.pem"),
+            "key": cluster.dir().join("secrets/console-key.pem"),
         })
         .to_string(),
     )

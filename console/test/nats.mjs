@@ -7,7 +7,7 @@
 // the other origin got. CONFIG: { ws_url, creds, secret, public, subject, origin_port }.
 // Exits 1 on failure, 2 when the browser cannot start (a failed setup is a failure).
 
-import { createServer } from "node:http";
+import { createServer } from "node:https";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,9 +16,10 @@ import { chromium } from "playwright-core";
 const config = JSON.parse(await readFile(process.argv[2], "utf8"));
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bundle = await readFile(join(root, "dist/console.js"));
+const tls = { cert: await readFile(config.cert), key: await readFile(config.key) };
 
 function serve(port) {
-  const server = createServer((req, res) => {
+  const server = createServer(tls, (req, res) => {
     if (req.url === "/dist/console.js") {
       res.writeHead(200, { "content-type": "text/javascript" }).end(bundle);
     } else if (req.url === "/") {
@@ -48,7 +49,7 @@ let out;
 try {
   const page = await browser.newPage();
   page.on("console", (m) => console.error(`browser: ${m.text()}`));
-  await page.goto(`http://127.0.0.1:${config.origin_port}/`);
+  await page.goto(`https://127.0.0.1:${config.origin_port}/`);
   const opened = await page.evaluate(async (c) => {
     const fm = await import("/dist/console.js");
     const nc = await fm.wsconnect({
@@ -69,7 +70,7 @@ try {
   }, config);
   // The same page served from another origin: the node must refuse its WebSocket.
   const page2 = await browser.newPage();
-  await page2.goto(`http://127.0.0.1:${other.address().port}/`);
+  await page2.goto(`https://127.0.0.1:${other.address().port}/`);
   const foreign = await page2.evaluate(async (c) => {
     const fm = await import("/dist/console.js");
     try {

@@ -58,6 +58,9 @@ pub struct ManagerConfig {
     /// `<config file name>.state.json` beside the config.
     #[serde(default)]
     pub state_file: PathBuf,
+    /// `[console]`: the web console (HTTPS on 127.0.0.1:9443 by default; `listen = "off"`).
+    #[serde(default)]
+    pub console: crate::console::ConsoleConfig,
 }
 
 fn one_day() -> u64 {
@@ -86,6 +89,7 @@ impl ManagerConfig {
         c.broker = c.broker.relative_to(&dir);
         c.system = c.system.relative_to(&dir);
         c.api.resolve(path);
+        c.console.resolve(&dir);
         c.state_file = if c.state_file.as_os_str().is_empty() {
             let stem = path
                 .file_stem()
@@ -264,6 +268,38 @@ impl Manager {
     }
 
     /// The user whose account has public key `account` (as of the last refresh).
+    /// The cluster directory (`flowmesh broker init`'s).
+    pub(crate) fn cluster_dir(&self) -> &Path {
+        &self.cluster
+    }
+
+    /// The cloud's public key.
+    pub(crate) fn public_key(&self) -> PublicKey {
+        self.identity.public()
+    }
+
+    /// Reads the users again (after a sign-up).
+    pub(crate) fn reload_users(&self) {
+        if let Err(e) = self.refresh_users() {
+            tracing::warn!(error = %e, "users not reloaded");
+        }
+    }
+
+    /// Opens a console sign-in request: the user whose key sealed it, and its payload.
+    pub(crate) fn open_login(&self, data: &[u8]) -> Result<(String, Vec<u8>), String> {
+        let _ = self.refresh_users();
+        let opened = lock(&self.opener)
+            .open(crate::console::LOGIN_SUBJECT, data)
+            .map_err(|e| e.to_string())?;
+        let user = lock(&self.users)
+            .keys
+            .iter()
+            .find(|(_, k)| **k == opened.sender)
+            .map(|(name, _)| name.clone())
+            .ok_or("the key that sealed it is not an enrolled user's")?;
+        Ok((user, opened.payload))
+    }
+
     fn user_of_account(&self, account: &str) -> Option<String> {
         lock(&self.users).accounts.get(account).cloned()
     }
@@ -376,6 +412,16 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         .await
         .map_err(ManagerError)?;
     }
+    let (console_stop, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(url) = crate::console::serve(m.clone(), system.clone(), &config.console, async {
+        let _ = console_stopped.await;
+    })
+    .await
+    .map_err(ManagerError)?
+    {
+        // Printed, not only logged: the address a person opens.
+        println!("web console: {url}");
+    }
     tracing::info!(cluster = %config.cluster.display(), "manager starting");
     let events = tokio::spawn(follow_connections(m.clone(), system, stop.clone()));
     let inbox = tokio::spawn(serve_inbox(m.clone(), cloud_client.clone(), stop.clone()));
@@ -391,6 +437,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
     }
     m.save();
     let _ = api_stop.send(());
+    let _ = console_stop.send(());
     events.abort();
     inbox.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), cloud_client.flush()).await;

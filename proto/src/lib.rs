@@ -89,7 +89,8 @@ pub mod serve {
         F: FnOnce(crate::auth::Check) -> Routes,
     {
         let tls = if api.tls {
-            Some(acceptor(&api.cert_file, &api.key_file, addr)?)
+            // gRPC is HTTP/2, which clients ask for by ALPN.
+            Some(acceptor(&api.cert_file, &api.key_file, addr, &[b"h2"])?)
         } else {
             None
         };
@@ -114,11 +115,12 @@ pub mod serve {
 
     /// The TLS 1.3 server side: the configured certificate and key, or — when neither file
     /// exists — a self-signed pair made now (key 0600) for localhost, this host's name and
-    /// `addr`.
-    fn acceptor(
+    /// `addr`. `alpn`: the protocols offered, by preference.
+    pub fn acceptor(
         cert: &Path,
         key: &Path,
         addr: SocketAddr,
+        alpn: &[&[u8]],
     ) -> Result<tokio_rustls::TlsAcceptor, String> {
         if !cert.exists() && !key.exists() {
             let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
@@ -140,7 +142,7 @@ pub mod serve {
             .map_err(|e| e.to_string())?;
             std::fs::write(cert, made.cert.pem())
                 .map_err(|e| format!("{}: {e}", cert.display()))?;
-            tracing::info!(cert = %cert.display(), "API: generated a self-signed certificate");
+            tracing::info!(cert = %cert.display(), "generated a self-signed certificate");
         }
         let certs = CertificateDer::pem_file_iter(cert)
             .and_then(|i| i.collect::<Result<Vec<_>, _>>())
@@ -155,8 +157,7 @@ pub mod serve {
                 .with_no_client_auth()
                 .with_single_cert(certs, key)
                 .map_err(|e| format!("API certificate: {e}"))?;
-        // gRPC is HTTP/2, which clients ask for by ALPN.
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 

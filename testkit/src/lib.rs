@@ -139,7 +139,7 @@ impl Cluster {
         let topology = Topology {
             host: "127.0.0.1".into(),
             base_port: 1,
-            console_origin: Some(format!("http://127.0.0.1:{console_port}")),
+            console_origin: Some(format!("https://127.0.0.1:{console_port}")),
             regions: regions
                 .iter()
                 .map(|(name, n)| Region {
@@ -432,8 +432,8 @@ impl Cluster {
             .collect()
     }
 
-    /// The loopback port whose origin (`http://127.0.0.1:PORT`) the WebSocket listeners
-    /// accept: a test serves its console page there.
+    /// The loopback port whose origin (`https://127.0.0.1:PORT`) the WebSocket listeners
+    /// accept: a test serves its console (the manager's, or a page of its own) there.
     pub fn console_port(&self) -> u16 {
         self.console_port
     }

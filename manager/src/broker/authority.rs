@@ -159,6 +159,33 @@ impl Authority {
         Ok(path)
     }
 
+    /// A user JWT for a key pair someone else holds (`user_nkey`, its public `U…` key): the web
+    /// console's browser generates its nkey, and only the JWT — no secret — comes from here.
+    /// Not written to disk, not recorded as an instance: it lasts until `expires` (s).
+    pub fn session_jwt(
+        &self,
+        record: &AccountRecord,
+        name: &str,
+        role: Role,
+        user_nkey: &str,
+        expires: i64,
+    ) -> Result<String, BrokerError> {
+        if !user_nkey.starts_with('U') || KeyPair::from_public_key(user_nkey).is_err() {
+            return Err(super::invalid(format!(
+                "{user_nkey:?} is not a NATS user public key (U…)"
+            )));
+        }
+        let claims = UserClaims {
+            name: name.to_string(),
+            permissions: roles::permissions(role, name),
+            tags: vec![role.tag(), roles::instance_tag(name)],
+            expires: Some(expires),
+        };
+        let signer = record.signer(&self.out)?;
+        jwt::user(&signer, &record.account, user_nkey, &claims, now_secs())
+            .map_err(|e| BrokerError::Nkey(e.to_string()))
+    }
+
     /// Credentials for `name` in `record` with no permission limit inside the account: what
     /// someone holding the account's signing key (the operator) could make. For tests that act
     /// as an attacker who runs the broker, and for the operator's own diagnostics; never handed

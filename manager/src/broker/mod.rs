@@ -38,7 +38,7 @@ pub use enroll::{
 };
 pub use render::{NodeSummary, read_summary};
 pub use roles::Role;
-pub use topology::{NodePorts, Region, Topology, TopologyError, User};
+pub use topology::{DEFAULT_CONSOLE_PORT, NodePorts, Region, Topology, TopologyError, User};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -180,6 +180,9 @@ fn user_id(u: &User, base: &Path) -> Result<String, BrokerError> {
     }
 }
 
+/// The name of the console's certificate: `nodes/console.pem`, key `secrets/console-key.pem`.
+pub const CONSOLE_CERT: &str = "console";
+
 /// Generates CA, certificates, node configs, the operator, accounts and credentials for
 /// `topology` into `out`. Users' accounts still have to be pushed once the nodes run
 /// ([`push_all`]).
@@ -231,14 +234,14 @@ pub fn generate(
         &toml::to_string(topology).map_err(|e| TopologyError::Invalid(e.to_string()))?,
     )?;
     let nodes = topology.nodes();
-    for node in &nodes {
-        let cert = ca.issue_node(&node.name, &topology.host)?;
-        write_file(
-            &out.join(format!("nodes/{}.pem", node.name)),
-            &cert.cert_pem,
-        )?;
+    // The manager's web console is served with a certificate of the same CA: a browser that
+    // trusts `ca.pem` trusts the console and the nodes' WebSocket listeners alike.
+    let names = nodes.iter().map(|n| n.name.as_str()).chain([CONSOLE_CERT]);
+    for name in names {
+        let cert = ca.issue_node(name, &topology.host)?;
+        write_file(&out.join(format!("nodes/{name}.pem")), &cert.cert_pem)?;
         secret_file::write(
-            &out.join(format!("secrets/{}-key.pem", node.name)),
+            &out.join(format!("secrets/{name}-key.pem")),
             cert.key_pem.as_bytes(),
             true,
         )?;

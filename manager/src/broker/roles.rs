@@ -5,6 +5,7 @@
 //! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
 //! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control`, its broadcast, its own inboxes |
 //! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
+//! | console   | as watch (a browser signed in to the web console; short-lived) | as watch, and `status.*` (heartbeats) |
 //!
 //! A sensor has no JetStream API at all: publishing into `FLOWS` needs none (the stream's ack
 //! comes to its inbox). The collector creates the streams, its durable consumer and the bucket
@@ -23,13 +24,16 @@ pub enum Role {
     Sensor,
     /// Consumes, judges, stores, announces, asks instances to act.
     Collector,
-    /// Follows alerts and status changes (CLI, console).
+    /// Follows alerts and status changes (CLI).
     Watch,
+    /// A browser signed in to the web console: what watch reads, and heartbeats; its
+    /// credentials are issued at each sign-in and expire within hours.
+    Console,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 3] = [Role::Sensor, Role::Collector, Role::Watch];
+    pub const ALL: [Role; 4] = [Role::Sensor, Role::Collector, Role::Watch, Role::Console];
 
     /// Its name: `sensor`, `collector` or `watch`.
     pub fn name(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Role {
             Role::Sensor => "sensor",
             Role::Collector => "collector",
             Role::Watch => "watch",
+            Role::Console => "console",
         }
     }
 
@@ -67,7 +72,8 @@ impl std::fmt::Display for Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: sensor, collector or watch"))
+        Role::parse(s)
+            .ok_or_else(|| format!("{s:?} is not a role: sensor, collector, watch or console"))
     }
 }
 
@@ -162,17 +168,22 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 allow_responses: true,
             }
         }
-        Role::Watch => {
+        Role::Watch | Role::Console => {
             let mut publish = vec!["$JS.API.INFO".into()];
             publish.extend(read_stream("KV_status"));
             publish.extend(follow_stream("KV_status"));
+            let mut subscribe = vec![
+                "flowmesh.alerts.*".into(),
+                "flowmesh.changes.*".into(),
+                inbox,
+            ];
+            if role == Role::Console {
+                // The Instances page shows each heartbeat's counters (sealed to the user).
+                subscribe.push("flowmesh.status.*".into());
+            }
             Permissions {
                 publish,
-                subscribe: vec![
-                    "flowmesh.alerts.*".into(),
-                    "flowmesh.changes.*".into(),
-                    inbox,
-                ],
+                subscribe,
                 allow_responses: false,
             }
         }

@@ -1,0 +1,261 @@
+// The console's pages. Every value from the network is written with textContent (never as
+// HTML), so nothing in an alert or a heartbeat can run as script.
+
+import { Opener, hex, unhex } from "./envelope.js";
+import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
+import { decodeStatus } from "./status.js";
+import { signIn } from "./session.js";
+import * as store from "./store.js";
+
+const main = document.getElementById("main");
+const state = { cfg: null, me: null, link: null, alerts: [], instances: new Map(), filter: {} };
+const MAX_ALERTS = 5000;
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return e;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+function problem(where, e) {
+  where.replaceChildren(el("p", { class: "error", role: "alert" }, String(e.message ?? e)));
+}
+
+// ---- signed out ---------------------------------------------------------------------------
+
+function welcome() {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("signout").hidden = true;
+  document.getElementById("who").textContent = "";
+  const upError = el("div");
+  const inError = el("div");
+  const name = el("input", { id: "signup-name", placeholder: "user name (letters, digits, - _)", autocomplete: "off" });
+  const file = el("input", { id: "identity-file", type: "file", accept: ".id,.toml,text/plain" });
+  const up = el("section", { class: "card", id: "signup-card" },
+    el("h2", {}, "Sign up"),
+    el("p", { class: "note" }, "Your browser makes your key pair. Only the public key is sent; you download the identity file, which your sensors use too."),
+    name, " ",
+    el("button", { id: "signup", on: { click: () => signUp(name.value.trim(), upError).catch((e) => problem(upError, e)) } }, "Create my keys and sign up"),
+    upError);
+  const signin = el("section", { class: "card", id: "signin-card" },
+    el("h2", {}, "Sign in"),
+    el("p", { class: "note" }, "Import your identity file (from sign-up or flowmesh keygen). Its private key stays in this browser, unreadable even to this page."),
+    file, " ",
+    el("button", { id: "signin", on: { click: () => signInWithFile(file, inError).catch((e) => problem(inError, e)) } }, "Sign in"),
+    inError);
+  show(...(state.cfg?.signup ? [up, signin] : [signin]));
+}
+
+async function signUp(name, out) {
+  if (!name) throw new Error("choose a user name");
+  const id = await generateIdentity();
+  const r = await fetch("/api/signup", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name, public_key: hex(id.publicRaw) }),
+  });
+  const answer = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+  if (!r.ok) throw new Error(answer.error);
+  const blob = new Blob([formatIdentity(id.publicRaw, id.privateRaw)], { type: "text/plain" });
+  const url = URL.createObjectURL(blob);
+  const key = await importIdentity(id);
+  id.privateRaw.fill(0);
+  out.replaceChildren(
+    el("p", {}, `Welcome, ${name}. Download your identity file now: it is your only key, the cloud does not have it.`),
+    el("a", { id: "download-identity", href: url, download: `${name}.id` }, `Download ${name}.id`),
+    " ",
+    el("button", { id: "continue", on: { click: () => { URL.revokeObjectURL(url); begin({ publicHex: hex(id.publicRaw), key }).catch((e) => problem(out, e)); } } }, "Continue to the console"),
+  );
+}
+
+async function signInWithFile(input, out) {
+  const f = input.files?.[0];
+  if (!f) throw new Error("choose your identity file");
+  const parsed = parseIdentity(await f.text());
+  const key = await importIdentity(parsed);
+  parsed.privateRaw.fill(0);
+  await begin({ publicHex: hex(parsed.publicRaw), key });
+  void out;
+}
+
+// ---- signed in ----------------------------------------------------------------------------
+
+async function begin(me) {
+  state.me = me;
+  const s = await signIn(state.cfg, me);
+  await store.save(me);
+  state.link = s;
+  document.getElementById("who").textContent = s.user;
+  document.getElementById("nav").hidden = false;
+  const out = document.getElementById("signout");
+  out.hidden = false;
+  out.onclick = async () => {
+    await state.link?.nc.close();
+    await store.clear();
+    location.hash = "";
+    location.reload();
+  };
+  follow(s.nc);
+  route();
+}
+
+async function follow(nc) {
+  const opener = new Opener({ ownKey: state.me.key, ownPublic: unhex(state.me.publicHex) });
+  const listen = async (subject, handle) => {
+    for await (const m of nc.subscribe(subject)) {
+      try {
+        const o = await opener.open(m.data, m.subject);
+        handle(o.payload, m.subject);
+      } catch (e) {
+        console.warn(`${m.subject}: ${e.message}`);
+      }
+    }
+  };
+  const td = new TextDecoder();
+  listen("flowmesh.alerts.*", (p) => addAlert(JSON.parse(td.decode(p))));
+  listen("flowmesh.changes.*", (p) => {
+    const a = JSON.parse(td.decode(p));
+    addAlert(a);
+    if (a.status) instance(a.instance).status = a.status;
+    refresh();
+  });
+  listen("flowmesh.status.*", (p) => {
+    const s = decodeStatus(p);
+    Object.assign(instance(s.instance), s, { heard: Date.now() });
+    refresh();
+  });
+  (async () => {
+    const link = document.getElementById("link");
+    link.textContent = "connected";
+    link.className = "link up";
+    for await (const s of nc.status()) {
+      const up = s.type === "reconnect" || s.type === "update";
+      if (s.type === "disconnect" || s.type === "reconnect") {
+        link.textContent = up ? "connected" : "reconnecting…";
+        link.className = `link ${up ? "up" : "down"}`;
+      }
+    }
+  })();
+}
+
+function instance(name) {
+  if (!state.instances.has(name)) state.instances.set(name, { instance: name });
+  return state.instances.get(name);
+}
+
+function addAlert(a) {
+  state.alerts.unshift(a);
+  if (state.alerts.length > MAX_ALERTS) state.alerts.length = MAX_ALERTS;
+  if (a.instance) instance(a.instance);
+  refresh();
+}
+
+// ---- pages --------------------------------------------------------------------------------
+
+function route() {
+  const page = location.hash.slice(1) || "instances";
+  for (const p of ["instances", "alerts"]) {
+    document.getElementById(`nav-${p}`).className = p === page ? "active" : "";
+  }
+  (page === "alerts" ? alertsPage : instancesPage)();
+}
+
+let refreshQueued = false;
+function refresh() {
+  if (refreshQueued || !state.link) return;
+  refreshQueued = true;
+  requestAnimationFrame(() => {
+    refreshQueued = false;
+    route();
+  });
+}
+
+const ago = (ms) => (ms ? `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago` : "—");
+const count = (v) => (v === undefined ? "—" : Number(v).toLocaleString("en"));
+
+function instancesPage() {
+  const rows = [...state.instances.values()].sort((a, b) => a.instance.localeCompare(b.instance));
+  show(
+    el("section", { class: "card" },
+      el("h2", {}, "Instances"),
+      rows.length === 0
+        ? el("p", { class: "note", id: "no-instances" }, "No instance heard yet. Start a sensor with your identity file; it appears here at its first heartbeat.")
+        : el("table", { id: "instances" },
+            el("tr", {}, ...["instance", "status", "version", "uptime", "captured", "dropped", "flows published", "outbox", "last heartbeat"].map((h) => el("th", {}, h))),
+            rows.map((i) =>
+              el("tr", { "data-instance": i.instance },
+                el("td", {}, i.instance),
+                el("td", { class: `status-${i.status ?? "unknown"}` }, i.status ?? "—"),
+                el("td", {}, i.version ?? "—"),
+                el("td", {}, i.uptime_s === undefined ? "—" : `${i.uptime_s} s`),
+                el("td", {}, count(i.packets_captured)),
+                el("td", {}, count(i.packets_dropped)),
+                el("td", {}, count(i.flows_published)),
+                el("td", {}, count(i.outbox_depth)),
+                el("td", {}, ago(i.heard)),
+              ))),
+    ),
+  );
+}
+
+function alertsPage() {
+  const f = state.filter;
+  const types = [...new Set(state.alerts.map((a) => a.type))].sort();
+  const insts = [...new Set(state.alerts.map((a) => a.instance))].sort();
+  const pick = (id, label, values, key) =>
+    el("label", {}, `${label} `,
+      el("select", { id, on: { change: (e) => { f[key] = e.target.value || undefined; route(); } } },
+        el("option", { value: "" }, "all"),
+        values.map((v) => el("option", v === f[key] ? { value: v, selected: "" } : { value: v }, v))));
+  const shown = state.alerts.filter((a) => (!f.type || a.type === f.type) && (!f.instance || a.instance === f.instance));
+  const detail = el("pre", { class: "detail", id: "alert-detail" }, "Click an alert to see it whole, with its flow.");
+  show(
+    el("section", { class: "card" },
+      el("h2", {}, `Alerts (${shown.length} live since sign-in)`),
+      el("div", { class: "filters" }, pick("filter-type", "type", types, "type"), pick("filter-instance", "instance", insts, "instance")),
+      el("table", { id: "alerts" },
+        el("tr", {}, ...["time", "type", "severity", "instance", "flow"].map((h) => el("th", {}, h))),
+        shown.slice(0, 500).map((a) =>
+          el("tr", { class: "alert", on: { click: () => { detail.textContent = JSON.stringify(a, null, 2); } } },
+            el("td", {}, a.time ?? ""),
+            el("td", {}, a.type ?? ""),
+            el("td", {}, a.severity ?? ""),
+            el("td", {}, a.instance ?? ""),
+            el("td", {}, a.flow ? `${a.flow.client_ip}:${a.flow.client_port} → ${a.flow.server_ip}:${a.flow.server_port} ${a.flow.l7 ?? ""}` : ""),
+          ))),
+    ),
+    el("section", { class: "card" }, el("h2", {}, "Detail"), detail),
+  );
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+export async function start() {
+  window.addEventListener("hashchange", () => state.link && route());
+  try {
+    state.cfg = await (await fetch("/api/config")).json();
+  } catch (e) {
+    problem(main, new Error(`the manager did not answer: ${e.message}`));
+    return;
+  }
+  const me = await store.load().catch(() => undefined);
+  if (me) {
+    try {
+      await begin(me);
+      return;
+    } catch (e) {
+      welcome();
+      problem(document.getElementById("signin-card").lastChild, e);
+      return;
+    }
+  }
+  welcome();
+}
