@@ -1,6 +1,7 @@
 // The console's pages. Every value from the network is written with textContent (never as
 // HTML), so nothing in an alert or a heartbeat can run as script.
 
+import { Kvm } from "@nats-io/kv";
 import { Opener, hex, unhex } from "./envelope.js";
 import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
 import { decodeStatus } from "./status.js";
@@ -132,6 +133,7 @@ async function follow(nc) {
     Object.assign(instance(s.instance), s, { heard: Date.now() });
     refresh();
   });
+  statusBucket(nc, opener);
   (async () => {
     const link = document.getElementById("link");
     link.textContent = "connected";
@@ -144,6 +146,33 @@ async function follow(nc) {
       }
     }
   })();
+}
+
+// Every instance's last known status, from the collectors' status bucket (sealed values), then
+// each change as it is written. The bucket exists once a collector ran: until then, look again.
+async function statusBucket(nc, opener) {
+  const td = new TextDecoder();
+  for (;;) {
+    try {
+      const kv = await new Kvm(nc).open("status");
+      for await (const e of await kv.watch()) {
+        if (e.operation !== "PUT") continue;
+        try {
+          const o = await opener.open(e.value, `$KV.status.${e.key}`, undefined, { stored: true });
+          const a = JSON.parse(td.decode(o.payload));
+          Object.assign(instance(a.instance ?? e.key), { status: a.status, since: a.time });
+          refresh();
+        } catch (err) {
+          console.warn(`status bucket ${e.key}: ${err.message}`);
+        }
+      }
+      return;
+    } catch (err) {
+      if (nc.isClosed()) return;
+      console.warn(`status bucket: ${err.message}; again in 5 s`);
+      await new Promise((ok) => setTimeout(ok, 5000));
+    }
+  }
 }
 
 function instance(name) {

@@ -176,8 +176,12 @@ export class Opener {
     this.floor = 0n; // nothing older is accepted: ids that old may have been forgotten
   }
 
-  /** `{ sender, messageId, timeMicros, payload }`, or throws an EnvelopeError. */
-  async open(bytes, subject, nowMicros = BigInt(Date.now()) * 1000n) {
+  /**
+   * `{ sender, messageId, timeMicros, payload }`, or throws an EnvelopeError. `stored`: a
+   * value kept in a bucket or stream (the status bucket), read again at will: authenticity is
+   * checked, freshness and replay are not (as the Rust `open_stored`).
+   */
+  async open(bytes, subject, nowMicros = BigInt(Date.now()) * 1000n, { stored = false } = {}) {
     bytes = new Uint8Array(bytes);
     if (bytes.length < OVERHEAD) throw new EnvelopeError("Truncated", `${bytes.length} bytes`);
     if (bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1]) throw new EnvelopeError("BadMagic");
@@ -209,6 +213,7 @@ export class Opener {
     } catch {
       throw new EnvelopeError("Forged");
     }
+    if (stored) return { sender, messageId, timeMicros, payload: new Uint8Array(payload) };
     // As link/src/replay.rs: future first, then too old (window or floor), then seen.
     if (timeMicros > nowMicros + this.windowMicros) throw new EnvelopeError("FromTheFuture");
     if (timeMicros + this.windowMicros < nowMicros || timeMicros < this.floor) {

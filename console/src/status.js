@@ -16,7 +16,9 @@ const FIELDS = {
 };
 
 export function decodeStatus(bytes) {
+  // proto3 leaves zeros out: a counter not on the wire is 0.
   const out = { interfaces: [] };
+  for (const [name, kind] of Object.values(FIELDS)) if (kind === "int") out[name] = 0;
   let i = 0;
   const varint = () => {
     let v = 0;

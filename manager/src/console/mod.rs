@@ -128,6 +128,10 @@ pub async fn serve(
         .route("/", get(assets::index))
         .route("/console.js", get(assets::bundle))
         .route("/style.css", get(assets::style))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/api/config", get(account::config))
         .route("/api/signup", post(account::signup))
         .route("/api/login", post(account::login))

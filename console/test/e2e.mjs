@@ -1,0 +1,120 @@
+// node test/e2e.mjs CONSOLE_URL OUT_DIR
+//
+// Drives the web console in headless Debian Chromium as a new user would, in step with the
+// Rust test that runs the cluster, the manager, a collector and a sensor
+// (tests/console_browser.rs). Lines on stdout tell the test where it is; lines on stdin say
+// when to go on:
+//   -> IDENTITY <path>   signed up, identity file downloaded     <- GO (sensor and collector up)
+//   -> LIVE              the sensor is online, an alert arrived  <- STOPPED (sensor stopped)
+//   -> RESULT <json>     saw it offline; signed in again on a fresh profile with the file
+// Screenshots of each page go to OUT_DIR. Every request the browser sent is kept and searched
+// for the private key (hex, base64 and raw). Exits 1 on failure, 2 if the browser can't start.
+
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [url, out] = process.argv.slice(2);
+const lines = createInterface({ input: process.stdin });
+const nextLine = (() => {
+  const queue = [];
+  const waiting = [];
+  lines.on("line", (l) => (waiting.length ? waiting.shift()(l) : queue.push(l)));
+  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((ok) => waiting.push(ok)));
+})();
+const expect = async (word) => {
+  const l = await nextLine();
+  if (l.trim() !== word) throw new Error(`expected ${word} from the test, got ${l}`);
+};
+const say = (l) => console.log(l);
+const step = (l) => console.error(`e2e: ${l}`);
+
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    // The cluster's CA is the test's own; a user imports ca.pem instead (see the README).
+    args: ["--no-sandbox", "--ignore-certificate-errors"],
+  });
+} catch (e) {
+  console.error(`cannot start Chromium (install Debian's chromium, or set CHROMIUM): ${e.message}`);
+  process.exit(2);
+}
+
+const sent = [];
+async function context() {
+  const c = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+  c.on("request", (r) => sent.push({ url: r.url(), body: r.postDataBuffer() ?? Buffer.alloc(0) }));
+  return c;
+}
+const shot = (page, name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+
+try {
+  // Sign up: the browser makes the keys, the file is downloaded.
+  const a = await context();
+  const page = await a.newPage();
+  page.on("console", (m) => console.error(`browser: ${m.text()}`));
+  await page.goto(url);
+  await page.fill("#signup-name", "carol");
+  await shot(page, "01-signup");
+  await page.click("#signup");
+  await page.waitForSelector("#download-identity", { timeout: 30_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-identity")]);
+  const identity = join(out, "carol.id");
+  await download.saveAs(identity);
+  await shot(page, "02-identity");
+  await page.click("#continue");
+  await page.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
+  step("signed up and in");
+  say(`IDENTITY ${identity}`);
+  await expect("GO");
+
+  // A sensor started with the downloaded identity: online at its first heartbeat.
+  await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-online', { timeout: 90_000 });
+  await shot(page, "03-instances");
+  step("sensor online");
+  await page.click("#nav-alerts");
+  // A flow alert (the collector's ACL), not only the status change.
+  const acl = '#alerts tr.alert:has-text("acl_violation")';
+  await page.waitForSelector(acl, { timeout: 90_000 });
+  await page.click(acl);
+  const detail = await page.textContent("#alert-detail");
+  if (!detail.includes('"acl_violation"') || !detail.includes('"flow"')) throw new Error(`alert detail: ${detail}`);
+  await shot(page, "04-alerts");
+  step("alert live");
+  say("LIVE");
+  await expect("STOPPED");
+
+  await page.click("#nav-instances");
+  await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
+  await shot(page, "05-offline");
+  step("sensor offline");
+
+  // A fresh profile: sign in by importing the identity file.
+  const b = await context();
+  const fresh = await b.newPage();
+  await fresh.goto(url);
+  await fresh.setInputFiles("#identity-file", identity);
+  await fresh.click("#signin");
+  await fresh.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
+  const who = await fresh.textContent("#who");
+  await fresh.waitForSelector('#instances tr[data-instance="eu-sensor"]', { timeout: 90_000 });
+  await shot(fresh, "06-signed-in-again");
+  step(`signed in again as ${who}`);
+
+  // Nothing the browser sent holds the private key, in any spelling.
+  const text = await readFile(identity, "utf8");
+  const hexKey = /private_key = "([0-9a-f]{64})"/.exec(text)[1];
+  const raw = Buffer.from(hexKey, "hex");
+  const spellings = [Buffer.from(hexKey), Buffer.from(hexKey.toUpperCase()), raw,
+    Buffer.from(raw.toString("base64")), Buffer.from(raw.toString("base64url"))];
+  const leaks = sent.filter((r) => spellings.some((s) => r.body.includes(s) || r.url.includes(s.toString())));
+  say(`RESULT ${JSON.stringify({ who, requests: sent.length, with_body: sent.filter((r) => r.body.length).length, leaks: leaks.map((l) => l.url) })}`);
+  await browser.close();
+  process.exit(leaks.length ? 1 : 0);
+} catch (e) {
+  console.error(`e2e failed: ${e.stack ?? e}`);
+  await browser.close();
+  process.exit(1);
+}
