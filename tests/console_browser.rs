@@ -47,11 +47,11 @@ fn next(lines: &mpsc::Receiver<String>, secs: u64, what: &str, dir: &Path) -> St
         .unwrap_or_else(|_| {
             let log = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
             panic!(
-                "the browser did not get to {what} within {secs} s\n--- e2e.log:\n{}\n--- manager.log:\n{}\n--- collector.log:\n{}\n--- sensor.log:\n{}",
+                "the browser did not get to {what} within {secs} s\n--- e2e.log:\n{}\n--- manager.log:\n{}\n--- collector.log:\n{}\n--- eu-sensor.log:\n{}",
                 log("e2e.log"),
                 log("manager.log"),
                 log("collector.log"),
-                log("sensor.log")
+                log("eu-sensor.log")
             )
         })
 }
@@ -130,7 +130,11 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     assert_eq!(Path::new(identity), d.join("carol.id"));
     std::fs::set_permissions(identity, std::fs::Permissions::from_mode(0o600)).unwrap();
     let carol = Identity::load(&d.join("carol.id")).expect("the downloaded identity loads");
-    for (instance, role) in [("eu-sensor", "sensor"), ("eu-collector", "collector")] {
+    for (instance, role) in [
+        ("eu-sensor", "sensor"),
+        ("eu-sensor-2", "sensor"),
+        ("eu-collector", "collector"),
+    ] {
         let out = flowmesh()
             .args(["-q", "enroll", "--cluster"])
             .arg(cluster.dir())
@@ -161,20 +165,33 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
         std::io::BufWriter::new(std::fs::File::create(d.join("traffic.pcap")).unwrap());
     flowmesh_sensor::synth::generate(300, 30, 60, &mut capture).unwrap();
     drop(capture);
-    std::fs::write(
-        d.join("sensor.toml"),
-        format!(
-            "name = \"eu-sensor\"\nidentity = \"carol.id\"\nstate_dir = \"sensor-state\"\n[capture]\nfile = \"traffic.pcap\"\nspeed = 5\nloop = true\nactive_timeout_secs = 10\n[publish]\nheartbeat_secs = 1\nbatch_max_ms = 100\n{}",
-            broker_toml(&cluster, "carol", "eu-sensor", "broker")
-        ),
-    )
-    .unwrap();
+    // eu-sensor loops over the capture; eu-sensor-2 replays it once, after the policy edit.
+    for (name, looping) in [("eu-sensor", true), ("eu-sensor-2", false)] {
+        std::fs::write(
+            d.join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nidentity = \"carol.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"traffic.pcap\"\nspeed = 5\nloop = {looping}\nactive_timeout_secs = 10\n[publish]\nheartbeat_secs = 1\nbatch_max_ms = 100\n{}",
+                broker_toml(&cluster, "carol", name, "broker")
+            ),
+        )
+        .unwrap();
+    }
     let mut collector = spawn(d, "collector", "collector");
-    let mut sensor = spawn(d, "sensor", "sensor");
+    let mut sensor = spawn(d, "sensor", "eu-sensor");
     writeln!(to_browser, "GO").unwrap();
 
-    let line = next(&lines, 200, "the sensor online and a live alert", d);
+    let line = next(
+        &lines,
+        200,
+        "the sensor online, a live alert and a policy edit",
+        d,
+    );
+    assert_eq!(line, "EDITED");
+    let mut second = spawn(d, "sensor", "eu-sensor-2");
+    writeln!(to_browser, "GO2").unwrap();
+    let line = next(&lines, 200, "the second sensor's alerts", d);
     assert_eq!(line, "LIVE");
+    terminate(&mut second);
     terminate(&mut sensor);
     writeln!(to_browser, "STOPPED").unwrap();
     let line = next(&lines, 200, "the sensor offline and a second sign-in", d);

@@ -2,33 +2,18 @@
 // HTML), so nothing in an alert or a heartbeat can run as script.
 
 import { Kvm } from "@nats-io/kv";
+import { Collectors } from "./api.js";
+import { el, problem, show } from "./dom.js";
 import { Opener, hex, unhex } from "./envelope.js";
+import { policiesPage } from "./policies.js";
 import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
 import { decodeStatus } from "./status.js";
 import { signIn } from "./session.js";
 import * as store from "./store.js";
 
 const main = document.getElementById("main");
-const state = { cfg: null, me: null, link: null, alerts: [], instances: new Map(), filter: {} };
+const state = { cfg: null, me: null, link: null, api: null, alerts: [], instances: new Map(), filter: {} };
 const MAX_ALERTS = 5000;
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
-    else if (v !== undefined && v !== null) e.setAttribute(k, v);
-  }
-  for (const c of children.flat()) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
-  return e;
-}
-
-function show(...nodes) {
-  main.replaceChildren(...nodes);
-}
-
-function problem(where, e) {
-  where.replaceChildren(el("p", { class: "error", role: "alert" }, String(e.message ?? e)));
-}
 
 // ---- signed out ---------------------------------------------------------------------------
 
@@ -94,6 +79,7 @@ async function begin(me) {
   const s = await signIn(state.cfg, me);
   await store.save(me);
   state.link = s;
+  state.api = new Collectors(s.nc, me);
   document.getElementById("who").textContent = s.user;
   document.getElementById("nav").hidden = false;
   const out = document.getElementById("signout");
@@ -189,17 +175,20 @@ function addAlert(a) {
 
 // ---- pages --------------------------------------------------------------------------------
 
+const PAGES = { instances: () => instancesPage(), alerts: () => alertsPage(), policies: () => policiesPage(state.api) };
+
 function route() {
-  const page = location.hash.slice(1) || "instances";
-  for (const p of ["instances", "alerts"]) {
+  const page = PAGES[location.hash.slice(1)] ? location.hash.slice(1) : "instances";
+  for (const p of Object.keys(PAGES)) {
     document.getElementById(`nav-${p}`).className = p === page ? "active" : "";
   }
-  (page === "alerts" ? alertsPage : instancesPage)();
+  PAGES[page]();
 }
 
 let refreshQueued = false;
 function refresh() {
-  if (refreshQueued || !state.link) return;
+  // Live data redraws the live pages only: a form being filled in must not be reset.
+  if (refreshQueued || !state.link || location.hash === "#policies") return;
   refreshQueued = true;
   requestAnimationFrame(() => {
     refreshQueued = false;
@@ -244,16 +233,32 @@ function alertsPage() {
       el("select", { id, on: { change: (e) => { f[key] = e.target.value || undefined; route(); } } },
         el("option", { value: "" }, "all"),
         values.map((v) => el("option", v === f[key] ? { value: v, selected: "" } : { value: v }, v))));
-  const shown = state.alerts.filter((a) => (!f.type || a.type === f.type) && (!f.instance || a.instance === f.instance));
+  const inRange = (a) => (!f.from || a.time >= f.from) && (!f.to || a.time < f.to);
+  const shown = state.alerts.filter((a) => (!f.type || a.type === f.type) && (!f.instance || a.instance === f.instance) && inRange(a));
+  const when = (id, label, key) =>
+    el("label", {}, `${label} `, el("input", { id, type: "datetime-local", value: f[`${key}Local`] ?? "",
+      on: { change: (e) => { f[`${key}Local`] = e.target.value; f[key] = e.target.value ? new Date(e.target.value).toISOString() : undefined; route(); } } }));
+  const status = el("span", { class: "note", id: "history-status" });
+  const history = el("button", { id: "load-history", on: { click: () => loadHistory(status).catch((e) => problem(status, e)) } }, "Load history from the collectors");
   const detail = el("pre", { class: "detail", id: "alert-detail" }, "Click an alert to see it whole, with its flow.");
   show(
     el("section", { class: "card" },
-      el("h2", {}, `Alerts (${shown.length} live since sign-in)`),
-      el("div", { class: "filters" }, pick("filter-type", "type", types, "type"), pick("filter-instance", "instance", insts, "instance")),
+      el("h2", {}, `Alerts (${shown.length} shown, ${state.alerts.length} in all)`),
+      el("div", { class: "filters" }, pick("filter-type", "type", types, "type"), pick("filter-instance", "instance", insts, "instance"),
+        when("filter-from", "from", "from"), when("filter-to", "to", "to"), history, status),
       el("table", { id: "alerts" },
         el("tr", {}, ...["time", "type", "severity", "instance", "flow"].map((h) => el("th", {}, h))),
         shown.slice(0, 500).map((a) =>
-          el("tr", { class: "alert", on: { click: () => { detail.textContent = JSON.stringify(a, null, 2); } } },
+          el("tr", {
+            class: "alert",
+            // What the browser test reads to tell flows apart.
+            "data-type": a.type,
+            "data-instance": a.instance,
+            "data-client": a.flow?.client_ip,
+            "data-key": a.flow ? `${a.flow.client_ip}>${a.flow.server_ip}:${a.flow.server_port}` : undefined,
+            "data-first-seen": a.flow?.first_seen,
+            on: { click: () => { detail.textContent = JSON.stringify(a, null, 2); } },
+          },
             el("td", {}, a.time ?? ""),
             el("td", {}, a.type ?? ""),
             el("td", {}, a.severity ?? ""),
@@ -263,6 +268,27 @@ function alertsPage() {
     ),
     el("section", { class: "card" }, el("h2", {}, "Detail"), detail),
   );
+}
+
+// Stored alerts from every collector (the newest 500 each within the filters), merged with
+// the live ones; duplicates (the same alert live and stored) are shown once.
+async function loadHistory(status) {
+  status.textContent = "asking…";
+  const f = state.filter;
+  const micros = (iso) => (iso ? Date.parse(iso) * 1000 : undefined);
+  const collectors = await state.api.discover();
+  let got = 0;
+  for (const c of collectors) {
+    const stored = await state.api.call(c, "alerts", { type: f.type, instance: f.instance, from_us: micros(f.from), to_us: micros(f.to), limit: 500 });
+    got += stored.length;
+    state.alerts.push(...stored);
+  }
+  const seen = new Set();
+  state.alerts = state.alerts
+    .filter((a) => { const k = JSON.stringify(a); return !seen.has(k) && seen.add(k); })
+    .sort((a, b) => (a.time < b.time ? 1 : -1));
+  status.textContent = `${got} stored alerts from ${collectors.length} collector(s)`;
+  refresh();
 }
 
 // ---- start --------------------------------------------------------------------------------

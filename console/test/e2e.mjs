@@ -5,7 +5,10 @@
 // (tests/console_browser.rs). Lines on stdout tell the test where it is; lines on stdin say
 // when to go on:
 //   -> IDENTITY <path>   signed up, identity file downloaded     <- GO (sensor and collector up)
-//   -> LIVE              the sensor is online, an alert arrived  <- STOPPED (sensor stopped)
+//   -> EDITED            sensor online, a live alert opened, an ACL rule added in the
+//                        Policies page                           <- GO2 (a second sensor up)
+//   -> LIVE              the second sensor's flows alert, except the allowed client's
+//                                                                <- STOPPED (sensors stopped)
 //   -> RESULT <json>     saw it offline; signed in again on a fresh profile with the file
 // Screenshots of each page go to OUT_DIR. Every request the browser sent is kept and searched
 // for the private key (hex, base64 and raw). Exits 1 on failure, 2 if the browser can't start.
@@ -83,12 +86,57 @@ try {
   if (!detail.includes('"acl_violation"') || !detail.includes('"flow"')) throw new Error(`alert detail: ${detail}`);
   await shot(page, "04-alerts");
   step("alert live");
+
+  // Policies: a rule the collector refuses shows `policy validate`'s problem next to the form;
+  // a rule allowing one client's HTTP: a second sensor then replays the same capture (every
+  // flow new to it), and all its flows alert again except that client's.
+  await page.selectOption("#filter-type", "acl_violation");
+  const rows = () =>
+    page.$$eval("#alerts tr.alert[data-key]", (trs) =>
+      trs.map((t) => ({ key: t.dataset.key, client: t.dataset.client, instance: t.dataset.instance })));
+  // Ten flows alerted (or more) before the edit: the second sensor must alert them all again.
+  await page.waitForFunction(() => document.querySelectorAll("#alerts tr.alert[data-key]").length >= 10, null, { timeout: 90_000 });
+  const before = await rows();
+  // The client of the first flow that alerted: it ends first in the capture, so on the
+  // second sensor it is judged before the others (see below).
+  const allowed = before[before.length - 1].client;
+  const others = [...new Set(before.map((r) => r.key))].filter((k) => !k.startsWith(`${allowed}>`));
+  await page.click("#nav-policies");
+  await page.waitForSelector("#acl-rules", { timeout: 30_000 });
+  await page.fill("#acl-rule", "TCP;*;*;eighty");
+  await page.click("#acl-add");
+  await page.waitForSelector("#acl-errors .error", { timeout: 30_000 });
+  const refusal = await page.textContent("#acl-errors");
+  const rule = `TCP;${allowed};*;80`;
+  await page.fill("#acl-rule", rule);
+  await page.click("#acl-add");
+  await page.waitForSelector(`#acl-rules tr[data-rule="${rule}"]`, { timeout: 30_000 });
+  await shot(page, "05-policies-acl");
+  step(`refused with "${refusal.trim()}"; then allowed ${rule}`);
+  say("EDITED");
+  await expect("GO2");
+  await page.click("#nav-alerts");
+  await page.selectOption("#filter-type", "acl_violation");
+  for (const deadline = Date.now() + 120_000; ; ) {
+    const second = (await rows()).filter((r) => r.instance === "eu-sensor-2");
+    const again = new Set(second.map((r) => r.key));
+    // Every other flow alerted on the second sensor: the allowed client's, which ended before
+    // them, has been judged too — and must not have alerted.
+    if (others.every((k) => again.has(k))) {
+      const leaked = second.filter((r) => r.client === allowed);
+      if (leaked.length) throw new Error(`${allowed} still alerts after ${rule}: ${JSON.stringify(leaked)}`);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`the second sensor's flows did not all alert within 120 s`);
+    await page.waitForTimeout(250);
+  }
+  step(`${others.length} other flows alerted again, ${allowed} did not`);
   say("LIVE");
   await expect("STOPPED");
 
   await page.click("#nav-instances");
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
-  await shot(page, "05-offline");
+  await shot(page, "06-offline");
   step("sensor offline");
 
   // A fresh profile: sign in by importing the identity file.
@@ -100,7 +148,7 @@ try {
   await fresh.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   const who = await fresh.textContent("#who");
   await fresh.waitForSelector('#instances tr[data-instance="eu-sensor"]', { timeout: 90_000 });
-  await shot(fresh, "06-signed-in-again");
+  await shot(fresh, "07-signed-in-again");
   step(`signed in again as ${who}`);
 
   // Nothing the browser sent holds the private key, in any spelling.

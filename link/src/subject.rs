@@ -22,6 +22,8 @@ pub enum Channel {
     Control,
     /// Free-form messages among one user's instances (the quickstart's hello).
     Hello,
+    /// Requests from the web console to a collector (policies, stored alerts), sealed both ways.
+    Api,
 }
 
 impl Channel {
@@ -33,6 +35,7 @@ impl Channel {
             Channel::Changes => "changes",
             Channel::Control => "control",
             Channel::Hello => "hello",
+            Channel::Api => "api",
         }
     }
 

@@ -3,6 +3,7 @@
 //! use it. Every call carries the bearer token of the access file ([`access`]).
 
 pub mod convert;
+pub mod nats;
 
 /// The access file and `[api]` settings (shared with the manager).
 pub use flowmesh_link::access;
@@ -36,6 +37,10 @@ pub trait Backend: Send + Sync + 'static {
     fn policy_text(&self) -> Result<String, String>;
     /// Applies an edit to the policy file and the running engines.
     async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError>;
+    /// The collector's name (its subjects).
+    fn name(&self) -> &str;
+    /// The opener of requests: ±10 minutes, each id once, across restarts.
+    fn opener(&self) -> Arc<Opener>;
 }
 
 /// The API's errors as gRPC statuses.
@@ -141,36 +146,45 @@ impl collector_server::Collector for Api {
     ) -> Result<Response<pb::EditPolicyResponse>, tonic::Status> {
         let edit =
             convert::edit_from_proto(r.into_inner()).map_err(tonic::Status::invalid_argument)?;
-        let refused = |errors: Vec<pb::PolicyProblem>, warnings| pb::EditPolicyResponse {
-            applied: false,
-            errors,
-            warnings,
-            policy: None,
-        };
-        let response = match self.c.edit_policy(&edit).await {
-            Ok(applied) => pb::EditPolicyResponse {
-                applied: true,
-                errors: vec![],
-                warnings: convert::problems(&applied.warnings),
-                policy: Some(convert::policy_view(&applied.text)),
-            },
-            Err(PolicyEditError::Edit(e)) => match e {
-                EditError::Invalid(m) | EditError::Toml(m) => refused(
-                    vec![pb::PolicyProblem {
-                        line: 0,
-                        message: m,
-                    }],
-                    vec![],
-                ),
-                EditError::Rules(p) => refused(convert::problems(&p), vec![]),
-                EditError::Policy(r) => {
-                    refused(convert::problems(&r.errors), convert::problems(&r.warnings))
-                }
-            },
-            Err(PolicyEditError::Io(e)) => return Err(internal(e)),
-        };
+        let response = edit_response(self.c.edit_policy(&edit).await).map_err(internal)?;
         Ok(Response::new(response))
     }
+}
+
+/// What an edit did, as the API answers it (gRPC, and the console's requests): applied with
+/// the new policy and its warnings, or refused with the problems `policy validate` gives.
+/// `Err` only when the policy file could not be read or written.
+pub(crate) fn edit_response(
+    result: Result<Applied, PolicyEditError>,
+) -> Result<pb::EditPolicyResponse, String> {
+    let refused = |errors: Vec<pb::PolicyProblem>, warnings| pb::EditPolicyResponse {
+        applied: false,
+        errors,
+        warnings,
+        policy: None,
+    };
+    Ok(match result {
+        Ok(applied) => pb::EditPolicyResponse {
+            applied: true,
+            errors: vec![],
+            warnings: convert::problems(&applied.warnings),
+            policy: Some(convert::policy_view(&applied.text)),
+        },
+        Err(PolicyEditError::Edit(e)) => match e {
+            EditError::Invalid(m) | EditError::Toml(m) => refused(
+                vec![pb::PolicyProblem {
+                    line: 0,
+                    message: m,
+                }],
+                vec![],
+            ),
+            EditError::Rules(p) => refused(convert::problems(&p), vec![]),
+            EditError::Policy(r) => {
+                refused(convert::problems(&r.errors), convert::problems(&r.warnings))
+            }
+        },
+        Err(PolicyEditError::Io(e)) => return Err(e),
+    })
 }
 
 /// Serves the collector's API (see [`flowmesh_proto::serve::with_access`]).

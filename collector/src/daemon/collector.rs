@@ -583,4 +583,10 @@ impl crate::api::Backend for Collector {
     async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError> {
         Collector::edit_policy(self, edit).await
     }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn opener(&self) -> Arc<Opener> {
+        self.opener.clone()
+    }
 }

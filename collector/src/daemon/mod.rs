@@ -357,6 +357,15 @@ pub async fn run(
             },
         ))
     };
+    // The web console's requests (policies, stored alerts): sealed, over NATS.
+    let console = tokio::spawn({
+        let c: Arc<dyn crate::api::Backend> = c.clone();
+        async move {
+            if let Err(e) = crate::api::nats::serve(c).await {
+                tracing::warn!(error = %e, "console requests not served");
+            }
+        }
+    });
     let cloud_task = config.cloud.clone().map(|cloud| {
         let journal = config.store.with_extension("cloud-replay.redb");
         tokio::spawn(cloud_loop::follow_cloud(
@@ -389,6 +398,7 @@ pub async fn run(
         t.abort();
     }
     remote.abort();
+    console.abort();
     // A task stuck on an unreachable broker must not hold the exit.
     pruning.abort();
     for task in [ticks, status] {

@@ -10,7 +10,8 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 use super::{Cidr, Mac, Policy, Problem, Report, acl, parse};
 
 /// The lists of `[host_policy]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HostList {
     /// `restricted`
     Restricted,
@@ -42,7 +43,8 @@ impl std::str::FromStr for HostList {
 }
 
 /// The fields of a `[[traffic_rule]]`, as written in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleFields {
     /// `interface:NAME`, `host:IP`, ...
     pub target: String,
@@ -58,8 +60,11 @@ pub struct RuleFields {
     pub value: String,
 }
 
-/// One change to a policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One change to a policy. As JSON (the web console's requests), externally tagged in snake
+/// case: `{"acl_add": "TCP;*;*;443"}`, `{"acl_edit": {"id": 2, "rule": "..."}}`,
+/// `"acl_delete_all"`, `{"host_add": {"list": "core", "cidr": "10.0.0.0/8"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Edit {
     /// Append an ACL rule (turns the ACL check on if it was off).
     AclAdd(String),

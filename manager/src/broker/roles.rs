@@ -3,9 +3,9 @@
 //! | role      | publishes                                                   | subscribes                         |
 //! |-----------|-------------------------------------------------------------|------------------------------------|
 //! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
-//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control`, its broadcast, its own inboxes |
+//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control` and `api`, `api`, its broadcast, its own inboxes |
 //! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
-//! | console   | as watch (a browser signed in to the web console; short-lived) | as watch, and `status.*` (heartbeats) |
+//! | console   | as watch, and requests to collectors (`api`, `api.*`); short-lived | as watch, and `status.*` (heartbeats) |
 //!
 //! A sensor has no JetStream API at all: publishing into `FLOWS` needs none (the stream's ack
 //! comes to its inbox). The collector creates the streams, its durable consumer and the bucket
@@ -162,6 +162,9 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                     "flowmesh.changes.*".into(),
                     "flowmesh.hello.*".into(),
                     own("control"),
+                    // The web console's requests: to it by name, and to every collector.
+                    own("api"),
+                    "flowmesh.api".into(),
                     "flowmesh.cloud.broadcast.>".into(),
                     inbox,
                 ],
@@ -170,6 +173,10 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
         }
         Role::Watch | Role::Console => {
             let mut publish = vec!["$JS.API.INFO".into()];
+            if role == Role::Console {
+                // Requests to the user's collectors (policies, stored alerts), sealed.
+                publish.extend(["flowmesh.api".into(), "flowmesh.api.*".into()]);
+            }
             publish.extend(read_stream("KV_status"));
             publish.extend(follow_stream("KV_status"));
             let mut subscribe = vec![
