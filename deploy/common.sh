@@ -70,11 +70,10 @@ ensure_nats_server() {
   export PATH="$venv/bin:$PATH"
 }
 
-# The web console: Node and npm from Debian, its npm packages from the lockfile (console/), and
-# Debian's Chromium with its driver for the browser tests.
-ensure_console_tools() {
+# The web console's bundle, which the manager embeds: Node and npm from Debian, the npm
+# packages from the lockfile (console/), built with esbuild. Run before `cargo build`.
+ensure_console_build() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
-  ensure_apt chromium chromium-driver
   # Again only when the lockfile changed since the last install (a copy of it marks that).
   if ! cmp -s console/package-lock.json console/node_modules/.flowmesh-installed-lock 2>/dev/null; then
     log "installing the console's npm packages (npm ci)"
@@ -83,6 +82,12 @@ ensure_console_tools() {
   fi
   # The browser bundle the manager serves (esbuild: a fraction of a second).
   (cd console && npm run --silent build >/dev/null 2>&1) || die "building the console failed: cd console && npm run build"
+}
+
+# The browser tests also need Debian's Chromium (and its driver).
+ensure_console_tools() {
+  ensure_console_build
+  ensure_apt chromium chromium-driver
 }
 
 ensure_all() {

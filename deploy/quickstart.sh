@@ -51,7 +51,8 @@ if [ -n "$down" ] && [ -z "$smoke" ]; then
 fi
 
 ensure_all
-log "building flowmesh (release)"
+ensure_console_build
+log "building flowmesh (release, with the web console)"
 cargo build --release --locked --bin flowmesh
 bin="$(pwd)/${CARGO_TARGET_DIR:-target}/release/flowmesh"
 [ -x "$bin" ] || bin="${CARGO_TARGET_DIR:-target}/release/flowmesh"
@@ -66,8 +67,8 @@ if [ ! -f "$run/cloud.id" ] || ! grep -q _signkey "$run/cloud-txt-record" 2>/dev
 fi
 cloud_key=$(sed -n 's/^cloud\._pubkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
 cloud_signing_key=$(sed -n 's/^cloud\._signkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
-if [ -f "$cluster/nodes.tsv" ] && [ ! -f "$cluster/operator.jwt" ]; then
-  log "$cluster predates operator mode (no operator.jwt): generating it again"
+if [ -f "$cluster/nodes.tsv" ] && { [ ! -f "$cluster/operator.jwt" ] || [ ! -f "$cluster/nodes/console.pem" ]; }; then
+  log "$cluster predates operator mode or the web console: generating it again"
   stop_pipeline
   deploy/cluster.sh down "$cluster"
   rm -rf "$cluster"
@@ -88,7 +89,10 @@ for base in range(14222, 60000, 1000):
         for s in socks: s.close()
 PY
 )
-  sed "s/^base_port = .*/base_port = $base/" broker-config/topology.toml > "$run/topology.toml"
+  # The console takes the block's last port; its origin is the one the nodes' WebSockets allow.
+  sed -e "s/^base_port = .*/base_port = $base/" \
+    -e "s|^console_origin = .*|console_origin = \"https://127.0.0.1:$((base + 49))\"|" \
+    broker-config/topology.toml > "$run/topology.toml"
   log "generating CA, certificates, node configs and credentials into $cluster"
   "$bin" -q broker init --topology "$run/topology.toml" --out "$cluster" >/dev/null
 fi
@@ -146,10 +150,15 @@ broker_of() { # INSTANCE: its [broker] table, pinned to the region its name star
   echo "pinned = \"$cloud_key\""
   echo "pinned_signing = \"$cloud_signing_key\""
 } > "$pipe/us-collector.toml"
+console_origin=$(sed -n 's/^console_origin = "\(.*\)"/\1/p' "$run/topology.toml")
+console_port=${console_origin##*:}
 {
   echo 'identity = "../cloud.id"'
   echo 'cluster = "../cluster"'
   echo 'rebroadcast_secs = 10'
+  echo '[console]'
+  echo "listen = \"127.0.0.1:$console_port\""
+  echo 'url_file = "console.url"'
   sed -n '/^\[broker\]/,$p' "$cluster/creds/CLOUD/manager.toml"
   echo
   sed -n '/^\[broker\]/,$p' "$cluster/creds/SYS/manager.toml" | sed 's/^\[broker\]/[system]/; s/^\[broker\.regions\]/[system.regions]/'
@@ -211,6 +220,32 @@ echo
 echo "flowmesh cloud instances (the manager: connections only, nothing it can read):"
 "$bin" -q cloud instances --config "$pipe/manager.toml" | tee "$pipe/cloud-instances.out" || true
 echo
+# The web console, as a browser sees it: HTTPS with the cluster's CA, its page and its config.
+console_check() {
+  python3 - "$pipe/console.url" "$cluster/ca.pem" <<'PY'
+import json, ssl, sys, time, urllib.request
+url_file, ca = sys.argv[1], sys.argv[2]
+for _ in range(60):
+    try:
+        url = open(url_file).read().strip()
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit("the manager did not write its console URL")
+ctx = ssl.create_default_context(cafile=ca)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+page = urllib.request.urlopen(url, context=ctx, timeout=10).read().decode()
+cfg = json.load(urllib.request.urlopen(url + "api/config", context=ctx, timeout=10))
+assert "console.js" in page, "the console page does not load its script"
+assert len(cfg["nodes"]) == 5, cfg
+print(f"web console: {url} (TLS 1.3, {len(cfg['nodes'])} WebSocket nodes: {', '.join(n['url'] for n in cfg['nodes'][:2])}, ...)")
+PY
+}
+console_ok=0
+if console_check; then console_ok=1; fi
+echo
+
 echo "flowmesh report-ip 185.220.101.1 (sealed to the cloud's key; alice's collectors apply it at once, other users once a second user or the operator confirms it):"
 reported=0
 if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason "quickstart demo"; then reported=1; fi
@@ -235,14 +270,20 @@ if [ -n "$smoke" ]; then
     && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
     && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
-    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud"
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok (logs in $pipe)" >&2
   exit 1
 fi
 
+echo "The web console: $(cat "$pipe/console.url" 2>/dev/null)"
+echo "  Your browser must trust the cluster's CA once (the console and the nodes' WebSockets use it):"
+echo "  import $(pwd)/$cluster/ca.pem as an authority (Chromium: Settings > Privacy and security >"
+echo "  Security > Manage certificates > Authorities > Import; Firefox: Settings > Certificates)."
+echo "  Then sign in with alice's identity file, $(pwd)/$run/alice.id, or sign up as a new user."
+echo
 echo "The pipeline keeps running. Follow it live:"
 echo "  $bin watch --config $pipe/watch.toml"
 echo "Ask the manager:    $bin cloud instances --config $pipe/manager.toml"
