@@ -105,8 +105,13 @@ fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
     let conf = std::fs::read_to_string(out_dir.join("nodes/us-2.conf")).unwrap();
     assert_eq!(
         conf.matches("min_version: \"1.3\"").count(),
-        3,
-        "client, route and gateway TLS"
+        4,
+        "client, route, gateway and WebSocket TLS"
+    );
+    // Browsers only from the console's origin.
+    assert!(
+        conf.contains("websocket {") && conf.contains("allowed_origins: [\"https://127.0.0.1:9443\"]"),
+        "{conf}"
     );
     assert!(conf.contains("handshake_first: true"));
     // Operator mode: the node trusts the operator and its resolver; no user is listed.
