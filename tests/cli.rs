@@ -110,7 +110,8 @@ fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
     );
     // Browsers only from the console's origin.
     assert!(
-        conf.contains("websocket {") && conf.contains("allowed_origins: [\"https://127.0.0.1:9443\"]"),
+        conf.contains("websocket {")
+            && conf.contains("allowed_origins: [\"https://127.0.0.1:9443\"]"),
         "{conf}"
     );
     assert!(conf.contains("handshake_first: true"));

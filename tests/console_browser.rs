@@ -130,23 +130,18 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     assert_eq!(Path::new(identity), d.join("carol.id"));
     std::fs::set_permissions(identity, std::fs::Permissions::from_mode(0o600)).unwrap();
     let carol = Identity::load(&d.join("carol.id")).expect("the downloaded identity loads");
-    for (instance, role) in [
-        ("eu-sensor", "sensor"),
-        ("eu-sensor-2", "sensor"),
-        ("eu-collector", "collector"),
-    ] {
-        let out = flowmesh()
-            .args(["-q", "enroll", "--cluster"])
-            .arg(cluster.dir())
-            .args(["--user", "carol", "--instance", instance, "--role", role])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "enroll {instance}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    // The instances' configs are the ones the console wrote (Add instance): their [broker]
+    // tables, .creds and ca.pem as downloaded; only what this test needs is set around them.
+    let downloaded = |name: &str| {
+        std::fs::read_to_string(d.join(format!("{name}.toml")))
+            .unwrap_or_else(|e| panic!("the console's {name}.toml was not downloaded: {e}"))
+    };
+    for name in ["eu-sensor", "eu-sensor-2", "eu-collector"] {
+        let creds = d.join(format!("{name}.creds"));
+        assert!(creds.is_file(), "{name}.creds was not downloaded");
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    assert!(d.join("ca.pem").is_file(), "ca.pem was not downloaded");
     // The collector: an ACL allowing DNS and HTTPS only (the capture's HTTP flows alert).
     std::fs::write(
         d.join("policy.toml"),
@@ -156,8 +151,8 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     std::fs::write(
         d.join("collector.toml"),
         format!(
-            "name = \"eu-collector\"\nidentity = \"carol.id\"\nstore = \"collector.redb\"\npolicy = \"policy.toml\"\nreplicas = 1\noffline_after_secs = 5\n{}\n[api]\nlisten = \"127.0.0.1:0\"\n",
-            broker_toml(&cluster, "carol", "eu-collector", "broker")
+            "replicas = 1\noffline_after_secs = 5\n{}\n[api]\nlisten = \"127.0.0.1:0\"\n",
+            downloaded("eu-collector")
         ),
     )
     .unwrap();
@@ -167,11 +162,14 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     drop(capture);
     // eu-sensor loops over the capture; eu-sensor-2 replays it once, after the policy edit.
     for (name, looping) in [("eu-sensor", true), ("eu-sensor-2", false)] {
+        let config = downloaded(name);
+        let (head, _interface) = config
+            .split_once("[capture]")
+            .expect("a sensor's config has a [capture] table");
         std::fs::write(
             d.join(format!("{name}.toml")),
             format!(
-                "name = \"{name}\"\nidentity = \"carol.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"traffic.pcap\"\nspeed = 5\nloop = {looping}\nactive_timeout_secs = 10\n[publish]\nheartbeat_secs = 1\nbatch_max_ms = 100\n{}",
-                broker_toml(&cluster, "carol", name, "broker")
+                "{head}[capture]\nfile = \"traffic.pcap\"\nspeed = 5\nloop = {looping}\nactive_timeout_secs = 10\n[publish]\nheartbeat_secs = 1\nbatch_max_ms = 100\n"
             ),
         )
         .unwrap();
@@ -240,6 +238,23 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     assert!(checked > 10, "only {checked} files checked");
     let known = std::fs::read_to_string(cluster.dir().join("accounts/carol.json")).unwrap();
     assert!(known.contains(&carol.public().to_hex()), "{known}");
+
+    // The credentials the console made work until revoked (eu-sensor-2 ran on them), and not
+    // after: the broker refuses them.
+    let mut revoked = cluster.broker_config("carol", "eu-sensor-2", None);
+    revoked.creds_file = d.join("eu-sensor-2.creds");
+    let mut alive = revoked.clone();
+    alive.creds_file = d.join("eu-sensor.creds");
+    support::rt().block_on(async {
+        let ok = flowmesh_link::connect::connect(&alive, "eu-sensor").await;
+        assert!(
+            ok.is_ok(),
+            "eu-sensor's console-made credentials: {:?}",
+            ok.err()
+        );
+        let refused = flowmesh_link::connect::connect(&revoked, "eu-sensor-2").await;
+        assert!(refused.is_err(), "a revoked instance logged in");
+    });
     if std::env::var_os("FLOWMESH_KEEP_SCREENSHOTS").is_none() {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -5,6 +5,7 @@ import { Kvm } from "@nats-io/kv";
 import { Collectors } from "./api.js";
 import { el, problem, show } from "./dom.js";
 import { Opener, hex, unhex } from "./envelope.js";
+import { instancesPage } from "./instances.js";
 import { policiesPage } from "./policies.js";
 import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
 import { decodeStatus } from "./status.js";
@@ -12,7 +13,7 @@ import { signIn } from "./session.js";
 import * as store from "./store.js";
 
 const main = document.getElementById("main");
-const state = { cfg: null, me: null, link: null, api: null, alerts: [], instances: new Map(), filter: {} };
+const state = { cfg: null, me: null, link: null, api: null, alerts: [], instances: new Map(), filter: {}, redraw: () => refresh() };
 const MAX_ALERTS = 5000;
 
 // ---- signed out ---------------------------------------------------------------------------
@@ -122,12 +123,14 @@ async function follow(nc) {
   statusBucket(nc, opener);
   (async () => {
     const link = document.getElementById("link");
-    link.textContent = "connected";
+    // The node it measured nearest (the client tries the nodes in that order).
+    const via = state.link.nearest ? ` · nearest: ${state.link.nearest.node} (${state.link.nearest.region})` : "";
+    link.textContent = `connected${via}`;
     link.className = "link up";
     for await (const s of nc.status()) {
       const up = s.type === "reconnect" || s.type === "update";
       if (s.type === "disconnect" || s.type === "reconnect") {
-        link.textContent = up ? "connected" : "reconnecting…";
+        link.textContent = up ? `connected${via}` : "reconnecting…";
         link.className = `link ${up ? "up" : "down"}`;
       }
     }
@@ -175,7 +178,7 @@ function addAlert(a) {
 
 // ---- pages --------------------------------------------------------------------------------
 
-const PAGES = { instances: () => instancesPage(), alerts: () => alertsPage(), policies: () => policiesPage(state.api) };
+const PAGES = { instances: () => instancesPage(state), alerts: () => alertsPage(), policies: () => policiesPage(state.api) };
 
 function route() {
   const page = PAGES[location.hash.slice(1)] ? location.hash.slice(1) : "instances";
@@ -194,34 +197,6 @@ function refresh() {
     refreshQueued = false;
     route();
   });
-}
-
-const ago = (ms) => (ms ? `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago` : "—");
-const count = (v) => (v === undefined ? "—" : Number(v).toLocaleString("en"));
-
-function instancesPage() {
-  const rows = [...state.instances.values()].sort((a, b) => a.instance.localeCompare(b.instance));
-  show(
-    el("section", { class: "card" },
-      el("h2", {}, "Instances"),
-      rows.length === 0
-        ? el("p", { class: "note", id: "no-instances" }, "No instance heard yet. Start a sensor with your identity file; it appears here at its first heartbeat.")
-        : el("table", { id: "instances" },
-            el("tr", {}, ...["instance", "status", "version", "uptime", "captured", "dropped", "flows published", "outbox", "last heartbeat"].map((h) => el("th", {}, h))),
-            rows.map((i) =>
-              el("tr", { "data-instance": i.instance },
-                el("td", {}, i.instance),
-                el("td", { class: `status-${i.status ?? "unknown"}` }, i.status ?? "—"),
-                el("td", {}, i.version ?? "—"),
-                el("td", {}, i.uptime_s === undefined ? "—" : `${i.uptime_s} s`),
-                el("td", {}, count(i.packets_captured)),
-                el("td", {}, count(i.packets_dropped)),
-                el("td", {}, count(i.flows_published)),
-                el("td", {}, count(i.outbox_depth)),
-                el("td", {}, ago(i.heard)),
-              ))),
-    ),
-  );
 }
 
 function alertsPage() {

@@ -4,11 +4,12 @@
 // Rust test that runs the cluster, the manager, a collector and a sensor
 // (tests/console_browser.rs). Lines on stdout tell the test where it is; lines on stdin say
 // when to go on:
-//   -> IDENTITY <path>   signed up, identity file downloaded     <- GO (sensor and collector up)
+//   -> IDENTITY <path>   signed up, identity file downloaded, three instances added in the
+//                        page (their .creds, .toml, ca.pem downloaded)  <- GO (sensor, collector up)
 //   -> EDITED            sensor online, a live alert opened, an ACL rule added in the
 //                        Policies page                           <- GO2 (a second sensor up)
-//   -> LIVE              the second sensor's flows alert, except the allowed client's
-//                                                                <- STOPPED (sensors stopped)
+//   -> LIVE              the second sensor's flows alert, except the allowed client's; remote
+//                        actions answered; eu-sensor-2 revoked  <- STOPPED (sensors stopped)
 //   -> RESULT <json>     saw it offline; signed in again on a fresh profile with the file
 // Screenshots of each page go to OUT_DIR. Every request the browser sent is kept and searched
 // for the private key (hex, base64 and raw). Exits 1 on failure, 2 if the browser can't start.
@@ -70,12 +71,25 @@ try {
   await page.click("#continue");
   await page.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   step("signed up and in");
+  // Add instance: credentials made in the browser, a ready config, the files downloaded.
+  for (const [name, role] of [["eu-sensor", "sensor"], ["eu-sensor-2", "sensor"], ["eu-collector", "collector"]]) {
+    await page.fill("#add-name", name);
+    await page.selectOption("#add-role", role);
+    await page.click("#add-instance");
+    await page.waitForSelector(`#add-result #download-creds[download="${name}.creds"]`, { timeout: 30_000 });
+    for (const id of ["download-creds", "download-config", "download-ca"]) {
+      const [d] = await Promise.all([page.waitForEvent("download"), page.click(`#${id}`)]);
+      await d.saveAs(join(out, d.suggestedFilename()));
+    }
+    step(`added ${name} (${role})`);
+  }
+  await shot(page, "03-add-instance");
   say(`IDENTITY ${identity}`);
   await expect("GO");
 
   // A sensor started with the downloaded identity: online at its first heartbeat.
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-online', { timeout: 90_000 });
-  await shot(page, "03-instances");
+  await shot(page, "04-instances");
   step("sensor online");
   await page.click("#nav-alerts");
   // A flow alert (the collector's ACL), not only the status change.
@@ -84,7 +98,7 @@ try {
   await page.click(acl);
   const detail = await page.textContent("#alert-detail");
   if (!detail.includes('"acl_violation"') || !detail.includes('"flow"')) throw new Error(`alert detail: ${detail}`);
-  await shot(page, "04-alerts");
+  await shot(page, "05-alerts");
   step("alert live");
 
   // Policies: a rule the collector refuses shows `policy validate`'s problem next to the form;
@@ -111,7 +125,7 @@ try {
   await page.fill("#acl-rule", rule);
   await page.click("#acl-add");
   await page.waitForSelector(`#acl-rules tr[data-rule="${rule}"]`, { timeout: 30_000 });
-  await shot(page, "05-policies-acl");
+  await shot(page, "06-policies-acl");
   step(`refused with "${refusal.trim()}"; then allowed ${rule}`);
   say("EDITED");
   await expect("GO2");
@@ -131,12 +145,24 @@ try {
     await page.waitForTimeout(250);
   }
   step(`${others.length} other flows alerted again, ${allowed} did not`);
+  // Remote actions from the Instances page, answered sealed; then revoke the second sensor.
+  await page.click("#nav-instances");
+  const action = async (instance, label, expect) => {
+    await page.click(`#instances tr[data-instance="${instance}"] button:has-text("${label}")`);
+    await page.waitForFunction((e) => document.getElementById("action-result")?.textContent.includes(e), expect, { timeout: 30_000 });
+  };
+  await action("eu-collector", "Report config", "eu-collector: report_config done");
+  await action("eu-sensor", "Restart capture", "eu-sensor: restart_capture done");
+  page.once("dialog", (d) => d.accept());
+  await action("eu-sensor-2", "Revoke", "eu-sensor-2: revoked");
+  await shot(page, "07-actions");
+  step("remote actions answered, eu-sensor-2 revoked");
   say("LIVE");
   await expect("STOPPED");
 
   await page.click("#nav-instances");
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
-  await shot(page, "06-offline");
+  await shot(page, "08-offline");
   step("sensor offline");
 
   // A fresh profile: sign in by importing the identity file.
@@ -148,7 +174,7 @@ try {
   await fresh.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   const who = await fresh.textContent("#who");
   await fresh.waitForSelector('#instances tr[data-instance="eu-sensor"]', { timeout: 90_000 });
-  await shot(fresh, "07-signed-in-again");
+  await shot(fresh, "09-signed-in-again");
   step(`signed in again as ${who}`);
 
   // Nothing the browser sent holds the private key, in any spelling.

@@ -285,11 +285,16 @@ impl Manager {
         }
     }
 
-    /// Opens a console sign-in request: the user whose key sealed it, and its payload.
-    pub(crate) fn open_login(&self, data: &[u8]) -> Result<(String, Vec<u8>), String> {
+    /// Opens a request the console sealed to the cloud on `subject`: the user whose key sealed
+    /// it, and its payload. Each is accepted once (the journaled opener), across restarts too.
+    pub(crate) fn open_sealed(
+        &self,
+        subject: &str,
+        data: &[u8],
+    ) -> Result<(String, Vec<u8>), String> {
         let _ = self.refresh_users();
         let opened = lock(&self.opener)
-            .open(crate::console::LOGIN_SUBJECT, data)
+            .open(subject, data)
             .map_err(|e| e.to_string())?;
         let user = lock(&self.users)
             .keys
@@ -298,6 +303,11 @@ impl Manager {
             .map(|(name, _)| name.clone())
             .ok_or("the key that sealed it is not an enrolled user's")?;
         Ok((user, opened.payload))
+    }
+
+    /// The registry's view of `user`'s instances (where each is connected).
+    pub(crate) fn instances_of(&self, user: &str) -> Vec<pb::CloudInstance> {
+        lock(&self.registry).list(Some(user))
     }
 
     fn user_of_account(&self, account: &str) -> Option<String> {

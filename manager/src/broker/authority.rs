@@ -140,12 +140,7 @@ impl Authority {
         role: Role,
         expires: Option<i64>,
     ) -> Result<PathBuf, BrokerError> {
-        let claims = UserClaims {
-            name: instance.to_string(),
-            permissions: roles::permissions(role, instance),
-            tags: vec![role.tag(), roles::instance_tag(instance)],
-            expires,
-        };
+        let claims = claims_for(role, instance, expires);
         let (path, key, issued) = self.write_creds(record, &claims)?;
         record.instances.insert(
             instance.to_string(),
@@ -170,20 +165,40 @@ impl Authority {
         user_nkey: &str,
         expires: i64,
     ) -> Result<String, BrokerError> {
-        if !user_nkey.starts_with('U') || KeyPair::from_public_key(user_nkey).is_err() {
-            return Err(super::invalid(format!(
-                "{user_nkey:?} is not a NATS user public key (U…)"
-            )));
-        }
-        let claims = UserClaims {
-            name: name.to_string(),
-            permissions: roles::permissions(role, name),
-            tags: vec![role.tag(), roles::instance_tag(name)],
-            expires: Some(expires),
-        };
+        check_user_nkey(user_nkey)?;
         let signer = record.signer(&self.out)?;
+        let claims = claims_for(role, name, Some(expires));
         jwt::user(&signer, &record.account, user_nkey, &claims, now_secs())
             .map_err(|e| BrokerError::Nkey(e.to_string()))
+    }
+
+    /// Credentials for `instance` of `record` in `role` for a key pair someone else holds: the
+    /// console's browser makes the new instance's nkey, so its seed never reaches the manager.
+    /// Recorded in `record` (so it can be revoked; not saved here). Returns the user JWT.
+    pub fn issue_for_key(
+        &self,
+        record: &mut AccountRecord,
+        instance: &str,
+        role: Role,
+        user_nkey: &str,
+        expires: Option<i64>,
+    ) -> Result<String, BrokerError> {
+        check_user_nkey(user_nkey)?;
+        let signer = record.signer(&self.out)?;
+        let issued = now_secs();
+        let claims = claims_for(role, instance, expires);
+        let token = jwt::user(&signer, &record.account, user_nkey, &claims, issued)
+            .map_err(|e| BrokerError::Nkey(e.to_string()))?;
+        record.instances.insert(
+            instance.to_string(),
+            super::accounts::InstanceRecord {
+                key: user_nkey.to_string(),
+                role,
+                issued,
+                expires,
+            },
+        );
+        Ok(token)
     }
 
     /// Credentials for `name` in `record` with no permission limit inside the account: what
@@ -230,6 +245,26 @@ impl Authority {
         let seed = user.seed().map_err(|e| BrokerError::Nkey(e.to_string()))?;
         flowmesh_link::secret_file::write(path, jwt::creds(&token, &seed).as_bytes(), true)?;
         Ok((path.to_path_buf(), user.public_key(), issued))
+    }
+}
+
+/// The claims of `name` in `role`: its permissions, and the tags the registry reads.
+fn claims_for(role: Role, name: &str, expires: Option<i64>) -> UserClaims {
+    UserClaims {
+        name: name.to_string(),
+        permissions: roles::permissions(role, name),
+        tags: vec![role.tag(), roles::instance_tag(name)],
+        expires,
+    }
+}
+
+fn check_user_nkey(user_nkey: &str) -> Result<(), BrokerError> {
+    if user_nkey.starts_with('U') && KeyPair::from_public_key(user_nkey).is_ok() {
+        Ok(())
+    } else {
+        Err(super::invalid(format!(
+            "{user_nkey:?} is not a NATS user public key (U…)"
+        )))
     }
 }
 

@@ -5,7 +5,7 @@
 //! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
 //! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control` and `api`, `api`, its broadcast, its own inboxes |
 //! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
-//! | console   | as watch, and requests to collectors (`api`, `api.*`); short-lived | as watch, and `status.*` (heartbeats) |
+//! | console   | as watch, requests to collectors (`api`, `api.*`), remote actions (`control.*`); short-lived | as watch, and `status.*` (heartbeats) |
 //!
 //! A sensor has no JetStream API at all: publishing into `FLOWS` needs none (the stream's ack
 //! comes to its inbox). The collector creates the streams, its durable consumer and the bucket
@@ -174,8 +174,13 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
         Role::Watch | Role::Console => {
             let mut publish = vec!["$JS.API.INFO".into()];
             if role == Role::Console {
-                // Requests to the user's collectors (policies, stored alerts), sealed.
-                publish.extend(["flowmesh.api".into(), "flowmesh.api.*".into()]);
+                // Requests to the user's collectors (policies, stored alerts) and remote
+                // actions to its instances, all sealed with the user's key.
+                publish.extend([
+                    "flowmesh.api".into(),
+                    "flowmesh.api.*".into(),
+                    "flowmesh.control.*".into(),
+                ]);
             }
             publish.extend(read_stream("KV_status"));
             publish.extend(follow_stream("KV_status"));

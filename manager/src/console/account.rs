@@ -134,7 +134,7 @@ struct Login {
 
 /// A sealed sign-in request → console credentials (a JWT) for the browser's nkey.
 pub(super) async fn login(State(c): State<Arc<Console>>, body: Bytes) -> Reply {
-    let (user, payload) = match c.manager.open_login(&body) {
+    let (user, payload) = match c.manager.open_sealed(LOGIN_SUBJECT, &body) {
         Ok(o) => o,
         Err(e) => {
             tracing::info!(error = %e, "console sign-in refused");

@@ -7,6 +7,7 @@
 
 mod account;
 mod assets;
+mod calls;
 
 pub use account::LOGIN_SUBJECT;
 
@@ -135,6 +136,7 @@ pub async fn serve(
         .route("/api/config", get(account::config))
         .route("/api/signup", post(account::signup))
         .route("/api/login", post(account::login))
+        .route("/api/call", post(calls::call))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state);
     tokio::spawn(accept_loop(listener, tls, app, stop));

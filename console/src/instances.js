@@ -1,0 +1,148 @@
+// The Instances page: every instance with its live status and last heartbeat, where it is
+// connected (region, node: the manager's registry), and what can be done to it — remote
+// actions, revoke — plus Add instance, which makes credentials in the browser (its nkey) and
+// shows a ready config to copy, with the command that starts it.
+
+import { nkeys } from "@nats-io/nats-core";
+import { remoteAction } from "./control.js";
+import { el, problem, show } from "./dom.js";
+import { managerCall } from "./session.js";
+
+const count = (v) => (v === undefined ? "—" : Number(v).toLocaleString("en"));
+const ago = (ms) => (ms ? `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago` : "—");
+
+let ctx = null; // the app's state: cfg, me, link, instances
+const where = new Map(); // instance -> the registry's { role, online, region, node }
+let asked = 0;
+
+// Built once and kept across redraws (heartbeats redraw the table every second): a form being
+// filled in, or an answer being read, is not reset.
+const actionOut = el("pre", { class: "detail", id: "action-result" }, "Actions answer here.");
+const addOut = el("div", { id: "add-result" });
+const addName = el("input", { id: "add-name", placeholder: "instance name, e.g. branch-sensor", autocomplete: "off" });
+const addRole = el("select", { id: "add-role" }, ["sensor", "collector", "watch"].map((r) => el("option", { value: r }, r)));
+const addCard = el("section", { class: "card" },
+  el("h2", {}, "Add instance"),
+  el("p", { class: "note" }, "Credentials for a new sensor, collector or watch client. Its key is made here, in your browser; the cloud signs it and never sees the secret half."),
+  el("p", {}, addName, " ", addRole, " ", el("button", { id: "add-instance", on: { click: () => add().catch((e) => problem(addOut, e)) } }, "Create credentials")),
+  addOut);
+
+async function askWhere() {
+  asked = Date.now();
+  try {
+    const list = await managerCall(ctx.cfg, ctx.me, { op: "instances" });
+    where.clear();
+    for (const i of list) where.set(i.instance, i);
+    ctx.redraw();
+  } catch (e) {
+    console.warn(`registry: ${e.message}`);
+  }
+}
+
+function download(name, text, id) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+  return el("a", { id, href: url, download: name }, `Download ${name}`);
+}
+
+function configFor(a, user) {
+  const urls = a.nodes.map((n) => `"${n.url}"`).join(", ");
+  const broker = `[broker]\nurls = [${urls}]\nca_file = "ca.pem"\ncreds_file = "${a.instance}.creds"\n`;
+  const identity = `identity = "${user}.id"        # your identity file, from sign-up (mode 0600)\n`;
+  if (a.role === "sensor") {
+    return `name = "${a.instance}"\n${identity}state_dir = "${a.instance}-state"\n${broker}\n[capture]\ninterface = "eth0"             # or: file = "traffic.pcap"\n`;
+  }
+  if (a.role === "collector") {
+    return `name = "${a.instance}"\n${identity}store = "${a.instance}.redb"\npolicy = "policy.toml"\n${broker}`;
+  }
+  return identity + broker;
+}
+
+async function add() {
+  const instance = addName.value.trim();
+  const role = addRole.value;
+  if (!instance) throw new Error("give the instance a name");
+  const kp = nkeys.createUser();
+  const seed = new TextDecoder().decode(kp.getSeed());
+  const a = await managerCall(ctx.cfg, ctx.me, { op: "add_instance", instance, role, user_nkey: kp.getPublicKey() });
+  const creds =
+    `-----BEGIN NATS USER JWT-----\n${a.jwt}\n------END NATS USER JWT------\n\n` +
+    "************************* IMPORTANT *************************\n" +
+    "NKEY Seed printed below can be used to sign and prove identity.\n" +
+    "NKEYs are sensitive and should be treated as secrets.\n\n" +
+    `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n\n` +
+    "*************************************************************\n";
+  const config = configFor(a, ctx.link.user);
+  const command = `flowmesh ${a.role === "watch" ? "watch" : a.role} --config ${a.instance}.toml`;
+  addOut.replaceChildren(
+    el("p", {}, `${a.instance} (${a.role}) can log in now. Put these files beside your identity file, then start it:`),
+    el("pre", { class: "detail", id: "add-command" }, command),
+    el("pre", { class: "detail", id: "add-config" }, config),
+    el("p", {}, download(`${a.instance}.toml`, config, "download-config"), " · ",
+      download(`${a.instance}.creds`, creds, "download-creds"), " (secret: mode 0600) · ",
+      download("ca.pem", a.ca_pem, "download-ca")),
+  );
+  askWhere();
+}
+
+async function act(instance, action) {
+  actionOut.textContent = `${instance}: ${action}…`;
+  try {
+    const r = await remoteAction(ctx.link.nc, ctx.me, instance, action);
+    actionOut.textContent = r.ok
+      ? `${instance}: ${action} done${r.json ? `\n${JSON.stringify(JSON.parse(r.json), null, 2)}` : ""}`
+      : `${instance}: ${action} refused: ${r.error}`;
+  } catch (e) {
+    actionOut.textContent = `${instance}: ${action} failed: ${e.message}`;
+  }
+}
+
+async function revoke(instance) {
+  if (!confirm(`Revoke ${instance}? Its connections close and its credentials stop working.`)) return;
+  try {
+    await managerCall(ctx.cfg, ctx.me, { op: "revoke", instance });
+    actionOut.textContent = `${instance}: revoked`;
+  } catch (e) {
+    actionOut.textContent = `${instance}: not revoked: ${e.message}`;
+  }
+  askWhere();
+}
+
+export function instancesPage(state) {
+  ctx = state;
+  if (Date.now() - asked > 10_000) askWhere();
+  for (const name of where.keys()) if (!state.instances.has(name)) state.instances.set(name, { instance: name });
+  const rows = [...state.instances.values()].sort((a, b) => a.instance.localeCompare(b.instance));
+  const button = (label, f) => el("button", { class: "plain", on: { click: f } }, label);
+  const headers = ["instance", "status", "region", "node", "version", "uptime", "captured", "dropped", "flows published", "outbox", "last heartbeat", "actions"];
+  show(
+    el("section", { class: "card" },
+      el("h2", {}, "Instances"),
+      rows.length === 0
+        ? el("p", { class: "note", id: "no-instances" }, "No instance yet. Add one below, or start a sensor with your identity file: it appears here at its first heartbeat.")
+        : el("table", { id: "instances" },
+            el("tr", {}, headers.map((h) => el("th", {}, h))),
+            rows.map((i) => {
+              const w = where.get(i.instance) ?? {};
+              const role = w.role ?? (i.packets_captured !== undefined ? "sensor" : "");
+              return el("tr", { "data-instance": i.instance },
+                el("td", {}, i.instance),
+                el("td", { class: `status-${i.status ?? "unknown"}` }, i.status ?? (w.online ? "connected" : "—")),
+                el("td", {}, w.region || "—"),
+                el("td", {}, w.node || "—"),
+                el("td", {}, i.version ?? "—"),
+                el("td", {}, i.uptime_s === undefined ? "—" : `${i.uptime_s} s`),
+                el("td", {}, count(i.packets_captured)),
+                el("td", {}, count(i.packets_dropped)),
+                el("td", {}, count(i.flows_published)),
+                el("td", {}, count(i.outbox_depth)),
+                el("td", {}, ago(i.heard)),
+                el("td", { class: "actions" },
+                  role === "sensor" ? button("Restart capture", () => act(i.instance, "restart_capture")) : "",
+                  role === "collector" ? button("Reload policy", () => act(i.instance, "reload_policy")) : "",
+                  button("Report config", () => act(i.instance, "report_config")),
+                  button("Revoke", () => revoke(i.instance))));
+            })),
+      actionOut),
+    addCard,
+  );
+}
