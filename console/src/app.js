@@ -7,6 +7,7 @@ import { el, problem, show } from "./dom.js";
 import { Opener, hex, unhex } from "./envelope.js";
 import { instancesPage } from "./instances.js";
 import { policiesPage } from "./policies.js";
+import { trafficPage } from "./traffic.js";
 import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
 import { decodeStatus } from "./status.js";
 import { signIn } from "./session.js";
@@ -178,7 +179,12 @@ function addAlert(a) {
 
 // ---- pages --------------------------------------------------------------------------------
 
-const PAGES = { instances: () => instancesPage(state), alerts: () => alertsPage(), policies: () => policiesPage(state.api) };
+const PAGES = {
+  instances: () => instancesPage(state),
+  alerts: () => alertsPage(),
+  policies: () => policiesPage(state.api),
+  traffic: () => trafficPage(state.api, [...state.instances.keys()].sort(), () => route()),
+};
 
 function route() {
   const page = PAGES[location.hash.slice(1)] ? location.hash.slice(1) : "instances";
@@ -191,7 +197,7 @@ function route() {
 let refreshQueued = false;
 function refresh() {
   // Live data redraws the live pages only: a form being filled in must not be reset.
-  if (refreshQueued || !state.link || location.hash === "#policies") return;
+  if (refreshQueued || !state.link || ["#policies", "#traffic"].includes(location.hash)) return;
   refreshQueued = true;
   requestAnimationFrame(() => {
     refreshQueued = false;

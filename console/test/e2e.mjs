@@ -145,6 +145,15 @@ try {
     await page.waitForTimeout(250);
   }
   step(`${others.length} other flows alerted again, ${allowed} did not`);
+  // Traffic: the collector's timeseries of eu-sensor, drawn in the page.
+  await page.click("#nav-traffic");
+  await page.waitForSelector("#traffic-instance", { timeout: 30_000 });
+  await page.selectOption("#traffic-instance", "eu-sensor");
+  await page.waitForSelector("#chart-total rect.bar", { timeout: 60_000 });
+  await page.waitForSelector('#traffic-l7 tr[data-series="l7:HTTP"]', { timeout: 30_000 });
+  await shot(page, "07-traffic");
+  step("traffic charts drawn");
+
   // Remote actions from the Instances page, answered sealed; then revoke the second sensor.
   await page.click("#nav-instances");
   const action = async (instance, label, expect) => {
@@ -155,14 +164,14 @@ try {
   await action("eu-sensor", "Restart capture", "eu-sensor: restart_capture done");
   page.once("dialog", (d) => d.accept());
   await action("eu-sensor-2", "Revoke", "eu-sensor-2: revoked");
-  await shot(page, "07-actions");
+  await shot(page, "08-actions");
   step("remote actions answered, eu-sensor-2 revoked");
   say("LIVE");
   await expect("STOPPED");
 
   await page.click("#nav-instances");
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
-  await shot(page, "08-offline");
+  await shot(page, "09-offline");
   step("sensor offline");
 
   // A fresh profile: sign in by importing the identity file.
@@ -174,7 +183,7 @@ try {
   await fresh.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   const who = await fresh.textContent("#who");
   await fresh.waitForSelector('#instances tr[data-instance="eu-sensor"]', { timeout: 90_000 });
-  await shot(fresh, "09-signed-in-again");
+  await shot(fresh, "10-signed-in-again");
   step(`signed in again as ${who}`);
 
   // Nothing the browser sent holds the private key, in any spelling.

@@ -8,7 +8,8 @@
 //! Requests and answers are JSON (the browser reads them): `{"id": "...", "op": "...", ...}`
 //! → `{"id": "...", "collector": "...", "ok": true, "result": ...}` or `"ok": false, "error"`.
 //! Operations: `hello`, `instances`, `alerts` (`type`, `instance`, `from_us`, `to_us`,
-//! `limit`), `policy`, `edit` (`edit`: a [`crate::policy::edit::Edit`] as JSON).
+//! `limit`), `policy`, `edit` (`edit`: a [`crate::policy::edit::Edit`] as JSON), `series`
+//! (`instance`, `resolution` 5m/1h/1d, `from_s`, `to_s`).
 
 use std::sync::Arc;
 
@@ -22,12 +23,14 @@ use serde_json::{Value, json};
 
 use super::{Backend, convert, edit_response};
 use crate::policy::edit::Edit;
-use crate::store::AlertQuery;
+use crate::store::{AlertQuery, Resolution};
 
 /// The subject every answer is sealed to (requests come with random reply inboxes).
 pub const REPLY_SUBJECT: &str = "flowmesh.api.reply";
 /// Alerts one answer carries at most (a NATS message is bounded; ask again with `to_us`).
 const MAX_ALERTS: usize = 500;
+/// Series of one kind (protocols, hosts, ...) one answer carries the points of at most.
+const MAX_PER_KIND: usize = 10;
 
 /// The subject every collector answers (discovery).
 pub fn all_subject() -> String {
@@ -58,6 +61,12 @@ enum Op {
     Policy,
     Edit {
         edit: Edit,
+    },
+    Series {
+        instance: String,
+        resolution: String,
+        from_s: Option<i64>,
+        to_s: Option<i64>,
     },
 }
 
@@ -149,6 +158,12 @@ async fn handle(c: &dyn Backend, op: Op) -> Result<Value, String> {
             Ok(Value::Array(alerts))
         }
         Op::Policy => policy(&c.policy_text()?),
+        Op::Series {
+            instance,
+            resolution,
+            from_s,
+            to_s,
+        } => series(c, &instance, &resolution, from_s, to_s),
         Op::Edit { edit } => {
             tracing::info!(?edit, "policy edit from the console");
             let r = edit_response(c.edit_policy(&edit).await)?;
@@ -168,6 +183,50 @@ async fn handle(c: &dyn Backend, op: Op) -> Result<Value, String> {
             }))
         }
     }
+}
+
+/// The series of `instance` at `resolution` within [from, to) (seconds): every name, and the
+/// points of `total` and of the [`MAX_PER_KIND`] busiest of each kind (a message is bounded).
+fn series(
+    c: &dyn Backend,
+    instance: &str,
+    resolution: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Value, String> {
+    let r = Resolution::parse(resolution)
+        .ok_or_else(|| format!("resolution {resolution:?}: 5m, 1h or 1d"))?;
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+    let store = c.store();
+    let names = store.series_names(instance).map_err(|e| e.to_string())?;
+    let mut all = Vec::with_capacity(names.len());
+    for name in &names {
+        let points = store
+            .points(instance, name, r, from, to)
+            .map_err(|e| e.to_string())?;
+        let bytes: u64 = points.iter().map(|p| p.counters.bytes).sum();
+        all.push((name, bytes, points));
+    }
+    // `total` always; then the busiest of each kind (`l7:`, `app:`, `host:`, ...).
+    all.sort_by_key(|(name, bytes, _)| (name.as_str() != "total", std::cmp::Reverse(*bytes)));
+    let mut per_kind = std::collections::HashMap::<&str, usize>::new();
+    let points: serde_json::Map<String, Value> = all
+        .into_iter()
+        .filter(|(name, bytes, _)| {
+            let kind = name.split_once(':').map_or(name.as_str(), |(k, _)| k);
+            let n = per_kind.entry(kind).or_default();
+            *n += 1;
+            *bytes > 0 && *n <= MAX_PER_KIND
+        })
+        .map(|(name, _, points)| {
+            let ps: Vec<Value> = points
+                .iter()
+                .map(|p| json!({ "start": p.start, "bytes": p.counters.bytes, "packets": p.counters.packets }))
+                .collect();
+            (name.clone(), Value::Array(ps))
+        })
+        .collect();
+    Ok(json!({ "names": names, "points": points }))
 }
 
 /// The policy for the pages: its text, the ACL's rules, and every section as JSON.
