@@ -16,7 +16,25 @@ const TABS = [
   ["file", "Policy file"],
 ];
 
-const ui = { collectors: [], collector: null, policy: null, tab: "acl", loading: false, error: null };
+const ui = { collectors: [], collector: null, policy: null, tab: "acl", loading: false, error: null, seen: null, presets: null };
+
+/**
+ * A box filled with `draw(answer of op)` once the collector answers (the answer is kept in
+ * `ui[key]`): only the box changes, so a form being filled in elsewhere on the page is not
+ * reset when the answer comes.
+ */
+function answered(api, key, op, draw, attrs = {}) {
+  const box = el("div", attrs);
+  const fill = () => box.replaceChildren(...draw(ui[key] ?? []));
+  if (ui[key] !== null) {
+    fill();
+  } else {
+    box.replaceChildren(el("p", { class: "note" }, "asking the collector…"));
+    api.call(ui.collector, op).then((r) => { ui[key] = r; fill(); }).catch((e) => problem(box, e));
+  }
+  box.refresh = () => { ui[key] = null; box.replaceChildren(el("p", { class: "note" }, "asking the collector…")); api.call(ui.collector, op).then((r) => { ui[key] = r; fill(); }).catch((e) => problem(box, e)); };
+  return box;
+}
 
 export async function policiesPage(api) {
   if (!ui.policy && !ui.loading) {
@@ -24,6 +42,8 @@ export async function policiesPage(api) {
     try {
       ui.collectors = await api.discover();
       ui.collector = ui.collector ?? ui.collectors[0] ?? null;
+      ui.seen = null;
+      ui.presets = null;
       if (ui.collector) ui.policy = await api.call(ui.collector, "policy");
       ui.error = null;
     } catch (e) {
@@ -75,6 +95,48 @@ const sections = () => ui.policy?.sections ?? {};
 const card = (title, ...children) => el("section", { class: "card" }, el("h2", {}, title), ...children);
 const field = (id, placeholder, value = "") => el("input", { id, placeholder, value, autocomplete: "off", size: 40 });
 
+/** Devices the collector saw and nobody authorized: tick some, authorize them at once. */
+function seenDevices(api, alert, out) {
+  const picks = [];
+  const box = answered(api, "seen", "devices", (seen) => {
+    picks.length = 0;
+    const rows = seen.map((d) => {
+      const tick = el("input", { type: "checkbox", "data-mac": d.mac });
+      picks.push([tick, d.mac]);
+      return el("tr", {}, el("td", {}, tick), el("td", {}, d.mac), el("td", {}, d.ip ?? ""), el("td", {}, d.instance),
+        el("td", {}, new Date(d.last_seen_us / 1000).toISOString()));
+    });
+    return [rows.length
+      ? el("table", { id: "seen-devices" }, el("tr", {}, ["", "MAC", "IP", "instance", "last seen"].map((h) => el("th", {}, h))), rows)
+      : el("p", { class: "note" }, "No unauthorized device seen (device tracking must be on: authorize one device first).")];
+  });
+  const authorize = async () => {
+    for (const [tick, mac] of picks) {
+      if (tick.checked && !(await edit(api, { device_set: { mac, name: null, alert_on_disconnect: alert.checked } }, out))) return;
+    }
+    ui.seen = null;
+    render(api);
+  };
+  return el("div", { id: "seen-devices-card" },
+    el("h2", {}, "Seen, not authorized"),
+    box,
+    el("p", {}, el("button", { id: "authorize-seen", on: { click: authorize } }, "Authorize selected"), " ",
+      el("button", { class: "plain", id: "refresh-seen", on: { click: () => box.refresh() } }, "Refresh")));
+}
+
+/** The built-in presets, for the types the policy does not override. */
+function presets(api, overridden) {
+  const list = (a) => (a === null ? "everything" : a.join(", "));
+  return el("div", {},
+    el("h2", {}, "Built-in presets (types without a row above)"),
+    answered(api, "presets", "presets", (all) => [
+      el("table", { id: "device-presets" },
+        el("tr", {}, ["device type", "as client", "as server"].map((h) => el("th", {}, h))),
+        all.filter((p) => !(p.type in overridden)).map((p) =>
+          el("tr", {}, el("td", {}, p.type), el("td", {}, list(p.client)), el("td", {}, list(p.server))))),
+    ]));
+}
+
 const PAGES = {
   acl(api) {
     const out = el("div", { id: "acl-errors" });
@@ -124,8 +186,8 @@ const PAGES = {
           el("td", {}, el("button", { class: "plain", on: { click: () => edit(api, { device_remove: a.mac }, out) } }, "Remove"))))),
       el("p", {}, macs), el("p", {}, name, " ", el("label", {}, alert, " alert on disconnect"), " ",
         el("button", { id: "device-add", on: { click: add } }, "Authorize")),
-      el("p", { class: "note" }, "Seen devices to authorize: flowmesh devices --config COLLECTOR.toml lists what the collector saw."),
-      out);
+      out,
+      seenDevices(api, alert, out));
   },
 
   apps(api) {
@@ -143,8 +205,8 @@ const PAGES = {
           el("td", {}, el("button", { class: "plain", on: { click: () => edit(api, { device_apps_unset: k }, out) } }, "Back to the preset"))))),
       el("p", {}, t, " ", client, " ", server, " ",
         el("button", { id: "apps-set", on: { click: () => edit(api, { device_apps_set: { device_type: t.value.trim(), client: list(client.value), server: list(server.value) } }, out) } }, "Set")),
-      el("p", { class: "note" }, "Types without a row use the built-in presets."),
-      out);
+      out,
+      presets(api, types));
   },
 
   hosts(api) {

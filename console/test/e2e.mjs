@@ -53,11 +53,13 @@ async function context() {
   return c;
 }
 const shot = (page, name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+let current = null; // the page in use, for a screenshot when something fails
 
 try {
   // Sign up: the browser makes the keys, the file is downloaded.
   const a = await context();
   const page = await a.newPage();
+  current = page;
   page.on("console", (m) => console.error(`browser: ${m.text()}`));
   await page.goto(url);
   await page.fill("#signup-name", "carol");
@@ -154,6 +156,27 @@ try {
   await shot(page, "07-traffic");
   step("traffic charts drawn");
 
+  // Device tracking: several MACs authorized at once (tracking turns on), then a device the
+  // collector saw, picked from its list and authorized; the presets of the apps page.
+  await page.click("#nav-policies");
+  await page.click("#tab-devices");
+  await page.fill("#device-macs", "02:00:00:00:00:0a\n02:00:00:00:00:ff");
+  await page.click("#device-add");
+  await page.waitForSelector('#devices td:text-is("02:00:00:00:00:ff")', { timeout: 30_000 });
+  const seen = '#seen-devices input[data-mac="02:00:00:00:00:0b"]';
+  for (const deadline = Date.now() + 60_000; !(await page.$(seen)); ) {
+    if (Date.now() > deadline) throw new Error("the collector's seen devices never listed 02:00:00:00:00:0b");
+    await page.click("#refresh-seen");
+    await page.waitForTimeout(500);
+  }
+  await page.check(seen);
+  await page.click("#authorize-seen");
+  await page.waitForSelector('#devices td:text-is("02:00:00:00:00:0b")', { timeout: 30_000 });
+  await shot(page, "08-devices");
+  await page.click("#tab-apps");
+  await page.waitForSelector('#device-presets td:text-is("printer")', { timeout: 30_000 });
+  step("devices authorized (two at once, one from the seen list); presets shown");
+
   // Remote actions from the Instances page, answered sealed; then revoke the second sensor.
   await page.click("#nav-instances");
   const action = async (instance, label, expect) => {
@@ -164,14 +187,14 @@ try {
   await action("eu-sensor", "Restart capture", "eu-sensor: restart_capture done");
   page.once("dialog", (d) => d.accept());
   await action("eu-sensor-2", "Revoke", "eu-sensor-2: revoked");
-  await shot(page, "08-actions");
+  await shot(page, "09-actions");
   step("remote actions answered, eu-sensor-2 revoked");
   say("LIVE");
   await expect("STOPPED");
 
   await page.click("#nav-instances");
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
-  await shot(page, "09-offline");
+  await shot(page, "10-offline");
   step("sensor offline");
 
   // A fresh profile: sign in by importing the identity file.
@@ -183,7 +206,7 @@ try {
   await fresh.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   const who = await fresh.textContent("#who");
   await fresh.waitForSelector('#instances tr[data-instance="eu-sensor"]', { timeout: 90_000 });
-  await shot(fresh, "10-signed-in-again");
+  await shot(fresh, "11-signed-in-again");
   step(`signed in again as ${who}`);
 
   // Nothing the browser sent holds the private key, in any spelling.
@@ -198,6 +221,11 @@ try {
   process.exit(leaks.length ? 1 : 0);
 } catch (e) {
   console.error(`e2e failed: ${e.stack ?? e}`);
+  if (current) {
+    await shot(current, "failure").catch(() => {});
+    const errors = await current.$$eval(".error", (es) => es.map((x) => x.textContent)).catch(() => []);
+    if (errors.length) console.error(`errors on the page: ${errors.join(" | ")}`);
+  }
   await browser.close();
   process.exit(1);
 }

@@ -24,23 +24,45 @@ pub enum DeviceType {
 }
 
 impl DeviceType {
+    /// Every type.
+    pub const ALL: [DeviceType; 13] = [
+        Self::Unknown,
+        Self::Workstation,
+        Self::Laptop,
+        Self::Tablet,
+        Self::Phone,
+        Self::Networking,
+        Self::Wifi,
+        Self::Printer,
+        Self::Tv,
+        Self::Nas,
+        Self::Iot,
+        Self::Video,
+        Self::Multimedia,
+    ];
+
+    /// ntopng's name of the type (what [`DeviceType::parse`] reads).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Workstation => "workstation",
+            Self::Laptop => "laptop",
+            Self::Tablet => "tablet",
+            Self::Phone => "phone",
+            Self::Networking => "networking",
+            Self::Wifi => "wifi",
+            Self::Printer => "printer",
+            Self::Tv => "tv",
+            Self::Nas => "nas",
+            Self::Iot => "iot",
+            Self::Video => "video",
+            Self::Multimedia => "multimedia",
+        }
+    }
+
     /// Parses ntopng's name of a type.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "unknown" => Self::Unknown,
-            "workstation" => Self::Workstation,
-            "laptop" => Self::Laptop,
-            "tablet" => Self::Tablet,
-            "phone" => Self::Phone,
-            "networking" => Self::Networking,
-            "wifi" => Self::Wifi,
-            "printer" => Self::Printer,
-            "tv" => Self::Tv,
-            "nas" => Self::Nas,
-            "iot" => Self::Iot,
-            "video" => Self::Video,
-            "multimedia" => Self::Multimedia,
-            _ => return None,
-        })
+        let s = s.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|t| t.name() == s)
     }
 }

@@ -39,6 +39,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError>;
     /// The collector's name (its subjects).
     fn name(&self) -> &str;
+    /// Devices seen and not authorized: `(instance, MAC, last IP, last seen µs)`.
+    fn unauthorized_devices(&self, limit: usize) -> Vec<(String, String, Option<String>, i64)>;
     /// The opener of requests: ±10 minutes, each id once, across restarts.
     fn opener(&self) -> Arc<Opener>;
 }

@@ -9,7 +9,8 @@
 //! → `{"id": "...", "collector": "...", "ok": true, "result": ...}` or `"ok": false, "error"`.
 //! Operations: `hello`, `instances`, `alerts` (`type`, `instance`, `from_us`, `to_us`,
 //! `limit`), `policy`, `edit` (`edit`: a [`crate::policy::edit::Edit`] as JSON), `series`
-//! (`instance`, `resolution` 5m/1h/1d, `from_s`, `to_s`).
+//! (`instance`, `resolution` 5m/1h/1d, `from_s`, `to_s`), `devices` (seen, not authorized),
+//! `presets` (built-in applications per device type).
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ use crate::store::{AlertQuery, Resolution};
 pub const REPLY_SUBJECT: &str = "flowmesh.api.reply";
 /// Alerts one answer carries at most (a NATS message is bounded; ask again with `to_us`).
 const MAX_ALERTS: usize = 500;
+/// Unauthorized devices one answer lists at most, per instance.
+const MAX_DEVICES: usize = 200;
 /// Series of one kind (protocols, hosts, ...) one answer carries the points of at most.
 const MAX_PER_KIND: usize = 10;
 
@@ -62,6 +65,10 @@ enum Op {
     Edit {
         edit: Edit,
     },
+    /// Devices seen and not authorized, to authorize from the page.
+    Devices,
+    /// The built-in applications per device type (what `device_apps` overrides).
+    Presets,
     Series {
         instance: String,
         resolution: String,
@@ -158,6 +165,20 @@ async fn handle(c: &dyn Backend, op: Op) -> Result<Value, String> {
             Ok(Value::Array(alerts))
         }
         Op::Policy => policy(&c.policy_text()?),
+        Op::Devices => Ok(c
+            .unauthorized_devices(MAX_DEVICES)
+            .into_iter()
+            .map(|(instance, mac, ip, last)| {
+                json!({ "instance": instance, "mac": mac, "ip": ip, "last_seen_us": last })
+            })
+            .collect()),
+        Op::Presets => Ok(flowmesh_record::DeviceType::ALL
+            .into_iter()
+            .map(|t| match crate::checks::device_apps::preset(t) {
+                Some(p) => json!({ "type": t.name(), "client": p.client, "server": p.server }),
+                None => json!({ "type": t.name(), "client": null, "server": null }),
+            })
+            .collect()),
         Op::Series {
             instance,
             resolution,
@@ -295,6 +316,16 @@ mod tests {
         assert!(
             matches!(q.op, Op::Alerts { limit: 5, kind: Some(ref k), .. } if k == "acl_violation")
         );
+        let d: Request = serde_json::from_str(
+            r#"{"id":"d","op":"edit","edit":{"device_set":{"mac":"02:00:00:00:00:0a","name":null,"alert_on_disconnect":false}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            d.op,
+            Op::Edit {
+                edit: Edit::DeviceSet { .. }
+            }
+        ));
         // Unknown operations and edits are refused, not guessed at.
         assert!(serde_json::from_str::<Request>(r#"{"id":"c","op":"drop_tables"}"#).is_err());
         assert!(serde_json::from_str::<Edit>(r#"{"acl_add":"x","extra":1}"#).is_err());

@@ -104,6 +104,20 @@ impl DeviceCheck {
         self.evicted
     }
 
+    /// Devices seen and not authorized (nor learned), most recently active first, at most
+    /// `limit`: what the console offers to authorize. `(MAC, last IP, last seen µs)`.
+    pub fn unauthorized(&self, limit: usize) -> Vec<(Mac, Option<std::net::IpAddr>, i64)> {
+        let mut out: Vec<_> = self
+            .seen
+            .iter()
+            .filter(|(m, _)| !self.authorized.contains_key(m) && !self.learned.contains(m))
+            .map(|(m, s)| (*m, s.ip, s.last))
+            .collect();
+        out.sort_by_key(|(_, _, last)| std::cmp::Reverse(*last));
+        out.truncate(limit);
+        out
+    }
+
     /// Forgets the least recently seen eighth of the unauthorized MACs.
     fn evict(&mut self) {
         let k = (self.max_tracked / 8).max(1);

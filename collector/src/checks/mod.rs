@@ -157,6 +157,16 @@ impl Engine {
         }
     }
 
+    /// Devices seen and not authorized (with device tracking on), most recent first.
+    pub fn unauthorized_devices(
+        &self,
+        limit: usize,
+    ) -> Vec<(crate::policy::Mac, Option<std::net::IpAddr>, i64)> {
+        self.devices
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.unauthorized(limit))
+    }
+
     /// Device types detected by the sensor; configured `[device_types]` take precedence.
     pub fn with_detected_types(
         mut self,

@@ -128,6 +128,24 @@ impl Collector {
             .collect()
     }
 
+    /// Devices seen and not authorized, per instance: `(instance, MAC, last IP, last seen µs)`,
+    /// the most recently active `limit` of each.
+    pub fn unauthorized_devices(&self, limit: usize) -> Vec<(String, String, Option<String>, i64)> {
+        let engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (instance, e) in engines.iter() {
+            for (mac, ip, last) in e.unauthorized_devices(limit) {
+                out.push((
+                    instance.clone(),
+                    mac.to_string(),
+                    ip.map(|i| i.to_string()),
+                    last,
+                ));
+            }
+        }
+        out
+    }
+
     /// The engines' bounded state, summed over instances.
     pub fn bounds(&self) -> crate::checks::Bounds {
         let mut total = crate::checks::Bounds::default();
@@ -585,6 +603,9 @@ impl crate::api::Backend for Collector {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+    fn unauthorized_devices(&self, limit: usize) -> Vec<(String, String, Option<String>, i64)> {
+        Collector::unauthorized_devices(self, limit)
     }
     fn opener(&self) -> Arc<Opener> {
         self.opener.clone()
