@@ -1,6 +1,8 @@
 //! The cloud side against real nats-server clusters: enrollment and revocation while the
 //! cluster runs, the manager's registry, the cloud inbox and shared blacklists, remote actions.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::streams;
 use flowmesh_testkit::process::wait_for;
 use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser, die_with_parent};
+use support::broker_toml;
 use tokio::time::Instant;
 
 const START: Duration = Duration::from_secs(90);
@@ -158,16 +161,6 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         alice_connects,
         "alice was reconnected by the enrollments"
     );
-}
-
-/// A config file's `[broker]` table for `instance` of `user`.
-fn broker_toml(cluster: &Cluster, user: &str, instance: &str, table: &str) -> String {
-    let b = cluster.broker_config(user, instance, None);
-    toml::to_string(&toml::Table::from_iter([(
-        table.to_string(),
-        toml::Value::try_from(b).unwrap(),
-    )]))
-    .unwrap()
 }
 
 fn spawn(args: &[&str], log: &Path) -> std::process::Child {

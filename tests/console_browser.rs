@@ -19,16 +19,7 @@ use std::time::Duration;
 
 use flowmesh_link::{Identity, IdentityKind};
 use flowmesh_testkit::{Cluster, die_with_parent};
-use support::{flowmesh, terminate};
-
-fn broker_toml(cluster: &Cluster, user: &str, instance: &str, table: &str) -> String {
-    let b = cluster.broker_config(user, instance, None);
-    toml::to_string(&toml::Table::from_iter([(
-        table.to_string(),
-        toml::Value::try_from(b).unwrap(),
-    )]))
-    .unwrap()
-}
+use support::{broker_toml, flowmesh, terminate};
 
 fn spawn(dir: &Path, command: &str, config: &str) -> Child {
     flowmesh()

@@ -17,7 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [url, out] = process.argv.slice(2);
 const lines = createInterface({ input: process.stdin });
@@ -34,17 +34,7 @@ const expect = async (word) => {
 const say = (l) => console.log(l);
 const step = (l) => console.error(`e2e: ${l}`);
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    // The cluster's CA is the test's own; a user imports ca.pem instead (see the README).
-    args: ["--no-sandbox", "--ignore-certificate-errors"],
-  });
-} catch (e) {
-  console.error(`cannot start Chromium (install Debian's chromium, or set CHROMIUM): ${e.message}`);
-  process.exit(2);
-}
+const browser = await launch();
 
 const sent = [];
 async function context() {

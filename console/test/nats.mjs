@@ -11,7 +11,7 @@ import { createServer } from "node:https";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const config = JSON.parse(await readFile(process.argv[2], "utf8"));
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,18 +33,7 @@ function serve(port) {
 
 const console_ = await serve(config.origin_port);
 const other = await serve(0);
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    // The test cluster's certificates come from its own CA, which this browser profile does
-    // not know; certificate checks are the TLS layer's, tested elsewhere.
-    args: ["--no-sandbox", "--ignore-certificate-errors"],
-  });
-} catch (e) {
-  console.error(`cannot start Chromium (install Debian's chromium, or set CHROMIUM): ${e.message}`);
-  process.exit(2);
-}
+const browser = await launch();
 let out;
 try {
   const page = await browser.newPage();

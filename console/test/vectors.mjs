@@ -14,7 +14,7 @@ import { createServer } from "node:http";
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [vectorsPath, outPath] = process.argv.slice(2);
 if (!vectorsPath) {
@@ -48,17 +48,7 @@ const server = createServer(async (req, res) => {
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
 const url = `http://127.0.0.1:${server.address().port}/`;
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
-} catch (e) {
-  console.error(`cannot start Chromium (install Debian's chromium, or set CHROMIUM): ${e.message}`);
-  server.close();
-  process.exit(2);
-}
+const browser = await launch();
 
 let result;
 try {

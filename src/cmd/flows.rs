@@ -110,39 +110,42 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ..TableConfig::default()
     };
     let mut one = Vec::with_capacity(4096);
+    // The pipeline over a source: on flow workers, or on this thread.
+    let mut run = |source: &mut dyn offline::PacketSource| {
+        if threads > 1 {
+            parallel::run_with(
+                source,
+                &STOP,
+                config,
+                threads,
+                &finish,
+                &mut |_| {},
+                &mut |v: Vec<u8>| write(&v),
+            )
+        } else {
+            offline::run(
+                source,
+                &STOP,
+                None,
+                config,
+                &mut |_| {},
+                &mut |_| {},
+                &mut |r| {
+                    finish(r, &mut one);
+                    write(&one);
+                    one.clear();
+                },
+            )
+        }
+    };
     let result = match &a.iface {
         Some(iface) => {
             stop_on_signals();
-            let opened = LiveCapture::open(iface, a.filter.as_deref());
-            match opened {
+            match LiveCapture::open(iface, a.filter.as_deref()) {
                 Err(e) => Err((RunStats::default(), e)),
                 Ok(mut cap) => {
                     tracing::info!(%iface, filter = a.filter.as_deref().unwrap_or(""), threads, "capturing; Ctrl-C to stop");
-                    let r = if threads > 1 {
-                        parallel::run_with(
-                            &mut cap,
-                            &STOP,
-                            config,
-                            threads,
-                            &finish,
-                            &mut |_| {},
-                            &mut |v: Vec<u8>| write(&v),
-                        )
-                    } else {
-                        offline::run(
-                            &mut cap,
-                            &STOP,
-                            None,
-                            config,
-                            &mut |_| {},
-                            &mut |_| {},
-                            &mut |r| {
-                                finish(r, &mut one);
-                                write(&one);
-                                one.clear();
-                            },
-                        )
-                    };
+                    let r = run(&mut cap);
                     kernel = cap.stats();
                     r
                 }
@@ -152,33 +155,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let path = a.file.as_deref().unwrap_or(std::path::Path::new(""));
             CaptureReader::open(path)
                 .map_err(|e| (RunStats::default(), e))
-                .and_then(|mut reader| {
-                    if threads > 1 {
-                        parallel::run_with(
-                            &mut reader,
-                            &STOP,
-                            config,
-                            threads,
-                            &finish,
-                            &mut |_| {},
-                            &mut |v: Vec<u8>| write(&v),
-                        )
-                    } else {
-                        offline::run(
-                            &mut reader,
-                            &STOP,
-                            None,
-                            config,
-                            &mut |_| {},
-                            &mut |_| {},
-                            &mut |r| {
-                                finish(r, &mut one);
-                                write(&one);
-                                one.clear();
-                            },
-                        )
-                    }
-                })
+                .and_then(|mut reader| run(&mut reader))
         }
     };
     out.flush()?;

@@ -393,3 +393,19 @@ impl Pipeline {
         );
     }
 }
+
+/// The `[broker]` settings of `instance` of `user` as a TOML table named `table` (`broker`, or
+/// `system` for the manager's login to the system account).
+pub fn broker_toml(
+    cluster: &flowmesh_testkit::Cluster,
+    user: &str,
+    instance: &str,
+    table: &str,
+) -> String {
+    let b = cluster.broker_config(user, instance, None);
+    toml::to_string(&toml::Table::from_iter([(
+        table.to_string(),
+        toml::Value::try_from(b).unwrap(),
+    )]))
+    .unwrap()
+}
