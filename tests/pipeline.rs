@@ -30,8 +30,9 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
                 && node_of(&p.cluster, "collector-1").as_deref() == Some("eu-1")
         },
     );
-    p.wait_mid_stream(&mut sensor);
+    let paused = p.wait_mid_stream(&mut sensor);
     p.cluster.kill("eu-1").unwrap();
+    drop(paused);
     // Both reconnect, to another node of their region.
     wait_for(
         "sensor and collector reconnected",
@@ -120,9 +121,10 @@ fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
     p.wait_consumers(&["collectors"]);
     let mut sensor = p.sensor(4.0, 20);
     // Let it store some batches, then SIGKILL it while the sensor is still sending.
-    p.wait_mid_stream(&mut sensor);
+    let paused = p.wait_mid_stream(&mut sensor);
     first.kill().unwrap();
     first.wait().unwrap();
+    drop(paused);
     let mut again = p.collector("collector-1");
     assert!(
         wait_exit(&mut sensor, Duration::from_secs(120)),

@@ -378,19 +378,52 @@ pub fn node_of(cluster: &Cluster, name: &str) -> Option<String> {
 /// Batches stored before a fault is injected: enough to prove the fault hits mid-stream.
 pub const BEFORE_FAULT: u64 = 5;
 
+/// A sensor stopped with SIGSTOP, continued (SIGCONT) when this is dropped.
+pub struct Paused(i32);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: signalling a child this test started.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
 impl Pipeline {
-    /// Waits until the shared consumer has [`BEFORE_FAULT`] batches stored, and checks that
-    /// `sensor` is still sending (so a fault injected now hits mid-stream).
-    pub fn wait_mid_stream(&self, sensor: &mut Child) {
+    /// Batches the sensors have published into FLOWS (the stream's last sequence).
+    pub fn published_batches(&self) -> u64 {
+        rt().block_on(async {
+            let js = self.js().await;
+            let Ok(mut stream) = js.get_stream(streams::FLOWS).await else {
+                return 0;
+            };
+            stream.info().await.map_or(0, |i| i.state.last_sequence)
+        })
+    }
+
+    /// Brings the pipeline to the middle of its stream, on conditions neither side can
+    /// outrun: once `sensor` has published 2×[`BEFORE_FAULT`] batches it is paused (SIGSTOP),
+    /// so it cannot finish however slow the collector is on a loaded machine; then the shared
+    /// consumer must have stored [`BEFORE_FAULT`]. A fault injected now hits mid-stream; drop
+    /// the returned guard to let the sensor go on sending.
+    pub fn wait_mid_stream(&self, sensor: &mut Child) -> Paused {
+        flowmesh_testkit::process::wait_for(
+            "the sensor to publish a few batches",
+            Duration::from_secs(60),
+            || self.published_batches() >= 2 * BEFORE_FAULT,
+        );
+        // SAFETY: signalling a child this test started.
+        unsafe { libc::kill(sensor.id() as i32, libc::SIGSTOP) };
+        let paused = Paused(sensor.id() as i32);
+        assert!(
+            sensor.try_wait().unwrap().is_none(),
+            "the sensor finished before the fault: not mid-stream"
+        );
         flowmesh_testkit::process::wait_for(
             "the collector to store a few batches",
             Duration::from_secs(60),
             || self.stored_batches("collectors") >= BEFORE_FAULT,
         );
-        assert!(
-            sensor.try_wait().unwrap().is_none(),
-            "the sensor finished before the fault: not mid-stream"
-        );
+        paused
     }
 }
 
