@@ -580,34 +580,3 @@ impl Collector {
         }
     }
 }
-
-#[tonic::async_trait]
-impl crate::api::Backend for Collector {
-    fn instances(&self) -> Vec<Status> {
-        Collector::instances(self)
-    }
-    fn store(&self) -> &Store {
-        Collector::store(self)
-    }
-    fn client(&self) -> async_nats::Client {
-        Collector::client(self)
-    }
-    fn identity(&self) -> &Identity {
-        Collector::identity(self)
-    }
-    fn policy_text(&self) -> Result<String, String> {
-        Collector::policy_text(self)
-    }
-    async fn edit_policy(&self, edit: &Edit) -> Result<Applied, PolicyEditError> {
-        Collector::edit_policy(self, edit).await
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn unauthorized_devices(&self, limit: usize) -> Vec<(String, String, Option<String>, i64)> {
-        Collector::unauthorized_devices(self, limit)
-    }
-    fn opener(&self) -> Arc<Opener> {
-        self.opener.clone()
-    }
-}

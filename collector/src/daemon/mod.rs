@@ -33,6 +33,7 @@ use crate::policy::{self, Policy};
 use crate::status::{Settings, Tracker};
 use crate::store::{Commit, SeriesDelta, Store};
 
+mod backend;
 mod cloud_loop;
 mod collector;
 mod consume;
