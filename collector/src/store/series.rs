@@ -105,12 +105,48 @@ pub struct Point {
     pub counters: Counters,
 }
 
+/// A record's static name (protocol, application), compared and hashed by its address: a
+/// record's names are interned (one static string per name), so a lookup is a pointer compare,
+/// not a string compare per flow. Two copies of one name at different addresses would only be
+/// two keys for one series, which the store sums.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Name(&'static str);
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.0.as_ptr() as usize, self.0.len()).hash(h);
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // By name, then by address: consistent with `eq`.
+        self.0
+            .cmp(other.0)
+            .then_with(|| (self.0.as_ptr() as usize).cmp(&(other.0.as_ptr() as usize)))
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// A series of one instance, named only when stored: counting a flow allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum SeriesKey {
     Total,
-    L7(&'static str),
-    App(&'static str),
+    L7(Name),
+    App(Name),
     Host(std::net::IpAddr),
 }
 
@@ -118,8 +154,8 @@ impl std::fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SeriesKey::Total => f.write_str("total"),
-            SeriesKey::L7(p) => write!(f, "l7:{p}"),
-            SeriesKey::App(a) => write!(f, "app:{a}"),
+            SeriesKey::L7(p) => write!(f, "l7:{}", p.0),
+            SeriesKey::App(a) => write!(f, "app:{}", a.0),
             SeriesKey::Host(ip) => write!(f, "host:{ip}"),
         }
     }
@@ -149,9 +185,9 @@ impl SeriesDelta {
             self.points.entry((series, bucket)).or_default().add(c);
         };
         add(SeriesKey::Total);
-        add(SeriesKey::L7(f.l7));
+        add(SeriesKey::L7(Name(f.l7)));
         if let Some(app) = f.app {
-            add(SeriesKey::App(app));
+            add(SeriesKey::App(Name(app)));
         }
         // A host talking to itself counts once.
         let server = (f.server_ip != f.client_ip).then_some(f.server_ip);
@@ -176,6 +212,20 @@ impl SeriesDelta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_keys_by_address_and_print_alike() {
+        let interned: &'static str = "TLS";
+        let copy: &'static str = Box::leak(String::from("TLS").into_boxed_str());
+        assert_eq!(Name(interned), Name(interned));
+        // Two keys (summed by the store under one name), consistently ordered.
+        assert_ne!(Name(interned), Name(copy));
+        assert_ne!(Name(interned).cmp(&Name(copy)), std::cmp::Ordering::Equal);
+        assert_eq!(
+            SeriesKey::L7(Name(interned)).to_string(),
+            SeriesKey::L7(Name(copy)).to_string()
+        );
+    }
 
     #[test]
     fn buckets_align_to_utc() {
