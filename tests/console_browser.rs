@@ -4,7 +4,7 @@
 //! identity file; a sensor started with that file appears online; a live alert arrives and
 //! opens in the browser; the stopped sensor goes offline; a fresh browser profile signs in by
 //! importing the file. Then: no request the browser sent, and nothing the manager stored or
-//! logged, holds the private key. Screenshots of each page are left in the test's directory
+//! logged, holds the private key; sessions (70 s here) renew themselves while the test runs. Screenshots of each page are left in the test's directory
 //! (its path is printed). Needs Node, the console's npm packages and bundle, and Chromium
 //! (`./deploy/test.sh` installs them); fails without.
 
@@ -71,7 +71,7 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     std::fs::write(
         d.join("manager.toml"),
         format!(
-            "identity = \"cloud.id\"\ncluster = \"{}\"\n{}\n{}\n[api]\nlisten = \"127.0.0.1:0\"\n[console]\nlisten = \"127.0.0.1:{port}\"\nurl_file = \"console.url\"\n",
+            "identity = \"cloud.id\"\ncluster = \"{}\"\n{}\n{}\n[api]\nlisten = \"127.0.0.1:0\"\n[console]\nlisten = \"127.0.0.1:{port}\"\nurl_file = \"console.url\"\nsession_secs = 70\n",
             cluster.dir().display(),
             broker_toml(&cluster, "CLOUD", "manager", "broker"),
             broker_toml(&cluster, "SYS", "manager", "system"),
@@ -196,6 +196,11 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     assert!(result["with_body"].as_u64().unwrap_or(0) >= 3, "{result}");
     terminate(&mut collector);
     terminate(&mut manager);
+    // Sessions of 70 s are renewed 60 s before they expire: the browser signed in again and
+    // again during the run without a user's action (and without losing what it showed).
+    let log = std::fs::read_to_string(d.join("manager.log")).unwrap();
+    let sign_ins = log.matches("console sign-in").count();
+    assert!(sign_ins >= 3, "{sign_ins} sign-ins:\n{log}");
 
     // The manager knows carol by her public key only: nothing it wrote holds the private key.
     let private = std::fs::read_to_string(d.join("carol.id")).unwrap();

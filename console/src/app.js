@@ -83,6 +83,7 @@ async function begin(me) {
   state.link = s;
   state.api = new Collectors(s.nc, me);
   document.getElementById("who").textContent = s.user;
+  document.getElementById("who").title = `session ${s.session}`;
   document.getElementById("nav").hidden = false;
   const out = document.getElementById("signout");
   out.hidden = false;
@@ -94,6 +95,29 @@ async function begin(me) {
   };
   follow(s.nc);
   route();
+  renewBefore(s.expires);
+}
+
+// The broker credentials expire (console role, `session_secs`): a minute before, sign in
+// again with the key kept in this browser and move to the new connection; what the pages
+// hold (alerts, instances) stays.
+function renewBefore(expires) {
+  const renew = async () => {
+    try {
+      const fresh = await signIn(state.cfg, state.me);
+      const old = state.link;
+      state.link = fresh;
+      state.api = new Collectors(fresh.nc, state.me);
+      document.getElementById("who").title = `session ${fresh.session}`;
+      follow(fresh.nc);
+      await old.nc.close();
+      renewBefore(fresh.expires);
+    } catch (e) {
+      console.warn(`renewing the session: ${e.message}; again in 30 s`);
+      setTimeout(renew, 30_000);
+    }
+  };
+  setTimeout(renew, Math.max(5_000, expires * 1000 - Date.now() - 60_000));
 }
 
 async function follow(nc) {

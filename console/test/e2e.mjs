@@ -63,6 +63,7 @@ try {
   await page.click("#continue");
   await page.waitForSelector("#nav:not([hidden])", { timeout: 30_000 });
   step("signed up and in");
+  const firstSession = await page.getAttribute("#who", "title");
   // Add instance: credentials made in the browser, a ready config, the files downloaded.
   for (const [name, role] of [["eu-sensor", "sensor"], ["eu-sensor-2", "sensor"], ["eu-collector", "collector"]]) {
     await page.fill("#add-name", name);
@@ -186,6 +187,10 @@ try {
   await page.waitForSelector('#instances tr[data-instance="eu-sensor"] td.status-offline', { timeout: 90_000 });
   await shot(page, "10-offline");
   step("sensor offline");
+  // The session renewed itself (the test's manager gives 70 s sessions, renewed a minute before
+  // they end, so every 10 s) while the steps above ran.
+  await page.waitForFunction((first) => document.getElementById("who").title !== first, firstSession, { timeout: 90_000 });
+  step(`session renewed: ${firstSession} -> ${await page.getAttribute("#who", "title")}`);
 
   // A fresh profile: sign in by importing the identity file.
   const b = await context();
