@@ -14,7 +14,7 @@ use flowmesh_link::PublicKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Console;
+use super::{Console, Peer};
 use crate::broker::{self, AccountRecord, Authority, Enrollment, Role, Topology};
 
 /// The subject a sign-in request is sealed for (bound into the envelope's AAD): a sealed
@@ -58,7 +58,17 @@ pub(super) struct Signup {
 }
 
 /// Enrolls a new user by name and public key (a new NATS account, pushed to the nodes).
-pub(super) async fn signup(State(c): State<Arc<Console>>, Json(s): Json<Signup>) -> Reply {
+pub(super) async fn signup(
+    State(c): State<Arc<Console>>,
+    axum::Extension(Peer(ip)): axum::Extension<Peer>,
+    Json(s): Json<Signup>,
+) -> Reply {
+    if !c.signup_limit.allow(ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-ups from this address: try again in an hour",
+        );
+    }
     if !c.config.signup {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -133,7 +143,17 @@ struct Login {
 }
 
 /// A sealed sign-in request → console credentials (a JWT) for the browser's nkey.
-pub(super) async fn login(State(c): State<Arc<Console>>, body: Bytes) -> Reply {
+pub(super) async fn login(
+    State(c): State<Arc<Console>>,
+    axum::Extension(Peer(ip)): axum::Extension<Peer>,
+    body: Bytes,
+) -> Reply {
+    if !c.request_limit.allow(ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests: wait a minute",
+        );
+    }
     let (user, payload) = match c.manager.open_sealed(LOGIN_SUBJECT, &body) {
         Ok(o) => o,
         Err(e) => {

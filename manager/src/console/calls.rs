@@ -20,7 +20,7 @@ use flowmesh_link::subject::validate_token;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Console;
+use super::{Console, Peer};
 use crate::broker::{self, AccountRecord, Authority, Role};
 
 /// The subject console calls are sealed for.
@@ -47,7 +47,17 @@ enum Call {
 }
 
 /// `POST /api/call`: a sealed request from a signed-in user.
-pub(super) async fn call(State(c): State<Arc<Console>>, body: Bytes) -> Reply {
+pub(super) async fn call(
+    State(c): State<Arc<Console>>,
+    axum::Extension(Peer(ip)): axum::Extension<Peer>,
+    body: Bytes,
+) -> Reply {
+    if !c.request_limit.allow(ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests: wait a minute",
+        );
+    }
     let (user, payload) = match c.manager.open_sealed(CALL_SUBJECT, &body) {
         Ok(o) => o,
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, format!("refused: {e}")),

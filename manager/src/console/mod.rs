@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod calls;
+mod limits;
 
 pub use account::LOGIN_SUBJECT;
 
@@ -41,6 +42,10 @@ pub struct ConsoleConfig {
     pub session_secs: u64,
     /// Where the URL is written once listening (for scripts and tests). Default: none.
     pub url_file: Option<PathBuf>,
+    /// Sign-ups one address may make per hour.
+    pub signups_per_hour: u32,
+    /// Sign-ins and calls one address may make per minute.
+    pub requests_per_minute: u32,
 }
 
 impl Default for ConsoleConfig {
@@ -52,6 +57,8 @@ impl Default for ConsoleConfig {
             signup: true,
             session_secs: 3600,
             url_file: None,
+            signups_per_hour: 5,
+            requests_per_minute: 120,
         }
     }
 }
@@ -74,7 +81,13 @@ pub(crate) struct Console {
     system: Client,
     config: ConsoleConfig,
     signups: tokio::sync::Mutex<()>,
+    signup_limit: limits::Limit,
+    request_limit: limits::Limit,
 }
+
+/// The address a request came from (set per connection).
+#[derive(Clone, Copy)]
+pub(crate) struct Peer(pub std::net::IpAddr);
 
 /// Serves the console until `stop` resolves; returns its URL once it listens (`None`: off).
 pub async fn serve(
@@ -124,6 +137,8 @@ pub async fn serve(
         system,
         config: config.clone(),
         signups: tokio::sync::Mutex::new(()),
+        signup_limit: limits::Limit::new(config.signups_per_hour, Duration::from_secs(3600)),
+        request_limit: limits::Limit::new(config.requests_per_minute, Duration::from_secs(60)),
     });
     let app = Router::new()
         .route("/", get(assets::index))
@@ -175,6 +190,7 @@ async fn accept_loop(
                 }
                 Err(_) => return,
             };
+            let app = app.layer(axum::Extension(Peer(peer.ip())));
             let service = hyper_util::service::TowerToHyperService::new(app);
             let served =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
