@@ -34,6 +34,7 @@ pub mod streams;
 pub mod subject;
 pub mod time;
 pub mod tls;
+pub mod tunnel;
 
 /// The NATS client crate, re-exported so every component uses the same version.
 pub use async_nats;
