@@ -74,6 +74,9 @@ ensure_nats_server() {
 # packages from the lockfile (console/), built with esbuild. Run before `cargo build`.
 ensure_console_build() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  # Debian 12's Node is 18: the console's packages are chosen to need no more.
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ] ||
+    die "Node $(node --version) is too old for the console's build: Node 18 or newer (Debian 12's nodejs is)"
   # Again only when the lockfile changed since the last install (a copy of it marks that).
   if ! cmp -s console/package-lock.json console/node_modules/.flowmesh-installed-lock 2>/dev/null; then
     log "installing the console's npm packages (npm ci)"
