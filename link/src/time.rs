@@ -3,6 +3,64 @@
 
 /// Formats µs since the epoch as RFC 3339 UTC with microseconds, e.g. `2024-05-01T12:00:00.000001Z`.
 pub fn rfc3339_micros(ts: i64) -> String {
+    let mut buf = [0u8; RFC3339_LEN];
+    match rfc3339_micros_into(ts, &mut buf) {
+        Some(text) => text.to_string(),
+        None => rfc3339_general(ts),
+    }
+}
+
+/// The same text by `format!`, for any year.
+fn rfc3339_general(ts: i64) -> String {
+    let (y, m, d, sod, micros) = civil(ts);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Length of [`rfc3339_micros`]'s text for years 0 to 9999.
+pub const RFC3339_LEN: usize = 27;
+
+/// [`rfc3339_micros`] written into `buf`, allocating nothing (records are serialized by the
+/// hundred thousand); `None` for years outside 0..=9999, which take the general path.
+pub fn rfc3339_micros_into(ts: i64, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+    let (y, m, d, sod, micros) = civil(ts);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, sod / 3600, 2);
+    put(14, (sod % 3600) / 60, 2);
+    put(17, sod % 60, 2);
+    put(20, micros, 6);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        buf[at] = c;
+    }
+    std::str::from_utf8(buf).ok()
+}
+
+/// Year, month, day, second of the day and microseconds of `ts` (µs since the epoch, UTC).
+fn civil(ts: i64) -> (i64, i64, i64, i64, i64) {
     let secs = ts.div_euclid(1_000_000);
     let micros = ts.rem_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
@@ -17,12 +75,7 @@ pub fn rfc3339_micros(ts: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
+    (y, m, d, sod, micros)
 }
 
 /// Parses the RFC 3339 UTC form flow records use (`2024-05-01T12:00:00.000001Z`; the fraction
@@ -49,4 +102,40 @@ pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allocation_free_text_is_the_general_one_and_parses_back() {
+        let mut buf = [0u8; RFC3339_LEN];
+        // Epoch, before it, leap days, the ends of the years it covers, and a sweep between.
+        let mut cases = vec![
+            0,
+            -1,
+            951_782_400_000_000,     // 2000-02-29
+            1_709_164_800_123_456,   // 2024-02-29
+            -62_167_219_200_000_000, // 0000-01-01
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
+        ];
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            cases.push(
+                x.rem_euclid(253_402_300_800_000_000 + 62_167_219_200_000_000)
+                    - 62_167_219_200_000_000,
+            );
+        }
+        for ts in cases {
+            let fast = rfc3339_micros_into(ts, &mut buf).expect("a year in 0..=9999");
+            assert_eq!(fast, rfc3339_general(ts), "{ts}");
+            assert_eq!(parse_rfc3339_micros(fast), Some(ts), "{fast}");
+        }
+        // Beyond year 9999: the general path.
+        let far = 253_402_300_800_000_000;
+        assert!(rfc3339_micros_into(far, &mut buf).is_none());
+        assert_eq!(rfc3339_micros(far), rfc3339_general(far));
+    }
 }

@@ -1,6 +1,5 @@
 //! The flow record: typed fields, DESIGN.md's JSON form when serialized.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -66,28 +65,41 @@ pub struct FlowRecord {
 
 /// A MAC as flow records spell it: `aa:bb:cc:dd:ee:ff`.
 pub fn mac_text(m: &[u8; 6]) -> String {
-    let mut s = String::with_capacity(17);
-    for (i, b) in m.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    mac_text_into(m, &mut [0; 17]).to_string()
 }
 
+/// [`mac_text`] written into `buf`: `aa:bb:cc:dd:ee:ff`, allocating nothing.
+fn mac_text_into<'a>(m: &[u8; 6], buf: &'a mut [u8; 17]) -> &'a str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in m.iter().enumerate() {
+        buf[i * 3] = HEX[usize::from(b >> 4)];
+        buf[i * 3 + 1] = HEX[usize::from(b & 15)];
+        if i < 5 {
+            buf[i * 3 + 2] = b':';
+        }
+    }
+    // Only ASCII was written.
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+// Records are serialized by the hundred thousand: their times and MACs are written into stack
+// buffers, not allocated strings.
 fn ser_mac<S: serde::Serializer>(m: &Option<[u8; 6]>, s: S) -> Result<S::Ok, S::Error> {
     match m {
-        Some(m) => s.serialize_str(&mac_text(m)),
+        Some(m) => s.serialize_str(mac_text_into(m, &mut [0; 17])),
         None => s.serialize_none(),
     }
 }
 
 fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339_micros(*t))
+    let mut buf = [0u8; RFC3339_LEN];
+    match rfc3339_micros_into(*t, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_str(&rfc3339_micros(*t)),
+    }
 }
 
-use flowmesh_link::time::rfc3339_micros;
+use flowmesh_link::time::{RFC3339_LEN, rfc3339_micros, rfc3339_micros_into};
 
 /// An empty record (unknown protocols, unspecified addresses, nothing counted): a base for
 /// records built field by field, as tests and benches do.

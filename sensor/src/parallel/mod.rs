@@ -170,7 +170,8 @@ fn worker<T: Send>(
 }
 
 /// Sends `batch` to a worker; while its queue is full, what the workers emitted is taken
-/// (`on_out`), so a worker waiting to hand over records never waits on the reader.
+/// (`on_out`), so a worker waiting to hand over records never waits on the reader. The reader
+/// wakes as soon as the worker takes a batch (not after a fixed sleep).
 fn send_to<T>(
     input: &SyncSender<Batch>,
     batch: Batch,
@@ -179,11 +180,11 @@ fn send_to<T>(
 ) {
     let mut pending = batch;
     loop {
-        match input.try_send(pending) {
+        match input.send_timeout(pending, Duration::from_micros(200)) {
             Ok(()) | Err(TrySendError::Disconnected) => return,
             Err(TrySendError::Full(b)) => {
                 pending = b;
-                if let Some(o) = out.recv_timeout(Duration::from_millis(1)) {
+                while let Some(o) = out.try_recv() {
                     on_out(o);
                 }
             }

@@ -75,6 +75,29 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Queues `item`, waiting at most `timeout` for room.
+    pub fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), TrySendError<T>> {
+        let mut s = self.0.lock();
+        if s.receiver && s.items.len() >= self.0.cap {
+            s = self
+                .0
+                .not_full
+                .wait_timeout(s, timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        if !s.receiver {
+            return Err(TrySendError::Disconnected);
+        }
+        if s.items.len() >= self.0.cap {
+            return Err(TrySendError::Full(item));
+        }
+        s.items.push_back(item);
+        drop(s);
+        self.0.not_empty.notify_one();
+        Ok(())
+    }
+
     /// Queues `item` if there is room now.
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let mut s = self.0.lock();
@@ -136,23 +159,6 @@ impl<T> Receiver<T> {
     pub fn try_recv(&self) -> Option<T> {
         self.take(&mut self.0.lock())
     }
-
-    /// The next item, waiting at most `timeout` for one.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
-        let mut s = self.0.lock();
-        if let Some(item) = self.take(&mut s) {
-            return Some(item);
-        }
-        if s.senders == 0 {
-            return None;
-        }
-        let (mut s, _) = self
-            .0
-            .not_empty
-            .wait_timeout(s, timeout)
-            .unwrap_or_else(|p| p.into_inner());
-        self.take(&mut s)
-    }
 }
 
 impl<T> Drop for Receiver<T> {
@@ -184,8 +190,15 @@ mod tests {
         let (tx, rx) = bounded(1);
         assert!(tx.try_send(1).is_ok());
         assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2))));
-        assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Some(1));
-        assert_eq!(rx.recv_timeout(Duration::from_millis(1)), None);
+        assert_eq!(rx.try_recv(), Some(1));
+        assert_eq!(rx.try_recv(), None);
+        // Room again: a sender waiting with a deadline gets in; a full queue sends it back.
+        assert!(tx.send_timeout(2, Duration::from_millis(1)).is_ok());
+        assert!(matches!(
+            tx.send_timeout(3, Duration::from_millis(1)),
+            Err(TrySendError::Full(3))
+        ));
+        assert_eq!(rx.try_recv(), Some(2));
         drop(rx);
         assert!(matches!(tx.try_send(3), Err(TrySendError::Disconnected)));
         assert_eq!(tx.send(4), Err(4));
