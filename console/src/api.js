@@ -2,28 +2,21 @@
 // the user's key to the collector's subject, the answer sealed back to `flowmesh.api.reply`
 // and matched by a random id. `discover` asks every collector at once.
 
-import { Opener, hex, seal, unhex } from "./envelope.js";
+import { hex, openerFor, sealFrom } from "./envelope.js";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
 const REPLY = "flowmesh.api.reply";
 
 function sealer(me) {
-  return (subject, body) =>
-    seal({
-      senderKey: me.key,
-      senderPublic: unhex(me.publicHex),
-      recipientPublic: unhex(me.publicHex),
-      subject,
-      payload: te.encode(JSON.stringify(body)),
-    });
+  return (subject, body) => sealFrom(me, subject, te.encode(JSON.stringify(body)));
 }
 
 export class Collectors {
   constructor(nc, me) {
     this.nc = nc;
     this.seal = sealer(me);
-    this.opener = new Opener({ ownKey: me.key, ownPublic: unhex(me.publicHex) });
+    this.opener = openerFor(me);
   }
 
   async open(m, id) {

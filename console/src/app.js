@@ -4,7 +4,7 @@
 import { Kvm } from "@nats-io/kv";
 import { Collectors } from "./api.js";
 import { el, problem, show } from "./dom.js";
-import { Opener, hex, unhex } from "./envelope.js";
+import { hex, openerFor } from "./envelope.js";
 import { instancesPage } from "./instances.js";
 import { policiesPage } from "./policies.js";
 import { trafficPage } from "./traffic.js";
@@ -121,7 +121,7 @@ function renewBefore(expires) {
 }
 
 async function follow(nc) {
-  const opener = new Opener({ ownKey: state.me.key, ownPublic: unhex(state.me.publicHex) });
+  const opener = openerFor(state.me);
   const listen = async (subject, handle) => {
     for await (const m of nc.subscribe(subject)) {
       try {

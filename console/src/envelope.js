@@ -230,3 +230,17 @@ export class Opener {
     return { sender, messageId, timeMicros, payload: new Uint8Array(payload) };
   }
 }
+
+/**
+ * For the signed-in user `me` (`{ publicHex, key }`: the public key in hex, the private key as a
+ * non-extractable CryptoKey): `payload` sealed from `me` to `recipientPublic` (bytes; the
+ * user's own key when left out).
+ */
+export function sealFrom(me, subject, payload, recipientPublic = unhex(me.publicHex)) {
+  return seal({ senderKey: me.key, senderPublic: unhex(me.publicHex), recipientPublic, subject, payload });
+}
+
+/** An opener of what is sealed to `me`, trusting `me` and the `trusted` (hex) keys. */
+export function openerFor(me, trusted = []) {
+  return new Opener({ ownKey: me.key, ownPublic: unhex(me.publicHex), trusted });
+}

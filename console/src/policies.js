@@ -26,13 +26,13 @@ const ui = { collectors: [], collector: null, policy: null, tab: "acl", loading:
 function answered(api, key, op, draw, attrs = {}) {
   const box = el("div", attrs);
   const fill = () => box.replaceChildren(...draw(ui[key] ?? []));
-  if (ui[key] !== null) {
-    fill();
-  } else {
+  box.refresh = () => {
+    ui[key] = null;
     box.replaceChildren(el("p", { class: "note" }, "asking the collector…"));
     api.call(ui.collector, op).then((r) => { ui[key] = r; fill(); }).catch((e) => problem(box, e));
-  }
-  box.refresh = () => { ui[key] = null; box.replaceChildren(el("p", { class: "note" }, "asking the collector…")); api.call(ui.collector, op).then((r) => { ui[key] = r; fill(); }).catch((e) => problem(box, e)); };
+  };
+  if (ui[key] !== null) fill();
+  else box.refresh();
   return box;
 }
 

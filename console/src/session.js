@@ -3,17 +3,11 @@
 // Then it connects to the nodes' WebSocket listeners itself. The nkey seed stays in memory.
 
 import { jwtAuthenticator, nkeys, wsconnect } from "@nats-io/nats-core";
-import { seal, unhex } from "./envelope.js";
+import { sealFrom, unhex } from "./envelope.js";
 
 /** A request sealed to the cloud on `subject` and POSTed to `path`; the JSON answer. */
 async function sealedPost(cfg, me, path, subject, body) {
-  const sealed = await seal({
-    senderKey: me.key,
-    senderPublic: unhex(me.publicHex),
-    recipientPublic: unhex(cfg.cloud_public_key),
-    subject,
-    payload: new TextEncoder().encode(JSON.stringify(body)),
-  });
+  const sealed = await sealFrom(me, subject, new TextEncoder().encode(JSON.stringify(body)), unhex(cfg.cloud_public_key));
   const r = await fetch(path, {
     method: "POST",
     headers: { "content-type": "application/octet-stream" },

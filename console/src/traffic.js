@@ -61,7 +61,7 @@ async function load(api, instances) {
     let data = null;
     for (const c of collectors) {
       const r = await api.call(c, "series", { instance: ui.instance, resolution: ui.resolution, from_s: from, to_s: to });
-      if (r.names.length) {
+      if (r.count) {
         data = { ...r, collector: c, from, to };
         break;
       }
@@ -111,5 +111,5 @@ export async function trafficPage(api, instances, redraw) {
           el("td", {}, n.slice(prefix.length + 1)), el("td", {}, bytes(b)),
           el("td", { class: "spark" }, chart(d.points[n], d.from, d.to, step, { width: 400, height: 40 })))))));
   }
-  show(head, ...cards, el("p", { class: "note" }, `From ${d.collector}: ${d.names.length} series; shown: the total and the ten busiest of each kind.`));
+  show(head, ...cards, el("p", { class: "note" }, `From ${d.collector}: ${d.count} series; shown: the total and the ten busiest of each kind.`));
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::capture::{CaptureError, CaptureReader, LiveCapture, LiveStats, Next, Packet};
-use crate::decode::{self, Decoded, FragmentTable};
+use crate::decode::{self, DecodeError, Decoded, FragmentTable};
 use crate::devices::DeviceTable;
 use crate::flow::{FlowRecord, FlowTable, TableConfig};
 
@@ -26,6 +26,32 @@ pub struct RunStats {
     pub evictions: u64,
     /// Active-timeout records of running flows.
     pub updates: u64,
+}
+
+impl RunStats {
+    /// Counts a packet read and what decoding made of it (not IP, or undecodable: logged).
+    pub(crate) fn count(&mut self, wire_len: u32, decoded: &Result<Decoded<'_>, DecodeError>) {
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
+        match decoded {
+            Ok(Decoded::Ip(_)) => {}
+            Ok(_) => self.non_ip += 1,
+            Err(e) => {
+                self.undecodable += 1;
+                tracing::debug!(packet = self.packets, error = %e, "undecodable packet");
+            }
+        }
+    }
+}
+
+/// The watermark that ends a run split at periods (`config.period_micros`): the time of the
+/// last packet, once everything is emitted, when it is past the last watermark said.
+pub(crate) fn final_mark(
+    config: &TableConfig,
+    last_ts: Option<i64>,
+    mark: Option<i64>,
+) -> Option<i64> {
+    last_ts.filter(|&t| config.period_micros > 0 && Some(t) > mark)
 }
 
 /// Reads `path` to the end and emits every flow record. On a damaged capture, every flow seen
@@ -196,9 +222,8 @@ pub fn run<S: PacketSource + ?Sized>(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        stats.packets += 1;
-        stats.bytes += u64::from(packet.wire_len);
         let decoded = decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros);
+        stats.count(packet.wire_len, &decoded);
         if let (Some(d), Ok(ok)) = (devices.as_deref_mut(), &decoded) {
             d.observe(ok, packet.ts_micros);
         }
@@ -215,27 +240,18 @@ pub fn run<S: PacketSource + ?Sized>(
                 sender_mac,
                 sender_ip,
                 ..
-            }) => {
-                stats.non_ip += 1;
-                arp(ArpSeen {
-                    mac: sender_mac,
-                    ip: sender_ip,
-                    ts: packet.ts_micros,
-                });
-            }
-            Ok(Decoded::Other) => stats.non_ip += 1,
-            Err(e) => {
-                stats.undecodable += 1;
-                tracing::debug!(packet = stats.packets, error = %e, "undecodable packet");
-            }
+            }) => arp(ArpSeen {
+                mac: sender_mac,
+                ip: sender_ip,
+                ts: packet.ts_micros,
+            }),
+            Ok(Decoded::Other) | Err(_) => {}
         }
     };
     table.drain(&mut out);
-    if config.period_micros > 0
-        && let Some(t) = last_ts.filter(|&t| Some(t) > mark)
-    {
-        marks(t);
-    }
+    final_mark(&config, last_ts, mark)
+        .into_iter()
+        .for_each(&mut *marks);
     stats.flows = flows;
     stats.evictions = table.stats.evictions;
     stats.updates = table.stats.updates;

@@ -84,12 +84,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             lines.push(b'\n');
         }
     };
-    let threads = a
-        .threads
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
-        .max(1);
+    let threads = parallel::workers(a.threads);
     let mut kernel = None;
     let active_secs = a
         .active_timeout

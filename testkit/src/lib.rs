@@ -416,20 +416,21 @@ impl Cluster {
 
     /// Client URLs of `region`'s nodes, or of every node.
     pub fn urls(&self, region: Option<&str>) -> Vec<String> {
+        self.of_region(region, |n| &n.client_url)
+    }
+
+    /// `field` of `region`'s nodes, or of every node.
+    fn of_region(&self, region: Option<&str>, field: impl Fn(&Node) -> &String) -> Vec<String> {
         self.nodes
             .iter()
             .filter(|n| region.is_none_or(|r| n.region == r))
-            .map(|n| n.client_url.clone())
+            .map(|n| field(n).clone())
             .collect()
     }
 
     /// `wss://` URLs of `region`'s nodes (or every node), for browsers.
     pub fn websocket_urls(&self, region: Option<&str>) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter(|n| region.is_none_or(|r| n.region == r))
-            .map(|n| n.websocket_url.clone())
-            .collect()
+        self.of_region(region, |n| &n.websocket_url)
     }
 
     /// The loopback port whose origin (`https://127.0.0.1:PORT`) the WebSocket listeners

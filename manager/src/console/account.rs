@@ -14,18 +14,12 @@ use flowmesh_link::PublicKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Console, Peer};
+use super::{Console, Peer, Reply, refuse};
 use crate::broker::{self, AccountRecord, Authority, Enrollment, Role, Topology};
 
 /// The subject a sign-in request is sealed for (bound into the envelope's AAD): a sealed
 /// message meant for anything else does not open as a sign-in.
 pub const LOGIN_SUBJECT: &str = "flowmesh.console.login";
-
-type Reply = (StatusCode, Json<Value>);
-
-fn refuse(status: StatusCode, error: impl std::fmt::Display) -> Reply {
-    (status, Json(json!({ "error": error.to_string() })))
-}
 
 /// `wss://` URLs of every node, region by region, from the cluster's topology.
 fn websocket_urls(cluster: &std::path::Path) -> Vec<Value> {
@@ -145,26 +139,14 @@ struct Login {
 /// A sealed sign-in request → console credentials (a JWT) for the browser's nkey.
 pub(super) async fn login(
     State(c): State<Arc<Console>>,
-    axum::Extension(Peer(ip)): axum::Extension<Peer>,
+    axum::Extension(peer): axum::Extension<Peer>,
     body: Bytes,
 ) -> Reply {
-    if !c.request_limit.allow(ip) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests: wait a minute",
-        );
-    }
-    let (user, payload) = match c.manager.open_sealed(LOGIN_SUBJECT, &body) {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::info!(error = %e, "console sign-in refused");
-            return refuse(StatusCode::UNAUTHORIZED, format!("sign-in refused: {e}"));
-        }
-    };
-    let login: Login = match serde_json::from_slice(&payload) {
-        Ok(l) => l,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("sign-in request: {e}")),
-    };
+    let (user, login): (String, Login) =
+        match c.sealed_request(peer, LOGIN_SUBJECT, &body, "sign-in") {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
     let cluster = c.manager.cluster_dir();
     let mut tag = [0u8; 4];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut tag);

@@ -20,17 +20,11 @@ use flowmesh_link::subject::validate_token;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Console, Peer};
+use super::{Console, Peer, Reply, refuse};
 use crate::broker::{self, AccountRecord, Authority, Role};
 
 /// The subject console calls are sealed for.
 pub const CALL_SUBJECT: &str = "flowmesh.console.call";
-
-type Reply = (StatusCode, Json<Value>);
-
-fn refuse(status: StatusCode, error: impl std::fmt::Display) -> Reply {
-    (status, Json(json!({ "error": error.to_string() })))
-}
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -49,22 +43,12 @@ enum Call {
 /// `POST /api/call`: a sealed request from a signed-in user.
 pub(super) async fn call(
     State(c): State<Arc<Console>>,
-    axum::Extension(Peer(ip)): axum::Extension<Peer>,
+    axum::Extension(peer): axum::Extension<Peer>,
     body: Bytes,
 ) -> Reply {
-    if !c.request_limit.allow(ip) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests: wait a minute",
-        );
-    }
-    let (user, payload) = match c.manager.open_sealed(CALL_SUBJECT, &body) {
-        Ok(o) => o,
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, format!("refused: {e}")),
-    };
-    let call: Call = match serde_json::from_slice(&payload) {
-        Ok(call) => call,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("request: {e}")),
+    let (user, call): (String, Call) = match c.sealed_request(peer, CALL_SUBJECT, &body, "call") {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     match call {
         Call::Instances => {

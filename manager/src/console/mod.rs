@@ -17,10 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use flowmesh_link::async_nats::Client;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::daemon::Manager;
 
@@ -88,6 +91,44 @@ pub(crate) struct Console {
 /// The address a request came from (set per connection).
 #[derive(Clone, Copy)]
 pub(crate) struct Peer(pub std::net::IpAddr);
+
+/// An answer: a status and a JSON body.
+pub(crate) type Reply = (StatusCode, Json<Value>);
+
+/// A refusal saying why, as `{"error": ...}`.
+pub(crate) fn refuse(status: StatusCode, error: impl std::fmt::Display) -> Reply {
+    (
+        status,
+        Json(serde_json::json!({ "error": error.to_string() })),
+    )
+}
+
+impl Console {
+    /// A request a signed-in user sealed to the cloud on `subject` (a sign-in, a call):
+    /// within the address's limit, opened (the user whose key sealed it), its JSON read.
+    /// `what` names it in the refusals.
+    fn sealed_request<T: DeserializeOwned>(
+        &self,
+        Peer(ip): Peer,
+        subject: &str,
+        body: &[u8],
+        what: &str,
+    ) -> Result<(String, T), Reply> {
+        if !self.request_limit.allow(ip) {
+            return Err(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests: wait a minute",
+            ));
+        }
+        let (user, payload) = self.manager.open_sealed(subject, body).map_err(|e| {
+            tracing::info!(error = %e, what, "console request refused");
+            refuse(StatusCode::UNAUTHORIZED, format!("{what} refused: {e}"))
+        })?;
+        let request = serde_json::from_slice(&payload)
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("{what} request: {e}")))?;
+        Ok((user, request))
+    }
+}
 
 /// Serves the console until `stop` resolves; returns its URL once it listens (`None`: off).
 pub async fn serve(

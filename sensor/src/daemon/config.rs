@@ -59,11 +59,7 @@ pub struct CaptureConfig {
 impl CaptureConfig {
     /// Flow workers to run: `threads`, or every core.
     pub fn workers(&self) -> usize {
-        self.threads
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            })
-            .max(1)
+        crate::parallel::workers(self.threads)
     }
 }
 

@@ -78,6 +78,15 @@ enum Out<T> {
     Done { evictions: u64, updates: u64 },
 }
 
+/// Flow workers to run: `requested`, or one per core.
+pub fn workers(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1)
+}
+
 /// The worker a packet belongs to: the same for both directions of its flow.
 pub fn worker_of(ip: &IpPacket<'_>, workers: usize) -> usize {
     let (a, b) = if ip.src <= ip.dst {
@@ -181,7 +190,7 @@ fn send_to<T>(
     let mut pending = batch;
     loop {
         match input.send_timeout(pending, Duration::from_micros(200)) {
-            Ok(()) | Err(TrySendError::Disconnected) => return,
+            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
             Err(TrySendError::Full(b)) => {
                 pending = b;
                 while let Some(o) = out.try_recv() {
@@ -316,9 +325,8 @@ where
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            stats.packets += 1;
-            stats.bytes += u64::from(packet.wire_len);
             let decoded = decode::decode(packet.link, packet.data, &mut frags, packet.ts_micros);
+            stats.count(packet.wire_len, &decoded);
             last_ts = last_ts.max(Some(packet.ts_micros));
             if matches!(decoded, Ok(Decoded::Ip(_))) && clock.tick(packet.ts_micros, &mut |_| {}) {
                 for b in &mut batches {
@@ -332,20 +340,13 @@ where
                     last_flush = Instant::now();
                 }
             }
-            match decoded {
-                Ok(Decoded::Ip(ip)) => {
-                    let w = worker_of(&ip, threads);
-                    batches[w].push(&ip, packet.wire_len, packet.ts_micros);
-                    if batches[w].items.len() >= BATCH {
-                        let fresh = recycle_rx.try_recv().unwrap_or_default();
-                        let full = std::mem::replace(&mut batches[w], fresh);
-                        send_to(&inputs[w], full, &out_rx, &mut on_out);
-                    }
-                }
-                Ok(Decoded::Arp { .. }) | Ok(Decoded::Other) => stats.non_ip += 1,
-                Err(e) => {
-                    stats.undecodable += 1;
-                    tracing::debug!(packet = stats.packets, error = %e, "undecodable packet");
+            if let Ok(Decoded::Ip(ip)) = decoded {
+                let w = worker_of(&ip, threads);
+                batches[w].push(&ip, packet.wire_len, packet.ts_micros);
+                if batches[w].items.len() >= BATCH {
+                    let fresh = recycle_rx.try_recv().unwrap_or_default();
+                    let full = std::mem::replace(&mut batches[w], fresh);
+                    send_to(&inputs[w], full, &out_rx, &mut on_out);
                 }
             }
         };
@@ -357,11 +358,9 @@ where
         }
         result
     });
-    if config.period_micros > 0
-        && let Some(t) = last_ts.filter(|&t| Some(t) > mark)
-    {
-        marks(t);
-    }
+    crate::offline::final_mark(&config, last_ts, mark)
+        .into_iter()
+        .for_each(&mut *marks);
     stats.flows = flows;
     stats.evictions = evictions;
     stats.updates = updates;

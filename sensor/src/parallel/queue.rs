@@ -54,8 +54,8 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 pub enum TrySendError<T> {
     /// The queue is full; the item comes back.
     Full(T),
-    /// The receiver is gone.
-    Disconnected,
+    /// The receiver is gone; the item comes back.
+    Disconnected(T),
 }
 
 impl<T> Sender<T> {
@@ -66,13 +66,9 @@ impl<T> Sender<T> {
         while s.receiver && s.items.len() >= self.0.cap {
             s = self.0.not_full.wait(s).unwrap_or_else(|p| p.into_inner());
         }
-        if !s.receiver {
-            return Err(item);
-        }
-        s.items.push_back(item);
-        drop(s);
-        self.0.not_empty.notify_one();
-        Ok(())
+        self.push(s, item).map_err(|e| match e {
+            TrySendError::Full(item) | TrySendError::Disconnected(item) => item,
+        })
     }
 
     /// Queues `item`, waiting at most `timeout` for room.
@@ -86,23 +82,18 @@ impl<T> Sender<T> {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        if !s.receiver {
-            return Err(TrySendError::Disconnected);
-        }
-        if s.items.len() >= self.0.cap {
-            return Err(TrySendError::Full(item));
-        }
-        s.items.push_back(item);
-        drop(s);
-        self.0.not_empty.notify_one();
-        Ok(())
+        self.push(s, item)
     }
 
     /// Queues `item` if there is room now.
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        let mut s = self.0.lock();
+        self.push(self.0.lock(), item)
+    }
+
+    /// Queues `item` under the lock `s` if the receiver is there and there is room.
+    fn push(&self, mut s: MutexGuard<'_, State<T>>, item: T) -> Result<(), TrySendError<T>> {
         if !s.receiver {
-            return Err(TrySendError::Disconnected);
+            return Err(TrySendError::Disconnected(item));
         }
         if s.items.len() >= self.0.cap {
             return Err(TrySendError::Full(item));
@@ -200,7 +191,7 @@ mod tests {
         ));
         assert_eq!(rx.try_recv(), Some(2));
         drop(rx);
-        assert!(matches!(tx.try_send(3), Err(TrySendError::Disconnected)));
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Disconnected(3))));
         assert_eq!(tx.send(4), Err(4));
     }
 
