@@ -70,6 +70,10 @@ enum Command {
     Control(cmd::control::Args),
     /// Report an attacker's IP to the cloud (shared with every user's collectors).
     ReportIp(cmd::report_ip::Args),
+    /// Remote assistance: let a support engineer reach a collector's API for at most a day
+    /// (enable, disable, status), and the engineer's side (connect KEY).
+    #[command(subcommand)]
+    Assist(cmd::assist::AssistCommand),
     /// Add a user and/or instances to a running cluster (configs rewritten, nodes reloaded).
     Enroll(cmd::enroll::EnrollArgs),
     /// Revoke an instance's credentials on every node of a running cluster.
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Cloud(c) => cmd::manager::cloud(c),
         Command::ReportIp(a) => cmd::report_ip::run(a),
         Command::Control(a) => cmd::control::run(a),
+        Command::Assist(c) => cmd::assist::run(c),
         Command::Enroll(a) => cmd::enroll::enroll(a),
         Command::Revoke(a) => cmd::enroll::revoke(a),
         Command::Watch(a) => cmd::watch::run(a),

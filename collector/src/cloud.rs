@@ -12,7 +12,9 @@ use flowmesh_link::cloud_key::{self, CloudKeyConfig};
 use flowmesh_link::cloud_sig::{self, SigningPublicKey};
 use flowmesh_link::subject::cloud;
 use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
-use flowmesh_proto::v1::{BlacklistBroadcast, BlacklistReport, CloudSigned, InboxReply};
+use flowmesh_proto::v1::{
+    BlacklistBroadcast, BlacklistReport, CloudRequest, CloudSigned, InboxReply, cloud_request,
+};
 use futures::StreamExt;
 use prost::Message;
 use serde::Deserialize;
@@ -93,16 +95,29 @@ pub fn open_from_cloud(
     Ok(signed.body)
 }
 
-/// Reports `ip` to the cloud inbox as `instance` of the user `identity` belongs to; the
-/// manager's answer, verified as coming from the cloud.
+/// Reports an attacker address to the cloud inbox (see [`ask`]).
 pub async fn report_ip(
     client: &Client,
     identity: &Identity,
     keys: &CloudKeys,
     report: &BlacklistReport,
 ) -> Result<InboxReply, String> {
+    let request = CloudRequest {
+        kind: Some(cloud_request::Kind::Report(report.clone())),
+    };
+    ask(client, identity, keys, &request).await
+}
+
+/// Sends `request` to the cloud inbox, sealed to the cloud's key by the user `identity`
+/// belongs to; the manager's answer, verified as coming from the cloud.
+pub async fn ask(
+    client: &Client,
+    identity: &Identity,
+    keys: &CloudKeys,
+    request: &CloudRequest,
+) -> Result<InboxReply, String> {
     let sealed = Sealer::new(identity, keys.key)
-        .seal(cloud::INBOX, &report.encode_to_vec())
+        .seal(cloud::INBOX, &request.encode_to_vec())
         .map_err(|e| e.to_string())?;
     let answer = tokio::time::timeout(
         Duration::from_secs(10),

@@ -7,9 +7,11 @@
 //! - [`daemon`]: the collector process; [`watch`]: the subscriber `flowmesh watch` runs.
 //! - [`cloud`]: reports to the cloud inbox, the cloud's shared blacklist.
 //! - [`api`]: the collector's gRPC API, which the CLI uses.
+//! - [`assist`]: remote-assistance sessions into the API.
 
 pub mod alert;
 pub mod api;
+pub mod assist;
 pub mod checks;
 pub mod cloud;
 pub mod daemon;

@@ -16,9 +16,12 @@
 //! - [`config`]: reading components' TOML config files.
 //! - [`cloud_sig`]: the cloud's Ed25519 signatures on what it sends.
 //! - [`cloud_key`]: the cloud's public key from the DNS TXT record `cloud._pubkey.<domain>`.
+//! - [`tunnel`]: byte streams as end-to-end encrypted frames; [`assist`]: remote assistance
+//!   sessions carried in them.
 
 pub mod access;
 pub mod addr;
+pub mod assist;
 pub mod cloud_key;
 pub mod cloud_sig;
 pub mod config;

@@ -60,6 +60,12 @@ pub enum Kind {
     Data = 1,
     /// The sender's side of the stream ended (like a TCP FIN).
     Fin = 2,
+    /// Flow control: the receiver has consumed this much (8 bytes, big-endian, a running
+    /// total of frame costs, see [`cost`]); the sender may have a window more in flight.
+    Credit = 3,
+    /// The whole connection is over, both ways (like a TCP RST): the session ended or the
+    /// other end refused something.
+    Reset = 4,
 }
 
 impl Kind {
@@ -67,9 +73,17 @@ impl Kind {
         match b {
             1 => Some(Kind::Data),
             2 => Some(Kind::Fin),
+            3 => Some(Kind::Credit),
+            4 => Some(Kind::Reset),
             _ => None,
         }
     }
+}
+
+/// What a data frame of `len` bytes costs against the flow-control window: its bytes and a
+/// fixed share per frame, so a flood of tiny frames is bounded as well as a few large ones.
+pub fn cost(len: usize) -> u64 {
+    len as u64 + 1024
 }
 
 /// Which end of a connection this is: the one that opened it (the support engineer's) or the
@@ -150,6 +164,7 @@ impl Handshake {
                 conn: *conn,
                 next: 0,
                 ended: false,
+                reset: false,
             },
         ))
     }
@@ -208,12 +223,13 @@ pub struct Receiver {
     conn: [u8; 16],
     next: u64,
     ended: bool,
+    reset: bool,
 }
 
 impl Receiver {
     /// The next frame's kind and payload; any error ends the connection.
     pub fn open(&mut self, frame: &[u8]) -> Result<(Kind, Vec<u8>), TunnelError> {
-        if self.ended {
+        if self.reset {
             return Err(TunnelError::AfterEnd);
         }
         if frame.len() < OVERHEAD {
@@ -239,13 +255,18 @@ impl Receiver {
                 },
             )
             .map_err(|_| TunnelError::Forged)?;
+        // After its Fin the peer still sends credit for what it receives, and may reset.
+        if self.ended && matches!(kind, Kind::Data | Kind::Fin) {
+            return Err(TunnelError::AfterEnd);
+        }
         self.next += 1;
-        self.ended = kind == Kind::Fin;
+        self.ended |= matches!(kind, Kind::Fin | Kind::Reset);
+        self.reset |= kind == Kind::Reset;
         Ok((kind, data))
     }
 
-    /// Whether the peer ended its side with an authenticated `Fin` (otherwise a stream that
-    /// stops was cut).
+    /// Whether the peer ended its side with an authenticated `Fin` or `Reset` (otherwise a
+    /// stream that stops was cut).
     pub fn ended(&self) -> bool {
         self.ended
     }
@@ -280,6 +301,28 @@ mod tests {
         assert!(rr.ended());
         assert_eq!(
             rr.open(&is.seal(Kind::Data, b"x")),
+            Err(TunnelError::AfterEnd)
+        );
+    }
+
+    #[test]
+    fn after_its_fin_a_peer_may_still_credit_and_reset_and_nothing_after_a_reset() {
+        let ((mut is, _), (_, mut rr)) = pair([5; 32], [5; 32]);
+        rr.open(&is.seal(Kind::Fin, b"")).unwrap();
+        let credit = 4096u64.to_be_bytes();
+        assert_eq!(
+            rr.open(&is.seal(Kind::Credit, &credit)).unwrap(),
+            (Kind::Credit, credit.to_vec())
+        );
+        assert_eq!(
+            rr.open(&is.seal(Kind::Fin, b"")),
+            Err(TunnelError::AfterEnd)
+        );
+        let ((mut is, _), (_, mut rr)) = pair([6; 32], [6; 32]);
+        assert_eq!(rr.open(&is.seal(Kind::Reset, b"")).unwrap().0, Kind::Reset);
+        assert!(rr.ended());
+        assert_eq!(
+            rr.open(&is.seal(Kind::Credit, &credit)),
             Err(TunnelError::AfterEnd)
         );
     }

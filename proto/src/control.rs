@@ -23,7 +23,14 @@ pub fn reply_subject(instance: &str) -> String {
 }
 
 /// Actions an instance may be asked to do.
-pub const ACTIONS: &[&str] = &["restart_capture", "reload_policy", "report_config"];
+pub const ACTIONS: &[&str] = &[
+    "restart_capture",
+    "reload_policy",
+    "report_config",
+    "assist_enable",
+    "assist_disable",
+    "assist_status",
+];
 
 /// Answers `action` with this, from a daemon's handler.
 pub fn answer(ok: Result<String, String>) -> ControlReply {
@@ -45,13 +52,17 @@ pub fn answer(ok: Result<String, String>) -> ControlReply {
 /// and was sealed by the user's own key goes to `handle`, and its answer back, sealed.
 /// `opener` should keep its replay window in a journal, so a request captured before a restart
 /// is refused after it.
-pub async fn serve(
+pub async fn serve<F, Fut>(
     client: Client,
     identity: Identity,
     opener: std::sync::Arc<Opener>,
     instance: String,
-    handle: impl Fn(&str) -> ControlReply,
-) -> Result<(), String> {
+    handle: F,
+) -> Result<(), String>
+where
+    F: Fn(Control) -> Fut,
+    Fut: std::future::Future<Output = ControlReply>,
+{
     let subject = Channel::Control
         .subject(&instance)
         .map_err(|e| e.to_string())?;
@@ -76,9 +87,10 @@ pub async fn serve(
                 continue;
             }
         };
+        let request_id = request.request_id.clone();
         let mut reply = if ACTIONS.contains(&request.action.as_str()) {
-            tracing::info!(action = %request.action, "remote action");
-            handle(&request.action)
+            tracing::info!(action = %request.action, from = %request.from, "remote action");
+            handle(request).await
         } else {
             answer(Err(format!(
                 "unknown action {:?} (one of {})",
@@ -86,7 +98,7 @@ pub async fn serve(
                 ACTIONS.join(", ")
             )))
         };
-        reply.request_id = request.request_id;
+        reply.request_id = request_id;
         if let (Some(to), Ok(sealed)) = (m.reply, sealer.seal(&reply_to, &reply.encode_to_vec())) {
             let _ = client.publish(to, sealed.into()).await;
         }
@@ -94,12 +106,23 @@ pub async fn serve(
     Ok(())
 }
 
-/// Asks `instance` to do `action`; its answer, verified as the user's.
+/// What a remote action asks: the action, its arguments (JSON, or empty) and the name the
+/// requester gives.
+pub struct Ask<'a> {
+    /// One of [`ACTIONS`].
+    pub action: &'a str,
+    /// Its arguments.
+    pub args: &'a str,
+    /// Who asks (shown by the instance, not trusted).
+    pub from: &'a str,
+}
+
+/// Asks `instance` to do `ask`; its answer, verified as the user's.
 pub async fn request(
     client: &Client,
     identity: &Identity,
     instance: &str,
-    action: &str,
+    ask: Ask<'_>,
 ) -> Result<ControlReply, String> {
     let subject = Channel::Control
         .subject(instance)
@@ -108,8 +131,10 @@ pub async fn request(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
     let request_id = hex::encode(id);
     let body = Control {
-        action: action.to_string(),
+        action: ask.action.to_string(),
         request_id: request_id.clone(),
+        args: ask.args.to_string(),
+        from: ask.from.to_string(),
     }
     .encode_to_vec();
     let sealed = Sealer::new(identity, identity.public())

@@ -33,18 +33,33 @@ pub mod auth {
     }
 
     /// Compares in time independent of where the values differ.
-    fn same(a: &[u8], b: &[u8]) -> bool {
+    pub fn same(a: &[u8], b: &[u8]) -> bool {
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
+    /// Another way in: given the `authorization` header's bytes, whether it is admitted.
+    pub type Admits = std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
     /// The server-side check: calls without `authorization: Bearer <token>` are refused.
     #[derive(Clone)]
-    pub struct Check(Vec<u8>);
+    pub struct Check {
+        token: Vec<u8>,
+        also: Option<Admits>,
+    }
+
+    impl Check {
+        /// Also admits what `admits` says (a remote-assistance session's admin token).
+        pub fn or(mut self, admits: Admits) -> Self {
+            self.also = Some(admits);
+            self
+        }
+    }
 
     impl tonic::service::Interceptor for Check {
         fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
             match req.metadata().get("authorization") {
-                Some(v) if same(v.as_bytes(), &self.0) => Ok(req),
+                Some(v) if same(v.as_bytes(), &self.token) => Ok(req),
+                Some(v) if self.also.as_ref().is_some_and(|f| f(v.as_bytes())) => Ok(req),
                 _ => Err(Status::unauthenticated(
                     "missing or wrong API token (use the daemon's access file)",
                 )),
@@ -54,7 +69,10 @@ pub mod auth {
 
     /// The check for `token`.
     pub fn require(token: &str) -> Check {
-        Check(format!("Bearer {token}").into_bytes())
+        Check {
+            token: format!("Bearer {token}").into_bytes(),
+            also: None,
+        }
     }
 }
 

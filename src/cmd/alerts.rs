@@ -1,7 +1,6 @@
 //! `flowmesh alerts --config COLLECTOR.toml`: stored alerts, then (with --follow) live ones.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,9 +10,8 @@ use flowmesh_proto::v1::{QueryAlertsRequest, WatchRequest};
 /// its API; with --follow, go on printing new alerts and status changes as they happen.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The collector's config file (its `[api]` and access file are used).
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    api: super::api::ApiArgs,
     /// Only this alert type (acl_violation, host_policy, instance_status, ...).
     #[arg(long = "type")]
     kind: Option<String>,
@@ -56,7 +54,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let to = a.to.as_deref().map(when).transpose().context("--to")?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let mut client = super::api::connect(&a.config).await?;
+        let mut client = a.api.connect().await?;
         // Subscribe first, so nothing falls between the query and the stream.
         let live = if a.follow {
             let request = WatchRequest {

@@ -50,6 +50,33 @@ pub async fn channel(access_file: &Path, daemon: &str) -> anyhow::Result<(Channe
     Ok((channel, token))
 }
 
+/// Where the CLI finds a collector's API: its config file, or an access file (as `flowmesh
+/// assist connect --access-file` writes for a tunnelled API).
+#[derive(clap::Args)]
+pub struct ApiArgs {
+    /// The collector's config file (its `[api]` and access file are used).
+    #[arg(long, required_unless_present = "access")]
+    pub config: Option<std::path::PathBuf>,
+    /// An API access file instead (URL and token), e.g. the one `flowmesh assist connect
+    /// --access-file FILE` writes.
+    #[arg(long, conflicts_with = "config")]
+    pub access: Option<std::path::PathBuf>,
+}
+
+impl ApiArgs {
+    /// Connects to the API these name.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        match (&self.access, &self.config) {
+            (Some(access), _) => {
+                let (channel, token) = channel(access, "flowmesh assist connect").await?;
+                Ok(CollectorClient::with_interceptor(channel, token))
+            }
+            (None, Some(config)) => connect(config).await,
+            (None, None) => anyhow::bail!("give --config COLLECTOR.toml or --access FILE"),
+        }
+    }
+}
+
 /// Connects to the API of the collector whose config file is `config`.
 pub async fn connect(config: &Path) -> anyhow::Result<Client> {
     let c = CollectorConfig::load(config)?;

@@ -24,20 +24,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let n = super::InstanceConfig::load(&a.config)?;
-    let identity = Identity::load(&n.identity)?;
-    let me = n.name.unwrap_or_else(|| "cli".into());
-    let rt = super::runtime()?;
-    let reply = rt.block_on(async {
-        let client = connect(
-            &n.broker,
-            &flowmesh_link::connect::tool_name(&me, "control"),
-        )
-        .await?;
-        flowmesh_proto::control::request(&client, &identity, &a.instance, &a.action)
-            .await
-            .map_err(anyhow::Error::msg)
-    })?;
+    let reply = ask(&a.config, &a.instance, &a.action, "")?;
     if reply.ok {
         if !reply.json.is_empty() {
             println!("{}", reply.json);
@@ -48,4 +35,33 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{}: {} refused: {}", a.instance, a.action, reply.error);
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Asks `instance`, with the identity and broker of the config file `config`, to do `action`
+/// with `args` (JSON or empty); its verified answer.
+pub fn ask(
+    config: &std::path::Path,
+    instance: &str,
+    action: &str,
+    args: &str,
+) -> anyhow::Result<flowmesh_proto::v1::ControlReply> {
+    let n = super::InstanceConfig::load(config)?;
+    let identity = Identity::load(&n.identity)?;
+    let me = n.name.unwrap_or_else(|| "cli".into());
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "control"),
+        )
+        .await?;
+        let ask = flowmesh_proto::control::Ask {
+            action,
+            args,
+            from: &me,
+        };
+        flowmesh_proto::control::request(&client, &identity, instance, ask)
+            .await
+            .map_err(anyhow::Error::msg)
+    })
 }

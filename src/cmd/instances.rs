@@ -1,6 +1,5 @@
 //! `flowmesh instances --config COLLECTOR.toml`: the instances a collector hears from.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flowmesh_proto::v1::ListInstancesRequest;
@@ -10,9 +9,8 @@ use flowmesh_proto::v1::ListInstancesRequest;
 /// the collector's API.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The collector's config file (its `[api]` and access file are used).
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    api: super::api::ApiArgs,
     /// One JSON object per instance instead of a table.
     #[arg(long)]
     json: bool,
@@ -21,13 +19,30 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let list = rt.block_on(async {
-        let mut client = super::api::connect(&a.config).await?;
+        let mut client = a.api.connect().await?;
         client
             .list_instances(ListInstancesRequest {})
             .await
             .map_err(super::api::status_error)
     })?;
-    let instances = list.into_inner().instances;
+    let list = list.into_inner();
+    let instances = list.instances;
+    if let Some(s) = &list.assist {
+        let v = flowmesh_collector::assist::status_json(s);
+        if a.json {
+            println!("{}", serde_json::json!({ "remote_assistance": v }));
+        } else {
+            eprintln!(
+                "remote assistance ACTIVE: session {} until {}{}, asked by {:?}; {} connections ({} open)",
+                s.session,
+                v["until"].as_str().unwrap_or_default(),
+                if s.admin { " as admin" } else { "" },
+                s.requested_by,
+                s.connections,
+                s.open
+            );
+        }
+    }
     if a.json {
         for s in &instances {
             let v = serde_json::json!({

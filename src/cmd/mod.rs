@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod assist;
 pub mod broker;
 pub mod check;
 pub mod cloud_key;

@@ -43,6 +43,11 @@ pub trait Backend: Send + Sync + 'static {
     fn unauthorized_devices(&self, limit: usize) -> Vec<(String, String, Option<String>, i64)>;
     /// The opener of requests: ±10 minutes, each id once, across restarts.
     fn opener(&self) -> Arc<Opener>;
+    /// The remote-assistance session, if one is active.
+    fn assist_status(&self) -> Option<pb::AssistStatus>;
+    /// Whether an `authorization` header other than the access file's token is admitted:
+    /// the admin token of an active remote-assistance session with admin access.
+    fn admits(&self, authorization: &[u8]) -> bool;
 }
 
 /// The API's errors as gRPC statuses.
@@ -71,6 +76,7 @@ impl collector_server::Collector for Api {
     ) -> Result<Response<pb::ListInstancesResponse>, tonic::Status> {
         Ok(Response::new(pb::ListInstancesResponse {
             instances: self.c.instances(),
+            assist: self.c.assist_status(),
         }))
     }
 
@@ -197,9 +203,13 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<SocketAddr, String> {
     flowmesh_proto::serve::with_access(api, addr, stop, |check| {
+        let admits = {
+            let c = c.clone();
+            Arc::new(move |h: &[u8]| c.admits(h))
+        };
         tonic::service::Routes::new(collector_server::CollectorServer::with_interceptor(
             Api { c },
-            check,
+            check.or(admits),
         ))
     })
     .await

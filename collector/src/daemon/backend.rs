@@ -39,4 +39,10 @@ impl crate::api::Backend for Collector {
     fn opener(&self) -> Arc<Opener> {
         self.opener.clone()
     }
+    fn assist_status(&self) -> Option<flowmesh_proto::v1::AssistStatus> {
+        self.assist.status()
+    }
+    fn admits(&self, authorization: &[u8]) -> bool {
+        self.assist.admits(authorization)
+    }
 }

@@ -32,6 +32,10 @@ pub struct Collector {
     /// What it counted.
     pub counters: Counters,
     pub(super) alert_seq: AtomicU64,
+    /// Remote assistance.
+    pub assist: Arc<crate::assist::Assist>,
+    /// Its alerts, until the daemon takes them to publish.
+    assist_alerts: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Alert>>>,
 }
 
 impl Collector {
@@ -59,7 +63,20 @@ impl Collector {
             flap_window: secs(config.flapping_window_secs),
             flap_stable: secs(config.flapping_stable_secs),
         };
+        let (assist_tx, assist_rx) = tokio::sync::mpsc::unbounded_channel();
+        let assist = crate::assist::Assist::new(crate::assist::Parts {
+            name: config.name.clone(),
+            state_file: config.store.with_extension("assist.json"),
+            config: config.assist.clone(),
+            client: client.clone(),
+            identity: identity.clone(),
+            broker: config.broker.clone(),
+            cloud: config.cloud.clone(),
+            alerts: assist_tx,
+        });
         Ok(Arc::new(Collector {
+            assist,
+            assist_alerts: Mutex::new(Some(assist_rx)),
             name: config.name.clone(),
             js: jetstream::new(client),
             sealer: seal.then(|| Sealer::new(&identity, identity.public())),
@@ -440,6 +457,36 @@ impl Collector {
             .subject(&self.name)
             .map_err(|e| CollectorError(e.to_string()))?;
         self.publish_json(&subject, origin, alerts).await
+    }
+
+    /// The remote-assistance alerts, once (the daemon publishes them).
+    pub(super) fn take_assist_alerts(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Alert>> {
+        self.assist_alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Publishes and stores an alert raised outside a batch (retried until done or `stop`).
+    pub(super) async fn raise(&self, alert: Alert, stop: &AtomicBool) {
+        let seq = self.alert_seq.fetch_add(1, Ordering::Relaxed);
+        let origin = format!("{}/{}/{}/{seq}", self.name, alert.kind, alert.time);
+        let alerts = std::slice::from_ref(&alert);
+        until_ok("publishing an alert", stop, || {
+            self.publish_alerts(&origin, alerts)
+        })
+        .await;
+        let commit = Commit {
+            batch_id: None,
+            instance: &alert.instance,
+            alerts,
+            series: &SeriesDelta::default(),
+            now_micros: now_micros(),
+        };
+        until_ok("storing an alert", stop, || async {
+            self.store.commit(&commit)
+        })
+        .await;
     }
 
     pub(super) async fn publish_json(

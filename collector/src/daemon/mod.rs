@@ -111,6 +111,9 @@ pub struct CollectorConfig {
     /// `[api]`: the gRPC API the CLI uses (127.0.0.1:7701 by default).
     #[serde(default = "collector_api")]
     pub api: ApiConfig,
+    /// `[assist]`: remote assistance (into the API by default).
+    #[serde(default)]
+    pub assist: crate::assist::AssistConfig,
 }
 
 /// `[retention]`: days the timeseries points are kept, per resolution (ntopng keeps its RRDs
@@ -193,6 +196,7 @@ impl CollectorConfig {
         c.broker = c.broker.relative_to(&dir);
         c.api.resolve(path);
         c.api.address().map_err(err)?;
+        c.assist.validate().map_err(err)?;
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
         for i in c.instances.iter().flatten() {
             validate_token(i).map_err(|e| err(format!("instances: {e}")))?;
@@ -325,14 +329,29 @@ pub async fn run(
     let api_stop = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         if let Some(addr) = config.api.address().map_err(CollectorError)? {
-            crate::api::serve(c.clone(), &config.api, addr, async {
+            let bound = crate::api::serve(c.clone(), &config.api, addr, async {
                 let _ = rx.await;
             })
             .await
             .map_err(CollectorError)?;
+            c.assist.default_service(bound);
         }
         tx
     };
+    // Remote assistance: its alerts published and stored like the others; a session kept
+    // from before a restart served again.
+    let assist_alerts = {
+        let c = c.clone();
+        let stop = stop.clone();
+        let rx = c.take_assist_alerts();
+        tokio::spawn(async move {
+            let Some(mut rx) = rx else { return };
+            while let Some(alert) = rx.recv().await {
+                c.raise(alert, &stop).await;
+            }
+        })
+    };
+    c.assist.restore();
     let status = tokio::spawn(status_loop::status_loop(
         c.clone(),
         config.replicas,
@@ -348,12 +367,18 @@ pub async fn run(
             c.identity.clone(),
             c.opener.clone(),
             config.name.clone(),
-            move |action| {
-                use flowmesh_proto::control::answer;
-                match action {
-                    "reload_policy" => answer(c.reload_policy()),
-                    "report_config" => answer(Ok(report.clone())),
-                    other => answer(Err(format!("{other}: not something a collector does"))),
+            move |request| {
+                let (c, report) = (c.clone(), report.clone());
+                async move {
+                    let answer = match request.action.as_str() {
+                        "reload_policy" => c.reload_policy(),
+                        "report_config" => Ok(report),
+                        a if a.starts_with("assist_") => {
+                            c.assist.action(a, &request.args, &request.from).await
+                        }
+                        other => Err(format!("{other}: not something a collector does")),
+                    };
+                    flowmesh_proto::control::answer(answer)
                 }
             },
         ))
@@ -400,6 +425,7 @@ pub async fn run(
     }
     remote.abort();
     console.abort();
+    assist_alerts.abort();
     // A task stuck on an unreachable broker must not hold the exit.
     pruning.abort();
     for task in [ticks, status] {

@@ -172,6 +172,30 @@ impl Authority {
             .map_err(|e| BrokerError::Nkey(e.to_string()))
     }
 
+    /// The user JWT of a remote-assistance session of `record` for `user_nkey` (the instance
+    /// made the key pair and keeps its seed for the support engineer): only the session's
+    /// subjects ([`roles::assist_permissions`]), until `expires` (s). Not recorded: it lasts
+    /// no longer than the session.
+    pub fn assist_jwt(
+        &self,
+        record: &AccountRecord,
+        session: &str,
+        user_nkey: &str,
+        expires: i64,
+    ) -> Result<String, BrokerError> {
+        check_user_nkey(user_nkey)?;
+        flowmesh_link::assist::check_session_id(session).map_err(super::invalid)?;
+        let signer = record.signer(&self.out)?;
+        let claims = UserClaims {
+            name: format!("assist-{session}"),
+            permissions: roles::assist_permissions(session),
+            tags: vec!["assist".into()],
+            expires: Some(expires),
+        };
+        jwt::user(&signer, &record.account, user_nkey, &claims, now_secs())
+            .map_err(|e| BrokerError::Nkey(e.to_string()))
+    }
+
     /// Credentials for `instance` of `record` in `role` for a key pair someone else holds: the
     /// console's browser makes the new instance's nkey, so its seed never reaches the manager.
     /// Recorded in `record` (so it can be revoked; not saved here). Returns the user JWT.

@@ -149,6 +149,7 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 "flowmesh.cloud.inbox".into(),
                 "$JS.API.INFO".into(),
                 "$KV.status.>".into(),
+                "flowmesh.assist.*.*.s".into(),
             ];
             for stream in ["FLOWS", "ALERTS", "KV_status"] {
                 publish.extend(owned_stream(stream));
@@ -162,6 +163,9 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                     "flowmesh.changes.*".into(),
                     "flowmesh.hello.*".into(),
                     own("control"),
+                    // Remote assistance: the support side's frames of any session the user
+                    // opens on this collector (ciphertext; the session's secret opens them).
+                    "flowmesh.assist.*.*.i".into(),
                     // The web console's requests: to it by name, and to every collector.
                     own("api"),
                     "flowmesh.api".into(),
@@ -199,6 +203,16 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 allow_responses: false,
             }
         }
+    }
+}
+
+/// The permissions of a remote-assistance session's user (the support engineer): its own
+/// session's subjects, one direction each, and nothing else — no inbox, no JetStream.
+pub fn assist_permissions(session: &str) -> Permissions {
+    Permissions {
+        publish: vec![format!("flowmesh.assist.{session}.*.i")],
+        subscribe: vec![format!("flowmesh.assist.{session}.*.s")],
+        allow_responses: false,
     }
 }
 

@@ -18,7 +18,10 @@ use flowmesh_link::connect::connect_in_background;
 use flowmesh_link::retry::until_ok;
 use flowmesh_link::subject::cloud;
 use flowmesh_link::{Identity, Opener, PublicKey, Sealer};
-use flowmesh_proto::v1::{self as pb, BlacklistReport, CloudSigned, InboxReply, manager_server};
+use flowmesh_proto::v1::{
+    self as pb, BlacklistReport, CloudRequest, CloudSigned, InboxReply, cloud_request,
+    manager_server,
+};
 use futures::StreamExt;
 use prost::Message;
 use tonic::{Request, Response};
@@ -35,6 +38,8 @@ pub use config::{ManagerConfig, ManagerError};
 pub struct Counters {
     /// Reports accepted.
     pub reports: AtomicU64,
+    /// Remote-assistance credentials issued.
+    pub assist: AtomicU64,
     /// Inbox messages refused, by reason.
     pub refused: Mutex<BTreeMap<&'static str, u64>>,
     /// Broadcasts sent (one per user per round).
@@ -245,7 +250,7 @@ impl Manager {
     }
 
     /// Handles one inbox message from `user` (the broker says who); the answer to send back.
-    fn take_report(&self, user: &str, data: &[u8]) -> Result<InboxReply, &'static str> {
+    fn take_request(&self, user: &str, data: &[u8]) -> Result<InboxReply, &'static str> {
         if self.key_of(user).is_none() {
             let _ = self.refresh_users();
         }
@@ -265,23 +270,78 @@ impl Manager {
         if opened.sender != key {
             return Err("wrong_sender");
         }
-        let report = BlacklistReport::decode(opened.payload.as_slice()).map_err(|_| "malformed")?;
-        let result = lock(&self.blacklist).report(user, &report, now_micros());
-        Ok(match result {
+        let request = CloudRequest::decode(opened.payload.as_slice()).map_err(|_| "malformed")?;
+        match request.kind {
+            Some(cloud_request::Kind::Report(report)) => {
+                Ok(self.take_blacklist_report(user, &report))
+            }
+            Some(cloud_request::Kind::Assist(ask)) => self.assist_credentials(user, &ask),
+            None => Err("malformed"),
+        }
+    }
+
+    /// A session's broker credentials (see [`crate::broker::Authority::assist_jwt`]): for the
+    /// account the broker says sent the request, at most 24 hours.
+    fn assist_credentials(
+        &self,
+        user: &str,
+        ask: &pb::AssistCredentials,
+    ) -> Result<InboxReply, &'static str> {
+        let now = now_micros() / 1_000_000;
+        // A minute of slack for clocks; never beyond a day.
+        if ask.expires_s <= now || ask.expires_s > now + flowmesh_link::assist::MAX_TTL_SECS + 60 {
+            return Err("assist_ttl");
+        }
+        if flowmesh_link::subject::validate_token(&ask.instance).is_err() {
+            return Err("malformed");
+        }
+        let jwt = AccountRecord::load(&self.cluster, user).and_then(|record| {
+            crate::broker::Authority::load(&self.cluster)?.assist_jwt(
+                &record,
+                &ask.session,
+                &ask.user_nkey,
+                ask.expires_s,
+            )
+        });
+        match jwt {
+            Ok(jwt) => {
+                tracing::info!(%user, instance = %ask.instance, session = %ask.session, expires = ask.expires_s, "remote-assistance credentials issued");
+                self.counters.assist.fetch_add(1, Ordering::Relaxed);
+                Ok(InboxReply {
+                    accepted: true,
+                    error: String::new(),
+                    jwt,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "remote-assistance credentials refused");
+                Ok(InboxReply {
+                    accepted: false,
+                    error: e.to_string(),
+                    jwt: String::new(),
+                })
+            }
+        }
+    }
+
+    fn take_blacklist_report(&self, user: &str, report: &BlacklistReport) -> InboxReply {
+        let result = lock(&self.blacklist).report(user, report, now_micros());
+        match result {
             Ok(()) => {
                 tracing::info!(%user, ip = %report.ip, reason = %report.reason, "blacklist report");
                 self.counters.reports.fetch_add(1, Ordering::Relaxed);
                 self.changed.notify_one();
                 InboxReply {
                     accepted: true,
-                    error: String::new(),
+                    ..Default::default()
                 }
             }
             Err(e) => InboxReply {
                 accepted: false,
                 error: e,
+                ..Default::default()
             },
-        })
+        }
     }
 
     /// Seals `body` to `key` for `subject`, signed by the cloud (see `link::cloud_sig`).
@@ -448,7 +508,7 @@ async fn serve_inbox(m: Arc<Manager>, client: Client, stop: Arc<AtomicBool>) {
         let Some(user) = cloud::user_of(&msg.subject) else {
             continue;
         };
-        let reply = match m.take_report(user, &msg.payload) {
+        let reply = match m.take_request(user, &msg.payload) {
             Ok(r) => r,
             Err(why) => {
                 m.counters.refuse(why);
@@ -456,6 +516,7 @@ async fn serve_inbox(m: Arc<Manager>, client: Client, stop: Arc<AtomicBool>) {
                 InboxReply {
                     accepted: false,
                     error: format!("refused: {why}"),
+                    ..Default::default()
                 }
             }
         };
@@ -531,12 +592,13 @@ impl manager_server::Manager for Api {
                 self.m.changed.notify_one();
                 InboxReply {
                     accepted: true,
-                    error: String::new(),
+                    ..Default::default()
                 }
             }
             Err(error) => InboxReply {
                 accepted: false,
                 error,
+                ..Default::default()
             },
         }))
     }

@@ -156,15 +156,20 @@ pub async fn run(
             identity.clone(),
             control_opener,
             instance.clone(),
-            move |action| match action {
-                "restart_capture" => {
-                    control.restart();
-                    flowmesh_proto::control::answer(Ok(String::new()))
-                }
-                "report_config" => flowmesh_proto::control::answer(Ok(report.clone())),
-                other => flowmesh_proto::control::answer(Err(format!(
-                    "{other}: not something a sensor does"
-                ))),
+            move |request| {
+                let answer = match request.action.as_str() {
+                    "restart_capture" => {
+                        control.restart();
+                        Ok(String::new())
+                    }
+                    "report_config" => Ok(report.clone()),
+                    a if a.starts_with("assist_") => Err(format!(
+                        "{a}: a sensor has no service to assist; remote assistance reaches a \
+                         collector's API (ask the collector)"
+                    )),
+                    other => Err(format!("{other}: not something a sensor does")),
+                };
+                std::future::ready(flowmesh_proto::control::answer(answer))
             },
         ))
     };

@@ -1,0 +1,163 @@
+//! The support engineer's side: a local listener whose every TCP connection is opened
+//! through the session to the instance's service, until the session ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use zeroize::Zeroizing;
+
+use super::pipe::{self, Done, Link, Mux};
+use super::serve::Counters;
+use super::{ACCEPT, OPEN, conn_of, new_id, to_instance};
+use crate::tunnel::{Handshake, Kind, Role};
+
+/// How long the instance may take to answer an opening.
+const ANSWER: Duration = Duration::from_secs(10);
+
+/// Why [`listen`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The session's time is up.
+    Expired,
+    /// `stop` turned true.
+    Stopped,
+}
+
+/// Accepts connections on `listener` and opens each through session `session` (its id and
+/// secret) until `expires` (Unix seconds) or `stop`.
+pub async fn listen(
+    client: Client,
+    session: String,
+    secret: Zeroizing<[u8; 32]>,
+    expires: i64,
+    listener: TcpListener,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Finished, String> {
+    let subject = format!("flowmesh.assist.{session}.*.s");
+    let mut sub = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| format!("subscribing to {subject}: {e}"))?;
+    let secret = Arc::new(secret);
+    let session = Arc::new(session);
+    let (end_tx, end_rx) = watch::channel(false);
+    let mut mux = Mux::default();
+    let left = expires - super::now_secs();
+    let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
+    tokio::pin!(expiry);
+    let finished = loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, from) = accepted.map_err(|e| format!("accepting: {e}"))?;
+                let conn = new_id();
+                let Some((incoming, done)) = mux.add(&conn) else {
+                    tracing::warn!(%from, "too many connections through the session; refused");
+                    continue;
+                };
+                tracing::info!(%from, conn = %conn, "opening a connection through the session");
+                let open = Open {
+                    client: client.clone(),
+                    session: session.clone(),
+                    secret: secret.clone(),
+                    conn,
+                    counters: counters.clone(),
+                };
+                tokio::spawn(open.run(tcp, incoming, end_rx.clone(), done));
+            }
+            m = sub.next() => {
+                let Some(m) = m else { break Err("the subscription ended".to_string()) };
+                if let Some(conn) = conn_of(&m.subject, &session) {
+                    mux.route(conn, m.payload);
+                }
+            }
+            () = mux.finished() => {}
+            () = &mut expiry => break Ok(Finished::Expired),
+            r = stop.changed() => if r.is_err() || *stop.borrow() {
+                break Ok(Finished::Stopped);
+            }
+        }
+    };
+    let _ = end_tx.send(true);
+    finished
+}
+
+/// One connection being opened.
+struct Open {
+    client: Client,
+    session: Arc<String>,
+    secret: Arc<Zeroizing<[u8; 32]>>,
+    conn: String,
+    counters: Arc<Counters>,
+}
+
+impl Open {
+    async fn run(
+        self,
+        tcp: TcpStream,
+        incoming: mpsc::Receiver<Bytes>,
+        end: watch::Receiver<bool>,
+        _done: Done,
+    ) {
+        let conn = self.conn.clone();
+        match self.open(tcp, incoming, end).await {
+            Ok(ended) => tracing::info!(conn = %conn, ?ended, "connection closed"),
+            Err(e) => tracing::warn!(conn = %conn, error = %e, "connection ended"),
+        }
+    }
+
+    async fn open(
+        self,
+        tcp: TcpStream,
+        mut incoming: mpsc::Receiver<Bytes>,
+        end: watch::Receiver<bool>,
+    ) -> Result<pipe::Ended, String> {
+        let mut conn_id = [0u8; 16];
+        hex::decode_to_slice(&self.conn, &mut conn_id).map_err(|e| e.to_string())?;
+        let hs = Handshake::new();
+        let out = to_instance(&self.session, &self.conn);
+        let mut opening = Vec::with_capacity(33);
+        opening.push(OPEN);
+        opening.extend_from_slice(&hs.public());
+        self.client
+            .publish(out.clone(), opening.into())
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = tokio::time::timeout(ANSWER, incoming.recv())
+            .await
+            .ok()
+            .flatten()
+            .ok_or(
+                "the instance did not answer within 10 s: the session ended, or the instance \
+                 is offline",
+            )?;
+        if answer.len() != 33 || answer[0] != ACCEPT {
+            return Err("the instance's answer is malformed".into());
+        }
+        let mut peer = [0u8; 32];
+        peer.copy_from_slice(&answer[1..]);
+        let (tx, rx) = hs
+            .finish(&self.secret, &conn_id, Role::Initiator, peer)
+            .map_err(|e| e.to_string())?;
+        let mut link = Link {
+            client: self.client.clone(),
+            out,
+            tx,
+        };
+        // The first frame proves the secret to the instance.
+        link.send(Kind::Data, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        self.counters
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        pipe::carry(tcp, link, rx, incoming, end, &self.counters.traffic)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
