@@ -386,3 +386,24 @@ async fn ending_or_expiring_the_session_closes_open_connections_and_refuses_new_
     assert!(read_to_end(&mut open, 30).await.is_empty());
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_disconnects_a_session_user_when_its_jwt_expires() {
+    use flowmesh_link::async_nats::connection::State;
+    let s = Setup::start().await;
+    let id = new_id();
+    let support = s.support_client(&id, &[4; 32], now_secs() + 3).await;
+    assert_eq!(support.connection_state(), State::Connected);
+    // Expiry is enforced by the broker too, whatever the support side's clock or code says.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while support.connection_state() == State::Connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker kept an expired session user connected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And it does not let it back in.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(support.connection_state(), State::Connected);
+}

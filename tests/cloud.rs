@@ -1022,8 +1022,12 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
             .await
             .unwrap();
         let fake = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::Cloud);
-        let r =
-            flowmesh_proto::control::request(&cloud, &fake, "alice-sensor", "report_config").await;
+        let report = || flowmesh_proto::control::Ask {
+            action: "report_config",
+            args: "",
+            from: "test",
+        };
+        let r = flowmesh_proto::control::request(&cloud, &fake, "alice-sensor", report()).await;
         assert!(r.is_err(), "the cloud reached alice's sensor");
         // A request that does reach the sensor (alice's own credentials) but is sealed by
         // bob's key is refused without an answer.
@@ -1033,13 +1037,8 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
         )
         .await
         .unwrap();
-        let r = flowmesh_proto::control::request(
-            &inside,
-            &bob.identity,
-            "alice-sensor",
-            "report_config",
-        )
-        .await;
+        let r = flowmesh_proto::control::request(&inside, &bob.identity, "alice-sensor", report())
+            .await;
         assert!(r.is_err(), "a request sealed by another user was answered");
     });
     let log = std::fs::read_to_string(path("sensor.log")).unwrap();

@@ -55,6 +55,7 @@ fn a_heartbeat_and_a_remote_action_accepted_before_a_restart_are_refused_after_i
             &Control {
                 action: "report_config".into(),
                 request_id: "r1".into(),
+                ..Default::default()
             }
             .encode_to_vec(),
         )
@@ -105,6 +106,7 @@ fn a_heartbeat_and_a_remote_action_accepted_before_a_restart_are_refused_after_i
             &Control {
                 action: "report_config".into(),
                 request_id: "r2".into(),
+                ..Default::default()
             }
             .encode_to_vec(),
         )
