@@ -37,6 +37,7 @@ mod backend;
 mod cloud_loop;
 mod collector;
 mod consume;
+mod publish;
 mod status_loop;
 
 pub use collector::Collector;
