@@ -252,6 +252,25 @@ if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason
 "$bin" -q cloud blacklist --config "$pipe/manager.toml" || true
 echo
 
+# Remote assistance: the owner opens a 10-minute admin session on the collector; a support
+# engineer with only the key reaches its API through the cloud; the owner ends it.
+echo "flowmesh assist enable (a support engineer may reach us-collector's API for 10 minutes, as admin):"
+assisted=0
+rm -f "$pipe/assist.json"
+if key=$("$bin" -q assist enable --config "$pipe/us-collector.toml" --instance us-collector --admin --ttl 10m); then
+  echo "${key:0:60}… (one line: the assistance key)"
+  echo "$key" | setsid nohup "$bin" assist connect - --access-file "$pipe/assist.json" \
+    >"$pipe/assist.out" 2>"$pipe/assist.log" &
+  echo $! > "$pipe/assist.pid"
+  for _ in $(seq 1 40); do [ -s "$pipe/assist.json" ] && break; sleep 0.5; done
+  echo "flowmesh instances --access $pipe/assist.json (the support engineer, through the tunnel):"
+  if "$bin" -q instances --access "$pipe/assist.json"; then assisted=1; fi
+  "$bin" -q assist status --config "$pipe/us-collector.toml" --instance us-collector || true
+  "$bin" -q assist disable --config "$pipe/us-collector.toml" --instance us-collector || assisted=0
+  kill "$(cat "$pipe/assist.pid")" 2>/dev/null || true
+fi
+echo
+
 if [ -n "$smoke" ]; then
   log "smoke: stopping eu-sensor; watch must show it stopping, then offline"
   kill -TERM "$(cat "$pipe/eu-sensor.pid")" 2>/dev/null || true
@@ -270,11 +289,11 @@ if [ -n "$smoke" ]; then
     && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
     && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
-    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered"
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted (logs in $pipe)" >&2
   exit 1
 fi
 
