@@ -64,9 +64,8 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
         .keep();
     let d = dir.as_path();
     eprintln!("screenshots and logs: {}", d.display());
-    Identity::generate(IdentityKind::Cloud)
-        .write(&d.join("cloud.id"), false)
-        .unwrap();
+    let cloud = Identity::generate(IdentityKind::Cloud);
+    cloud.write(&d.join("cloud.id"), false).unwrap();
     let port = cluster.console_port();
     std::fs::write(
         d.join("manager.toml"),
@@ -142,8 +141,10 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     std::fs::write(
         d.join("collector.toml"),
         format!(
-            "replicas = 1\noffline_after_secs = 5\n{}\n[api]\nlisten = \"127.0.0.1:0\"\n",
-            downloaded("eu-collector")
+            "replicas = 1\noffline_after_secs = 5\n{}\n[cloud]\npinned = \"{}\"\npinned_signing = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+            downloaded("eu-collector"),
+            cloud.public().to_hex(),
+            flowmesh_link::cloud_sig::public_key(&cloud).to_hex(),
         ),
     )
     .unwrap();

@@ -1,4 +1,5 @@
-// Remote actions from the console (restart capture, reload policy, report configuration): the
+// Remote actions from the console (restart capture, reload policy, report configuration,
+// remote assistance): the
 // same sealed `flowmesh.v1.Control` request `flowmesh control` sends, on
 // `flowmesh.control.<instance>`, and its sealed `ControlReply` (proto/src/control.rs).
 
@@ -17,11 +18,17 @@ function decodeReply(bytes) {
   return r;
 }
 
-/** Asks `instance` to do `action`; resolves to its `{ ok, error, json }`. */
-export async function remoteAction(nc, me, instance, action) {
+/** Asks `instance` to do `action` (with `args`, JSON, if any); resolves to its
+ *  `{ ok, error, json }`. */
+export async function remoteAction(nc, me, instance, action, args = "") {
   const subject = `flowmesh.control.${instance}`;
   const requestId = hex(crypto.getRandomValues(new Uint8Array(8)));
-  const body = Uint8Array.from([...stringField(1, action), ...stringField(2, requestId)]);
+  const body = Uint8Array.from([
+    ...stringField(1, action),
+    ...stringField(2, requestId),
+    ...(args ? stringField(3, args) : []),
+    ...stringField(4, "console"),
+  ]);
   const sealed = await sealFrom(me, subject, body);
   const m = await nc.request(subject, sealed, { timeout: 10_000 });
   const opened = await openerFor(me).open(m.data, `${subject}.reply`);

@@ -1,6 +1,6 @@
 // The Instances page: every instance with its live status and last heartbeat, where it is
 // connected (region, node: the manager's registry), and what can be done to it — remote
-// actions, revoke — plus Add instance, which makes credentials in the browser (its nkey) and
+// actions, revoke, remote assistance — plus Add instance, which makes credentials in the browser (its nkey) and
 // shows a ready config to copy, with the command that starts it.
 
 import { nkeys } from "@nats-io/nats-core";
@@ -26,6 +26,57 @@ const addCard = el("section", { class: "card" },
   el("p", { class: "note" }, "Credentials for a new sensor, collector or watch client. Its key is made here, in your browser; the cloud signs it and never sees the secret half."),
   el("p", {}, addName, " ", addRole, " ", el("button", { id: "add-instance", on: { click: () => add().catch((e) => problem(addOut, e)) } }, "Create credentials")),
   addOut);
+
+// Remote assistance: a session on one collector, whose key a support engineer uses with
+// `flowmesh assist connect` to reach that collector's API (and nothing else) until it ends.
+const assistOut = el("pre", { class: "detail", id: "assist-result" }, "No session asked for yet.");
+const assistName = el("input", { id: "assist-instance", placeholder: "collector name", autocomplete: "off" });
+const assistAdmin = el("input", { type: "checkbox", id: "assist-admin" });
+const assistTtl = el("select", { id: "assist-ttl" },
+  [["1 hour", 3600], ["4 hours", 14400], ["24 hours", 86400]].map(([l, v]) => el("option", { value: v }, l)));
+const assistCard = el("section", { class: "card" },
+  el("h2", {}, "Remote assistance"),
+  el("p", { class: "note" }, "Let a support engineer reach one collector's API through the cloud, for at most a day. " +
+    "Hand the key over by a secure channel: whoever holds it runs `flowmesh assist connect KEY`. " +
+    "The session ends by itself, or when you disable it; the collector raises remote_assistance alerts."),
+  el("p", {}, assistName, " ", el("label", {}, assistAdmin, " as admin"), " ", assistTtl, " ",
+    el("button", { id: "assist-enable", on: { click: () => assist("assist_enable") } }, "Enable"), " ",
+    el("button", { class: "plain", id: "assist-status", on: { click: () => assist("assist_status") } }, "Status"), " ",
+    el("button", { class: "plain", id: "assist-disable", on: { click: () => assist("assist_disable") } }, "Disable")),
+  assistOut);
+
+async function assist(action) {
+  const instance = assistName.value.trim();
+  if (!instance) {
+    assistOut.textContent = "Name the collector to assist.";
+    return;
+  }
+  const args = action === "assist_enable"
+    ? JSON.stringify({ admin: assistAdmin.checked, ttl_secs: Number(assistTtl.value) })
+    : "";
+  assistOut.textContent = `${instance}: ${action}…`;
+  try {
+    const r = await remoteAction(ctx.link.nc, ctx.me, instance, action, args);
+    if (!r.ok) {
+      assistOut.textContent = `${instance}: ${action} refused: ${r.error}`;
+      return;
+    }
+    const v = JSON.parse(r.json);
+    if (action === "assist_enable") {
+      assistOut.textContent = `${instance}: session ${v.session} until ${v.expires}${v.admin ? " (as admin)" : ""}.
+` +
+        `Hand this key over by a secure channel; it works until the session ends:
+
+${v.key}`;
+    } else if (action === "assist_disable") {
+      assistOut.textContent = v.ended ? `${instance}: session ${v.session} ended` : `${instance}: no session was active`;
+    } else {
+      assistOut.textContent = `${instance}: ${JSON.stringify(v, null, 2)}`;
+    }
+  } catch (e) {
+    assistOut.textContent = `${instance}: ${action} failed: ${e.message}`;
+  }
+}
 
 async function askWhere() {
   asked = Date.now();
@@ -139,10 +190,12 @@ export function instancesPage(state) {
                 el("td", { class: "actions" },
                   role === "sensor" ? button("Restart capture", () => act(i.instance, "restart_capture")) : "",
                   role === "collector" ? button("Reload policy", () => act(i.instance, "reload_policy")) : "",
+                  role === "collector" ? button("Assist…", () => { assistName.value = i.instance; assistName.scrollIntoView(); }) : "",
                   button("Report config", () => act(i.instance, "report_config")),
                   button("Revoke", () => revoke(i.instance))));
             })),
       actionOut),
+    assistCard,
     addCard,
   );
 }

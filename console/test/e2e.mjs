@@ -176,6 +176,20 @@ try {
   };
   await action("eu-collector", "Report config", "eu-collector: report_config done");
   await action("eu-sensor", "Restart capture", "eu-sensor: restart_capture done");
+  // Remote assistance on the collector: enabled as admin for an hour (the key shown), its
+  // status, then disabled.
+  await page.click('#instances tr[data-instance="eu-collector"] button:has-text("Assist")');
+  await page.check("#assist-admin");
+  await page.click("#assist-enable");
+  const assisted = (e) => page.waitForFunction((x) => document.getElementById("assist-result")?.textContent.includes(x), e, { timeout: 30_000 });
+  await assisted("fmassist1_");
+  await assisted("(as admin)");
+  await shot(page, "09-assist");
+  await page.click("#assist-status");
+  await assisted('"requested_by": "console"');
+  await page.click("#assist-disable");
+  await assisted("ended");
+  step("remote assistance enabled (key shown), its status, disabled");
   page.once("dialog", (d) => d.accept());
   await action("eu-sensor-2", "Revoke", "eu-sensor-2: revoked");
   await shot(page, "09-actions");
