@@ -39,7 +39,9 @@ async fn service() -> SocketAddr {
                 }
                 let (mut r, mut w) = s.split();
                 if kind[0] == b'u' {
-                    let n = tokio::io::copy(&mut r, &mut tokio::io::sink()).await.unwrap_or(0);
+                    let n = tokio::io::copy(&mut r, &mut tokio::io::sink())
+                        .await
+                        .unwrap_or(0);
                     let _ = w.write_all(&n.to_be_bytes()).await;
                 } else {
                     let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -130,8 +132,7 @@ fn main() {
         let mb = UPLOAD as f64 / 1e6;
         for round in 1..=3 {
             let (direct, through) = (upload(service).await, upload(tunnel).await);
-            let (rtt_direct, rtt_through) =
-                (round_trips(service).await, round_trips(tunnel).await);
+            let (rtt_direct, rtt_through) = (round_trips(service).await, round_trips(tunnel).await);
             println!(
                 "round {round}: upload {:.0} MB/s direct, {:.1} MB/s through the tunnel ({:.1}%); \
                  round trip (median of {ROUND_TRIPS}) {:.0} µs direct, {:.0} µs through the tunnel \

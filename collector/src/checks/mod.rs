@@ -309,8 +309,10 @@ impl Engine {
         }
         self.now = self.now.max(time);
         if !self.traffic.is_empty() {
-            let in_profiles = self.profiles.of(f);
-            self.traffic.add(f, time, &in_profiles);
+            let mut probe = flowmesh_bpf::Probe::new(f);
+            let profiles = &self.profiles;
+            self.traffic
+                .add(f, time, &mut |name| profiles.contains(name, &mut probe));
         }
         // Flow-level checks judge each flow once (the sensor marks the other parts of a flow
         // it split at period boundaries or active timeouts).

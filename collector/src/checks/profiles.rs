@@ -4,7 +4,6 @@
 //! records from any sensor and link type. A flow belongs to every profile it matches.
 
 use flowmesh_bpf::{Probe, RecordFilter};
-use flowmesh_record::FlowRecord;
 
 use crate::policy::Profile;
 
@@ -25,16 +24,13 @@ impl Profiles {
         }
     }
 
-    /// Names of the profiles `f` belongs to.
-    pub fn of(&self, f: &FlowRecord) -> Vec<&str> {
-        if self.filters.is_empty() {
-            return Vec::new();
-        }
-        let mut probe = Probe::new(f);
+    /// Whether the flow `probe` holds belongs to the profile `name` (an unknown name: no).
+    /// Asked only for the profiles a rule names, so nothing is matched, or allocated, for
+    /// profiles no rule uses.
+    pub fn contains(&self, name: &str, probe: &mut Probe<'_>) -> bool {
         self.filters
             .iter()
-            .filter(|(_, b)| b.matches(&mut probe))
-            .map(|(n, _)| n.as_str())
-            .collect()
+            .find(|(n, _)| n == name)
+            .is_some_and(|(_, b)| b.matches(probe))
     }
 }

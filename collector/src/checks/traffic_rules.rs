@@ -239,10 +239,11 @@ impl TrafficRules {
         }
     }
 
-    /// Adds a flow record at its last-packet time `t`, in the profiles `profiles`, to the
-    /// period that holds `t` (a record lies within one 5-minute period: the sensor splits flows
-    /// at boundaries). Nothing is judged here: periods are judged by [`TrafficRules::advance`].
-    pub fn add(&mut self, f: &FlowRecord, t: i64, profiles: &[&str]) {
+    /// Adds a flow record at its last-packet time `t` to the period that holds `t` (a record
+    /// lies within one 5-minute period: the sensor splits flows at boundaries); `in_profile`
+    /// says whether it belongs to a profile, asked only for the profiles rules name. Nothing is
+    /// judged here: periods are judged by [`TrafficRules::advance`].
+    pub fn add(&mut self, f: &FlowRecord, t: i64, in_profile: &mut dyn FnMut(&str) -> bool) {
         let bytes = f.c2s_bytes + f.s2c_bytes;
         for st in self.rules.iter_mut() {
             let r = &st.rule;
@@ -276,7 +277,7 @@ impl TrafficRules {
                 {
                     single
                 }
-                Target::Profile(name) if profiles.contains(&name.as_str()) => single,
+                Target::Profile(name) if in_profile(name) => single,
                 // NetFlow exporters arrive with the collector's flow import; captures have none.
                 _ => [None, None],
             };
@@ -388,10 +389,10 @@ mod tests {
             "[[traffic_rule]]\ntarget = \"interface:eth0\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"below\"\nvalue = \"1KB\"\n",
         );
         let t0 = 1_774_737_600_000_000;
-        r.add(&record(t0), t0, &[]);
+        r.add(&record(t0), t0, &mut |_| false);
         // A record dated far ahead is counted in its own period, reached by a skip.
         let far = t0 + 400 * 86_400_000_000;
-        r.add(&record(far), far, &[]);
+        r.add(&record(far), far, &mut |_| false);
         let mut breaches = Vec::new();
         r.advance(i64::MAX, &mut |b| breaches.push(b));
         assert!(
