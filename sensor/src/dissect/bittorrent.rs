@@ -20,25 +20,19 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     if p.starts_with(b"d1:ad2:id20:") || p.starts_with(b"d1:rd2:id20:") {
         return Verdict::Match(L7::BitTorrent, None);
     }
-    // uTP: version 1 in the low nibble, type 0..4 in the high nibble, a known extension, 20-byte
-    // header; the SYN (type 4) of a connection starts it.
-    // Only between ephemeral ports: well-known services' payloads can look alike.
-    if p.len() >= 20
-        && p[0] & 0x0f == 1
-        && p[0] >> 4 <= 4
-        && p[1] <= 2
+    // uTP: a connection's SYN (type 4, version 1: 0x41), no extension or the selective-ack
+    // one, no timestamp difference yet (nothing received), a window, exactly the header — and
+    // only between ephemeral ports. Later packets of a uTP stream alone are not evidence
+    // enough: too many UDP protocols start alike.
+    if p.len() == 20
+        && p[0] == 0x41
+        && p[1] == 0
+        && p[8..12] == [0, 0, 0, 0]
         && v.client_port > 1024
         && v.server_port > 1024
+        && v.c2s_packets + v.s2c_packets <= 1
     {
-        let st_syn = p[0] >> 4 == 4;
-        let wnd = u32::from_be_bytes([p[12], p[13], p[14], p[15]]);
-        if (st_syn && p.len() == 20)
-            || (wnd > 0 && p[1] <= 2 && (p.len() == 20 || p.len() >= 26))
-                && !v.port(53)
-                && !v.port(443)
-        {
-            return Verdict::Match(L7::BitTorrent, None);
-        }
+        return Verdict::Match(L7::BitTorrent, None);
     }
     Verdict::No
 }

@@ -88,7 +88,7 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn query(name: &str) -> Vec<u8> {

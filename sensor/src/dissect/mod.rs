@@ -10,6 +10,7 @@ mod bgp;
 mod bittorrent;
 mod dhcp;
 mod dns;
+mod dnscrypt;
 mod dropbox;
 mod ftp;
 mod http;
@@ -18,12 +19,17 @@ mod l7;
 mod mail;
 mod mysql;
 mod netbios;
+mod nfs;
 mod ntp;
+mod oicq;
 mod openvpn;
 mod quic;
 mod quic_initial;
+mod radius;
 mod rdp;
+mod signatures;
 mod sip;
+mod slp;
 mod snmp;
 mod spotify;
 mod ssh;
@@ -185,6 +191,8 @@ const MAX_PENDING: usize = 16 * 1024;
 
 /// The dissectors, most specific first; each is cheap to reject.
 const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
+    // Before DNS: a resolver's certificate query is a well-formed DNS query.
+    dnscrypt::detect,
     dns::detect,
     tls::detect,
     http::detect,
@@ -197,13 +205,19 @@ const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
     ipsec::detect,
     mysql::detect,
     netbios::detect,
+    nfs::detect,
     ntp::detect,
+    oicq::detect,
+    // Before OpenVPN and TFTP, whose first bytes a STUN message can share.
+    stun::detect,
     openvpn::detect,
+    radius::detect,
     rdp::detect,
     sip::detect,
+    slp::detect,
     snmp::detect,
     spotify::detect,
-    stun::detect,
+    signatures::detect,
     syslog::detect,
     telegram::detect,
     teredo::detect,
@@ -300,4 +314,36 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
         *b.get(at + 2)?,
         *b.get(at + 3)?,
     ]))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn view(proto: u8, payload: &[u8], client_port: u16, server_port: u16) -> PacketView<'_> {
+        PacketView {
+            proto,
+            from_client: true,
+            client_port,
+            server_port,
+            payload,
+            tcp_flags: 0x18,
+            icmp: None,
+            server_ip: IpAddr::from([192, 0, 2, 1]),
+            client_ip: IpAddr::from([192, 0, 2, 2]),
+            c2s_packets: 1,
+            s2c_packets: 0,
+            current: L7::Unknown,
+        }
+    }
+
+    /// A client's UDP datagram.
+    pub(crate) fn udp(payload: &[u8], client_port: u16, server_port: u16) -> PacketView<'_> {
+        view(crate::decode::proto::UDP, payload, client_port, server_port)
+    }
+
+    /// A client's TCP segment.
+    pub(crate) fn tcp(payload: &[u8], client_port: u16, server_port: u16) -> PacketView<'_> {
+        view(crate::decode::proto::TCP, payload, client_port, server_port)
+    }
 }

@@ -8,10 +8,13 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     if !v.udp() || p.len() < 4 || p[0] != 0 {
         return Verdict::No;
     }
-    // The transfer itself runs between two ephemeral ports: DATA (block, ≤ 512 bytes) or ACK.
+    // The transfer itself runs between two ephemeral ports: its first DATA (block 1, ≤ 512
+    // bytes) or the ACK of the request (block 0) or of block 1, opening the flow.
     let block = u16::from_be_bytes([p[2], p[3]]);
-    if (p[1] == 3 && p.len() <= 516 && block >= 1 && v.s2c_packets + v.c2s_packets <= 3)
-        || (p[1] == 4 && p.len() == 4 && block <= 1)
+    let opening = v.s2c_packets + v.c2s_packets <= 2;
+    if opening
+        && ((p[1] == 3 && p.len() <= 516 && block == 1)
+            || (p[1] == 4 && p.len() == 4 && block <= 1))
     {
         return Verdict::Match(L7::TFTP, None);
     }

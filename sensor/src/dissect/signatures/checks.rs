@@ -1,0 +1,330 @@
+//! The checks of the signature table, one per protocol.
+
+use crate::dissect::{u16_at, u32_at};
+
+fn u16_le(p: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes([*p.get(at)?, *p.get(at + 1)?]))
+}
+
+fn u32_le(p: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(p.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A length field that counts from `base` covers the message (or this first segment of it).
+fn covers(len: Option<usize>, base: usize, p: &[u8]) -> bool {
+    len.is_some_and(|l| l + base == p.len())
+}
+
+/// TDS: packet type, status, length (big-endian, the whole packet), SPID, packet id, window 0.
+pub(super) fn tds(p: &[u8], _: bool) -> bool {
+    p.len() >= 8
+        && matches!(
+            p[0],
+            0x01 | 0x02 | 0x03 | 0x04 | 0x06 | 0x07 | 0x0e | 0x0f | 0x10 | 0x11 | 0x12
+        )
+        && p[1] & !0x1f == 0
+        && covers(u16_at(p, 2).map(usize::from), 0, p)
+        && p[7] == 0
+}
+
+/// PostgreSQL's first message: its length, then protocol 3.0 or an SSL, GSS or cancel request.
+pub(super) fn postgres(p: &[u8], from_client: bool) -> bool {
+    from_client
+        && covers(u32_at(p, 0).map(|l| l as usize), 0, p)
+        && match u32_at(p, 4) {
+            Some(0x0003_0000) => p.len() > 8 && p.ends_with(&[0]),
+            Some(80_877_103 | 80_877_104) => p.len() == 8,
+            Some(80_877_102) => p.len() == 16,
+            _ => false,
+        }
+}
+
+/// MongoDB wire protocol: message length (little-endian), request id, response-to, a known op
+/// code; a request answers nothing.
+pub(super) fn mongodb(p: &[u8], from_client: bool) -> bool {
+    let op = u32_le(p, 12).unwrap_or(0);
+    p.len() >= 21
+        && covers(u32_le(p, 0).map(|l| l as usize), 0, p)
+        && matches!(op, 1 | 2001..=2007 | 2010..=2013)
+        && (!from_client || u32_le(p, 8) == Some(0))
+}
+
+/// MQTT CONNECT: fixed header 0x10, remaining length, protocol name MQTT (or v3.1's MQIsdp)
+/// and level 3, 4 or 5.
+pub(super) fn mqtt(p: &[u8], from_client: bool) -> bool {
+    if !from_client || p.first() != Some(&0x10) {
+        return false;
+    }
+    let mut at = 1;
+    let mut remaining = 0usize;
+    for shift in 0..4 {
+        let Some(&b) = p.get(at) else { return false };
+        remaining |= usize::from(b & 0x7f) << (7 * shift);
+        at += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let v = &p[at.min(p.len())..];
+    remaining + at == p.len()
+        && (v.starts_with(b"\x00\x04MQTT") && matches!(v.get(6), Some(4 | 5))
+            || v.starts_with(b"\x00\x06MQIsdp") && v.get(8) == Some(&3))
+}
+
+/// RTSP: a request line naming an rtsp:// URL and RTSP/1.0 or 2.0, or a response.
+pub(super) fn rtsp(p: &[u8], _: bool) -> bool {
+    if p.starts_with(b"RTSP/1.0 ") || p.starts_with(b"RTSP/2.0 ") {
+        return true;
+    }
+    let line = p.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let method_end = line.iter().position(|&b| b == b' ').unwrap_or(0);
+    (3..=13).contains(&method_end)
+        && line[..method_end].iter().all(u8::is_ascii_uppercase)
+        && line[method_end + 1..].starts_with(b"rtsp")
+        && (line.ends_with(b"RTSP/1.0\r") || line.ends_with(b"RTSP/2.0\r"))
+}
+
+/// VNC: the server's protocol version, `RFB xxx.yyy\n`.
+pub(super) fn vnc(p: &[u8], _: bool) -> bool {
+    p.len() == 12
+        && p.starts_with(b"RFB ")
+        && p[4..7].iter().all(u8::is_ascii_digit)
+        && p[7] == b'.'
+        && p[8..11].iter().all(u8::is_ascii_digit)
+        && p[11] == b'\n'
+}
+
+/// Telnet: option negotiation first — IAC (255) then WILL/WONT/DO/DONT or SB.
+pub(super) fn telnet(p: &[u8], _: bool) -> bool {
+    p.len() >= 3 && p[0] == 0xff && (0xfa..=0xfe).contains(&p[1])
+}
+
+/// Munin: the node's banner.
+pub(super) fn munin(p: &[u8], from_client: bool) -> bool {
+    !from_client && p.starts_with(b"# munin node at ")
+}
+
+/// AJP13: the request magic 0x1234 with the length after it, or the container's "AB".
+pub(super) fn ajp(p: &[u8], from_client: bool) -> bool {
+    let magic = if from_client { [0x12, 0x34] } else { *b"AB" };
+    p.len() >= 5 && p[..2] == magic && covers(u16_at(p, 2).map(usize::from), 4, p)
+}
+
+/// SOCKS 4 (connect or bind, a user id ending in NUL) or 5 (the method list).
+pub(super) fn socks(p: &[u8], from_client: bool) -> bool {
+    from_client
+        && match p.first() {
+            Some(4) => p.len() >= 9 && matches!(p[1], 1 | 2) && p.last() == Some(&0),
+            Some(5) => p.len() >= 3 && usize::from(p[1]) + 2 == p.len() && p[1] > 0,
+            _ => false,
+        }
+}
+
+/// DNP3: the link layer's start bytes 0x05 0x64, a length of at least 5, and the header CRC
+/// after the 8 header bytes.
+pub(super) fn dnp3(p: &[u8], _: bool) -> bool {
+    p.len() >= 10 && p[0] == 0x05 && p[1] == 0x64 && p[2] >= 5
+}
+
+/// IEC 60870-5-104: APDUs of start byte 0x68 and a length (4..=253), filling the segment.
+pub(super) fn iec104(mut p: &[u8], _: bool) -> bool {
+    if p.len() < 6 {
+        return false;
+    }
+    while !p.is_empty() {
+        match p {
+            [0x68, len, ..] if (4..=253).contains(len) && usize::from(*len) + 2 <= p.len() => {
+                p = &p[usize::from(*len) + 2..];
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Modbus/TCP: MBAP header with protocol id 0 and a length covering unit id and PDU, then a
+/// function code (an exception sets the top bit).
+pub(super) fn modbus(p: &[u8], _: bool) -> bool {
+    p.len() >= 8
+        && u16_at(p, 2) == Some(0)
+        && covers(u16_at(p, 4).map(usize::from), 6, p)
+        && (1..=127).contains(&(p[7] & 0x7f))
+}
+
+/// Data over ISO transport: TPKT (version 3, its length), then a COTP data TPDU (length 2,
+/// code 0xF0) — what follows it tells S7comm and MMS apart.
+fn cotp_data(p: &[u8]) -> Option<&[u8]> {
+    let framed = p.len() >= 8
+        && p[0] == 3
+        && p[1] == 0
+        && covers(u16_at(p, 2).map(usize::from), 0, p)
+        && p[4] == 2
+        && p[5] == 0xf0;
+    framed.then(|| &p[7..])
+}
+
+/// S7comm: its protocol id 0x32 and a PDU type (job, ack, ack-data, user data).
+pub(super) fn s7comm(p: &[u8], _: bool) -> bool {
+    cotp_data(p).is_some_and(|s7| s7.len() >= 10 && s7[0] == 0x32 && matches!(s7[1], 1 | 2 | 3 | 7))
+}
+
+/// MMS (ISO 9506): an ISO session CONNECT or ACCEPT SPDU, or the give-tokens + data SPDUs
+/// that carry MMS PDUs.
+pub(super) fn mms(p: &[u8], _: bool) -> bool {
+    cotp_data(p)
+        .is_some_and(|s| s.len() >= 4 && (matches!(s[0], 0x0d | 0x0e) || s[..4] == [1, 0, 1, 0]))
+}
+
+/// RESP (Redis): a client command as an array of bulk strings, `*N\r\n$M\r\n`.
+pub(super) fn resp(p: &[u8], from_client: bool) -> bool {
+    let number = |b: &[u8]| -> Option<usize> {
+        let end = b.iter().position(|&c| c == b'\r')?;
+        (end > 0
+            && end <= 9
+            && b[..end].iter().all(u8::is_ascii_digit)
+            && b.get(end + 1) == Some(&b'\n'))
+        .then_some(end + 2)
+    };
+    from_client
+        && p.first() == Some(&b'*')
+        && number(&p[1..])
+            .is_some_and(|n| p.get(1 + n) == Some(&b'$') && number(&p[2 + n..]).is_some())
+}
+
+/// EtherNet/IP encapsulation: a known command and a length covering the data after the
+/// 24-byte header (little-endian).
+pub(super) fn enip(p: &[u8], _: bool) -> bool {
+    p.len() >= 24
+        && matches!(
+            u16_le(p, 0),
+            Some(0x0004 | 0x0063 | 0x0064 | 0x0065 | 0x0066 | 0x006f | 0x0070)
+        )
+        && covers(u16_le(p, 2).map(usize::from), 24, p)
+}
+
+/// BACnet/IP: BVLC type 0x81, a function (0..=0x0c), the length of the datagram.
+pub(super) fn bacnet(p: &[u8], _: bool) -> bool {
+    p.len() >= 4 && p[0] == 0x81 && p[1] <= 0x0c && covers(u16_at(p, 2).map(usize::from), 0, p)
+}
+
+/// HART-IP: version 1, message type (request, response, publish, NAK), its byte count.
+pub(super) fn hart_ip(p: &[u8], _: bool) -> bool {
+    p.len() >= 8 && p[0] == 1 && p[1] <= 3 && covers(u16_at(p, 6).map(usize::from), 0, p)
+}
+
+/// IEEE C37.118 synchrophasors: sync byte 0xAA, a frame type (data, header, configuration,
+/// command), the frame size.
+pub(super) fn c37118(p: &[u8], _: bool) -> bool {
+    p.len() >= 16
+        && p[0] == 0xaa
+        && matches!(p[1] >> 4, 0..=5)
+        && matches!(p[1] & 0x0f, 1 | 2)
+        && covers(u16_at(p, 2).map(usize::from), 0, p)
+}
+
+/// CoAP: version 1, a token of at most 8 bytes, a request method or a response class.
+pub(super) fn coap(p: &[u8], _: bool) -> bool {
+    let (version, tkl, code) = (
+        p.first().map_or(0, |b| b >> 6),
+        p.first().map_or(9, |b| b & 0x0f),
+        p.get(1).copied().unwrap_or(0xff),
+    );
+    p.len() >= 4
+        && version == 1
+        && tkl <= 8
+        && p.len() >= 4 + usize::from(tkl)
+        && (matches!(code, 1..=7) || matches!(code >> 5, 2 | 4 | 5) || code == 0 && p.len() == 4)
+}
+
+/// HSRP: version 0 (hello, coup or resign, a defined state, 20 bytes) or 2 (its TLVs).
+pub(super) fn hsrp(p: &[u8], _: bool) -> bool {
+    match p {
+        [0, op, state, ..] if p.len() == 20 => *op <= 2 && matches!(state, 0 | 1 | 2 | 4 | 8 | 16),
+        [1, 40, 2, ..] => p.len() >= 42,
+        _ => false,
+    }
+}
+
+/// BFD control: version 1, the length field equal to the datagram's, a detect multiplier.
+pub(super) fn bfd(p: &[u8], _: bool) -> bool {
+    p.len() >= 24 && p[0] >> 5 == 1 && usize::from(p[3]) == p.len() && p[2] != 0
+}
+
+/// XDMCP: version 1, an opcode (1..=14), the length of the rest.
+pub(super) fn xdmcp(p: &[u8], _: bool) -> bool {
+    u16_at(p, 0) == Some(1)
+        && u16_at(p, 2).is_some_and(|o| (1..=14).contains(&o))
+        && covers(u16_at(p, 4).map(usize::from), 6, p)
+}
+
+/// NAT-PMP: version 0; an address request (2 bytes), a mapping request (12) or an answer.
+pub(super) fn nat_pmp(p: &[u8], from_client: bool) -> bool {
+    match (p, from_client) {
+        ([0, 0], true) => true,
+        ([0, 1 | 2, 0, 0, ..], true) => p.len() == 12,
+        ([0, 128..=130, _, _, ..], false) => matches!(p.len(), 12 | 16),
+        _ => false,
+    }
+}
+
+/// Roughtime: the `ROUGHTIM` packet magic of the IETF drafts.
+pub(super) fn roughtime(p: &[u8], _: bool) -> bool {
+    p.len() >= 12 && p.starts_with(b"ROUGHTIM")
+}
+
+/// Tuya's local protocol: prefix 0x000055AA and suffix 0x0000AA55, a length in between.
+pub(super) fn tuya(p: &[u8], _: bool) -> bool {
+    p.len() >= 24 && p.starts_with(&[0, 0, 0x55, 0xaa]) && p.ends_with(&[0, 0, 0xaa, 0x55])
+}
+
+/// RakNet's unconnected messages: an id, then the 16-byte offline magic where the id puts it.
+pub(super) fn raknet(p: &[u8], _: bool) -> bool {
+    const MAGIC: [u8; 16] = [
+        0x00, 0xff, 0xff, 0x00, 0xfe, 0xfe, 0xfe, 0xfe, 0xfd, 0xfd, 0xfd, 0xfd, 0x12, 0x34, 0x56,
+        0x78,
+    ];
+    let at = match p.first() {
+        Some(0x01 | 0x02) => 9,
+        Some(0x1c) => 17,
+        Some(0x05..=0x08 | 0x19 | 0x1a) => 1,
+        _ => return false,
+    };
+    p.get(at..at + 16) == Some(&MAGIC[..])
+}
+
+/// Canon BJNP: its magic (`BJNP`, or `BNJB`/`MFNP` for scanners) and a payload type.
+pub(super) fn bjnp(p: &[u8], _: bool) -> bool {
+    p.len() >= 16 && (p.starts_with(b"BJNP") || p.starts_with(b"BNJB") || p.starts_with(b"MFNP"))
+}
+
+/// Syncthing's local discovery announcement: its magic number.
+pub(super) fn syncthing(p: &[u8], _: bool) -> bool {
+    p.len() > 4 && (u32_at(p, 0) == Some(0x2ea7_d90b) || u32_at(p, 0) == Some(0x7d79_bc40))
+}
+
+/// collectd's binary protocol: parts (type, length ≥ 4) filling the datagram, the first one
+/// a host, time or plugin part.
+pub(super) fn collectd(mut p: &[u8], _: bool) -> bool {
+    if !matches!(u16_at(p, 0), Some(0 | 1 | 2 | 3 | 4 | 5 | 8 | 9)) {
+        return false;
+    }
+    while !p.is_empty() {
+        match u16_at(p, 2).map(usize::from) {
+            Some(l) if l >= 4 && l <= p.len() => p = &p[l..],
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// WS-Discovery: SOAP over UDP naming the discovery namespace.
+pub(super) fn wsd(p: &[u8], _: bool) -> bool {
+    p.starts_with(b"<?xml")
+        && p.windows(32)
+            .any(|w| w.eq_ignore_ascii_case(b"schemas.xmlsoap.org/ws/2005/04/d"))
+}
+
+/// TeamViewer: its command bytes at the start of a segment (0x17 0x24 or 0x11 0x30).
+pub(super) fn teamviewer(p: &[u8], _: bool) -> bool {
+    p.len() >= 4 && matches!((p[0], p[1]), (0x17, 0x24) | (0x11, 0x30))
+}
