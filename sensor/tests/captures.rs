@@ -98,3 +98,23 @@ fn pcapng_with_two_interfaces_and_their_own_link_types_and_resolutions() {
     assert_eq!((f.c2s_packets, f.s2c_packets, f.l7), (1, 1, "DNS"));
     assert_eq!(rfc3339_micros(f.last_seen), "2023-11-14T22:13:20.250000Z");
 }
+
+#[test]
+fn pcaps_of_format_2_0_to_2_2_keep_the_two_lengths_the_other_way_round() {
+    // Before format 2.3 a record header held the original length first, then the captured
+    // one; libpcap reads them so (nDPI's fuzz-2021-10-13.pcap is such a file).
+    let frame = eth_udp(40000, 53, &dns_query("old.example"));
+    let mut f = pcap(1, std::slice::from_ref(&frame));
+    f[6] = 0; // version 2.0
+    let caplen = frame.len() as u32;
+    f[32..36].copy_from_slice(&(caplen + 1000).to_le_bytes());
+    f[36..40].copy_from_slice(&caplen.to_le_bytes());
+    let (read, r) = flows(&f);
+    r.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].c2s_bytes, u64::from(caplen) + 1000);
+    // The same header in format 2.4 is a record claiming more than it holds: truncated.
+    f[6] = 4;
+    let (_, r) = flows(&f);
+    assert!(r.unwrap_err().contains("truncated"));
+}

@@ -197,6 +197,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     match err {
         None => Ok(ExitCode::SUCCESS),
+        // A file cut short inside its last packet (a capture stopped while writing, a copy
+        // interrupted) still held every packet before it: they are all above. As libpcap's
+        // readers do, that is a warning, not a failure.
+        Some(e @ flowmesh_sensor::capture::CaptureError::Truncated { .. }) => {
+            eprintln!(
+                "warning: {source}: {e}: the file ends inside a packet (cut short while it was \
+                 written?); the {} flows above hold every packet before it",
+                stats.flows
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Some(e) => {
             eprintln!(
                 "error: {source}: {e} (the {} flows above were read before it)",

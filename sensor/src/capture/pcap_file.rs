@@ -45,9 +45,20 @@ impl Chunk {
     }
 }
 
+/// Where a record header keeps its two lengths. Files of format versions before 2.3 have
+/// them the other way round; 2.3 was written both ways (libpcap tells them apart by which is
+/// larger), later ones have captured length first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lengths {
+    CapturedFirst,
+    Swapped,
+    Either,
+}
+
 /// A classic pcap reader.
 pub struct PcapReader<R: Read> {
     input: R,
+    lengths: Lengths,
     big_endian: bool,
     nanos: bool,
     record_extra: usize,
@@ -79,8 +90,22 @@ impl<R: Read> PcapReader<R> {
                 } else {
                     u32::from_le_bytes(raw)
                 };
+                let u16_of = |b: [u8; 2]| {
+                    if big_endian {
+                        u16::from_be_bytes(b)
+                    } else {
+                        u16::from_le_bytes(b)
+                    }
+                };
+                let (major, minor) = (u16_of([rest[0], rest[1]]), u16_of([rest[2], rest[3]]));
+                let lengths = match (major, minor) {
+                    (2, 0..=2) | (543, _) => Lengths::Swapped,
+                    (2, 3) => Lengths::Either,
+                    _ => Lengths::CapturedFirst,
+                };
                 Ok(PcapReader {
                     input,
+                    lengths,
                     big_endian,
                     nanos,
                     record_extra,
@@ -126,8 +151,12 @@ impl<R: Read> PcapReader<R> {
         let hdr = &self.chunk.buf[self.chunk.pos..self.chunk.pos + hlen];
         let sec = self.u32_at(&hdr[0..4]) as i64;
         let frac = self.u32_at(&hdr[4..8]) as i64;
-        let caplen = self.u32_at(&hdr[8..12]);
-        let wire_len = self.u32_at(&hdr[12..16]);
+        let (mut caplen, mut wire_len) = (self.u32_at(&hdr[8..12]), self.u32_at(&hdr[12..16]));
+        if self.lengths == Lengths::Swapped
+            || (self.lengths == Lengths::Either && caplen > wire_len)
+        {
+            std::mem::swap(&mut caplen, &mut wire_len);
+        }
         if caplen > MAX_RECORD {
             return Err(CaptureError::Malformed {
                 offset: self.offset,
