@@ -48,5 +48,8 @@ l7_names! {
     HSRP => "HSRP", BFD => "BFD", XDMCP => "XDMCP", NAT_PMP => "NAT-PMP", Roughtime => "Roughtime",
     TuyaLP => "TuyaLP", RakNet => "RakNet", BJNP => "BJNP", Syncthing => "Syncthing",
     Collectd => "collectd", WSD => "WSD", TeamViewer => "TeamViewer",
-    ISO9506_1_MMS => "ISO9506-1-MMS", RESP => "RESP",
+    ISO9506_1_MMS => "ISO9506-1-MMS", RESP => "RESP", SD_RTN => "SD-RTN", AliCloud => "AliCloud",
+    AVAST => "AVAST", Controller_Area_Network => "Controller_Area_Network", KCP => "KCP",
+    ZUG => "ZUG", GenshinImpact => "GenshinImpact", Viber => "Viber",
+    CAPWAP => "CAPWAP", LISP => "LISP", RX => "RX",
 }

@@ -267,9 +267,45 @@ pub(super) fn nat_pmp(p: &[u8], from_client: bool) -> bool {
     }
 }
 
-/// Roughtime: the `ROUGHTIM` packet magic of the IETF drafts.
+/// Roughtime: the `ROUGHTIM` packet magic of the IETF drafts, or (Google's first form) a bare
+/// tagged message — a tag count, its offsets (multiples of 4, rising, inside the message) and
+/// its tags (four characters, ascending).
 pub(super) fn roughtime(p: &[u8], _: bool) -> bool {
-    p.len() >= 12 && p.starts_with(b"ROUGHTIM")
+    if p.len() >= 12 && p.starts_with(b"ROUGHTIM") {
+        return true;
+    }
+    let Some(n) = u32_le(p, 0)
+        .map(|n| n as usize)
+        .filter(|n| (1..=64).contains(n))
+    else {
+        return false;
+    };
+    let header = 4 + 4 * (n - 1) + 4 * n;
+    if p.len() < header {
+        return false;
+    }
+    let body = p.len() - header;
+    let offsets = (1..n).map(|i| u32_le(p, 4 * i).unwrap_or(u32::MAX) as usize);
+    let tags = (0..n).map(|i| u32_le(p, 4 * n + 4 * i).unwrap_or(0));
+    let mut last_offset = 0;
+    for o in offsets {
+        if o % 4 != 0 || o < last_offset || o > body {
+            return false;
+        }
+        last_offset = o;
+    }
+    let mut last_tag = None;
+    for t in tags {
+        let chars_ok = t
+            .to_le_bytes()
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b == 0 || b == 0xff);
+        if !chars_ok || last_tag.is_some_and(|l| t <= l) {
+            return false;
+        }
+        last_tag = Some(t);
+    }
+    n >= 2
 }
 
 /// Tuya's local protocol: prefix 0x000055AA and suffix 0x0000AA55, a length in between.
@@ -327,4 +363,105 @@ pub(super) fn wsd(p: &[u8], _: bool) -> bool {
 /// TeamViewer: its command bytes at the start of a segment (0x17 0x24 or 0x11 0x30).
 pub(super) fn teamviewer(p: &[u8], _: bool) -> bool {
     p.len() >= 4 && matches!((p[0], p[1]), (0x17, 0x24) | (0x11, 0x30))
+}
+
+/// Agora's SD-RTN: a 12-byte header (type 0x21 in its second word), then a count of tags,
+/// each a 4-character name and a little-endian length, filling the datagram (SNI, NONC, ...).
+pub(super) fn sd_rtn(p: &[u8], _: bool) -> bool {
+    if p.len() < 13 + 6 || p[0] != 0 || p[4..12] != [0, 0, 0x21, 0, 0, 0, 0, 0] {
+        return false;
+    }
+    let (count, mut rest) = (p[12], &p[13..]);
+    for _ in 0..count {
+        let Some(len) = u16_le(rest, 4).map(usize::from) else {
+            return false;
+        };
+        let tag_ok = rest[..4].iter().all(|&b| b.is_ascii_uppercase() || b == 0);
+        if !tag_ok || 6 + len > rest.len() {
+            return false;
+        }
+        rest = &rest[6 + len..];
+    }
+    count > 0 && rest.is_empty()
+}
+
+/// AliCloud's long connection: the client's 8-byte opening with its magic.
+pub(super) fn alicloud(p: &[u8], from_client: bool) -> bool {
+    from_client && p.len() == 8 && p[..4] == [0xce, 0xfa, 0xbe, 0xba]
+}
+
+/// Avast's update protocol: `NOSA` and the message length.
+pub(super) fn avast(p: &[u8], _: bool) -> bool {
+    p.starts_with(b"NOSA") && covers(u16_at(p, 4).map(usize::from), 0, p)
+}
+
+/// CAN frames carried over UDP (ISO 11898 gateways): the `ISO11898` header.
+pub(super) fn can(p: &[u8], _: bool) -> bool {
+    p.len() > 8 && p.starts_with(b"ISO11898")
+}
+
+/// KCP: segments of a 24-byte header (conversation, a command of push/ack/window probe/
+/// window size, fragment, window, time, sequence, una, a little-endian data length) and data,
+/// filling the datagram.
+pub(super) fn kcp(mut p: &[u8], _: bool) -> bool {
+    if p.len() < 24 {
+        return false;
+    }
+    let conv = u32_le(p, 0);
+    while !p.is_empty() {
+        let (Some(len), Some(&cmd)) = (u32_le(p, 20), p.get(4)) else {
+            return false;
+        };
+        let len = len as usize;
+        if !(0x51..=0x54).contains(&cmd) || u32_le(p, 0) != conv || 24 + len > p.len() {
+            return false;
+        }
+        p = &p[24 + len..];
+    }
+    true
+}
+
+/// ZUG (a game's transport): the datagram's length, then `UG` and version 0x10.
+pub(super) fn zug(p: &[u8], _: bool) -> bool {
+    p.len() >= 8 && covers(u16_at(p, 0).map(usize::from), 0, p) && p[2..5] == *b"UG\x10"
+}
+
+/// Genshin Impact's connection handshake (20 bytes around the magic 1234567890): connect
+/// (0xFF ... 0xFFFFFFFF), established (0x145 ... 0x14514545) or disconnect (0x194).
+pub(super) fn genshin(p: &[u8], _: bool) -> bool {
+    p.len() == 20
+        && u32_at(p, 12) == Some(1_234_567_890)
+        && matches!(
+            (u32_at(p, 0), u32_at(p, 16)),
+            (Some(0xff), Some(0xffff_ffff)) | (Some(0x145), Some(0x1451_4545)) | (Some(0x194), _)
+        )
+}
+
+/// Viber's TCP framing: a little-endian length equal to the segment's, then a message type.
+pub(super) fn viber(p: &[u8], _: bool) -> bool {
+    p.len() >= 8 && covers(u16_le(p, 0).map(usize::from), 0, p) && p[3] == 0 && p[2] != 0
+}
+
+/// CAPWAP: a clear header (preamble 0: its length in words of at least 2 within the datagram,
+/// IEEE 802.11 or EPCGlobal wireless binding) or the DTLS preamble (1) before a DTLS record.
+pub(super) fn capwap(p: &[u8], _: bool) -> bool {
+    match p.first() {
+        Some(0) => u16_at(p, 1).is_some_and(|w| {
+            let (hlen, wbid) = (usize::from(w >> 11) * 4, (w >> 1) & 0x1f);
+            hlen >= 8 && hlen <= p.len() && matches!(wbid, 1 | 3)
+        }),
+        Some(1) => p.len() > 16 && (0x14..=0x17).contains(&p[4]) && p[5] == 0xfe,
+        _ => false,
+    }
+}
+
+/// LISP control messages: a type (request, reply, register, notify, encapsulated control)
+/// and room for its fixed fields.
+pub(super) fn lisp(p: &[u8], _: bool) -> bool {
+    p.len() >= 12 && matches!(p[0] >> 4, 1..=4 | 8)
+}
+
+/// AFS's Rx: the 28-byte header — a packet type (1..=13) and a security index (0..=3).
+pub(super) fn rx(p: &[u8], _: bool) -> bool {
+    p.len() >= 28 && (1..=13).contains(&p[20]) && p[23] <= 3
 }

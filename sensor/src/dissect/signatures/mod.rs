@@ -158,7 +158,7 @@ const SIGNATURES: &[Signature] = &[
     Signature {
         l7: L7::HSRP,
         on: On::Udp,
-        ports: &[1985],
+        ports: &[1985, 2029],
         check: hsrp,
     },
     Signature {
@@ -226,6 +226,72 @@ const SIGNATURES: &[Signature] = &[
         on: On::Both,
         ports: &[5938],
         check: teamviewer,
+    },
+    Signature {
+        l7: L7::SD_RTN,
+        on: On::Udp,
+        ports: &[],
+        check: sd_rtn,
+    },
+    Signature {
+        l7: L7::AliCloud,
+        on: On::Tcp,
+        ports: &[],
+        check: alicloud,
+    },
+    Signature {
+        l7: L7::AVAST,
+        on: On::Tcp,
+        ports: &[],
+        check: avast,
+    },
+    Signature {
+        l7: L7::Controller_Area_Network,
+        on: On::Udp,
+        ports: &[],
+        check: can,
+    },
+    Signature {
+        l7: L7::KCP,
+        on: On::Udp,
+        ports: &[],
+        check: kcp,
+    },
+    Signature {
+        l7: L7::ZUG,
+        on: On::Udp,
+        ports: &[],
+        check: zug,
+    },
+    Signature {
+        l7: L7::GenshinImpact,
+        on: On::Udp,
+        ports: &[],
+        check: genshin,
+    },
+    Signature {
+        l7: L7::Viber,
+        on: On::Tcp,
+        ports: &[4244, 5242, 5243, 7985],
+        check: viber,
+    },
+    Signature {
+        l7: L7::CAPWAP,
+        on: On::Udp,
+        ports: &[5246, 5247],
+        check: capwap,
+    },
+    Signature {
+        l7: L7::LISP,
+        on: On::Udp,
+        ports: &[4342],
+        check: lisp,
+    },
+    Signature {
+        l7: L7::RX,
+        on: On::Udp,
+        ports: &[7000, 7001, 7002, 7003, 7004, 7005, 7006, 7007, 7008, 7009],
+        check: rx,
     },
 ];
 

@@ -60,6 +60,52 @@ fn examples() -> Vec<(L7, bool, u16, Vec<u8>)> {
                 vec![3, 0, 0, 12, 2, 0xf0, 0x80, 0x0d, 0xb2, 0x05, 0x06, 0x13],
             ),
             (L7::RESP, true, 6379, b"*1\r\n$4\r\nPING\r\n".to_vec()),
+            (L7::SD_RTN, true, 8130, {
+                let mut p = vec![0, 0x5a, 0x38, 0x4c, 0, 0, 0x21, 0, 0, 0, 0, 0, 2];
+                p.extend_from_slice(b"SNI\0\x04\0edge");
+                p.extend_from_slice(b"PDMD\0\0");
+                p
+            }),
+            (L7::CAPWAP, true, 5246, {
+                let mut p = vec![0, 0x20, 0x02, 0x10, 0, 0, 0, 0];
+                p.extend_from_slice(&[0; 16]);
+                p
+            }),
+            (L7::LISP, true, 4342, {
+                let mut p = vec![0x32, 0, 1, 1];
+                p.extend_from_slice(&[0; 12]);
+                p
+            }),
+            (L7::RX, true, 7002, {
+                let mut p = vec![0; 20];
+                p.extend_from_slice(&[1, 5, 0, 0, 0, 0, 0, 0x49]);
+                p
+            }),
+            (L7::Viber, true, 4244, vec![8, 0, 0x0a, 0, 1, 2, 3, 4]),
+            (L7::Roughtime, true, 2002, {
+                // Google's form: two tags, NONC and PAD, one offset.
+                let mut p = vec![2, 0, 0, 0, 4, 0, 0, 0];
+                p.extend_from_slice(b"NONCPAD\xff");
+                p.extend_from_slice(&[7; 12]);
+                p
+            }),
+            (L7::AliCloud, true, 8999, vec![0xce, 0xfa, 0xbe, 0xba, 0x80, 0, 0, 0]),
+            (L7::AVAST, true, 80, b"NOSA\0\x0a\x01\x01\0\0".to_vec()),
+            (L7::Controller_Area_Network, true, 11898, b"ISO11898\x01\x02".to_vec()),
+            (L7::KCP, true, 8000, {
+                let mut p = vec![10, 0, 0, 0, 0x51, 0, 0x80, 0];
+                p.extend_from_slice(&[0; 12]);
+                p.extend_from_slice(&4u32.to_le_bytes());
+                p.extend_from_slice(b"data");
+                p
+            }),
+            (L7::ZUG, true, 19000, vec![0, 8, b'U', b'G', 0x10, 1, 2, 3]),
+            (L7::GenshinImpact, true, 22101, {
+                let mut p = vec![0, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0];
+                p.extend_from_slice(&1_234_567_890u32.to_be_bytes());
+                p.extend_from_slice(&[0xff; 4]);
+                p
+            }),
         (L7::EthernetIP, true, 44818, enip),
         (L7::BACnet, true, 47808, vec![0x81, 0x0b, 0, 12, 1, 0x20, 0xff, 0xff, 0, 0xff, 0x10, 8]),
         (L7::HART_IP, true, 5094, vec![1, 0, 0, 0, 0, 1, 0, 13, 0, 0, 0, 0, 0]),
@@ -111,7 +157,9 @@ fn view(l7: L7, from_client: bool, port: u16, p: &[u8]) -> PacketView<'_> {
 #[test]
 fn every_signature_accepts_its_example_and_only_its_own() {
     let all = examples();
-    assert_eq!(all.len(), SIGNATURES.len(), "one example per signature");
+    for s in SIGNATURES {
+        assert!(all.iter().any(|e| e.0 == s.l7), "{:?} has no example", s.l7);
+    }
     for (l7, from_client, port, p) in &all {
         assert_eq!(
             detect(&view(*l7, *from_client, *port, p)),
@@ -127,6 +175,10 @@ fn a_changed_length_or_magic_is_refused() {
         if matches!(
             l7,
             L7::Telnet
+                | L7::Controller_Area_Network
+                | L7::CAPWAP
+                | L7::LISP
+                | L7::RX
                 | L7::RESP
                 | L7::TeamViewer
                 | L7::Roughtime
@@ -154,7 +206,13 @@ fn a_changed_length_or_magic_is_refused() {
     }
     for (l7, from_client, port, mut p) in examples() {
         // Modbus begins with a transaction id (anything): its protocol id is the key.
-        let at = if l7 == L7::Modbus { 2 } else { 0 };
+        // KCP's conversation id likewise: its command is.
+        let at = match l7 {
+            L7::Modbus => 2,
+            L7::KCP => 4,
+            L7::RX => 20,
+            _ => 0,
+        };
         p[at] ^= 0x5a;
         assert_ne!(
             detect(&view(l7, from_client, port, &p)),
