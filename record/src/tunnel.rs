@@ -17,11 +17,17 @@ pub enum Tunnel {
     IpInSix,
     /// Teredo (IPv6 in UDP, RFC 4380).
     Teredo,
+    /// Geneve (UDP 6081, RFC 8926).
+    Geneve,
+    /// AYIYA (anything in anything, UDP 5072).
+    Ayiya,
+    /// CAPWAP data channel (UDP 5247, RFC 5415).
+    Capwap,
 }
 
 impl Tunnel {
     /// Every tunnel.
-    pub const ALL: [Tunnel; 7] = [
+    pub const ALL: [Tunnel; 10] = [
         Tunnel::Gre,
         Tunnel::Vxlan,
         Tunnel::Gtp,
@@ -29,6 +35,9 @@ impl Tunnel {
         Tunnel::FourInFour,
         Tunnel::IpInSix,
         Tunnel::Teredo,
+        Tunnel::Geneve,
+        Tunnel::Ayiya,
+        Tunnel::Capwap,
     ];
 
     /// The tunnel of a flow-record name.
@@ -46,6 +55,9 @@ impl Tunnel {
             Tunnel::FourInFour => "4in4",
             Tunnel::IpInSix => "IPinIPv6",
             Tunnel::Teredo => "Teredo",
+            Tunnel::Geneve => "Geneve",
+            Tunnel::Ayiya => "AYIYA",
+            Tunnel::Capwap => "CAPWAP",
         }
     }
 }

@@ -38,6 +38,10 @@ impl LinkType {
     pub const LOOP: LinkType = LinkType(108);
     /// Linux "cooked" capture v1.
     pub const LINUX_SLL: LinkType = LinkType(113);
+    /// IEEE 802.11 frames (monitor mode without metadata).
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 frames behind a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
     /// Raw IPv4.
     pub const IPV4: LinkType = LinkType(228);
     /// Raw IPv6.

@@ -1,5 +1,5 @@
-//! Link layers: Ethernet (VLAN, QinQ, MPLS, PPPoE), Linux cooked v1/v2, BSD loopback, raw IP,
-//! PPP and Cisco HDLC, down to an EtherType and its payload.
+//! Link layers: Ethernet (VLAN, QinQ, MPLS, PPPoE, VN-Tag, 802.1ah), Linux cooked v1/v2, BSD
+//! loopback, raw IP, PPP, Cisco HDLC and 802.11 (`wifi`), down to an EtherType and its payload.
 
 use super::{DecodeError, L2};
 use crate::capture::LinkType;
@@ -40,6 +40,8 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError>
         | LinkType::IPV4
         | LinkType::IPV6 => raw_ip(data),
         LinkType::PPP | LinkType::PPP_HDLC => ppp(data),
+        LinkType::IEEE802_11 => super::wifi::frame(data, false),
+        LinkType::IEEE802_11_RADIOTAP => super::wifi::radiotap(data),
         LinkType::C_HDLC => {
             need(data, 4, "cisco hdlc")?;
             ethertype_chain(None, None, be16(data, 2), &data[4..])
@@ -48,7 +50,7 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError>
     }
 }
 
-fn other() -> L2<'static> {
+pub(super) fn other() -> L2<'static> {
     L2 {
         src_mac: None,
         dst_mac: None,
@@ -90,14 +92,12 @@ pub(crate) fn ppp(data: &[u8]) -> Result<L2<'_>, DecodeError> {
 /// An Ethernet II frame through its VLAN tags, MPLS labels and PPPoE header.
 pub(crate) fn ethernet(data: &[u8]) -> Result<L2<'_>, DecodeError> {
     let f = Frame::new_checked(data)?;
-    let mut l2 = ethertype_chain(Some(f.src()), None, f.ethertype(), f.payload())?;
-    l2.dst_mac = Some(f.dst());
-    Ok(l2)
+    ethertype_chain(Some(f.src()), Some(f.dst()), f.ethertype(), f.payload())
 }
 
-fn ethertype_chain(
-    src_mac: Option<[u8; 6]>,
-    dst_mac: Option<[u8; 6]>,
+pub(super) fn ethertype_chain(
+    mut src_mac: Option<[u8; 6]>,
+    mut dst_mac: Option<[u8; 6]>,
     mut ethertype: u16,
     mut payload: &[u8],
 ) -> Result<L2<'_>, DecodeError> {
@@ -128,6 +128,20 @@ fn ethertype_chain(
                     _ => 0,
                 };
                 payload = p;
+            }
+            et::VN_TAG => {
+                need(payload, 6, "vn-tag")?;
+                ethertype = be16(payload, 4);
+                payload = &payload[6..];
+            }
+            et::PBB => {
+                // I-TAG (4), then the customer frame's addresses and EtherType: the flow is
+                // the customer's.
+                need(payload, 18, "802.1ah")?;
+                dst_mac = Some(mac_at(payload, 4));
+                src_mac = Some(mac_at(payload, 10));
+                ethertype = be16(payload, 16);
+                payload = &payload[18..];
             }
             et::PPPOE_SESSION => {
                 need(payload, 8, "pppoe")?;

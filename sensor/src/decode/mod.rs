@@ -7,6 +7,7 @@
 mod fragments;
 mod link;
 mod tunnel;
+mod wifi;
 
 use std::net::IpAddr;
 

@@ -1,4 +1,5 @@
-//! Tunnels: GRE (with ERSPAN), VXLAN, GTP-U, Teredo, and IP in IP.
+//! Tunnels: GRE (with ERSPAN I, II and III; also over UDP), VXLAN, Geneve, GTP-U, Teredo,
+//! AYIYA, CAPWAP data, and IP in IP.
 
 use std::net::IpAddr;
 
@@ -8,6 +9,10 @@ use crate::wire::{be16, need};
 
 const VXLAN_PORT: u16 = 4789;
 const GTP_U_PORT: u16 = 2152;
+const GENEVE_PORT: u16 = 6081;
+const GRE_IN_UDP_PORT: u16 = 4754;
+const AYIYA_PORT: u16 = 5072;
+const CAPWAP_DATA_PORT: u16 = 5247;
 
 /// Inner network layer with the outer frame's MACs and VLAN kept where the inner has none.
 fn inner<'a>(
@@ -82,6 +87,44 @@ pub(super) fn udp<'a>(
                 depth,
             );
         }
+    }
+    if pkt.dst_port == GENEVE_PORT && p.len() >= 8 && p[0] >> 6 == 0 {
+        // Version 0, options (length in 4-byte words), then the protocol type.
+        let at = 8 + usize::from(p[0] & 0x3f) * 4;
+        need(p, at, "geneve")?;
+        let body = &p[at..];
+        let l2 = match be16(p, 2) {
+            0x6558 => link::ethernet(body)?,
+            t @ (et::IPV4 | et::IPV6) => L2::bare(t, body),
+            _ => return Ok(None),
+        };
+        return inner(l2, outer, Tunnel::Geneve, frags, ts, depth);
+    }
+    if pkt.dst_port == GRE_IN_UDP_PORT {
+        return gre(p, outer, frags, ts, depth);
+    }
+    if (pkt.dst_port == AYIYA_PORT || pkt.src_port == AYIYA_PORT) && p.len() >= 8 {
+        // Identity length and type, signature length and hash, authentication and opcode
+        // (1: forward), next header, epoch; then the identity and the signature.
+        let (id_len, sig_len) = (1usize << (p[0] >> 4), usize::from(p[1] >> 4) * 4);
+        let at = 8 + id_len + sig_len;
+        need(p, at, "ayiya")?;
+        let ethertype = match (p[2] & 0x0f, p[3]) {
+            (1, 41) => et::IPV6,
+            (1, 4) => et::IPV4,
+            _ => return Ok(None),
+        };
+        return inner(
+            L2::bare(ethertype, &p[at..]),
+            outer,
+            Tunnel::Ayiya,
+            frags,
+            ts,
+            depth,
+        );
+    }
+    if pkt.dst_port == CAPWAP_DATA_PORT || pkt.src_port == CAPWAP_DATA_PORT {
+        return capwap_data(p, outer, frags, ts, depth);
     }
     if let Some(body) = teredo_data(p) {
         return inner(
@@ -183,6 +226,10 @@ fn gre<'a>(
         ),
         // Transparent Ethernet bridging.
         0x6558 => inner(link::ethernet(body)?, outer, Tunnel::Gre, frags, ts, depth),
+        // ERSPAN type I: no sequence number and no ERSPAN header, the frame right away.
+        0x88be if flags & 0x1000 == 0 => {
+            inner(link::ethernet(body)?, outer, Tunnel::Gre, frags, ts, depth)
+        }
         // ERSPAN type II (8-byte header) and type III (12, plus 8 with the O flag).
         0x88be => {
             need(body, 8, "erspan")?;
@@ -210,6 +257,39 @@ fn gre<'a>(
         }
         _ => Ok(None),
     }
+}
+
+/// A CAPWAP data packet (RFC 5415): preamble 0 (clear), the header of HLEN words, then the
+/// station's frame — 802.11 when the T bit says native frames of the 802.11 binding, else
+/// 802.3. Keep-alives (K bit) and DTLS-protected packets carry nothing to decode.
+fn capwap_data<'a>(
+    p: &'a [u8],
+    outer: &L2<'a>,
+    frags: &mut FragmentTable,
+    ts: i64,
+    depth: u8,
+) -> Result<Option<Decoded<'a>>, DecodeError> {
+    need(p, 8, "capwap")?;
+    if p[0] != 0 {
+        return Ok(None);
+    }
+    let w = be16(p, 1);
+    let (hlen, wbid, native) = (usize::from(w >> 11) * 4, (w >> 1) & 0x1f, w & 1 != 0);
+    let keepalive = p[3] & 0x08 != 0;
+    if hlen < 8 || keepalive {
+        return Ok(None);
+    }
+    need(p, hlen, "capwap")?;
+    let body = &p[hlen..];
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let l2 = if native && wbid == 1 {
+        super::wifi::frame(body, false)?
+    } else {
+        link::ethernet(body)?
+    };
+    inner(l2, outer, Tunnel::Capwap, frags, ts, depth)
 }
 
 /// The IPv6 packet a Teredo datagram carries, past the optional authentication and origin

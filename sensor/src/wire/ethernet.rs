@@ -20,6 +20,10 @@ pub const MPLS: u16 = 0x8847;
 pub const MPLS_MC: u16 = 0x8848;
 /// PPPoE session stage.
 pub const PPPOE_SESSION: u16 = 0x8864;
+/// Cisco VN-Tag (a 4-byte tag, then the EtherType).
+pub const VN_TAG: u16 = 0x8926;
+/// IEEE 802.1ah provider backbone bridging: an I-TAG, then the customer's frame.
+pub const PBB: u16 = 0x88e7;
 
 /// A view of an Ethernet II frame.
 #[derive(Debug, Clone, Copy)]
