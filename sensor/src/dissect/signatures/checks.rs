@@ -46,7 +46,7 @@ pub(super) fn mongodb(p: &[u8], from_client: bool) -> bool {
     p.len() >= 21
         && covers(u32_le(p, 0).map(|l| l as usize), 0, p)
         && matches!(op, 1 | 2001..=2007 | 2010..=2013)
-        && (!from_client || u32_le(p, 8) == Some(0))
+        && (!from_client || matches!(u32_le(p, 8), Some(0 | u32::MAX)))
 }
 
 /// MQTT CONNECT: fixed header 0x10, remaining length, protocol name MQTT (or v3.1's MQIsdp)
@@ -79,7 +79,9 @@ pub(super) fn rtsp(p: &[u8], _: bool) -> bool {
     let line = p.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let method_end = line.iter().position(|&b| b == b' ').unwrap_or(0);
     (3..=13).contains(&method_end)
-        && line[..method_end].iter().all(u8::is_ascii_uppercase)
+        && line[..method_end]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || *b == b'_')
         && line[method_end + 1..].starts_with(b"rtsp")
         && (line.ends_with(b"RTSP/1.0\r") || line.ends_with(b"RTSP/2.0\r"))
 }
@@ -464,4 +466,51 @@ pub(super) fn lisp(p: &[u8], _: bool) -> bool {
 /// AFS's Rx: the 28-byte header — a packet type (1..=13) and a security index (0..=3).
 pub(super) fn rx(p: &[u8], _: bool) -> bool {
     p.len() >= 28 && (1..=13).contains(&p[20]) && p[23] <= 3
+}
+
+/// TLS records met mid-connection (the handshake was before the capture): each header a
+/// content type (change cipher spec, alert, handshake, application data), version 3.1 to
+/// 3.4 and a length within the limit; the records fill the segment, or the last one goes on
+/// in the next.
+pub(super) fn tls_records(mut p: &[u8], _: bool) -> bool {
+    let mut records = 0;
+    while p.len() >= 5 {
+        let len = usize::from(u16_at(p, 3).unwrap_or(u16::MAX));
+        if !(20..=23).contains(&p[0])
+            || p[1] != 3
+            || !(1..=4).contains(&p[2])
+            || len == 0
+            || len > 18_432
+        {
+            return false;
+        }
+        records += 1;
+        if 5 + len >= p.len() {
+            return true;
+        }
+        p = &p[5 + len..];
+    }
+    records > 0 && p.is_empty()
+}
+
+/// DTLS records met mid-session: a content type, version 1.0 (0xFEFF) or 1.2 (0xFEFD), an
+/// epoch and sequence number, and lengths that fill the datagram exactly.
+pub(super) fn dtls_records(mut p: &[u8], _: bool) -> bool {
+    if p.len() < 13 {
+        return false;
+    }
+    while !p.is_empty() {
+        let Some(len) = u16_at(p, 11).map(usize::from) else {
+            return false;
+        };
+        if !(20..=25).contains(&p[0])
+            || p[1] != 0xfe
+            || !matches!(p[2], 0xff | 0xfd)
+            || 13 + len > p.len()
+        {
+            return false;
+        }
+        p = &p[13 + len..];
+    }
+    true
 }

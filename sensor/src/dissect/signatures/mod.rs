@@ -293,6 +293,18 @@ const SIGNATURES: &[Signature] = &[
         ports: &[7000, 7001, 7002, 7003, 7004, 7005, 7006, 7007, 7008, 7009],
         check: rx,
     },
+    Signature {
+        l7: L7::TLS,
+        on: On::Tcp,
+        ports: &[],
+        check: tls_records,
+    },
+    Signature {
+        l7: L7::DTLS,
+        on: On::Udp,
+        ports: &[],
+        check: dtls_records,
+    },
 ];
 
 /// Detects the protocols of the table (see the module documentation).

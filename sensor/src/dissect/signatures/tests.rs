@@ -81,6 +81,18 @@ fn examples() -> Vec<(L7, bool, u16, Vec<u8>)> {
                 p.extend_from_slice(&[1, 5, 0, 0, 0, 0, 0, 0x49]);
                 p
             }),
+            (L7::TLS, false, 443, {
+                let mut p = vec![23, 3, 3, 0, 8];
+                p.extend_from_slice(&[0x42; 8]);
+                p.extend_from_slice(&[23, 3, 3, 0x40, 0]); // a second record, cut by the segment
+                p.extend_from_slice(&[0x43; 100]);
+                p
+            }),
+            (L7::DTLS, true, 443, {
+                let mut p = vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7, 0, 4];
+                p.extend_from_slice(&[0x42; 4]);
+                p
+            }),
             (L7::Viber, true, 4244, vec![8, 0, 0x0a, 0, 1, 2, 3, 4]),
             (L7::Roughtime, true, 2002, {
                 // Google's form: two tags, NONC and PAD, one offset.
@@ -177,6 +189,7 @@ fn a_changed_length_or_magic_is_refused() {
             L7::Telnet
                 | L7::Controller_Area_Network
                 | L7::CAPWAP
+                | L7::TLS
                 | L7::LISP
                 | L7::RX
                 | L7::RESP
