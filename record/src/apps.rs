@@ -1,116 +1,53 @@
 //! Applications from server names (SNI, HTTP Host, DNS query) through a suffix table.
 //!
-//! A name matches an entry when it equals the suffix or ends with `.` + suffix. The table is
-//! small and sorted by specificity at lookup (longest suffix wins), so `youtube.googleapis.com`
-//! style overlaps resolve to the more specific application.
+//! The table is data, one file (`apps.tsv`: `suffix<TAB>application`, sorted): a name matches
+//! an entry when it equals the suffix or ends with `.` + suffix, and the longest matching
+//! suffix wins — `youtubei.googleapis.com` is YouTube, the rest of `googleapis.com` Google.
+//! Lookups walk the name's label boundaries (a handful) in a hash map: no scan of the table.
 
-const TABLE: &[(&str, &str)] = &[
-    ("google.com", "Google"),
-    ("googleapis.com", "Google"),
-    ("gstatic.com", "Google"),
-    ("google.it", "Google"),
-    ("googleusercontent.com", "Google"),
-    ("gvt1.com", "Google"),
-    ("1e100.net", "Google"),
-    ("google-analytics.com", "Google"),
-    ("doubleclick.net", "Google"),
-    ("googlesyndication.com", "Google"),
-    ("googleadservices.com", "Google"),
-    ("ggpht.com", "YouTube"),
-    ("youtube.com", "YouTube"),
-    ("ytimg.com", "YouTube"),
-    ("googlevideo.com", "YouTube"),
-    ("youtu.be", "YouTube"),
-    ("youtube-nocookie.com", "YouTube"),
-    ("youtubei.googleapis.com", "YouTube"),
-    ("facebook.com", "Facebook"),
-    ("fbcdn.net", "Facebook"),
-    ("facebook.net", "Facebook"),
-    ("fb.com", "Facebook"),
-    ("fbsbx.com", "Facebook"),
-    ("instagram.com", "Instagram"),
-    ("cdninstagram.com", "Instagram"),
-    ("whatsapp.net", "WhatsApp"),
-    ("whatsapp.com", "WhatsApp"),
-    ("netflix.com", "Netflix"),
-    ("nflxvideo.net", "Netflix"),
-    ("nflximg.net", "Netflix"),
-    ("nflxext.com", "Netflix"),
-    ("nflxso.net", "Netflix"),
-    ("teams.microsoft.com", "Teams"),
-    ("teams.live.com", "Teams"),
-    ("skype.com", "Skype_Teams"),
-    ("microsoft.com", "Microsoft"),
-    ("windowsupdate.com", "WindowsUpdate"),
-    ("live.com", "Microsoft"),
-    ("office.com", "Microsoft365"),
-    ("office365.com", "Microsoft365"),
-    ("outlook.com", "Outlook"),
-    ("msn.com", "Microsoft"),
-    ("bing.com", "Bing"),
-    ("zoom.us", "Zoom"),
-    ("zoom.com", "Zoom"),
-    ("spotify.com", "Spotify"),
-    ("scdn.co", "Spotify"),
-    ("spotifycdn.com", "Spotify"),
-    ("dropbox.com", "Dropbox"),
-    ("dropboxapi.com", "Dropbox"),
-    ("dropboxusercontent.com", "Dropbox"),
-    ("telegram.org", "Telegram"),
-    ("t.me", "Telegram"),
-    ("apple.com", "Apple"),
-    ("icloud.com", "iCloud"),
-    ("mzstatic.com", "Apple"),
-    ("itunes.apple.com", "AppleiTunes"),
-    ("amazon.com", "Amazon"),
-    ("amazonaws.com", "AmazonAWS"),
-    ("cloudfront.net", "Cloudflare"),
-    ("cloudflare.com", "Cloudflare"),
-    ("twitter.com", "Twitter"),
-    ("twimg.com", "Twitter"),
-    ("x.com", "Twitter"),
-    ("linkedin.com", "LinkedIn"),
-    ("wikipedia.org", "Wikipedia"),
-    ("github.com", "Github"),
-    ("githubusercontent.com", "Github"),
-    ("tiktok.com", "TikTok"),
-    ("tiktokcdn.com", "TikTok"),
-    ("snapchat.com", "Snapchat"),
-    ("reddit.com", "Reddit"),
-    ("yahoo.com", "Yahoo"),
-    ("ntp.org", "NTP"),
-    ("ubuntu.com", "Ubuntu"),
-    ("debian.org", "Debian"),
-];
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// The table's text, built into the binary.
+const TSV: &str = include_str!("apps.tsv");
+
+/// `(suffix, application)` rows of `TSV`, in file order.
+fn rows() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TSV.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+}
+
+/// Suffix → application.
+static TABLE: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| rows().collect());
 
 /// Whether `name` is an application of the table, case-insensitively.
 pub fn is_app(name: &str) -> bool {
-    TABLE.iter().any(|(_, app)| app.eq_ignore_ascii_case(name))
+    app_named(name).is_some()
 }
 
 /// The table's spelling of application `name` (case-insensitive), as a static string.
 pub fn app_named(name: &str) -> Option<&'static str> {
     TABLE
-        .iter()
-        .find(|(_, app)| app.eq_ignore_ascii_case(name))
-        .map(|&(_, app)| app)
+        .values()
+        .find(|app| app.eq_ignore_ascii_case(name))
+        .copied()
 }
 
 /// The application a server name belongs to.
 pub fn app_for_name(name: &str) -> Option<&'static str> {
-    // Bytes, not str slices: a name from the wire may hold multi-byte characters, and a suffix
-    // boundary inside one must compare unequal, not panic.
     let name = name.trim_end_matches('.').as_bytes();
-    let mut best: Option<(&str, &str)> = None;
-    for &(suffix, app) in TABLE {
-        let hit = name.len() >= suffix.len()
-            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
-            && (name.len() == suffix.len() || name[name.len() - suffix.len() - 1] == b'.');
-        if hit && best.is_none_or(|(s, _)| suffix.len() > s.len()) {
-            best = Some((suffix, app));
-        }
-    }
-    best.map(|(_, app)| app)
+    // Lower case into a buffer on the stack (names are at most 253 bytes; longer is not a
+    // name). ASCII case folding keeps multi-byte characters intact, so the bytes stay UTF-8.
+    let mut buf = [0u8; 256];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let lower = std::str::from_utf8(lower).ok()?;
+    // The whole name first, then after each dot: the first hit is the longest suffix.
+    std::iter::once(0)
+        .chain(lower.match_indices('.').map(|(i, _)| i + 1))
+        .find_map(|at| TABLE.get(&lower[at..]).copied())
 }
 
 #[cfg(test)]
@@ -128,5 +65,43 @@ mod tests {
         assert_eq!(app_for_name("ééééééééééé"), None);
         assert_eq!(app_for_name("x\u{3b1}oogle.com"), None);
         assert_eq!(app_for_name("\u{3b1}.google.com"), Some("Google"));
+        assert_eq!(app_for_name(&"a.".repeat(200)), None);
+    }
+
+    #[test]
+    fn the_table_is_sorted_unique_well_formed_and_nothing_in_it_is_redundant() {
+        let all: Vec<_> = rows().collect();
+        assert!(all.len() > 100);
+        for w in all.windows(2) {
+            assert!(
+                w[0].0 < w[1].0,
+                "{:?} is not before {:?} (sorted, no duplicate)",
+                w[0].0,
+                w[1].0
+            );
+        }
+        for &(suffix, app) in &all {
+            assert!(
+                suffix.split('.').count() >= 2
+                    && suffix.bytes().all(|b| b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b"-.".contains(&b)),
+                "{suffix:?} is not a lower-case domain"
+            );
+            assert!(
+                !app.is_empty() && !app.contains(char::is_whitespace),
+                "{app:?}"
+            );
+            // An entry whose nearest listed parent names the same application adds nothing.
+            let parent = suffix
+                .match_indices('.')
+                .map(|(i, _)| &suffix[i + 1..])
+                .find_map(|p| TABLE.get(p));
+            assert_ne!(
+                parent,
+                Some(&app),
+                "{suffix:?} repeats its parent's application"
+            );
+        }
     }
 }
