@@ -51,5 +51,6 @@ l7_names! {
     ISO9506_1_MMS => "ISO9506-1-MMS", RESP => "RESP", SD_RTN => "SD-RTN", AliCloud => "AliCloud",
     AVAST => "AVAST", Controller_Area_Network => "Controller_Area_Network", KCP => "KCP",
     ZUG => "ZUG", GenshinImpact => "GenshinImpact", Viber => "Viber",
-    CAPWAP => "CAPWAP", LISP => "LISP", RX => "RX",
+    CAPWAP => "CAPWAP", LISP => "LISP", RX => "RX", Kerberos => "Kerberos", LDAP => "LDAP",
+    SMBv23 => "SMBv23", DCERPC => "DCERPC", RTCP => "RTCP",
 }

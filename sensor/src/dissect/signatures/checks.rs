@@ -514,3 +514,122 @@ pub(super) fn dtls_records(mut p: &[u8], _: bool) -> bool {
     }
     true
 }
+
+/// A BER length at `at`: the value's length and where it starts (short or long form).
+fn ber_len(p: &[u8], at: usize) -> Option<(usize, usize)> {
+    let first = *p.get(at)?;
+    if first & 0x80 == 0 {
+        return Some((usize::from(first), at + 1));
+    }
+    let n = usize::from(first & 0x7f);
+    if !(1..=4).contains(&n) {
+        return None;
+    }
+    let len = p
+        .get(at + 1..at + 1 + n)?
+        .iter()
+        .fold(0usize, |l, &b| l << 8 | usize::from(b));
+    Some((len, at + 1 + n))
+}
+
+/// Kerberos v5: (over TCP, a 4-byte record length) a message's APPLICATION tag, a SEQUENCE,
+/// and protocol version 5 as its first field.
+pub(super) fn kerberos(p: &[u8], _: bool) -> bool {
+    let msg = match u32_at(p, 0) {
+        Some(l) if l as usize + 4 == p.len() || (l as usize + 4 > p.len() && l < 0x0010_0000) => {
+            &p[4..]
+        }
+        _ => p,
+    };
+    let Some(&tag) = msg.first() else {
+        return false;
+    };
+    if !matches!(tag, 0x6a..=0x6f | 0x74..=0x76 | 0x7e) {
+        return false;
+    }
+    let Some((_, at)) = ber_len(msg, 1) else {
+        return false;
+    };
+    if msg.get(at) != Some(&0x30) {
+        return false;
+    }
+    let Some((_, at)) = ber_len(msg, at + 1) else {
+        return false;
+    };
+    matches!(msg.get(at..at + 5), Some([0xa0 | 0xa1, 3, 2, 1, 5]))
+}
+
+/// LDAP: a SEQUENCE holding a message id (INTEGER of 1 to 4 bytes) and a protocol operation
+/// (an APPLICATION tag); the sequence fills the segment, or goes on in the next.
+pub(super) fn ldap(p: &[u8], _: bool) -> bool {
+    if p.first() != Some(&0x30) {
+        return false;
+    }
+    let Some((len, at)) = ber_len(p, 1) else {
+        return false;
+    };
+    let fits = at + len == p.len() || (at + len > p.len() && p.len() >= 1024);
+    let id_len = match p.get(at..at + 2) {
+        Some([0x02, l @ 1..=4]) => usize::from(*l),
+        _ => return false,
+    };
+    let op = p.get(at + 2 + id_len).copied().unwrap_or(0);
+    fits && (matches!(op, 0x60..=0x78) || matches!(op, 0x42 | 0x4a | 0x50))
+}
+
+/// SMB 2 and 3 (and their encrypted transform): the NetBIOS session header with the length of
+/// what follows, then the protocol id `\xfeSMB` or `\xfdSMB`.
+pub(super) fn smb2(p: &[u8], _: bool) -> bool {
+    netbios_session(p) && matches!(p.get(4..8), Some([0xfe | 0xfd, b'S', b'M', b'B']))
+}
+
+/// SMB 1 over the NetBIOS session service (nDPI names it by its carrier, NetBIOS).
+pub(super) fn smb1(p: &[u8], _: bool) -> bool {
+    netbios_session(p) && p.get(4..8) == Some(b"\xffSMB")
+}
+
+fn netbios_session(p: &[u8]) -> bool {
+    p.len() >= 8 && p[0] == 0 && {
+        let len = usize::from(p[1]) << 16 | usize::from(p[2]) << 8 | usize::from(p[3]);
+        len + 4 >= p.len() && len >= 4
+    }
+}
+
+/// DCE/RPC connection-oriented: version 5.0 or 5.1, a packet type, the data representation
+/// (little- or big-endian integers, ASCII), and a fragment length covering the segment.
+pub(super) fn dcerpc(p: &[u8], _: bool) -> bool {
+    if p.len() < 16
+        || p[0] != 5
+        || p[1] > 1
+        || p[2] > 19
+        || !matches!(p[4], 0x10 | 0x00)
+        || p[5..8] != [0, 0, 0]
+    {
+        return false;
+    }
+    let frag = if p[4] == 0x10 {
+        u16_le(p, 8)
+    } else {
+        u16_at(p, 8)
+    };
+    frag.is_some_and(|f| usize::from(f) >= p.len() && f >= 16)
+}
+
+/// RTCP: a compound packet — version 2, a first sender or receiver report, every part a
+/// control type (192..=207) whose length in words fills the datagram exactly.
+pub(super) fn rtcp(mut p: &[u8], _: bool) -> bool {
+    if p.len() < 8 || !matches!(p.get(1), Some(200 | 201)) {
+        return false;
+    }
+    while !p.is_empty() {
+        let Some(words) = u16_at(p, 2) else {
+            return false;
+        };
+        let len = (usize::from(words) + 1) * 4;
+        if p[0] >> 6 != 2 || !(192..=207).contains(&p[1]) || len > p.len() {
+            return false;
+        }
+        p = &p[len..];
+    }
+    true
+}

@@ -294,6 +294,42 @@ const SIGNATURES: &[Signature] = &[
         check: rx,
     },
     Signature {
+        l7: L7::Kerberos,
+        on: On::Both,
+        ports: &[],
+        check: kerberos,
+    },
+    Signature {
+        l7: L7::LDAP,
+        on: On::Both,
+        ports: &[],
+        check: ldap,
+    },
+    Signature {
+        l7: L7::SMBv23,
+        on: On::Tcp,
+        ports: &[],
+        check: smb2,
+    },
+    Signature {
+        l7: L7::NetBIOS,
+        on: On::Tcp,
+        ports: &[],
+        check: smb1,
+    },
+    Signature {
+        l7: L7::DCERPC,
+        on: On::Tcp,
+        ports: &[],
+        check: dcerpc,
+    },
+    Signature {
+        l7: L7::RTCP,
+        on: On::Udp,
+        ports: &[],
+        check: rtcp,
+    },
+    Signature {
         l7: L7::TLS,
         on: On::Tcp,
         ports: &[],

@@ -93,6 +93,35 @@ fn examples() -> Vec<(L7, bool, u16, Vec<u8>)> {
                 p.extend_from_slice(&[0x42; 4]);
                 p
             }),
+            (L7::Kerberos, true, 88, {
+                // AS-REQ over UDP: [APPLICATION 10] SEQUENCE { [1] pvno 5, ... }
+                vec![0x6a, 0x0b, 0x30, 0x09, 0xa1, 0x03, 0x02, 0x01, 0x05, 0xa2, 0x02, 0x02, 0x0a]
+            }),
+            (L7::LDAP, true, 389, {
+                // bindRequest: SEQUENCE { id 1, [APPLICATION 0] { version 3, name "", simple "" } }
+                vec![0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00]
+            }),
+            (L7::SMBv23, true, 445, {
+                let mut p = vec![0, 0, 0, 68, 0xfe, b'S', b'M', b'B'];
+                p.extend_from_slice(&[0; 64]);
+                p
+            }),
+            (L7::NetBIOS, true, 139, {
+                let mut p = vec![0, 0, 0, 36, 0xff, b'S', b'M', b'B', 0x72];
+                p.extend_from_slice(&[0; 31]);
+                p
+            }),
+            (L7::DCERPC, true, 135, {
+                let mut p = vec![5, 0, 11, 3, 0x10, 0, 0, 0, 72, 0, 0, 0, 1, 0, 0, 0];
+                p.extend_from_slice(&[0; 56]);
+                p
+            }),
+            (L7::RTCP, true, 5005, {
+                // A receiver report with no blocks, then an SDES with one chunk.
+                let mut p = vec![0x80, 201, 0, 1, 1, 2, 3, 4];
+                p.extend_from_slice(&[0x81, 202, 0, 2, 1, 2, 3, 4, 1, 1, b'x', 0]);
+                p
+            }),
             (L7::Viber, true, 4244, vec![8, 0, 0x0a, 0, 1, 2, 3, 4]),
             (L7::Roughtime, true, 2002, {
                 // Google's form: two tags, NONC and PAD, one offset.
@@ -190,6 +219,10 @@ fn a_changed_length_or_magic_is_refused() {
                 | L7::Controller_Area_Network
                 | L7::CAPWAP
                 | L7::TLS
+                | L7::DCERPC
+                | L7::SMBv23
+                | L7::NetBIOS
+                | L7::Kerberos
                 | L7::LISP
                 | L7::RX
                 | L7::RESP
