@@ -132,6 +132,10 @@ pub async fn carry(
             m = incoming.recv() => {
                 let Some(frame) = m else { break Err(PipeError::Cut) };
                 heard = Instant::now();
+                // A repeated opening or answer (see `support`): never a frame kind, skipped.
+                if matches!(frame.first(), Some(&super::OPEN | &super::ACCEPT)) {
+                    continue;
+                }
                 let (kind, data) = match rx.open(&frame) {
                     Ok(opened) => opened,
                     Err(e) => break Err(e.into()),

@@ -180,15 +180,28 @@ impl Accept {
         answer.push(ACCEPT);
         answer.extend_from_slice(&mine);
         self.client
-            .publish(link.out.clone(), answer.into())
+            .publish(link.out.clone(), answer.clone().into())
             .await
             .map_err(|e| e.to_string())?;
         // The first frame proves the secret; nothing reaches the service before it. A refusal
         // is said (a reset the opener cannot open with the wrong secret: it closes anyway).
-        let first = tokio::time::timeout(FIRST_FRAME, incoming.recv())
-            .await
-            .ok()
-            .flatten();
+        // Repeats of the opening (the support side says it again until answered: the answer
+        // may have been lost, or crossed the gateway before the opener's interest) are
+        // answered again; then comes the first frame.
+        let answer = Bytes::from(answer);
+        let first = tokio::time::timeout(FIRST_FRAME, async {
+            loop {
+                match incoming.recv().await {
+                    Some(m) if m.first() == Some(&OPEN) => {
+                        let _ = self.client.publish(link.out.clone(), answer.clone()).await;
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
         let hello = match first.map(|f| rx.open(&f)) {
             Some(Ok((Kind::Data, hello))) => hello,
             other => {

@@ -18,6 +18,8 @@ use crate::tunnel::{Handshake, Kind, Role};
 
 /// How long the instance may take to answer an opening.
 const ANSWER: Duration = Duration::from_secs(10);
+/// How often an unanswered opening is sent again.
+const REPEAT: Duration = Duration::from_secs(1);
 
 /// Why [`listen`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,18 +126,30 @@ impl Open {
         let mut opening = Vec::with_capacity(33);
         opening.push(OPEN);
         opening.extend_from_slice(&hs.public());
-        self.client
-            .publish(out.clone(), opening.into())
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = tokio::time::timeout(ANSWER, incoming.recv())
-            .await
-            .ok()
-            .flatten()
-            .ok_or(
-                "the instance did not answer within 10 s: the session ended, or the instance \
-                 is offline",
-            )?;
+        let opening = Bytes::from(opening);
+        // The opening is said again each second until answered: the first may cross the
+        // gateway between regions before the instance's interest in the session has (or be
+        // lost with a broker node). The instance ignores the repeats of a connection it has.
+        let deadline = tokio::time::Instant::now() + ANSWER;
+        let answer = loop {
+            self.client
+                .publish(out.clone(), opening.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let wait = REPEAT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(wait, incoming.recv()).await {
+                Ok(Some(answer)) => break answer,
+                Ok(None) => return Err("the session's subscription ended".into()),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(
+                        "the instance did not answer within 10 s: the session ended, \
+                                or the instance is offline"
+                            .into(),
+                    );
+                }
+                Err(_) => {}
+            }
+        };
         if answer.len() != 33 || answer[0] != ACCEPT {
             return Err("the instance's answer is malformed".into());
         }
