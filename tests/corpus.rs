@@ -72,7 +72,7 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
 }
 
 /// The 223 further regression captures of nDPI (`ndpi-more`): floors at today's figures
-/// (98.8% / 90.3% / 93.9%), so detection only moves forward.
+/// (99.2% / 90.6% / 93.8%), so detection only moves forward.
 #[test]
 fn accuracy_against_ndpi_on_more_of_its_captures() {
     let Some((corpus, tool)) = corpus_named("ndpi-more") else {
@@ -83,8 +83,8 @@ fn accuracy_against_ndpi_on_more_of_its_captures() {
         return;
     };
     let (_, summary) = compare(&corpus, &tool);
-    assert!(field(&summary, "flow_recall") >= 98.5, "{summary}");
-    assert!(field(&summary, "l7_agreement") >= 90.0, "{summary}");
+    assert!(field(&summary, "flow_recall") >= 99.0, "{summary}");
+    assert!(field(&summary, "l7_agreement") >= 90.5, "{summary}");
     assert!(field(&summary, "packet_match") >= 93.5, "{summary}");
 }
 

@@ -92,12 +92,17 @@ fn udp_tunnels_yield_the_inner_flow() {
         &[0, 0x10, 0x03, 0, 0, 0, 0, 0],
         &wifi_frame(MAC_C, MAC_D, &ip),
     ]);
+    // Cisco controllers swap the frame control's two bytes.
+    let mut swapped = wifi_frame(MAC_C, MAC_D, &ip);
+    swapped.swap(0, 1);
+    let capwap_cisco = cat(&[&[0, 0x10, 0x03, 0, 0, 0, 0, 0], &swapped]);
     for (frame, tunnel) in [
         (outer_udp(50000, 6081, &geneve_eth), "Geneve"),
         (outer_udp(50000, 6081, &geneve_ip), "Geneve"),
         (outer_udp(50000, 4754, &gre_in_udp), "GRE"),
         (outer_udp(12380, 5247, &capwap_8023), "CAPWAP"),
         (outer_udp(12380, 5247, &capwap_80211), "CAPWAP"),
+        (outer_udp(12380, 5247, &capwap_cisco), "CAPWAP"),
     ] {
         assert_inner(frame, 1, Some(tunnel), tunnel);
     }
@@ -170,4 +175,20 @@ fn monitor_mode_wifi_with_and_without_radiotap() {
     let (flows, r) = flows(&pcap(IEEE802_11, &[protected]));
     r.unwrap();
     assert!(flows.is_empty());
+}
+
+#[test]
+fn a_capwap_management_frame_stays_in_the_tunnel_s_outer_flow() {
+    // A probe request (management): no flow of its own, so the outer UDP flow counts it.
+    let probe = cat(&[
+        &[0x40, 0, 0, 0],
+        &[0xff; 6],
+        &MAC_C,
+        &[0xff; 6],
+        &[0, 0],
+        &[0; 8],
+    ]);
+    let capwap = cat(&[&[0, 0x10, 0x03, 0, 0, 0, 0, 0], &probe]);
+    let f = one_flow(&pcap(1, &[outer_udp(12380, 5247, &capwap)]));
+    assert_eq!((f.tunnel, f.server_port), (None, 5247));
 }

@@ -285,10 +285,15 @@ fn capwap_data<'a>(
         return Ok(None);
     }
     let l2 = if native && wbid == 1 {
-        super::wifi::frame(body, false)?
+        super::wifi::capwap_frame(body)?
     } else {
         link::ethernet(body)?
     };
+    // Management and control frames, and encrypted ones, carry no flow of their own: they
+    // stay in the tunnel's outer flow (as nDPI counts them).
+    if !matches!(l2.ethertype, et::IPV4 | et::IPV6 | et::ARP) {
+        return Ok(None);
+    }
     inner(l2, outer, Tunnel::Capwap, frags, ts, depth)
 }
 

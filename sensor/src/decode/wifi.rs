@@ -34,13 +34,29 @@ pub(super) fn radiotap(data: &[u8]) -> Result<L2<'_>, DecodeError> {
 
 /// An 802.11 frame (`fcs`: its last four bytes are the checksum).
 pub(super) fn frame(data: &[u8], fcs: bool) -> Result<L2<'_>, DecodeError> {
+    frame_with(data, fcs, false)
+}
+
+/// An 802.11 frame from a CAPWAP tunnel: Cisco controllers send the frame control field with
+/// its two bytes swapped (Wireshark's "swap frame control"), which shows as a protocol version
+/// other than 0 in the first byte.
+pub(super) fn capwap_frame(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    let swapped = data.len() >= 2 && data[0] & 0x03 != 0 && data[1] & 0x03 == 0;
+    frame_with(data, false, swapped)
+}
+
+fn frame_with(data: &[u8], fcs: bool, swapped: bool) -> Result<L2<'_>, DecodeError> {
     let data = if fcs {
         &data[..data.len().saturating_sub(4)]
     } else {
         data
     };
     need(data, 24, "802.11")?;
-    let fc = u16::from_le_bytes([data[0], data[1]]);
+    let fc = if swapped {
+        u16::from_be_bytes([data[0], data[1]])
+    } else {
+        u16::from_le_bytes([data[0], data[1]])
+    };
     let (kind, subtype) = ((fc >> 2) & 3, (fc >> 4) & 0xf);
     // Data frames only, with data (not the null functions), not protected.
     if kind != 2 || subtype & 0x4 != 0 || fc & 0x4000 != 0 {
