@@ -19,18 +19,18 @@ fn inner() -> Vec<u8> {
     )
 }
 
-fn outer_udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+/// An outer IPv4 packet of IP protocol `proto` carrying `payload`, in Ethernet.
+fn outer(proto: u8, payload: &[u8]) -> Vec<u8> {
     eth(
         MAC_A,
         MAC_B,
         0x0800,
-        &ipv4(
-            [192, 168, 1, 20],
-            [192, 168, 1, 1],
-            17,
-            &udp(sp, dp, payload),
-        ),
+        &ipv4([192, 168, 1, 20], [192, 168, 1, 1], proto, payload),
     )
+}
+
+fn outer_udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    outer(17, &udp(sp, dp, payload))
 }
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
@@ -114,16 +114,9 @@ fn udp_tunnels_yield_the_inner_flow() {
 #[test]
 fn erspan_type_one_vn_tag_and_provider_bridging_are_peeled() {
     let ip = inner();
-    let erspan1 = eth(
-        MAC_A,
-        MAC_B,
-        0x0800,
-        &ipv4(
-            [192, 168, 1, 20],
-            [192, 168, 1, 1],
-            47,
-            &cat(&[&[0, 0, 0x88, 0xbe], &eth(MAC_C, MAC_D, 0x0800, &ip)]),
-        ),
+    let erspan1 = outer(
+        47,
+        &cat(&[&[0, 0, 0x88, 0xbe], &eth(MAC_C, MAC_D, 0x0800, &ip)]),
     );
     assert_inner(erspan1, 1, Some("GRE"), "ERSPAN type I");
     let vn_tag = eth(

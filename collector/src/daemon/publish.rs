@@ -36,12 +36,25 @@ impl Collector {
             self.publish_alerts(&origin, alerts)
         })
         .await;
+        self.store_alerts(&alert.instance, alerts, now_micros(), stop)
+            .await;
+    }
+
+    /// Stores alerts raised outside a batch (status changes, remote assistance), retried
+    /// until done or `stop`.
+    pub(super) async fn store_alerts(
+        &self,
+        instance: &str,
+        alerts: &[Alert],
+        now_micros: i64,
+        stop: &AtomicBool,
+    ) {
         let commit = Commit {
             batch_id: None,
-            instance: &alert.instance,
+            instance,
             alerts,
             series: &SeriesDelta::default(),
-            now_micros: now_micros(),
+            now_micros,
         };
         until_ok("storing an alert", stop, || async {
             self.store.commit(&commit)

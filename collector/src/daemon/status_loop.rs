@@ -143,17 +143,8 @@ pub(super) async fn announce(
         c.publish_json(&subject, &origin, alerts)
     })
     .await;
-    let commit = Commit {
-        batch_id: None,
-        instance: &change.instance,
-        alerts,
-        series: &SeriesDelta::default(),
-        now_micros: change.time,
-    };
-    until_ok("storing a status change", stop, || async {
-        c.store.commit(&commit)
-    })
-    .await;
+    c.store_alerts(&change.instance, alerts, change.time, stop)
+        .await;
 }
 
 /// The status a bucket entry holds (opened), and when it changed (µs), if readable.
