@@ -18,6 +18,7 @@ use flowmesh_link::assist::serve::{self, Counters, Session, Stopped};
 use flowmesh_link::assist::{AssistKey, MAX_TTL_SECS, admin_token, new_id, now_secs};
 use flowmesh_link::async_nats::Client;
 use flowmesh_link::connect::BrokerConfig;
+use flowmesh_link::time::rfc3339_secs;
 use flowmesh_link::{Identity, secret_file};
 use flowmesh_proto::v1::{AssistCredentials, AssistStatus, CloudRequest, cloud_request};
 use serde::{Deserialize, Serialize};
@@ -124,10 +125,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn rfc3339(secs: i64) -> String {
-    flowmesh_link::time::rfc3339_micros(secs.saturating_mul(1_000_000))
-}
-
 impl Assist {
     /// Remote assistance with these parts; nothing runs until [`Assist::restore`] or an enable.
     pub fn new(parts: Parts) -> Arc<Self> {
@@ -157,7 +154,7 @@ impl Assist {
             "event": event,
             "session": saved.session,
             "admin": saved.admin,
-            "expires": rfc3339(saved.expires),
+            "expires": rfc3339_secs(saved.expires),
         });
         if let Some(r) = reason {
             fields["reason"] = json!(r);
@@ -185,15 +182,14 @@ impl Assist {
                 return;
             }
         };
-        let mut secret = Zeroizing::new([0u8; 32]);
-        if saved.expires <= now_secs()
-            || hex::decode_to_slice(&saved.secret, secret.as_mut()).is_err()
-        {
+        let secret = flowmesh_link::assist::secret_from_hex(&saved.secret)
+            .filter(|_| saved.expires > now_secs());
+        let Some(secret) = secret else {
             self.alert("ended", &saved, Some("expired"));
             let _ = std::fs::remove_file(&self.parts.state_file);
             return;
-        }
-        tracing::info!(session = %saved.session, expires = %rfc3339(saved.expires), "remote assistance resumed");
+        };
+        tracing::info!(session = %saved.session, expires = %rfc3339_secs(saved.expires), "remote assistance resumed");
         if let Err(e) = self.start(saved, secret) {
             tracing::error!(error = %e, "remote assistance not resumed");
         }
@@ -238,7 +234,7 @@ impl Assist {
         if let Some(a) = lock(&self.active).as_ref() {
             return Err(format!(
                 "a session is active until {}: disable it first (`flowmesh assist disable`)",
-                rfc3339(a.saved.expires)
+                rfc3339_secs(a.saved.expires)
             ));
         }
         let cloud = self.parts.cloud.as_ref().ok_or(
@@ -290,12 +286,12 @@ impl Assist {
         secret_file::write(&self.parts.state_file, text.as_bytes(), true)
             .map_err(|e| e.to_string())?;
         self.alert("started", &saved, None);
-        tracing::info!(%session, admin = args.admin, expires = %rfc3339(expires), by = %from, "remote assistance enabled");
+        tracing::info!(%session, admin = args.admin, expires = %rfc3339_secs(expires), by = %from, "remote assistance enabled");
         self.start(saved, secret)?;
         Ok(json!({
             "key": key.encode().as_str(),
             "session": session,
-            "expires": rfc3339(expires),
+            "expires": rfc3339_secs(expires),
             "admin": args.admin,
         })
         .to_string())
@@ -427,8 +423,8 @@ pub fn status_json(s: &AssistStatus) -> serde_json::Value {
         "session": s.session,
         "admin": s.admin,
         "requested_by": s.requested_by,
-        "since": rfc3339(s.started_s),
-        "until": rfc3339(s.expires_s),
+        "since": rfc3339_secs(s.started_s),
+        "until": rfc3339_secs(s.expires_s),
         "service": s.service,
         "connections": s.connections,
         "open": s.open,

@@ -10,6 +10,11 @@ pub fn rfc3339_micros(ts: i64) -> String {
     }
 }
 
+/// [`rfc3339_micros`] of a time in Unix seconds (session expiries and the like).
+pub fn rfc3339_secs(secs: i64) -> String {
+    rfc3339_micros(secs.saturating_mul(1_000_000))
+}
+
 /// The same text by `format!`, for any year.
 fn rfc3339_general(ts: i64) -> String {
     let (y, m, d, sod, micros) = civil(ts);

@@ -179,7 +179,7 @@ fn connect_support(c: Connect) -> anyhow::Result<ExitCode> {
             access.write(path).map_err(anyhow::Error::msg)?;
         }
         let client = connect(&broker, &format!("assist-{}", &key.session[..8])).await?;
-        let until = flowmesh_link::time::rfc3339_micros(key.expires.saturating_mul(1_000_000));
+        let until = flowmesh_link::time::rfc3339_secs(key.expires);
         println!("listening on {bound}");
         eprintln!(
             "connections to {bound} reach {}'s API until {until}{}{}",

@@ -150,19 +150,15 @@ impl AssistKey {
             .map_err(|e| KeyError::Damaged(e.to_string()))?;
         super::check_session_id(&key.session).map_err(KeyError::Damaged)?;
         if key.expires <= now {
-            return Err(KeyError::Expired(crate::time::rfc3339_micros(
-                key.expires.saturating_mul(1_000_000),
-            )));
+            return Err(KeyError::Expired(crate::time::rfc3339_secs(key.expires)));
         }
         Ok(key)
     }
 
     /// The session secret.
     pub fn secret(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-        let mut out = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(self.secret.as_bytes(), out.as_mut())
-            .map_err(|_| KeyError::Damaged("the secret is not 64 hex digits".into()))?;
-        Ok(out)
+        super::secret_from_hex(&self.secret)
+            .ok_or_else(|| KeyError::Damaged("the secret is not 64 hex digits".into()))
     }
 
     /// Broker settings for the session's credentials: the CA certificate and the credentials

@@ -90,6 +90,44 @@ pub fn now_secs() -> i64 {
     (crate::envelope::now_micros() / 1_000_000) as i64
 }
 
+/// A 256-bit secret from its 64 hex digits (wiped when dropped).
+pub fn secret_from_hex(hex_digits: &str) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(hex_digits, out.as_mut()).ok()?;
+    Some(out)
+}
+
+/// A connection id's 16 bytes (it reached here checked by [`conn_of`] or made by [`new_id`]).
+fn conn_bytes(conn: &str) -> Result<[u8; 16], String> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(conn, &mut id).map_err(|e| format!("connection id: {e}"))?;
+    Ok(id)
+}
+
+/// A connection's opening ([`OPEN`]) or its answer ([`ACCEPT`]): the tag and this end's
+/// ephemeral public key.
+fn handshake_message(tag: u8, public: [u8; 32]) -> bytes::Bytes {
+    let mut m = Vec::with_capacity(33);
+    m.push(tag);
+    m.extend_from_slice(&public);
+    m.into()
+}
+
+/// The peer's public key in an opening or answer tagged `tag`, if the message is one.
+fn handshake_peer(tag: u8, m: &[u8]) -> Option<[u8; 32]> {
+    (m.len() == 33 && m[0] == tag).then(|| {
+        let mut peer = [0u8; 32];
+        peer.copy_from_slice(&m[1..]);
+        peer
+    })
+}
+
+/// A timer that fires when a session ending at `expires` (Unix seconds) has ended.
+fn expiry(expires: i64) -> tokio::time::Sleep {
+    let left = (expires - now_secs()).max(0) as u64;
+    tokio::time::sleep(std::time::Duration::from_secs(left))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

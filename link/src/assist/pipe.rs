@@ -71,8 +71,8 @@ pub enum PipeError {
 pub struct Link {
     /// The broker connection.
     pub client: Client,
-    /// The subject of this end's frames.
-    pub out: String,
+    /// The subject of this end's frames (a `Subject`: cloned per frame without allocating).
+    pub out: async_nats::Subject,
     /// This end's sealing half.
     pub tx: Sender,
 }

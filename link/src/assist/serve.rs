@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use zeroize::Zeroizing;
 
 use super::pipe::{self, Done, Link, Mux, Traffic};
-use super::{ACCEPT, OPEN, conn_of, to_support};
+use super::{ACCEPT, OPEN, conn_bytes, conn_of, handshake_message, handshake_peer, to_support};
 use crate::tunnel::{Handshake, Kind, Role};
 
 /// How long an opened connection may take to send its first, authenticating frame.
@@ -87,8 +87,7 @@ pub async fn serve(
         .map_err(|e| format!("subscribing to {subject}: {e}"))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut mux = Mux::default();
-    let left = session.expires - super::now_secs();
-    let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
+    let expiry = super::expiry(session.expires);
     tokio::pin!(expiry);
     let stopped = loop {
         if *cancel.borrow_and_update() {
@@ -104,15 +103,13 @@ pub async fn serve(
                 if mux.route(conn, m.payload.clone()) {
                     continue;
                 }
-                let opening = m.payload.len() == 33 && m.payload[0] == OPEN;
-                let added = if opening { mux.add(conn) } else { None };
-                let Some((incoming, done)) = added else {
+                let opened = handshake_peer(OPEN, &m.payload)
+                    .and_then(|peer| mux.add(conn).map(|added| (peer, added)));
+                let Some((peer, (incoming, done))) = opened else {
                     counters.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(conn, "assistance: a message that opens no connection");
                     continue;
                 };
-                let mut peer = [0u8; 32];
-                peer.copy_from_slice(&m.payload[1..]);
                 let accept = Accept {
                     client: client.clone(),
                     session: session.clone(),
@@ -164,23 +161,19 @@ impl Accept {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             why
         };
-        let mut conn_id = [0u8; 16];
-        hex::decode_to_slice(&self.conn, &mut conn_id).map_err(|e| e.to_string())?;
+        let conn_id = conn_bytes(&self.conn)?;
         let hs = Handshake::new();
-        let mine = hs.public();
+        let answer = handshake_message(ACCEPT, hs.public());
         let (tx, mut rx) = hs
             .finish(&self.session.secret, &conn_id, Role::Responder, self.peer)
             .map_err(|e| refused(e.to_string()))?;
         let mut link = Link {
             client: self.client.clone(),
-            out: to_support(&self.session.id, &self.conn),
+            out: to_support(&self.session.id, &self.conn).into(),
             tx,
         };
-        let mut answer = Vec::with_capacity(33);
-        answer.push(ACCEPT);
-        answer.extend_from_slice(&mine);
         self.client
-            .publish(link.out.clone(), answer.clone().into())
+            .publish(link.out.clone(), answer.clone())
             .await
             .map_err(|e| e.to_string())?;
         // The first frame proves the secret; nothing reaches the service before it. A refusal
@@ -188,7 +181,6 @@ impl Accept {
         // Repeats of the opening (the support side says it again until answered: the answer
         // may have been lost, or crossed the gateway before the opener's interest) are
         // answered again; then comes the first frame.
-        let answer = Bytes::from(answer);
         let first = tokio::time::timeout(FIRST_FRAME, async {
             loop {
                 match incoming.recv().await {

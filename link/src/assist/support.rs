@@ -13,7 +13,9 @@ use zeroize::Zeroizing;
 
 use super::pipe::{self, Done, Link, Mux};
 use super::serve::Counters;
-use super::{ACCEPT, OPEN, conn_of, new_id, to_instance};
+use super::{
+    ACCEPT, OPEN, conn_bytes, conn_of, handshake_message, handshake_peer, new_id, to_instance,
+};
 use crate::tunnel::{Handshake, Kind, Role};
 
 /// How long the instance may take to answer an opening.
@@ -50,8 +52,7 @@ pub async fn listen(
     let session = Arc::new(session);
     let (end_tx, end_rx) = watch::channel(false);
     let mut mux = Mux::default();
-    let left = expires - super::now_secs();
-    let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
+    let expiry = super::expiry(expires);
     tokio::pin!(expiry);
     let finished = loop {
         tokio::select! {
@@ -119,14 +120,10 @@ impl Open {
         mut incoming: mpsc::Receiver<Bytes>,
         end: watch::Receiver<bool>,
     ) -> Result<pipe::Ended, String> {
-        let mut conn_id = [0u8; 16];
-        hex::decode_to_slice(&self.conn, &mut conn_id).map_err(|e| e.to_string())?;
+        let conn_id = conn_bytes(&self.conn)?;
         let hs = Handshake::new();
-        let out = to_instance(&self.session, &self.conn);
-        let mut opening = Vec::with_capacity(33);
-        opening.push(OPEN);
-        opening.extend_from_slice(&hs.public());
-        let opening = Bytes::from(opening);
+        let out: async_nats::Subject = to_instance(&self.session, &self.conn).into();
+        let opening = handshake_message(OPEN, hs.public());
         // The opening is said again each second until answered: the first may cross the
         // gateway between regions before the instance's interest in the session has (or be
         // lost with a broker node). The instance ignores the repeats of a connection it has.
@@ -150,11 +147,7 @@ impl Open {
                 Err(_) => {}
             }
         };
-        if answer.len() != 33 || answer[0] != ACCEPT {
-            return Err("the instance's answer is malformed".into());
-        }
-        let mut peer = [0u8; 32];
-        peer.copy_from_slice(&answer[1..]);
+        let peer = handshake_peer(ACCEPT, &answer).ok_or("the instance's answer is malformed")?;
         let (tx, rx) = hs
             .finish(&self.secret, &conn_id, Role::Initiator, peer)
             .map_err(|e| e.to_string())?;
