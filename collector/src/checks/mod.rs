@@ -22,6 +22,8 @@ pub struct Engine {
     device_types: std::collections::BTreeMap<crate::policy::Mac, flowmesh_record::DeviceType>,
     device_apps: Option<device_apps::DeviceApps>,
     profiles: profiles::Profiles,
+    /// Every profile of the policy: what stored flows and per-profile series are tagged with.
+    all_profiles: profiles::Profiles,
     traffic: traffic_rules::TrafficRules,
     instance: String,
     now: i64,
@@ -83,6 +85,7 @@ impl Engine {
                     .cloned()
                     .collect::<Vec<_>>(),
             ),
+            all_profiles: profiles::Profiles::new(&policy.profiles),
             traffic: traffic_rules::TrafficRules::new(
                 &policy.traffic_rules,
                 &policy.pools,
@@ -287,6 +290,16 @@ impl Engine {
     /// Takes back a [`Engine::snapshot`] (rules edited since start afresh).
     pub fn restore(&mut self, snapshot: &[u8]) -> usize {
         self.traffic.restore(snapshot)
+    }
+
+    /// Hands the name of every traffic profile `f` belongs to to `out` (ntopng's profile badges
+    /// on flows, and the per-profile series).
+    pub fn each_profile(&self, f: &FlowRecord, out: &mut impl FnMut(&'static str)) {
+        if self.all_profiles.is_empty() {
+            return;
+        }
+        self.all_profiles
+            .each_match(&mut flowmesh_bpf::Probe::new(f), out);
     }
 
     /// Runs every check on one flow record; alerts go to `out`.

@@ -9,7 +9,21 @@ use crate::policy::Profile;
 
 /// Compiled profiles.
 pub struct Profiles {
-    filters: Vec<(String, RecordFilter)>,
+    filters: Vec<(&'static str, RecordFilter)>,
+}
+
+/// A profile's name as a static string, one per distinct name ever configured (policies name
+/// a handful; edits are rare): series and stored flows then carry names without allocating.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.into());
+    names.insert(n);
+    n
 }
 
 impl Profiles {
@@ -19,7 +33,7 @@ impl Profiles {
         Profiles {
             filters: profiles
                 .iter()
-                .filter_map(|p| RecordFilter::new(&p.bpf).ok().map(|f| (p.name.clone(), f)))
+                .filter_map(|p| RecordFilter::new(&p.bpf).ok().map(|f| (intern(&p.name), f)))
                 .collect(),
         }
     }
@@ -30,7 +44,21 @@ impl Profiles {
     pub fn contains(&self, name: &str, probe: &mut Probe<'_>) -> bool {
         self.filters
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .is_some_and(|(_, b)| b.matches(probe))
+    }
+
+    /// Whether there are no profiles.
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// Hands the name of every profile the flow in `probe` belongs to to `out`.
+    pub fn each_match(&self, probe: &mut Probe<'_>, out: &mut impl FnMut(&'static str)) {
+        for (name, f) in &self.filters {
+            if f.matches(probe) {
+                out(name);
+            }
+        }
     }
 }

@@ -34,6 +34,8 @@ pub struct Collector {
     pub(super) alert_seq: AtomicU64,
     /// Remote assistance.
     pub assist: Arc<crate::assist::Assist>,
+    /// Whether every flow record is stored (`[flows] store`).
+    pub(super) keep_flows: bool,
     /// Its alerts, until the daemon takes them to publish.
     pub(super) assist_alerts: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Alert>>>,
 }
@@ -76,6 +78,7 @@ impl Collector {
         });
         Ok(Arc::new(Collector {
             assist,
+            keep_flows: config.flows.store,
             assist_alerts: Mutex::new(Some(assist_rx)),
             name: config.name.clone(),
             js: jetstream::new(client),
@@ -307,6 +310,10 @@ impl Collector {
         let mut bad = 0u64;
         let flow_count;
         let now = now_micros();
+        let mut records = self
+            .keep_flows
+            .then(crate::store::flows::FlowSet::default);
+        let mut profiles: Vec<&'static str> = Vec::new();
         {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
@@ -321,6 +328,14 @@ impl Collector {
                     continue;
                 };
                 series.add_flow(&r, r.last_seen);
+                profiles.clear();
+                engine.each_profile(&r, &mut |p| profiles.push(p));
+                for p in &profiles {
+                    series.add_profile(p, &r, r.last_seen);
+                }
+                if let Some(set) = records.as_mut() {
+                    set.push(&r, &profiles, now);
+                }
                 engine.flow(&r, &mut |a| alerts.push(a));
                 if !r.skip_flow_checks {
                     blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
@@ -341,6 +356,7 @@ impl Collector {
             flows: flow_count,
             alerts,
             series,
+            records,
         }))
     }
 
@@ -398,6 +414,7 @@ impl Collector {
                 alerts: &p.alerts,
                 series: &p.series,
                 now_micros: now,
+                flows: p.records.as_ref(),
             })
             .collect();
         let fresh = self
@@ -486,6 +503,7 @@ impl Collector {
             alerts: &alerts,
             series: &SeriesDelta::default(),
             now_micros: now,
+            flows: None,
         };
         let published = until_ok("publishing time-based alerts", stop, || {
             self.publish_alerts(&origin, &alerts)

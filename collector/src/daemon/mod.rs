@@ -37,6 +37,7 @@ mod backend;
 mod cloud_loop;
 mod collector;
 mod consume;
+pub mod flow_store;
 mod publish;
 mod status_loop;
 
@@ -115,6 +116,9 @@ pub struct CollectorConfig {
     /// `[assist]`: remote assistance (into the API by default).
     #[serde(default)]
     pub assist: crate::assist::AssistConfig,
+    /// `[flows]`: the flow store (every record kept 7 days, at most 20 GB, by default).
+    #[serde(default)]
+    pub flows: flow_store::FlowsConfig,
 }
 
 /// `[retention]`: days the timeseries points are kept, per resolution (ntopng keeps its RRDs
@@ -198,6 +202,10 @@ impl CollectorConfig {
         c.api.resolve(path);
         c.api.address().map_err(err)?;
         c.assist.validate().map_err(err)?;
+        c.flows.max_bytes().map_err(err)?;
+        if let Some(d) = &c.flows.parquet_dir {
+            c.flows.parquet_dir = Some(dir.join(d));
+        }
         validate_token(&c.name).map_err(|e| err(e.to_string()))?;
         for i in c.instances.iter().flatten() {
             validate_token(i).map_err(|e| err(format!("instances: {e}")))?;
@@ -283,6 +291,8 @@ struct Prepared {
     flows: u64,
     alerts: Vec<Alert>,
     series: SeriesDelta,
+    /// The records, for the flow store (when `[flows] store`).
+    records: Option<crate::store::flows::FlowSet>,
 }
 
 pub use crate::policy::edit::PolicyEditError;
@@ -418,6 +428,11 @@ pub async fn run(
         config.retention,
         stop.clone(),
     ));
+    let upkeep = tokio::spawn(flow_store::upkeep_loop(
+        c.clone(),
+        config.flows.clone(),
+        stop.clone(),
+    ));
     let result = consume::consume(c.clone(), consumer_of(&config), stop.clone()).await;
     stop.store(true, Ordering::Relaxed);
     let _ = api_stop.send(());
@@ -429,6 +444,7 @@ pub async fn run(
     assist_alerts.abort();
     // A task stuck on an unreachable broker must not hold the exit.
     pruning.abort();
+    upkeep.abort();
     for task in [ticks, status] {
         if tokio::time::timeout(Duration::from_secs(5), task)
             .await

@@ -55,6 +55,7 @@ impl Collector {
             alerts,
             series: &SeriesDelta::default(),
             now_micros,
+            flows: None,
         };
         until_ok("storing an alert", stop, || async {
             self.store.commit(&commit)

@@ -2,6 +2,7 @@
 //! the batches already applied — all written in one transaction per batch, so a batch is either
 //! wholly stored or not at all, and applying it again (a redelivery) changes nothing.
 
+pub mod flows;
 mod series;
 
 use std::path::Path;
@@ -80,6 +81,8 @@ pub struct Commit<'a> {
     pub series: &'a SeriesDelta,
     /// When it is applied, µs (recorded with the batch id).
     pub now_micros: i64,
+    /// Its flow records, for the flow store (`None`: not kept).
+    pub flows: Option<&'a flows::FlowSet>,
 }
 
 /// A query for stored alerts.
@@ -122,6 +125,9 @@ impl Store {
         tx.open_table(ALERTS)?;
         tx.open_table(META)?;
         tx.open_table(ENGINE_STATE)?;
+        tx.open_table(flows::BLOCKS)?;
+        tx.open_table(flows::INDEX)?;
+        tx.open_table(flows::parquet::EXPORTED)?;
         for r in Resolution::ALL {
             tx.open_table(series_table(r))?;
         }
@@ -151,6 +157,7 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut fresh = Vec::with_capacity(commits.len());
+        let mut flow_sets = Vec::new();
         {
             let mut kept = tx.open_table(ENGINE_STATE)?;
             for (instance, state) in states {
@@ -181,6 +188,9 @@ impl Store {
                     applied.insert(id, c.now_micros)?;
                 }
                 fresh.push(true);
+                if let Some(set) = c.flows {
+                    flow_sets.push((c.instance, set));
+                }
                 for a in c.alerts {
                     let t = crate::checks::parse_rfc3339_micros(&a.time).unwrap_or(c.now_micros);
                     alerts.insert((t, seq), serde_json::to_string(a)?.as_str())?;
@@ -215,6 +225,9 @@ impl Store {
                 )?;
             }
             meta.insert("alert_seq", seq)?;
+        }
+        for (instance, set) in flow_sets {
+            flows::write(&tx, instance, set)?;
         }
         tx.commit()?;
         Ok(fresh)

@@ -6,7 +6,8 @@
 //! - `total`: all its traffic (ntopng's interface series);
 //! - `l7:<master protocol>` and `app:<application>`;
 //! - `host:<ip>` for local hosts (private, link-local, ULA, CGNAT), as ntopng keeps host series
-//!   only for local hosts: remote addresses are unbounded.
+//!   only for local hosts: remote addresses are unbounded;
+//! - `profile:<name>` for each traffic profile (ntopng's Profile Details chart).
 //!
 //! A flow record counts in the bucket that holds its last packet, the same rule the traffic
 //! rules use; with the sensor's active timeout long flows spread over the buckets they span.
@@ -148,6 +149,7 @@ pub(super) enum SeriesKey {
     L7(Name),
     App(Name),
     Host(std::net::IpAddr),
+    Profile(Name),
 }
 
 impl std::fmt::Display for SeriesKey {
@@ -157,8 +159,18 @@ impl std::fmt::Display for SeriesKey {
             SeriesKey::L7(p) => write!(f, "l7:{}", p.0),
             SeriesKey::App(a) => write!(f, "app:{}", a.0),
             SeriesKey::Host(ip) => write!(f, "host:{ip}"),
+            SeriesKey::Profile(p) => write!(f, "profile:{}", p.0),
         }
     }
+}
+
+/// What a flow adds, and the 5-minute bucket it adds it to.
+fn point_of(f: &FlowRecord, t_micros: i64) -> (Counters, i64) {
+    let c = Counters {
+        bytes: f.c2s_bytes + f.s2c_bytes,
+        packets: f.c2s_packets + f.s2c_packets,
+    };
+    (c, Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000)))
 }
 
 /// Series deltas gathered in memory (one batch of flows) before one store transaction.
@@ -176,11 +188,7 @@ impl SeriesDelta {
 
     /// Adds a flow record whose last packet is at `t_micros`.
     pub fn add_flow(&mut self, f: &FlowRecord, t_micros: i64) {
-        let c = Counters {
-            bytes: f.c2s_bytes + f.s2c_bytes,
-            packets: f.c2s_packets + f.s2c_packets,
-        };
-        let bucket = Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000));
+        let (c, bucket) = point_of(f, t_micros);
         let mut add = |series: SeriesKey| {
             self.points.entry((series, bucket)).or_default().add(c);
         };
@@ -196,6 +204,16 @@ impl SeriesDelta {
                 add(SeriesKey::Host(ip));
             }
         }
+    }
+
+    /// Adds a flow record to the series of a traffic profile it belongs to (`name` interned, as
+    /// [`crate::checks::profiles::intern`] gives it).
+    pub fn add_profile(&mut self, name: &'static str, f: &FlowRecord, t_micros: i64) {
+        let (c, bucket) = point_of(f, t_micros);
+        self.points
+            .entry((SeriesKey::Profile(Name(name)), bucket))
+            .or_default()
+            .add(c);
     }
 
     /// Every delta at every resolution: each 5-minute point also lands in its hour and day

@@ -1,0 +1,444 @@
+//! The flow store: every flow record the collector receives, kept in the store's redb file
+//! beside the alerts and series and written in the same transaction as its batch (a redelivered
+//! batch adds nothing twice).
+//!
+//! Flows are partitioned by the hour of their last packet. Each batch adds one block per hour it
+//! touches ([`block`]: columnar, each column zstd-compressed alone), and an index entry per block
+//! (instance, flow count, time span, size) lets a search skip blocks without reading them.
+//! Retention drops whole hours, oldest first, by age and by total size; what it drops is
+//! counted. Closed hours are compacted: their small blocks merged into large ones, which
+//! compress better.
+
+mod block;
+mod column;
+pub mod parquet;
+mod query;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use flowmesh_record::FlowRecord;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+pub use block::{BlockBuilder, MAX_FLOWS};
+pub use column::Damaged;
+pub use query::{FlowQuery, StoredFlow, TopEntry, TopKind};
+
+use super::{META, StoreError};
+
+/// (hour start s, block sequence) → block bytes.
+pub(super) const BLOCKS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("flow_blocks");
+/// (hour start s, block sequence) → (instance, flows, earliest first packet µs, latest last
+/// packet µs, bytes, compacted).
+pub(super) const INDEX: TableDefinition<(i64, u64), (&str, u64, i64, i64, u64, bool)> =
+    TableDefinition::new("flow_index");
+
+/// zstd level for a batch's blocks (written while the batch waits) and for compacted ones.
+const LEVEL_LIVE: i32 = 1;
+const LEVEL_COMPACT: i32 = 9;
+/// Flows ahead of the collector's clock by more than this go to the current hour's partition
+/// (a sensor with a wrong clock must not park flows beyond every retention).
+const FUTURE_SLACK_SECS: i64 = 3600;
+
+fn hour_of(micros: i64) -> i64 {
+    let s = micros.div_euclid(1_000_000);
+    s - s.rem_euclid(3600)
+}
+
+/// One batch's flows, as blocks per hour, ready to store with it.
+#[derive(Default)]
+pub struct FlowSet {
+    hours: Vec<(i64, BlockBuilder)>,
+    level: Option<i32>,
+}
+
+impl std::fmt::Debug for FlowSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FlowSet({} flows)", self.len())
+    }
+}
+
+impl FlowSet {
+    /// Adds a record and the profiles it matched; `now_micros` bounds how far ahead it may be.
+    pub fn push(&mut self, r: &FlowRecord, profiles: &[&str], now_micros: i64) {
+        let limit = hour_of(now_micros) + FUTURE_SLACK_SECS;
+        self.push_at(hour_of(r.last_seen).min(limit), r, profiles);
+    }
+
+    /// Flows added.
+    pub fn len(&self) -> usize {
+        self.hours.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Whether no flow was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn meta_add(tx: &WriteTransaction, key: &str, delta: i64) -> Result<(), StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let v = meta.get(key)?.map_or(0, |v| v.value());
+    meta.insert(key, v.saturating_add_signed(delta))?;
+    Ok(())
+}
+
+/// Writes a batch's blocks within the batch's transaction.
+pub(super) fn write(
+    tx: &WriteTransaction,
+    instance: &str,
+    set: &FlowSet,
+) -> Result<(), StoreError> {
+    if set.is_empty() {
+        return Ok(());
+    }
+    let level = set.level.unwrap_or(LEVEL_LIVE);
+    let (mut flows, mut bytes) = (0i64, 0i64);
+    {
+        let mut meta = tx.open_table(META)?;
+        let mut seq = meta.get("flow_block_seq")?.map_or(0, |v| v.value());
+        let mut blocks = tx.open_table(BLOCKS)?;
+        let mut index = tx.open_table(INDEX)?;
+        for (hour, b) in &set.hours {
+            if b.is_empty() {
+                continue;
+            }
+            let data = b.finish(level);
+            let (first, last) = b.span();
+            blocks.insert((*hour, seq), data.as_slice())?;
+            index.insert(
+                (*hour, seq),
+                (
+                    instance,
+                    b.len() as u64,
+                    first,
+                    last,
+                    data.len() as u64,
+                    set.level.is_some(),
+                ),
+            )?;
+            seq += 1;
+            flows += b.len() as i64;
+            bytes += data.len() as i64;
+        }
+        meta.insert("flow_block_seq", seq)?;
+    }
+    meta_add(tx, "flow_count", flows)?;
+    meta_add(tx, "flow_bytes", bytes)?;
+    Ok(())
+}
+
+/// What the flow store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowStats {
+    /// Flows stored.
+    pub flows: u64,
+    /// Bytes their blocks take (the file is somewhat larger: redb's pages and free space).
+    pub bytes: u64,
+    /// Blocks.
+    pub blocks: u64,
+    /// The oldest hour kept (start, s), if any.
+    pub oldest_hour: Option<i64>,
+    /// The newest hour kept.
+    pub newest_hour: Option<i64>,
+}
+
+/// What one retention pass dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Hours (partitions) removed.
+    pub hours: u64,
+    /// Flows they held.
+    pub flows: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Which index entries a query reads: those of `instance` whose span meets the query's times.
+fn wanted(q: &FlowQuery, entry: (&str, u64, i64, i64, u64, bool)) -> bool {
+    let (instance, _, first, last, _, _) = entry;
+    q.instance.as_deref().is_none_or(|i| i == instance)
+        && q.from_us.is_none_or(|f| last >= f)
+        && q.to_us.is_none_or(|t| first < t)
+}
+
+/// Whether a block lies wholly within the query's times (no time column to read).
+fn whole(q: &FlowQuery, first: i64, last: i64) -> bool {
+    q.from_us.is_none_or(|f| first >= f) && q.to_us.is_none_or(|t| last < t)
+}
+
+impl super::Store {
+    /// Flows matching `q`, newest (by last packet) first.
+    pub fn search_flows(&self, q: &FlowQuery) -> Result<Vec<StoredFlow>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(INDEX)?;
+        let blocks = tx.open_table(BLOCKS)?;
+        let mut newest = query::Newest::new(q.limit);
+        // Hours newest first; a flow's hour is its last packet's, so once the limit is full
+        // and an hour ends before the oldest flow kept, older hours cannot add anything.
+        let from = q.from_us.map_or(i64::MIN, hour_of);
+        for entry in index.range((from, 0)..)?.rev() {
+            let (k, v) = entry?;
+            let (hour, seq) = k.value();
+            let meta = v.value();
+            if newest.floor().is_some_and(|f| hour + 3600 <= f / 1_000_000) {
+                break;
+            }
+            if !wanted(q, meta) || newest.floor().is_some_and(|f| meta.3 < f) {
+                continue;
+            }
+            let Some(bytes) = blocks.get((hour, seq))? else {
+                continue;
+            };
+            let bytes = bytes.value();
+            let result = (|| -> Result<(), Damaged> {
+                let mut rows = query::Rows::new(block::Block::parse(bytes)?);
+                let Some(keep) = rows.select(q, whole(q, meta.2, meta.3))? else {
+                    return Ok(());
+                };
+                for (row, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+                    if newest.wants(rows.last_seen(row)?) {
+                        newest.push(rows.flow(meta.0, row)?);
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                tracing::warn!(hour, seq, error = %e, "a stored flow block was skipped");
+            }
+        }
+        Ok(newest.into_sorted())
+    }
+
+    /// The top `limit` keys of `kind` among flows matching `q` (its own limit is ignored), by
+    /// bytes or by flows.
+    pub fn top_flows(
+        &self,
+        q: &FlowQuery,
+        kind: TopKind,
+        by_flows: bool,
+        limit: usize,
+    ) -> Result<Vec<TopEntry>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(INDEX)?;
+        let blocks = tx.open_table(BLOCKS)?;
+        let mut sums: HashMap<String, TopEntry> = HashMap::new();
+        let from = q.from_us.map_or(i64::MIN, hour_of);
+        for entry in index.range((from, 0)..)? {
+            let (k, v) = entry?;
+            let meta = v.value();
+            if !wanted(q, meta) {
+                continue;
+            }
+            let Some(bytes) = blocks.get(k.value())? else {
+                continue;
+            };
+            let result = (|| -> Result<(), Damaged> {
+                let mut rows = query::Rows::new(block::Block::parse(bytes.value())?);
+                if let Some(keep) = rows.select(q, whole(q, meta.2, meta.3))? {
+                    rows.count(kind, &keep, &mut sums)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                tracing::warn!(block = ?k.value(), error = %e, "a stored flow block was skipped");
+            }
+        }
+        let mut out: Vec<TopEntry> = sums.into_values().collect();
+        out.sort_unstable_by(|a, b| {
+            let (x, y) = if by_flows {
+                (a.flows, b.flows)
+            } else {
+                (a.bytes, b.bytes)
+            };
+            y.cmp(&x).then_with(|| a.key.cmp(&b.key))
+        });
+        if limit > 0 {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// What the flow store holds.
+    pub fn flow_stats(&self) -> Result<FlowStats, StoreError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        let index = tx.open_table(INDEX)?;
+        let get = |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+        let hour = |e: Option<Result<(redb::AccessGuard<'_, (i64, u64)>, _), redb::StorageError>>| -> Result<Option<i64>, StoreError> {
+            Ok(match e {
+                Some(e) => Some(e?.0.value().0),
+                None => None,
+            })
+        };
+        Ok(FlowStats {
+            flows: get("flow_count")?,
+            bytes: get("flow_bytes")?,
+            blocks: redb::ReadableTableMetadata::len(&index)?,
+            oldest_hour: hour(index.iter()?.next())?,
+            newest_hour: hour(index.iter()?.next_back())?,
+        })
+    }
+
+    /// Drops whole hours, oldest first: those that ended more than `max_age_secs` before
+    /// `now_secs`, then more while the blocks take over `max_bytes` (0: no size bound).
+    pub fn prune_flows(
+        &self,
+        now_secs: i64,
+        max_age_secs: i64,
+        max_bytes: u64,
+    ) -> Result<Dropped, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut dropped = Dropped::default();
+        {
+            let mut total = tx
+                .open_table(META)?
+                .get("flow_bytes")?
+                .map_or(0, |v| v.value());
+            let mut index = tx.open_table(INDEX)?;
+            let mut blocks = tx.open_table(BLOCKS)?;
+            let cutoff = now_secs.saturating_sub(max_age_secs);
+            loop {
+                let Some(first) = index.iter()?.next() else {
+                    break;
+                };
+                let hour = first?.0.value().0;
+                let too_old = hour + 3600 <= cutoff;
+                let too_big = max_bytes > 0 && total > max_bytes;
+                if !too_old && !too_big {
+                    break;
+                }
+                let mut gone = Vec::new();
+                for e in index.range((hour, 0)..=(hour, u64::MAX))? {
+                    let (k, v) = e?;
+                    let (_, n, _, _, b, _) = v.value();
+                    gone.push((k.value(), n, b));
+                }
+                for (k, n, b) in gone {
+                    index.remove(k)?;
+                    blocks.remove(k)?;
+                    dropped.flows += n;
+                    dropped.bytes += b;
+                    total = total.saturating_sub(b);
+                }
+                dropped.hours += 1;
+            }
+        }
+        meta_add(&tx, "flow_count", -(dropped.flows as i64))?;
+        meta_add(&tx, "flow_bytes", -(dropped.bytes as i64))?;
+        tx.commit()?;
+        Ok(dropped)
+    }
+
+    /// Merges the blocks of each hour that ended before `now_secs` minus `settle_secs` into
+    /// large blocks per instance, compressed harder. Returns the blocks merged away.
+    pub fn compact_flows(&self, now_secs: i64, settle_secs: i64) -> Result<u64, StoreError> {
+        let open_hours: Vec<i64> = {
+            let tx = self.db.begin_read()?;
+            let index = tx.open_table(INDEX)?;
+            let mut hours = Vec::new();
+            for e in index.iter()? {
+                let (k, v) = e?;
+                let hour = k.value().0;
+                if hour + 3600 + settle_secs > now_secs {
+                    break;
+                }
+                if !v.value().5 && hours.last() != Some(&hour) {
+                    hours.push(hour);
+                }
+            }
+            hours
+        };
+        let mut merged = 0;
+        for hour in open_hours {
+            merged += self.compact_hour(hour)?;
+        }
+        Ok(merged)
+    }
+
+    fn compact_hour(&self, hour: i64) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut merged = 0;
+        let mut sets: Vec<(String, FlowSet)> = Vec::new();
+        {
+            let mut index = tx.open_table(INDEX)?;
+            let mut blocks = tx.open_table(BLOCKS)?;
+            let mut entries = Vec::new();
+            for e in index.range((hour, 0)..=(hour, u64::MAX))? {
+                let (k, v) = e?;
+                let (instance, n, _, _, b, _) = v.value();
+                entries.push((k.value(), instance.to_string(), n, b));
+            }
+            {
+                for (k, instance, n, b) in entries {
+                    let Some(bytes) = blocks.get(k)?.map(|v| v.value().to_vec()) else {
+                        continue;
+                    };
+                    let flows = (|| -> Result<Vec<StoredFlow>, Damaged> {
+                        let mut rows = query::Rows::new(block::Block::parse(&bytes)?);
+                        (0..rows.len()).map(|r| rows.flow(&instance, r)).collect()
+                    })();
+                    let flows = match flows {
+                        Ok(f) => f,
+                        Err(e) => {
+                            // Kept as it is: never lose data to a compaction.
+                            tracing::warn!(hour, block = k.1, error = %e, "a damaged flow block was left uncompacted");
+                            continue;
+                        }
+                    };
+                    index.remove(k)?;
+                    blocks.remove(k)?;
+                    meta_add_tables(&tx, n, b)?;
+                    let at = match sets.iter().position(|(i, _)| *i == instance) {
+                        Some(at) => at,
+                        None => {
+                            sets.push((
+                                instance.clone(),
+                                FlowSet {
+                                    hours: Vec::new(),
+                                    level: Some(LEVEL_COMPACT),
+                                },
+                            ));
+                            sets.len() - 1
+                        }
+                    };
+                    let set = &mut sets[at].1;
+                    for f in &flows {
+                        let names: Vec<&str> = f.profiles.iter().map(String::as_str).collect();
+                        // Keep the partition as it was, whatever the clock says now.
+                        set.push_at(hour, &f.record, &names);
+                    }
+                    merged += 1;
+                }
+            }
+        }
+        for (instance, set) in &sets {
+            write(&tx, instance, set)?;
+        }
+        tx.commit()?;
+        Ok(merged)
+    }
+}
+
+fn meta_add_tables(tx: &WriteTransaction, flows: u64, bytes: u64) -> Result<(), StoreError> {
+    meta_add(tx, "flow_count", -(flows as i64))?;
+    meta_add(tx, "flow_bytes", -(bytes as i64))
+}
+
+impl FlowSet {
+    fn push_at(&mut self, hour: i64, r: &FlowRecord, profiles: &[&str]) {
+        match self
+            .hours
+            .iter_mut()
+            .find(|(h, b)| *h == hour && b.len() < MAX_FLOWS)
+        {
+            Some((_, b)) => b.push(r, profiles),
+            None => {
+                let mut b = BlockBuilder::default();
+                b.push(r, profiles);
+                self.hours.push((hour, b));
+            }
+        }
+    }
+}
