@@ -93,6 +93,18 @@ ensure_console_tools() {
   ensure_apt chromium chromium-driver
 }
 
+# DuckDB (PyPI, into the same venv): the independent reader of the flow store's Parquet files in
+# the tests. FLOWMESH_PYTHON names the interpreter that has it.
+DUCKDB_VERSION=1.4.4
+ensure_duckdb() {
+  local venv="$FLOWMESH_HOME/venv"
+  if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
+    log "installing duckdb $DUCKDB_VERSION into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$DUCKDB_VERSION"
+  fi
+  export FLOWMESH_PYTHON="$venv/bin/python"
+}
+
 ensure_all() {
   ensure_system_packages
   ensure_rust

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ./deploy/test.sh [cargo test args...]
 #
-# Installs what the tests need (libpcap, nats-server 2.15 in a venv, Node with the console's npm
-# packages, Debian's Chromium), then checks formatting and
+# Installs what the tests need (libpcap, nats-server 2.15 and DuckDB in a venv, Node with the
+# console's npm packages, Debian's Chromium), then checks formatting and
 # lints and runs the whole test suite: unit tests, test vectors, DNS tests against an in-process
 # hickory server, and end-to-end tests against real federated nats-server clusters.
 set -euo pipefail
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 ensure_all
+ensure_duckdb
 ensure_console_tools
 # systemd-analyze, for the unit files' test.
 command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd

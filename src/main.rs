@@ -45,6 +45,10 @@ enum Command {
     Hello(cmd::hello::HelloCommand),
     /// Print one JSON flow record per line for a pcap/pcapng capture (no broker involved).
     Flows(cmd::flows::Args),
+    /// Search a collector's stored flows, or list the top hosts, applications, profiles.
+    FlowsSearch(cmd::flows_search::Args),
+    /// Write stored flows as Parquet files, one per hour (for DuckDB, ClickHouse, Spark).
+    FlowsExport(cmd::flows_export::Args),
     /// Print the devices (MACs, IPs, host names, vendors, detected types) seen in a capture.
     Devices(cmd::devices::Args),
     /// Write a synthetic capture of realistic flows (for benchmarks).
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
         Command::CloudKey(a) => cmd::runtime().and_then(|rt| rt.block_on(cmd::cloud_key::run(a))),
         Command::Hello(c) => cmd::runtime().and_then(|rt| rt.block_on(cmd::hello::run(c))),
         Command::Flows(a) => cmd::flows::run(a),
+        Command::FlowsSearch(a) => cmd::flows_search::run(a),
+        Command::FlowsExport(a) => cmd::flows_export::run(a),
         Command::Devices(a) => cmd::devices::run(a),
         Command::Gen(a) => cmd::generate::run(a),
         Command::Check(a) => cmd::check::run(a),

@@ -66,6 +66,8 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
         p.flows.len(),
         p.log("collector-1")
     );
+    let kept = p.compare(&p.stored_flows(&["collector-1"]));
+    assert_eq!(kept, (0, 0), "the flow store: (lost, duplicated)");
 }
 
 #[test]
@@ -112,6 +114,8 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
         p.log("collector-1")
     );
     assert!(p.log("sensor").contains("outbox batches published"));
+    let kept = p.compare(&p.stored_flows(&["collector-1"]));
+    assert_eq!(kept, (0, 0), "the flow store: (lost, duplicated)");
 }
 
 #[test]
@@ -139,6 +143,12 @@ fn a_collector_killed_mid_stream_resumes_without_loss_or_duplicates() {
         (0, 0),
         "collector log:\n{}",
         p.log("collector-1")
+    );
+    let kept = p.compare(&p.stored_flows(&["collector-1"]));
+    assert_eq!(
+        kept,
+        (0, 0),
+        "the flow store after a SIGKILL: (lost, duplicated)"
     );
 }
 
@@ -206,6 +216,12 @@ fn two_collectors_share_the_work_and_injected_messages_are_rejected_and_counted(
     let stored = p.stored(&["collector-1", "collector-2"]);
     let (lost, dup) = p.compare_for(&["sensor-1", "sensor-2"], &stored);
     assert_eq!((lost, dup), (0, 0));
+    let kept = p.stored_flows(&["collector-1", "collector-2"]);
+    assert_eq!(
+        p.compare_for(&["sensor-1", "sensor-2"], &kept),
+        (0, 0),
+        "the flow store, replays and injections included: (lost, duplicated)"
+    );
     // Both worked, and every injected message was rejected with its reason.
     let logs = p.log("collector-1") + &p.log("collector-2");
     let per = |n: &str| {
@@ -329,6 +345,34 @@ fn the_api_lists_instances_serves_and_streams_alerts_and_edits_the_policy_for_go
         .collect();
     assert_eq!(flows.len(), p.flows.len());
     assert!(all.lines().count() >= p.flows.len());
+
+    // Stored flows through the API: every flow, newest first; one host's; the top protocols.
+    let search = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["flows-search", "--config", config];
+        all.extend_from_slice(args);
+        stdout_of(&cli(&all))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let stored = search(&["--limit", "0", "--instance", "sensor-1"]);
+    let keys: std::collections::BTreeSet<FlowKey> = stored.iter().map(key_of).collect();
+    assert_eq!(keys, p.flows.keys().cloned().collect());
+    assert!(
+        stored
+            .windows(2)
+            .all(|w| w[0]["last_seen"].as_str() >= w[1]["last_seen"].as_str())
+    );
+    let host = stored[0]["client_ip"].as_str().unwrap().to_string();
+    let of_host = search(&["--host", &host, "--limit", "0"]);
+    let want = stored
+        .iter()
+        .filter(|f| f["client_ip"] == host.as_str() || f["server_ip"] == host.as_str())
+        .count();
+    assert_eq!(of_host.len(), want);
+    let top = search(&["--top", "l7", "--by", "flows"]);
+    let total: u64 = top.iter().map(|t| t["flows"].as_u64().unwrap()).sum();
+    assert_eq!(total as usize, stored.len(), "{top:?}");
 
     // The follower saw sensor-1 come online, live.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -21,17 +21,18 @@ pub fn check<R: Read>(
     instance: &str,
     emit: &mut impl FnMut(Alert),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
-    check_observed(open, policy, instance, emit, &mut |_, _| {})
+    check_observed(open, policy, instance, emit, &mut |_, _, _| {})
 }
 
-/// [`check`], also handing every flow record and its last-packet time (µs) to `observe`
-/// (the timeseries, with `flowmesh check --store`).
+/// [`check`], also handing every flow record, its last-packet time (µs) and the traffic
+/// profiles it belongs to to `observe` (the timeseries and the flow store, with `flowmesh check
+/// --store`).
 pub fn check_observed<R: Read>(
     open: impl Fn() -> Result<CaptureReader<R>, CaptureError>,
     policy: &Policy,
     instance: &str,
     emit: &mut impl FnMut(Alert),
-    observe: &mut impl FnMut(&flowmesh_record::FlowRecord, i64),
+    observe: &mut impl FnMut(&flowmesh_record::FlowRecord, i64, &[&'static str]),
 ) -> Result<RunStats, (RunStats, CaptureError)> {
     let mut engine = Engine::new(policy, instance);
     if engine.wants_device_types() {
@@ -44,6 +45,7 @@ pub fn check_observed<R: Read>(
     }
     let reader = open().map_err(|e| (RunStats::default(), e))?;
     let mut last = i64::MIN;
+    let mut profiles: Vec<&'static str> = Vec::new();
     // ARP and flow records both feed the engine, which both closures need: share it.
     let engine = std::cell::RefCell::new(engine);
     let emit = std::cell::RefCell::new(emit);
@@ -64,7 +66,11 @@ pub fn check_observed<R: Read>(
         &mut |w| engine.borrow_mut().watermark(w, &mut *emit.borrow_mut()),
         &mut |record| {
             last = last.max(record.last_seen);
-            observe(&record, record.last_seen);
+            profiles.clear();
+            engine
+                .borrow()
+                .each_profile(&record, &mut |p| profiles.push(p));
+            observe(&record, record.last_seen, &profiles);
             engine.borrow_mut().flow(&record, &mut *emit.borrow_mut());
         },
     );

@@ -28,7 +28,7 @@ fn every_byte_counts_in_its_own_period_and_each_period_is_judged_once_complete()
         &p,
         "lab",
         &mut |a| alerts.push(serde_json::to_value(&a).unwrap()),
-        &mut |f, t| {
+        &mut |f, t, _| {
             *observed.entry(five_min(t)).or_default() += f.c2s_bytes + f.s2c_bytes;
         },
     )

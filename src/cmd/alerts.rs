@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 /// RFC 3339, or a duration before now.
-fn when(text: &str) -> anyhow::Result<i64> {
+pub(crate) fn when(text: &str) -> anyhow::Result<i64> {
     if let Some(t) = flowmesh_sensor::flow::parse_rfc3339_micros(text) {
         return Ok(t);
     }

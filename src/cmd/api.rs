@@ -55,7 +55,7 @@ pub async fn channel(access_file: &Path, daemon: &str) -> anyhow::Result<(Channe
 #[derive(clap::Args)]
 pub struct ApiArgs {
     /// The collector's config file (its `[api]` and access file are used).
-    #[arg(long, required_unless_present = "access")]
+    #[arg(long)]
     pub config: Option<std::path::PathBuf>,
     /// An API access file instead (URL and token), e.g. the one `flowmesh assist connect
     /// --access-file FILE` writes.

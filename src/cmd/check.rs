@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use flowmesh_collector::alert::Alert;
 use flowmesh_collector::policy;
+use flowmesh_collector::store::flows::FlowSet;
 use flowmesh_collector::store::{Commit, SeriesDelta, Store};
 
 /// Run the policy checks on a capture and print one JSON alert per line.
@@ -20,9 +21,10 @@ pub struct Args {
     /// The instance name alerts carry.
     #[arg(long, default_value = "check")]
     instance: String,
-    /// Also keep the alerts and the traffic timeseries (5 min / hour / day) in this store
-    /// file (redb; created mode 0600). Checking the same capture again adds nothing twice.
-    /// Read it back with `flowmesh series --store FILE`.
+    /// Also keep the alerts, the traffic timeseries (5 min / hour / day) and every flow
+    /// record in this store file (redb; created mode 0600). Checking the same capture again
+    /// adds nothing twice. Read it back with `flowmesh series --store FILE` and
+    /// `flowmesh flows-search --store FILE`.
     #[arg(long, value_name = "FILE")]
     store: Option<PathBuf>,
 }
@@ -52,6 +54,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut alerts = 0u64;
     let mut kept = Vec::new();
     let mut series = SeriesDelta::default();
+    let mut flows = FlowSet::default();
+    let now = flowmesh_link::envelope::now_micros() as i64;
     let result = flowmesh_check::check_observed(
         || flowmesh_sensor::capture::CaptureReader::open(&a.file),
         &policy,
@@ -64,15 +68,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 kept.push(alert);
             }
         },
-        &mut |flow, t| {
+        &mut |flow, t, profiles| {
             if store.is_some() {
                 series.add_flow(flow, t);
+                for p in profiles {
+                    series.add_profile(p, flow, t);
+                }
+                flows.push(flow, profiles, now);
             }
         },
     );
     out.flush()?;
     if let (Some(store), Some(path)) = (&store, &a.store) {
-        save(store, path, &a, &kept, &series)?;
+        save(store, path, &a, &kept, &series, &flows)?;
     }
     match result {
         Ok(stats) => {
@@ -97,6 +105,7 @@ fn save(
     a: &Args,
     alerts: &[Alert],
     series: &SeriesDelta,
+    flows: &FlowSet,
 ) -> anyhow::Result<()> {
     let meta = std::fs::metadata(&a.file)?;
     let mtime = meta
@@ -120,9 +129,10 @@ fn save(
         alerts,
         series,
         now_micros,
+        flows: Some(flows),
     })?;
     if fresh {
-        tracing::info!(store = %path.display(), alerts = alerts.len(), "stored alerts and timeseries");
+        tracing::info!(store = %path.display(), alerts = alerts.len(), flows = flows.len(), "stored alerts, timeseries and flows");
     } else {
         tracing::warn!(store = %path.display(), "this capture was already checked into the store: nothing added");
     }

@@ -11,6 +11,8 @@ pub mod control;
 pub mod devices;
 pub mod enroll;
 pub mod flows;
+pub mod flows_export;
+pub mod flows_search;
 pub mod generate;
 pub mod hello;
 pub mod instances;

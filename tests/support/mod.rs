@@ -267,6 +267,24 @@ impl Pipeline {
         out
     }
 
+    /// The flows in the flow store of each collector (`<name>.redb`), keyed as [`Self::stored`].
+    pub fn stored_flows(&self, stores: &[&str]) -> BTreeMap<FlowKey, Carried> {
+        let mut out = BTreeMap::<FlowKey, Carried>::new();
+        for name in stores {
+            let store = Store::open(&self.path(&format!("{name}.redb"))).unwrap();
+            let all = store
+                .search_flows(&flowmesh_collector::store::flows::FlowQuery::default())
+                .unwrap();
+            for f in all {
+                let v = serde_json::to_value(&f).unwrap();
+                out.entry(format!("{} {}", v["instance"], key_of(&v)))
+                    .or_default()
+                    .add(&v);
+            }
+        }
+        out
+    }
+
     /// (lost, duplicated) flows, for the capture replayed by `sensors`: a flow is lost when
     /// its records carry fewer packets than the capture holds (or none arrived), duplicated
     /// when they carry more (a record stored twice).

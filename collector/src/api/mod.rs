@@ -1,8 +1,9 @@
 //! The collector's gRPC API (tonic): instances and their status, stored alerts, live alerts and
-//! status changes, and policy edits. The `flowmesh instances`, `alerts` and `policy` commands
-//! use it. Every call carries the bearer token of the access file ([`access`]).
+//! status changes, policy edits and stored flows. The `flowmesh instances`, `alerts`, `policy`
+//! and `flows-search` commands use it. Every call carries the bearer token of the access file ([`access`]).
 
 pub mod convert;
+pub mod flows;
 pub mod nats;
 
 /// The access file and `[api]` settings (shared with the manager).
@@ -156,6 +157,22 @@ impl collector_server::Collector for Api {
             convert::edit_from_proto(r.into_inner()).map_err(tonic::Status::invalid_argument)?;
         let response = edit_response(self.c.edit_policy(&edit).await).map_err(internal)?;
         Ok(Response::new(response))
+    }
+
+    async fn search_flows(
+        &self,
+        r: Request<pb::SearchFlowsRequest>,
+    ) -> Result<Response<pb::SearchFlowsResponse>, tonic::Status> {
+        let params = flows::SearchParams::from(r.into_inner());
+        let c = self.c.clone();
+        let found = tokio::task::spawn_blocking(move || params.run(c.store(), flows::MAX_FLOWS))
+            .await
+            .map_err(internal)?
+            .map_err(|e| match e {
+                Ok(why) => tonic::Status::invalid_argument(why),
+                Err(e) => internal(e),
+            })?;
+        Ok(Response::new(flows::to_proto(found)))
     }
 }
 

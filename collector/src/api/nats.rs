@@ -10,7 +10,8 @@
 //! Operations: `hello`, `instances`, `alerts` (`type`, `instance`, `from_us`, `to_us`,
 //! `limit`), `policy`, `edit` (`edit`: a [`crate::policy::edit::Edit`] as JSON), `series`
 //! (`instance`, `resolution` 5m/1h/1d, `from_s`, `to_s`), `devices` (seen, not authorized),
-//! `presets` (built-in applications per device type).
+//! `presets` (built-in applications per device type), `flows` (`search`: stored flows or their
+//! top-N, as [`super::flows::SearchParams`]).
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ use crate::store::{AlertQuery, Resolution};
 pub const REPLY_SUBJECT: &str = "flowmesh.api.reply";
 /// Alerts one answer carries at most (a NATS message is bounded; ask again with `to_us`).
 const MAX_ALERTS: usize = 500;
+/// Flows one answer carries at most.
+const MAX_FLOWS: usize = 500;
 /// Unauthorized devices one answer lists at most, per instance.
 const MAX_DEVICES: usize = 200;
 /// Series of one kind (protocols, hosts, ...) one answer carries the points of at most.
@@ -74,6 +77,10 @@ enum Op {
         resolution: String,
         from_s: Option<i64>,
         to_s: Option<i64>,
+    },
+    /// Stored flows, or their top-N (see [`super::flows::SearchParams`]).
+    Flows {
+        search: super::flows::SearchParams,
     },
 }
 
@@ -185,6 +192,14 @@ async fn handle(c: &dyn Backend, op: Op) -> Result<Value, String> {
             from_s,
             to_s,
         } => series(c, &instance, &resolution, from_s, to_s),
+        Op::Flows { search } => match search.run(c.store(), MAX_FLOWS) {
+            Ok(super::flows::Found::Flows(flows, truncated)) => {
+                Ok(json!({ "flows": flows, "truncated": truncated }))
+            }
+            Ok(super::flows::Found::Top(top)) => Ok(json!({ "top": top })),
+            Err(Ok(why)) => Err(why),
+            Err(Err(e)) => Err(e.to_string()),
+        },
         Op::Edit { edit } => {
             tracing::info!(?edit, "policy edit from the console");
             let r = edit_response(c.edit_policy(&edit).await)?;

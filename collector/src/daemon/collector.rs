@@ -310,9 +310,7 @@ impl Collector {
         let mut bad = 0u64;
         let flow_count;
         let now = now_micros();
-        let mut records = self
-            .keep_flows
-            .then(crate::store::flows::FlowSet::default);
+        let mut records = self.keep_flows.then(crate::store::flows::FlowSet::default);
         let mut profiles: Vec<&'static str> = Vec::new();
         {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());

@@ -79,7 +79,9 @@ pub fn upkeep(store: &Store, config: &FlowsConfig, now_secs: i64) {
                             }
                             tracing::info!(path = %path.display(), flows, "flow store: hour written as Parquet");
                         }
-                        Err(e) => tracing::warn!(path = %path.display(), error = %e, "flow store: Parquet export failed; retried later"),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "flow store: Parquet export failed; retried later")
+                        }
                     }
                 }
             }

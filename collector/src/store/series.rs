@@ -170,7 +170,10 @@ fn point_of(f: &FlowRecord, t_micros: i64) -> (Counters, i64) {
         bytes: f.c2s_bytes + f.s2c_bytes,
         packets: f.c2s_packets + f.s2c_packets,
     };
-    (c, Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000)))
+    (
+        c,
+        Resolution::FiveMinutes.bucket(t_micros.div_euclid(1_000_000)),
+    )
 }
 
 /// Series deltas gathered in memory (one batch of flows) before one store transaction.

@@ -155,7 +155,10 @@ impl BlockBuilder {
         self.last_max = self.last_max.max(r.last_seen);
         self.n += 1;
         let c = &mut self.cols;
-        column::put_signed(&mut c[Col::First as usize], r.first_seen.wrapping_sub(self.prev_first));
+        column::put_signed(
+            &mut c[Col::First as usize],
+            r.first_seen.wrapping_sub(self.prev_first),
+        );
         self.prev_first = r.first_seen;
         column::put_signed(
             &mut c[Col::Duration as usize],
@@ -179,9 +182,12 @@ impl BlockBuilder {
             &mut c[Col::Vlan as usize],
             r.vlan.map_or(0, |v| u64::from(v) + 1),
         );
-        for (i, (mac, col)) in [(r.client_mac, Col::ClientMac), (r.server_mac, Col::ServerMac)]
-            .into_iter()
-            .enumerate()
+        for (i, (mac, col)) in [
+            (r.client_mac, Col::ClientMac),
+            (r.server_mac, Col::ServerMac),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let code = mac.map_or(0, |m| self.macs[i].code(&m, |b| b.extend_from_slice(&m)));
             column::put(&mut self.cols[col as usize], code);
@@ -201,7 +207,10 @@ impl BlockBuilder {
         self.name(3, Col::ServerName, r.server_name.as_deref());
         let alpn = r.alpn.as_ref().map(|a| a.join(","));
         self.name(4, Col::Alpn, alpn.as_deref());
-        column::put(&mut self.cols[Col::Profiles as usize], profiles.len() as u64);
+        column::put(
+            &mut self.cols[Col::Profiles as usize],
+            profiles.len() as u64,
+        );
         for p in profiles {
             self.name(5, Col::Profiles, Some(p));
         }
@@ -334,7 +343,11 @@ fn decode_code(
     Ok(match r.get()? {
         0 => u64::from(u32::MAX),
         1 => {
-            let v = if mac { dict.get_fixed(6)? } else { dict.get_bytes()? };
+            let v = if mac {
+                dict.get_fixed(6)?
+            } else {
+                dict.get_bytes()?
+            };
             entries.push(v.to_vec());
             len
         }

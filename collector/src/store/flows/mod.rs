@@ -265,8 +265,12 @@ impl super::Store {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
         let index = tx.open_table(INDEX)?;
-        let get = |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
-        let hour = |e: Option<Result<(redb::AccessGuard<'_, (i64, u64)>, _), redb::StorageError>>| -> Result<Option<i64>, StoreError> {
+        let get =
+            |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+        let hour = |e: Option<
+            Result<(redb::AccessGuard<'_, (i64, u64)>, _), redb::StorageError>,
+        >|
+         -> Result<Option<i64>, StoreError> {
             Ok(match e {
                 Some(e) => Some(e?.0.value().0),
                 None => None,

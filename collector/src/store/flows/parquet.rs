@@ -111,7 +111,8 @@ fn row_group<W: Write + Send>(
                         _ => text(f.record.l7),
                     })
                     .collect();
-                col.typed::<ByteArrayType>().write_batch(&vals, None, None)?;
+                col.typed::<ByteArrayType>()
+                    .write_batch(&vals, None, None)?;
             }
             3 | 5 => {
                 let vals: Vec<i32> = r
@@ -184,7 +185,10 @@ fn row_group<W: Write + Send>(
 pub fn hour_path(dir: &Path, hour_secs: i64) -> PathBuf {
     let t = flowmesh_link::time::rfc3339_secs(hour_secs);
     // 2026-11-30T05:00:00Z
-    let (date, hour) = (t.get(..10).unwrap_or("unknown"), t.get(11..13).unwrap_or("00"));
+    let (date, hour) = (
+        t.get(..10).unwrap_or("unknown"),
+        t.get(11..13).unwrap_or("00"),
+    );
     dir.join(format!("date={date}"))
         .join(format!("hour={hour}"))
         .join("flows.parquet")
@@ -263,7 +267,8 @@ impl Store {
             .set_created_by("flowmesh".into())
             .build();
         let schema = Arc::new(parse_message_type(SCHEMA)?);
-        let mut w = SerializedFileWriter::new(std::io::BufWriter::new(file), schema, Arc::new(props))?;
+        let mut w =
+            SerializedFileWriter::new(std::io::BufWriter::new(file), schema, Arc::new(props))?;
         let mut written = 0u64;
         for e in index
             .range((hour_secs, 0)..=(hour_secs, u64::MAX))
@@ -276,7 +281,9 @@ impl Store {
             let instance = v.value().0;
             let flows = block::Block::parse(bytes.value()).and_then(|b| {
                 let mut rows = Rows::new(b);
-                (0..rows.len()).map(|r| rows.flow(instance, r)).collect::<Result<Vec<_>, _>>()
+                (0..rows.len())
+                    .map(|r| rows.flow(instance, r))
+                    .collect::<Result<Vec<_>, _>>()
             });
             match flows {
                 Ok(flows) if !flows.is_empty() => {
@@ -284,7 +291,9 @@ impl Store {
                     written += flows.len() as u64;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(block = ?k.value(), error = %e, "a damaged flow block was not exported"),
+                Err(e) => {
+                    tracing::warn!(block = ?k.value(), error = %e, "a damaged flow block was not exported")
+                }
             }
         }
         w.close()?;

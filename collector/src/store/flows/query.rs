@@ -184,8 +184,13 @@ impl<'a> Rows<'a> {
             (Some(d), Some(&at)) => (at + 1, d.values.get(at).copied().unwrap_or(0) as usize),
             _ => (0, 0),
         };
-        d.into_iter()
-            .flat_map(move |d| d.values.get(start..start + k).unwrap_or(&[]).iter().copied())
+        d.into_iter().flat_map(move |d| {
+            d.values
+                .get(start..start + k)
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+        })
     }
 
     /// The rows matching `q`, as a bitmap (`None`: no row).
@@ -276,8 +281,10 @@ impl<'a> Rows<'a> {
     pub(super) fn last_seen(&mut self, row: usize) -> Result<i64, Damaged> {
         self.col(Col::First)?;
         self.col(Col::Duration)?;
-        Ok((self.value(Col::First, row) as i64)
-            .wrapping_add(self.value(Col::Duration, row) as i64))
+        Ok(
+            (self.value(Col::First, row) as i64)
+                .wrapping_add(self.value(Col::Duration, row) as i64),
+        )
     }
 
     fn name(&self, c: Col, row: usize) -> Option<&[u8]> {
@@ -294,15 +301,8 @@ impl<'a> Rows<'a> {
             self.col(c)?;
         }
         let v = |c: Col| self.value(c, row);
-        let ip = |c: Col| {
-            self.name(c, row)
-                .and_then(ip_of)
-                .ok_or(Damaged("address"))
-        };
-        let mac = |c: Col| {
-            self.name(c, row)
-                .and_then(|b| <[u8; 6]>::try_from(b).ok())
-        };
+        let ip = |c: Col| self.name(c, row).and_then(ip_of).ok_or(Damaged("address"));
+        let mac = |c: Col| self.name(c, row).and_then(|b| <[u8; 6]>::try_from(b).ok());
         let first = v(Col::First) as i64;
         let flags = v(Col::TcpFlags);
         let record = FlowRecord {
@@ -358,7 +358,12 @@ impl<'a> Rows<'a> {
         keep: &[bool],
         into: &mut HashMap<String, TopEntry>,
     ) -> Result<(), Damaged> {
-        for c in [Col::C2sBytes, Col::S2cBytes, Col::C2sPackets, Col::S2cPackets] {
+        for c in [
+            Col::C2sBytes,
+            Col::S2cBytes,
+            Col::C2sPackets,
+            Col::S2cPackets,
+        ] {
             self.col(c)?;
         }
         let key_cols: &[Col] = match kind {
@@ -387,15 +392,20 @@ impl<'a> Rows<'a> {
             };
             match kind {
                 TopKind::Hosts => {
-                    let (c, s) = (self.value(Col::ClientIp, row), self.value(Col::ServerIp, row));
+                    let (c, s) = (
+                        self.value(Col::ClientIp, row),
+                        self.value(Col::ServerIp, row),
+                    );
                     bump((c, 0, 0));
                     if self.name(Col::ClientIp, row) != self.name(Col::ServerIp, row) {
                         bump((s, 0, 1));
                     }
                 }
-                TopKind::Talkers => {
-                    bump((self.value(Col::ClientIp, row), self.value(Col::ServerIp, row), 0))
-                }
+                TopKind::Talkers => bump((
+                    self.value(Col::ClientIp, row),
+                    self.value(Col::ServerIp, row),
+                    0,
+                )),
                 TopKind::Apps => match self.value(Col::App, row) {
                     i if i == u64::from(u32::MAX) => bump((self.value(Col::L7, row), 0, 1)),
                     i => bump((i, 0, 0)),
@@ -421,11 +431,9 @@ impl<'a> Rows<'a> {
             };
             let key = match kind {
                 TopKind::Hosts => text([Col::ClientIp, Col::ServerIp][usize::from(side)], a),
-                TopKind::Talkers => format!(
-                    "{} -> {}",
-                    text(Col::ClientIp, a),
-                    text(Col::ServerIp, b)
-                ),
+                TopKind::Talkers => {
+                    format!("{} -> {}", text(Col::ClientIp, a), text(Col::ServerIp, b))
+                }
                 TopKind::Apps => text([Col::App, Col::L7][usize::from(side)], a),
                 TopKind::L7 => text(Col::L7, a),
                 TopKind::Profiles => text(Col::Profiles, a),
@@ -491,7 +499,8 @@ impl Newest {
 
     /// The time below which nothing is kept any more (with a full limit).
     pub(super) fn floor(&self) -> Option<i64> {
-        (self.limit > 0 && self.heap.len() >= self.limit).then(|| self.heap.peek().map(|m| m.0.0))?
+        (self.limit > 0 && self.heap.len() >= self.limit)
+            .then(|| self.heap.peek().map(|m| m.0.0))?
     }
 
     pub(super) fn push(&mut self, f: StoredFlow) {

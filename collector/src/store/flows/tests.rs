@@ -62,7 +62,9 @@ fn store_batch(store: &Store, id: &str, instance: &str, flows: &[(u32, FlowRecor
 }
 
 fn sample(n: u32, start: i64) -> Vec<(u32, FlowRecord)> {
-    (0..n).map(|i| (i, flow(i, start + i64::from(i) * 1_000_000))).collect()
+    (0..n)
+        .map(|i| (i, flow(i, start + i64::from(i) * 1_000_000)))
+        .collect()
 }
 
 fn stored_eq(s: &StoredFlow, instance: &str, i: u32, f: &FlowRecord) {
@@ -77,10 +79,16 @@ fn every_field_comes_back_newest_first_and_redelivery_adds_nothing() {
     let store = Store::open(&dir.path().join("s.redb")).expect("open");
     let flows = sample(300, T0);
     assert!(store_batch(&store, "a/1", "eu", &flows));
-    assert!(!store_batch(&store, "a/1", "eu", &flows), "a redelivery is recognised");
+    assert!(
+        !store_batch(&store, "a/1", "eu", &flows),
+        "a redelivery is recognised"
+    );
     let all = store.search_flows(&FlowQuery::default()).expect("search");
     assert_eq!(all.len(), 300);
-    assert!(all.windows(2).all(|w| w[0].record.last_seen >= w[1].record.last_seen));
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].record.last_seen >= w[1].record.last_seen)
+    );
     for s in &all {
         let i = flows
             .iter()
@@ -111,31 +119,84 @@ fn filters_select_exactly_the_flows_that_match() {
         assert!(want > 0 || q.l7.is_some(), "{q:?} selects something");
     };
     let q = FlowQuery::default;
-    count(FlowQuery { instance: Some("us".into()), ..q() }, &|_, _, i| i == "us");
     count(
-        FlowQuery { host: Some("192.168.1.7".parse().expect("ip")), ..q() },
+        FlowQuery {
+            instance: Some("us".into()),
+            ..q()
+        },
+        &|_, _, i| i == "us",
+    );
+    count(
+        FlowQuery {
+            host: Some("192.168.1.7".parse().expect("ip")),
+            ..q()
+        },
         &|_, f, _| f.client_ip == IpAddr::from([192, 168, 1, 7]),
     );
     count(
-        FlowQuery { host: Some("203.0.113.0/30".parse().expect("cidr")), ..q() },
+        FlowQuery {
+            host: Some("203.0.113.0/30".parse().expect("cidr")),
+            ..q()
+        },
         &|_, f, _| matches!(f.server_ip, IpAddr::V4(a) if a.octets()[3] < 4),
     );
-    count(FlowQuery { port: Some(443), ..q() }, &|_, f, _| f.server_port == 443);
-    count(FlowQuery { l7: Some("tls".into()), ..q() }, &|_, f, _| f.l7 == "TLS");
-    count(FlowQuery { l7: Some("SSH".into()), ..q() }, &|_, _, _| false);
-    count(FlowQuery { app: Some("YouTube".into()), ..q() }, &|_, f, _| f.app.is_some());
-    count(FlowQuery { profile: Some("guests".into()), ..q() }, &|i, _, _| i % 4 == 1);
     count(
-        FlowQuery { server_name: Some("googlevideo.com".into()), ..q() },
+        FlowQuery {
+            port: Some(443),
+            ..q()
+        },
+        &|_, f, _| f.server_port == 443,
+    );
+    count(
+        FlowQuery {
+            l7: Some("tls".into()),
+            ..q()
+        },
+        &|_, f, _| f.l7 == "TLS",
+    );
+    count(
+        FlowQuery {
+            l7: Some("SSH".into()),
+            ..q()
+        },
+        &|_, _, _| false,
+    );
+    count(
+        FlowQuery {
+            app: Some("YouTube".into()),
+            ..q()
+        },
+        &|_, f, _| f.app.is_some(),
+    );
+    count(
+        FlowQuery {
+            profile: Some("guests".into()),
+            ..q()
+        },
+        &|i, _, _| i % 4 == 1,
+    );
+    count(
+        FlowQuery {
+            server_name: Some("googlevideo.com".into()),
+            ..q()
+        },
         &|_, f, _| f.server_name.is_some(),
     );
     let (from, to) = (T0 + 100_000_000, T0 + 200_000_000);
     count(
-        FlowQuery { from_us: Some(from), to_us: Some(to), ..q() },
+        FlowQuery {
+            from_us: Some(from),
+            to_us: Some(to),
+            ..q()
+        },
         &|_, f, _| f.last_seen >= from && f.first_seen < to,
     );
     let newest = store
-        .search_flows(&FlowQuery { limit: 5, port: Some(53), ..q() })
+        .search_flows(&FlowQuery {
+            limit: 5,
+            port: Some(53),
+            ..q()
+        })
         .expect("search");
     let mut want: Vec<i64> = flows
         .iter()
@@ -169,7 +230,11 @@ fn top_counts_match_a_plain_sum() {
         .top_flows(&FlowQuery::default(), TopKind::Apps, true, 0)
         .expect("top");
     let keys: Vec<&str> = apps.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, ["DNS", "YouTube"], "apps, the protocol where none is known");
+    assert_eq!(
+        keys,
+        ["DNS", "YouTube"],
+        "apps, the protocol where none is known"
+    );
     assert_eq!(apps.iter().map(|e| e.flows).sum::<u64>(), 400);
     let hosts = store
         .top_flows(&FlowQuery::default(), TopKind::Hosts, true, 3)
@@ -219,7 +284,9 @@ fn retention_drops_oldest_hours_and_compaction_keeps_every_flow() {
     want.sort_by_key(key);
     assert_eq!(got, want);
     // Size: drop until under the bound, oldest first.
-    let d = store.prune_flows(now, 365 * 86_400, after.bytes - 1).expect("prune");
+    let d = store
+        .prune_flows(now, 365 * 86_400, after.bytes - 1)
+        .expect("prune");
     assert_eq!((d.hours, d.flows), (1, 200));
     // Age: everything that ended more than an hour ago.
     let d = store.prune_flows(now, 2 * 3600, 0).expect("prune");
