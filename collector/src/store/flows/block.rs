@@ -45,7 +45,8 @@ pub(super) enum Col {
     Profiles,
 }
 
-const COLS: usize = Col::Profiles as usize + 1;
+/// How many columns a block has.
+pub(super) const COLS: usize = Col::Profiles as usize + 1;
 /// Dictionary sections follow the columns, one per dictionary-coded column, in this order.
 const DICT_COLS: [Col; 10] = [
     Col::ClientIp,
@@ -249,7 +250,38 @@ pub(super) struct Block<'a> {
 #[derive(Default)]
 pub(super) struct Decoded {
     pub(super) values: Vec<u64>,
-    pub(super) dict: Vec<Vec<u8>>,
+    pub(super) dict: Entries,
+}
+
+/// A column's dictionary entries, in one buffer (no allocation per entry).
+#[derive(Default)]
+pub(super) struct Entries {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Entries {
+    fn push(&mut self, v: &[u8]) {
+        self.bytes.extend_from_slice(v);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Entries.
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Entry `i`.
+    pub(super) fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.bytes.get(start..end)
+    }
+
+    /// Every entry, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
 }
 
 impl<'a> Block<'a> {
@@ -290,7 +322,7 @@ impl<'a> Block<'a> {
         let mut r = Reader::new(raw);
         let mut out = Decoded {
             values: Vec::with_capacity(self.n),
-            dict: Vec::new(),
+            dict: Entries::default(),
         };
         let Some(slot) = dict_slot(col) else {
             let mut prev = 0i64;
@@ -337,7 +369,7 @@ fn decode_code(
     r: &mut Reader<'_>,
     dict: &mut Reader<'_>,
     mac: bool,
-    entries: &mut Vec<Vec<u8>>,
+    entries: &mut Entries,
 ) -> Result<u64, Damaged> {
     let len = entries.len() as u64;
     Ok(match r.get()? {
@@ -348,7 +380,7 @@ fn decode_code(
             } else {
                 dict.get_bytes()?
             };
-            entries.push(v.to_vec());
+            entries.push(v);
             len
         }
         c if c - 1 <= len => len - (c - 1),

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use flowmesh_record::{FlowRecord, L7, Tunnel, app_named, l4_name};
 use serde::Serialize;
 
-use super::block::{Block, Col, Decoded};
+use super::block::{Block, COLS, Col, Decoded};
 use super::column::Damaged;
 use crate::policy::net::Cidr;
 
@@ -113,7 +113,7 @@ fn ip_of(b: &[u8]) -> Option<IpAddr> {
 /// One block's columns, decoded as a query needs them.
 pub(super) struct Rows<'a> {
     block: Block<'a>,
-    cols: HashMap<usize, Decoded>,
+    cols: [Option<Decoded>; COLS],
     /// Start of each row's profile codes in the flattened profiles column.
     profile_at: Vec<usize>,
     buf: Vec<u8>,
@@ -123,7 +123,7 @@ impl<'a> Rows<'a> {
     pub(super) fn new(block: Block<'a>) -> Self {
         Rows {
             block,
-            cols: HashMap::new(),
+            cols: std::array::from_fn(|_| None),
             profile_at: Vec::new(),
             buf: Vec::new(),
         }
@@ -134,7 +134,7 @@ impl<'a> Rows<'a> {
     }
 
     fn col(&mut self, c: Col) -> Result<&Decoded, Damaged> {
-        if !self.cols.contains_key(&(c as usize)) {
+        if self.cols[c as usize].is_none() {
             let d = self.block.column(c, &mut self.buf)?;
             if c == Col::Profiles {
                 let mut at = Vec::with_capacity(self.block.len());
@@ -145,9 +145,9 @@ impl<'a> Rows<'a> {
                 }
                 self.profile_at = at;
             }
-            self.cols.insert(c as usize, d);
+            self.cols[c as usize] = Some(d);
         }
-        self.cols.get(&(c as usize)).ok_or(Damaged("column"))
+        self.cols[c as usize].as_ref().ok_or(Damaged("column"))
     }
 
     /// Per dictionary entry of `c`, whether it satisfies `pred`; `None` if none does (the
@@ -163,23 +163,22 @@ impl<'a> Rows<'a> {
     }
 
     fn value(&self, c: Col, row: usize) -> u64 {
-        self.cols
-            .get(&(c as usize))
+        self.cols[c as usize]
+            .as_ref()
             .and_then(|d| d.values.get(row))
             .copied()
             .unwrap_or(0)
     }
 
     fn dict_value(&self, c: Col, index: u64) -> Option<&[u8]> {
-        self.cols
-            .get(&(c as usize))?
+        self.cols[c as usize]
+            .as_ref()?
             .dict
             .get(usize::try_from(index).ok()?)
-            .map(Vec::as_slice)
     }
 
     fn profiles_of(&self, row: usize) -> impl Iterator<Item = u64> + '_ {
-        let d = self.cols.get(&(Col::Profiles as usize));
+        let d = self.cols[Col::Profiles as usize].as_ref();
         let (start, k) = match (d, self.profile_at.get(row)) {
             (Some(d), Some(&at)) => (at + 1, d.values.get(at).copied().unwrap_or(0) as usize),
             _ => (0, 0),
@@ -375,48 +374,58 @@ impl<'a> Rows<'a> {
         for c in key_cols {
             self.col(*c)?;
         }
-        // Summed per dictionary key within the block first: one string per key, not per flow.
-        let mut local: HashMap<(u64, u64, u8), TopEntry> = HashMap::new();
+        // Summed per dictionary entry within the block first (one string per key, not per
+        // flow): in vectors indexed by entry for names, in a map for addresses and pairs.
+        let none = u64::from(u32::MAX);
+        let mut local: HashMap<(u64, u64, u8), Sum> = HashMap::new();
+        let dict_len = |c: Col| self.cols[c as usize].as_ref().map_or(0, |d| d.dict.len());
+        let mut by_entry = [
+            vec![Sum::default(); dict_len(key_cols[0])],
+            vec![Sum::default(); key_cols.get(1).map_or(0, |c| dict_len(*c))],
+        ];
+        let by_name = matches!(kind, TopKind::Apps | TopKind::L7 | TopKind::Profiles);
         for (row, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-            let add = TopEntry {
-                key: String::new(),
+            let add = Sum {
                 flows: 1,
                 bytes: self.value(Col::C2sBytes, row) + self.value(Col::S2cBytes, row),
                 packets: self.value(Col::C2sPackets, row) + self.value(Col::S2cPackets, row),
             };
-            let mut bump = |k: (u64, u64, u8)| {
-                let e = local.entry(k).or_default();
-                e.flows += add.flows;
-                e.bytes += add.bytes;
-                e.packets += add.packets;
-            };
-            match kind {
-                TopKind::Hosts => {
-                    let (c, s) = (
-                        self.value(Col::ClientIp, row),
-                        self.value(Col::ServerIp, row),
-                    );
-                    bump((c, 0, 0));
-                    if self.name(Col::ClientIp, row) != self.name(Col::ServerIp, row) {
-                        bump((s, 0, 1));
+            if by_name {
+                let mut bump = |side: usize, i: u64| {
+                    if let Some(e) = by_entry[side].get_mut(i as usize) {
+                        e.add(add);
+                    }
+                };
+                match kind {
+                    TopKind::Apps => match self.value(Col::App, row) {
+                        i if i == none => bump(1, self.value(Col::L7, row)),
+                        i => bump(0, i),
+                    },
+                    TopKind::L7 => bump(0, self.value(Col::L7, row)),
+                    _ => {
+                        for p in self.profiles_of(row) {
+                            bump(0, p);
+                        }
                     }
                 }
-                TopKind::Talkers => bump((
-                    self.value(Col::ClientIp, row),
-                    self.value(Col::ServerIp, row),
-                    0,
-                )),
-                TopKind::Apps => match self.value(Col::App, row) {
-                    i if i == u64::from(u32::MAX) => bump((self.value(Col::L7, row), 0, 1)),
-                    i => bump((i, 0, 0)),
-                },
-                TopKind::L7 => bump((self.value(Col::L7, row), 0, 0)),
-                TopKind::Profiles => {
-                    let ps: Vec<u64> = self.profiles_of(row).collect();
-                    for p in ps {
-                        bump((p, 0, 0));
-                    }
+                continue;
+            }
+            let (c, s) = (
+                self.value(Col::ClientIp, row),
+                self.value(Col::ServerIp, row),
+            );
+            if kind == TopKind::Talkers {
+                local.entry((c, s, 0)).or_default().add(add);
+            } else {
+                local.entry((c, 0, 0)).or_default().add(add);
+                if self.name(Col::ClientIp, row) != self.name(Col::ServerIp, row) {
+                    local.entry((s, 0, 1)).or_default().add(add);
                 }
+            }
+        }
+        for (side, sums) in by_entry.iter().enumerate() {
+            for (i, e) in sums.iter().enumerate().filter(|(_, e)| e.flows > 0) {
+                local.insert((i as u64, 0, side as u8), *e);
             }
         }
         for ((a, b, side), e) in local {
@@ -434,17 +443,33 @@ impl<'a> Rows<'a> {
                 TopKind::Talkers => {
                     format!("{} -> {}", text(Col::ClientIp, a), text(Col::ServerIp, b))
                 }
-                TopKind::Apps => text([Col::App, Col::L7][usize::from(side)], a),
-                TopKind::L7 => text(Col::L7, a),
-                TopKind::Profiles => text(Col::Profiles, a),
+                _ => text(key_cols[usize::from(side)], a),
             };
-            let t = into.entry(key.clone()).or_default();
-            t.key = key;
+            let t = into.entry(key).or_insert_with_key(|k| TopEntry {
+                key: k.clone(),
+                ..TopEntry::default()
+            });
             t.flows += e.flows;
             t.bytes += e.bytes;
             t.packets += e.packets;
         }
         Ok(())
+    }
+}
+
+/// Flows, bytes and packets summed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sum {
+    flows: u64,
+    bytes: u64,
+    packets: u64,
+}
+
+impl Sum {
+    fn add(&mut self, o: Sum) {
+        self.flows += o.flows;
+        self.bytes += o.bytes;
+        self.packets += o.packets;
     }
 }
 
