@@ -132,6 +132,16 @@ TCP;*;*;443
 [host_policy]
 restricted = ["10.0.0.0/24"]
 whitelisted = ["203.0.113.0/24"]
+
+# Traffic profiles: every stored flow carries the names of those it matches (the console's
+# Flows page shows them as badges; `flowmesh flows-search --profile web`).
+[[profile]]
+name = "web"
+bpf = "tcp port 443 or tcp port 80"
+
+[[profile]]
+name = "dns"
+bpf = "udp port 53"
 TOML
 # The [broker] table of an instance; its region is pinned to the prefix of its name (eu-…,
 # us-…): on one machine every region is as near as any other, so measuring decides nothing.
@@ -252,6 +262,15 @@ if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason
 "$bin" -q cloud blacklist --config "$pipe/manager.toml" || true
 echo
 
+# The flow store: every flow the collectors received, searchable.
+echo "flowmesh flows-search --top apps, then the newest DNS flow (us-collector's flow store):"
+searched=0
+if "$bin" -q flows-search --config "$pipe/us-collector.toml" --top apps --limit 5 \
+  && "$bin" -q flows-search --config "$pipe/us-collector.toml" --profile dns --limit 1 | tee /dev/stderr | grep -q '"l7":"DNS"'; then
+  searched=1
+fi
+echo
+
 # Remote assistance: the owner opens a 10-minute admin session on the collector; a support
 # engineer with only the key reaches its API through the cloud; the owner ends it.
 echo "flowmesh assist enable (a support engineer may reach us-collector's API for 10 minutes, as admin):"
@@ -289,11 +308,11 @@ if [ -n "$smoke" ]; then
     && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
     && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
-    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API"
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ] && [ "$searched" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API, the flow store answered searches"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted searched=$searched (logs in $pipe)" >&2
   exit 1
 fi
 

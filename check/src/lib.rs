@@ -71,7 +71,9 @@ pub fn check_observed<R: Read>(
                 .borrow()
                 .each_profile(&record, &mut |p| profiles.push(p));
             observe(&record, record.last_seen, &profiles);
-            engine.borrow_mut().flow(&record, &mut *emit.borrow_mut());
+            engine
+                .borrow_mut()
+                .flow_tagged(&record, &profiles, &mut *emit.borrow_mut());
         },
     );
     let (mut engine, emit) = (engine.into_inner(), emit.into_inner());

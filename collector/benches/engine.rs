@@ -139,6 +139,25 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+    // The collector's path since the flow store: every record tagged with all its profiles
+    // (stored with it), the traffic rules reading those tags instead of matching again.
+    let (p, _) = policy::parse(&policy_text(Profiles::Matcher, true))
+        .unwrap_or_else(|r| panic!("{:?}", r.errors.first()));
+    group.bench_function("+50 traffic rules, all 100 profiles tagged", |b| {
+        b.iter_batched(
+            || (Engine::new(&p, "bench"), Vec::new()),
+            |(mut engine, mut tags)| {
+                let mut n = 0usize;
+                for r in &recs {
+                    tags.clear();
+                    engine.each_profile(black_box(r), &mut |t| tags.push(t));
+                    engine.flow_tagged(r, &tags, &mut |_| n += 1);
+                }
+                n
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
     // The collector also counts every record into its timeseries (total, l7, app, local hosts).
     let mut group = c.benchmark_group("series");

@@ -50,6 +50,7 @@ fn commit(store: &Store, id: Option<&str>, flows: &[FlowRecord], alerts: &[Alert
             alerts,
             series: &series,
             now_micros,
+            flows: None,
         })
         .unwrap()
 }

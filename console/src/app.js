@@ -8,6 +8,7 @@ import { hex, openerFor } from "./envelope.js";
 import { instancesPage } from "./instances.js";
 import { policiesPage } from "./policies.js";
 import { trafficPage } from "./traffic.js";
+import { flowsPage } from "./flows.js";
 import { formatIdentity, generateIdentity, importIdentity, parseIdentity } from "./identity.js";
 import { decodeStatus } from "./status.js";
 import { signIn } from "./session.js";
@@ -208,6 +209,7 @@ const PAGES = {
   alerts: () => alertsPage(),
   policies: () => policiesPage(state.api),
   traffic: () => trafficPage(state.api, [...state.instances.keys()].sort(), () => route()),
+  flows: () => flowsPage(state.api, [...state.instances.keys()].sort(), () => route()),
 };
 
 function route() {
@@ -221,7 +223,7 @@ function route() {
 let refreshQueued = false;
 function refresh() {
   // Live data redraws the live pages only: a form being filled in must not be reset.
-  if (refreshQueued || !state.link || ["#policies", "#traffic"].includes(location.hash)) return;
+  if (refreshQueued || !state.link || ["#policies", "#traffic", "#flows"].includes(location.hash)) return;
   refreshQueued = true;
   requestAnimationFrame(() => {
     refreshQueued = false;

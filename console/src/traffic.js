@@ -14,7 +14,7 @@ const GROUPS = [
 ];
 const ui = { instance: null, resolution: "5m", data: null, error: null, loading: false };
 
-const bytes = (n) => {
+export const bytes = (n) => {
   const u = ["B", "KB", "MB", "GB", "TB"];
   let i = 0;
   for (; n >= 1024 && i < u.length - 1; i++) n /= 1024;

@@ -146,6 +146,19 @@ try {
   await page.waitForSelector('#traffic-l7 tr[data-series="l7:HTTP"]', { timeout: 30_000 });
   await shot(page, "07-traffic");
   step("traffic charts drawn");
+  // Flows: the collector's flow store, searched from the page.
+  await page.click("#nav-flows");
+  await page.waitForSelector('#flows-table tr[data-l7="HTTP"]', { timeout: 30_000 });
+  await page.waitForSelector('#top-apps tr', { timeout: 30_000 });
+  await page.fill("#flows-l7", "DNS");
+  await page.selectOption("#flows-instance", "eu-sensor");
+  await page.click("#flows-search");
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#flows-table tr[data-l7]")];
+    return rows.length > 0 && rows.every((r) => r.dataset.l7 === "DNS");
+  }, null, { timeout: 30_000 });
+  await shot(page, "08-flows");
+  step("flows searched (HTTP shown, then DNS only)");
 
   // Device tracking: several MACs authorized at once (tracking turns on), then a device the
   // collector saw, picked from its list and authorized; the presets of the apps page.

@@ -24,6 +24,8 @@ pub struct Engine {
     profiles: profiles::Profiles,
     /// Every profile of the policy: what stored flows and per-profile series are tagged with.
     all_profiles: profiles::Profiles,
+    /// The watched profiles a flow matched (kept to reuse its allocation).
+    tags: Vec<&'static str>,
     traffic: traffic_rules::TrafficRules,
     instance: String,
     now: i64,
@@ -86,6 +88,7 @@ impl Engine {
                     .collect::<Vec<_>>(),
             ),
             all_profiles: profiles::Profiles::new(&policy.profiles),
+            tags: Vec::new(),
             traffic: traffic_rules::TrafficRules::new(
                 &policy.traffic_rules,
                 &policy.pools,
@@ -304,6 +307,27 @@ impl Engine {
 
     /// Runs every check on one flow record; alerts go to `out`.
     pub fn flow(&mut self, f: &FlowRecord, out: &mut impl FnMut(Alert)) {
+        self.flow_in(f, None, out);
+    }
+
+    /// [`Engine::flow`] for a record whose profiles [`Engine::each_profile`] gave already (the
+    /// collector stores them with the flow): the traffic rules use them instead of matching
+    /// again.
+    pub fn flow_tagged(
+        &mut self,
+        f: &FlowRecord,
+        profiles: &[&'static str],
+        out: &mut impl FnMut(Alert),
+    ) {
+        self.flow_in(f, Some(profiles), out);
+    }
+
+    fn flow_in(
+        &mut self,
+        f: &FlowRecord,
+        tagged: Option<&[&'static str]>,
+        out: &mut impl FnMut(Alert),
+    ) {
         let (time, first) = (f.last_seen, f.first_seen);
         let (client_mac, server_mac) = (f.client_mac, f.server_mac);
         if let Some(d) = self.devices.as_mut() {
@@ -322,10 +346,20 @@ impl Engine {
         }
         self.now = self.now.max(time);
         if !self.traffic.is_empty() {
-            let mut probe = flowmesh_bpf::Probe::new(f);
-            let profiles = &self.profiles;
-            self.traffic
-                .add(f, time, &mut |name| profiles.contains(name, &mut probe));
+            match tagged {
+                Some(names) => self.traffic.add(f, time, &mut |name| names.contains(&name)),
+                None => {
+                    // The watched profiles matched once per flow, not once per rule asking.
+                    let mut tags = std::mem::take(&mut self.tags);
+                    tags.clear();
+                    if !self.profiles.is_empty() {
+                        self.profiles
+                            .each_match(&mut flowmesh_bpf::Probe::new(f), &mut |n| tags.push(n));
+                    }
+                    self.traffic.add(f, time, &mut |name| tags.contains(&name));
+                    self.tags = tags;
+                }
+            }
         }
         // Flow-level checks judge each flow once (the sensor marks the other parts of a flow
         // it split at period boundaries or active timeouts).

@@ -38,16 +38,6 @@ impl Profiles {
         }
     }
 
-    /// Whether the flow `probe` holds belongs to the profile `name` (an unknown name: no).
-    /// Asked only for the profiles a rule names, so nothing is matched, or allocated, for
-    /// profiles no rule uses.
-    pub fn contains(&self, name: &str, probe: &mut Probe<'_>) -> bool {
-        self.filters
-            .iter()
-            .find(|(n, _)| *n == name)
-            .is_some_and(|(_, b)| b.matches(probe))
-    }
-
     /// Whether there are no profiles.
     pub fn is_empty(&self) -> bool {
         self.filters.is_empty()

@@ -334,7 +334,7 @@ impl Collector {
                 if let Some(set) = records.as_mut() {
                     set.push(&r, &profiles, now);
                 }
-                engine.flow(&r, &mut |a| alerts.push(a));
+                engine.flow_tagged(&r, &profiles, &mut |a| alerts.push(a));
                 if !r.skip_flow_checks {
                     blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
                 }

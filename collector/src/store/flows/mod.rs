@@ -31,8 +31,9 @@ use super::{META, StoreError};
 pub(super) const BLOCKS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("flow_blocks");
 /// (hour start s, block sequence) → (instance, flows, earliest first packet µs, latest last
 /// packet µs, bytes, compacted).
-pub(super) const INDEX: TableDefinition<(i64, u64), (&str, u64, i64, i64, u64, bool)> =
+pub(super) const INDEX: TableDefinition<(i64, u64), IndexEntry> =
     TableDefinition::new("flow_index");
+type IndexEntry = (&'static str, u64, i64, i64, u64, bool);
 
 /// zstd level for a batch's blocks (written while the batch waits) and for compacted ones.
 const LEVEL_LIVE: i32 = 1;
@@ -82,6 +83,13 @@ fn meta_add(tx: &WriteTransaction, key: &str, delta: i64) -> Result<(), StoreErr
     let v = meta.get(key)?.map_or(0, |v| v.value());
     meta.insert(key, v.saturating_add_signed(delta))?;
     Ok(())
+}
+
+/// Every flow of a stored block (`instance`: the one its index entry names). A damaged block is
+/// an error, never a panic.
+pub fn decode_block(instance: &str, bytes: &[u8]) -> Result<Vec<StoredFlow>, Damaged> {
+    let mut rows = query::Rows::new(block::Block::parse(bytes)?);
+    (0..rows.len()).map(|r| rows.flow(instance, r)).collect()
 }
 
 /// Writes a batch's blocks within the batch's transaction.
@@ -267,21 +275,12 @@ impl super::Store {
         let index = tx.open_table(INDEX)?;
         let get =
             |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
-        let hour = |e: Option<
-            Result<(redb::AccessGuard<'_, (i64, u64)>, _), redb::StorageError>,
-        >|
-         -> Result<Option<i64>, StoreError> {
-            Ok(match e {
-                Some(e) => Some(e?.0.value().0),
-                None => None,
-            })
-        };
         Ok(FlowStats {
             flows: get("flow_count")?,
             bytes: get("flow_bytes")?,
             blocks: redb::ReadableTableMetadata::len(&index)?,
-            oldest_hour: hour(index.iter()?.next())?,
-            newest_hour: hour(index.iter()?.next_back())?,
+            oldest_hour: index.first()?.map(|(k, _)| k.value().0),
+            newest_hour: index.last()?.map(|(k, _)| k.value().0),
         })
     }
 
@@ -379,11 +378,7 @@ impl super::Store {
                     let Some(bytes) = blocks.get(k)?.map(|v| v.value().to_vec()) else {
                         continue;
                     };
-                    let flows = (|| -> Result<Vec<StoredFlow>, Damaged> {
-                        let mut rows = query::Rows::new(block::Block::parse(&bytes)?);
-                        (0..rows.len()).map(|r| rows.flow(&instance, r)).collect()
-                    })();
-                    let flows = match flows {
+                    let flows = match decode_block(&instance, &bytes) {
                         Ok(f) => f,
                         Err(e) => {
                             // Kept as it is: never lose data to a compaction.

@@ -14,8 +14,8 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::query::{Rows, StoredFlow};
-use super::{BLOCKS, INDEX, block};
+use super::query::StoredFlow;
+use super::{BLOCKS, INDEX};
 use crate::store::{Store, StoreError};
 
 /// Hour start (s) → the newest block of that hour already exported (a later block, from a late
@@ -279,13 +279,7 @@ impl Store {
                 continue;
             };
             let instance = v.value().0;
-            let flows = block::Block::parse(bytes.value()).and_then(|b| {
-                let mut rows = Rows::new(b);
-                (0..rows.len())
-                    .map(|r| rows.flow(instance, r))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            match flows {
+            match super::decode_block(instance, bytes.value()) {
                 Ok(flows) if !flows.is_empty() => {
                     row_group(&mut w, &flows)?;
                     written += flows.len() as u64;

@@ -158,7 +158,7 @@ impl<'a> Rows<'a> {
         pred: impl Fn(&[u8]) -> bool,
     ) -> Result<Option<Vec<bool>>, Damaged> {
         let d = self.col(c)?;
-        let m: Vec<bool> = d.dict.iter().map(|e| pred(e)).collect();
+        let m: Vec<bool> = d.dict.iter().map(pred).collect();
         Ok(m.iter().any(|x| *x).then_some(m))
     }
 
@@ -536,10 +536,11 @@ impl Newest {
         self.heap.push(std::cmp::Reverse((t, self.next)));
         self.flows.insert(self.next, f);
         self.next += 1;
-        if self.limit > 0 && self.heap.len() > self.limit {
-            if let Some(std::cmp::Reverse((_, id))) = self.heap.pop() {
-                self.flows.remove(&id);
-            }
+        if self.limit > 0
+            && self.heap.len() > self.limit
+            && let Some(std::cmp::Reverse((_, id))) = self.heap.pop()
+        {
+            self.flows.remove(&id);
         }
     }
 
