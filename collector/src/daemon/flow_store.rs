@@ -99,3 +99,72 @@ pub(super) async fn upkeep_loop(c: Arc<Collector>, config: FlowsConfig, stop: Ar
         tokio::task::block_in_place(|| upkeep(&c.store, &config, now_secs));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::flows::FlowSet;
+    use flowmesh_record::FlowRecord;
+
+    #[test]
+    fn upkeep_exports_closed_hours_once_and_applies_retention() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("s.redb")).expect("open");
+        // 2026-11-30T00:00:00Z, three hours of one flow each.
+        let t0 = 1_795_996_800i64;
+        for h in 0..3 {
+            let mut set = FlowSet::default();
+            let t = (t0 + h * 3600 + 60) * 1_000_000;
+            let r = FlowRecord {
+                first_seen: t,
+                last_seen: t,
+                ..FlowRecord::default()
+            };
+            set.push(&r, &[], t);
+            let id = format!("b/{h}");
+            let commit = crate::store::Commit {
+                batch_id: Some(&id),
+                instance: "eu",
+                alerts: &[],
+                series: &crate::store::SeriesDelta::default(),
+                now_micros: t,
+                flows: Some(&set),
+            };
+            store.commit(&commit).expect("commit");
+        }
+        let config = FlowsConfig {
+            parquet_dir: Some(dir.path().join("pq")),
+            retention_days: 1,
+            ..FlowsConfig::default()
+        };
+        // Two hours have closed (and settled) at 02:30; the third is open.
+        upkeep(&store, &config, t0 + 2 * 3600 + 1800);
+        let file = |h: &str| {
+            dir.path()
+                .join(format!("pq/date=2026-11-30/hour={h}/flows.parquet"))
+        };
+        assert!(file("00").exists() && file("01").exists());
+        assert!(!file("02").exists());
+        let before = std::fs::metadata(file("00"))
+            .expect("file")
+            .modified()
+            .expect("mtime");
+        upkeep(&store, &config, t0 + 2 * 3600 + 1800);
+        let after = std::fs::metadata(file("00"))
+            .expect("file")
+            .modified()
+            .expect("mtime");
+        assert_eq!(before, after, "an exported hour is not written again");
+        // A day later, the first hour is past retention.
+        upkeep(&store, &config, t0 + 86_400 + 3600 + 1800);
+        assert_eq!(store.flow_stats().expect("stats").flows, 2);
+        assert!(
+            FlowsConfig {
+                max_size: "lots".into(),
+                ..FlowsConfig::default()
+            }
+            .max_bytes()
+            .is_err()
+        );
+    }
+}

@@ -11,6 +11,7 @@
 
 mod block;
 mod column;
+mod newest;
 pub mod parquet;
 mod query;
 #[cfg(test)]
@@ -163,6 +164,14 @@ pub struct Dropped {
     pub bytes: u64,
 }
 
+/// The most keys a top-N holds while it counts (a top of hosts over a week of a large network
+/// must not take the collector's memory).
+const MAX_TOP_KEYS: usize = 1 << 20;
+
+fn rank(e: &TopEntry, by_flows: bool) -> u64 {
+    if by_flows { e.flows } else { e.bytes }
+}
+
 /// Which index entries a query reads: those of `instance` whose span meets the query's times.
 fn wanted(q: &FlowQuery, entry: (&str, u64, i64, i64, u64, bool)) -> bool {
     let (instance, _, first, last, _, _) = entry;
@@ -182,7 +191,7 @@ impl super::Store {
         let tx = self.db.begin_read()?;
         let index = tx.open_table(INDEX)?;
         let blocks = tx.open_table(BLOCKS)?;
-        let mut newest = query::Newest::new(q.limit);
+        let mut newest = newest::Newest::new(q.limit);
         // Hours newest first; a flow's hour is its last packet's, so once the limit is full
         // and an hour ends before the oldest flow kept, older hours cannot add anything.
         let from = q.from_us.map_or(i64::MIN, hour_of);
@@ -232,6 +241,7 @@ impl super::Store {
         let index = tx.open_table(INDEX)?;
         let blocks = tx.open_table(BLOCKS)?;
         let mut sums: HashMap<String, TopEntry> = HashMap::new();
+        let mut approximate = false;
         let from = q.from_us.map_or(i64::MIN, hour_of);
         for entry in index.range((from, 0)..)? {
             let (k, v) = entry?;
@@ -252,15 +262,24 @@ impl super::Store {
             if let Err(e) = result {
                 tracing::warn!(block = ?k.value(), error = %e, "a stored flow block was skipped");
             }
+            if sums.len() > MAX_TOP_KEYS {
+                // Bounded: the smallest half goes (a key dropped and met again restarts from
+                // zero, so the tail of a huge ranking is approximate; its head is not).
+                approximate = true;
+                let mut all: Vec<TopEntry> = sums.into_values().collect();
+                all.sort_unstable_by_key(|e| std::cmp::Reverse(rank(e, by_flows)));
+                all.truncate(MAX_TOP_KEYS / 2);
+                sums = all.into_iter().map(|e| (e.key.clone(), e)).collect();
+            }
+        }
+        if approximate {
+            tracing::info!(kind = ?kind, "top-N over more than {MAX_TOP_KEYS} keys: the smallest were dropped on the way");
         }
         let mut out: Vec<TopEntry> = sums.into_values().collect();
         out.sort_unstable_by(|a, b| {
-            let (x, y) = if by_flows {
-                (a.flows, b.flows)
-            } else {
-                (a.bytes, b.bytes)
-            };
-            y.cmp(&x).then_with(|| a.key.cmp(&b.key))
+            rank(b, by_flows)
+                .cmp(&rank(a, by_flows))
+                .then_with(|| a.key.cmp(&b.key))
         });
         if limit > 0 {
             out.truncate(limit);
