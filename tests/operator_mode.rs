@@ -221,7 +221,21 @@ async fn each_role_does_its_job_and_the_broker_refuses_the_rest() {
     let kv = streams::status_bucket(&cjs, 1)
         .await
         .expect("a collector creates the status bucket");
-    kv.put("s1", "online".into()).await.expect("and writes it");
+    // The bucket's stream was just made: a node that has not heard of it yet answers "not
+    // found" for a moment. Permission is what this checks, so that moment is waited out.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match kv.put("s1", "online".into()).await {
+            Ok(_) => break,
+            Err(e)
+                if format!("{e:?}").contains("StreamNotFound")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("and writes it: {e:?}"),
+        }
+    }
     let stream = cjs.get_stream(streams::FLOWS).await.unwrap();
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
