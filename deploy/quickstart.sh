@@ -265,10 +265,13 @@ echo
 # The flow store: every flow the collectors received, searchable.
 echo "flowmesh flows-search --top apps, then the newest DNS flow (us-collector's flow store):"
 searched=0
-if "$bin" -q flows-search --config "$pipe/us-collector.toml" --top apps --limit 5 \
-  && "$bin" -q flows-search --config "$pipe/us-collector.toml" --profile dns --limit 1 | tee /dev/stderr | grep -q '"l7":"DNS"'; then
-  searched=1
-fi
+"$bin" -q flows-search --config "$pipe/us-collector.toml" --top apps --limit 5 || true
+# A DNS flow is reported when it has been idle a while (the sensor's UDP timeout): wait for one.
+for _ in $(seq 1 90); do
+  dns=$("$bin" -q flows-search --config "$pipe/us-collector.toml" --profile dns --limit 1 || true)
+  case "$dns" in *'"l7":"DNS"'*'"profiles":["dns"]'*) searched=1; echo "$dns"; break ;; esac
+  sleep 1
+done
 echo
 
 # Remote assistance: the owner opens a 10-minute admin session on the collector; a support
