@@ -132,10 +132,11 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
         std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     assert!(d.join("ca.pem").is_file(), "ca.pem was not downloaded");
-    // The collector: an ACL allowing DNS and HTTPS only (the capture's HTTP flows alert).
+    // The collector: an ACL allowing DNS and HTTPS only (the capture's HTTP flows alert), and
+    // a traffic profile its stored flows carry (the Flows page's badges).
     std::fs::write(
         d.join("policy.toml"),
-        "[acl]\nrules = \"\"\"\nUDP;*;*;53\nTCP;*;*;443\n\"\"\"\n",
+        "[acl]\nrules = \"\"\"\nUDP;*;*;53\nTCP;*;*;443\n\"\"\"\n[[profile]]\nname = \"dns\"\nbpf = \"udp port 53\"\n",
     )
     .unwrap();
     std::fs::write(

@@ -155,10 +155,10 @@ try {
   await page.click("#flows-search");
   await page.waitForFunction(() => {
     const rows = [...document.querySelectorAll("#flows-table tr[data-l7]")];
-    return rows.length > 0 && rows.every((r) => r.dataset.l7 === "DNS");
+    return rows.length > 0 && rows.every((r) => r.dataset.l7 === "DNS" && r.querySelector(".badge")?.textContent === "dns");
   }, null, { timeout: 30_000 });
   await shot(page, "08-flows");
-  step("flows searched (HTTP shown, then DNS only)");
+  step("flows searched (HTTP shown, then DNS only, each with its profile badge)");
 
   // Device tracking: several MACs authorized at once (tracking turns on), then a device the
   // collector saw, picked from its list and authorized; the presets of the apps page.
