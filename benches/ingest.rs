@@ -146,7 +146,11 @@ fn main() {
     .unwrap();
     std::fs::write(
         dir.path().join("collector.toml"),
-        format!("name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 1\n{broker}\n[api]\nlisten = \"off\"\n"),
+        format!(
+            "name = \"collector-1\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\nreplicas = 1\n{broker}\n[api]\nlisten = \"off\"\n[flows]\nstore = {}\n",
+            // `FLOWMESH_BENCH_FLOW_STORE=0`: the same without the flow store, for comparison.
+            std::env::var("FLOWMESH_BENCH_FLOW_STORE").map_or(true, |v| v != "0")
+        ),
     )
     .unwrap();
     let pinned = Command::new("taskset")
