@@ -82,6 +82,12 @@ impl RecordFilter {
         self.matcher.is_some()
     }
 
+    /// Port ranges one of which every matching record has at one end, when the matcher can
+    /// tell (see [`matcher::Matcher::port_guard`]); `None`: any record may match.
+    pub fn port_guard(&self) -> Option<Vec<(u16, u16)>> {
+        self.matcher.as_ref()?.port_guard()
+    }
+
     /// Whether the probed record matches.
     pub fn matches(&self, probe: &mut Probe<'_>) -> bool {
         if let (Some(m), Some(v)) = (&self.matcher, &probe.view) {
@@ -102,6 +108,12 @@ pub struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
+    /// The record's client and server ports, when the matcher judges it (a record libpcap must
+    /// judge gets `None`: no port guard applies to it).
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        self.view.as_ref().map(matcher::View::ports)
+    }
+
     /// Prepares `record` for the filters.
     pub fn new(record: &'a FlowRecord) -> Self {
         Probe {

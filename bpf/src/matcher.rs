@@ -352,6 +352,11 @@ pub struct View {
 }
 
 impl View {
+    /// The client's and the server's port.
+    pub fn ports(&self) -> (u16, u16) {
+        (self.sport, self.dport)
+    }
+
     /// The view of `f`, or `None` when this record must go to libpcap (a VLAN tag, or addresses
     /// of two families: frames the matcher does not model).
     pub fn of(f: &FlowRecord) -> Option<View> {
@@ -372,6 +377,26 @@ impl View {
 }
 
 impl Matcher {
+    /// Port ranges one of which every matching record has at one end (its client or server
+    /// port), or `None` when a match needs no port (`host X`, `not port 53`, ...): lets a set of
+    /// profiles be indexed by port, so a flow is tested only against those that can match it.
+    pub fn port_guard(&self) -> Option<Vec<(u16, u16)>> {
+        match self {
+            Matcher::Prim(Prim::Ports { lo, hi, .. }) => Some(vec![(*lo, *hi)]),
+            Matcher::Or(a, b) => {
+                let mut g = a.port_guard()?;
+                g.extend(b.port_guard()?);
+                Some(g)
+            }
+            // Both must hold: either side's guard is one; the narrower skips more.
+            Matcher::And(a, b) => match (a.port_guard(), b.port_guard()) {
+                (Some(x), Some(y)) => Some(if width(&x) <= width(&y) { x } else { y }),
+                (x, y) => x.or(y),
+            },
+            Matcher::Not(_) | Matcher::Prim(_) => None,
+        }
+    }
+
     /// Whether the record's frame matches, or `None` when libpcap must judge this record.
     pub fn matches(&self, f: &FlowRecord) -> Option<bool> {
         View::of(f).map(|v| self.eval(&v))
@@ -386,6 +411,10 @@ impl Matcher {
             Matcher::Prim(p) => p.eval(v),
         }
     }
+}
+
+fn width(ranges: &[(u16, u16)]) -> u32 {
+    ranges.iter().map(|(lo, hi)| u32::from(*hi - *lo) + 1).sum()
 }
 
 fn by_dir<T>(dir: Dir, src: T, dst: T, test: impl Fn(T) -> bool) -> bool {

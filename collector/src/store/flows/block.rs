@@ -6,7 +6,6 @@
 //! to the block (appended to the column's dictionary, stored in its own section), and
 //! `1 + (entries - index)` for one seen before — a column reads alone, and repeats stay small.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -67,14 +66,16 @@ fn dict_slot(c: Col) -> Option<usize> {
 
 /// A column's dictionary while a block is built.
 struct Dict<K> {
-    index: HashMap<K, u32>,
+    // A fast hash with a random seed per process: addresses come from the network, and one
+    // who could make them collide would slow every compaction down.
+    index: std::collections::HashMap<K, u32, foldhash::fast::RandomState>,
     bytes: Vec<u8>,
 }
 
 impl<K: Hash + Eq> Default for Dict<K> {
     fn default() -> Self {
         Dict {
-            index: HashMap::new(),
+            index: Default::default(),
             bytes: Vec::new(),
         }
     }
