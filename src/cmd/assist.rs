@@ -150,7 +150,19 @@ fn connect_support(c: Connect) -> anyhow::Result<ExitCode> {
         c.listen
     );
     let text = if c.key == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading the key from stdin")?
+        // A key is a few KB: stop reading well after that, whatever is piped in.
+        const MAX_KEY: u64 = 64 * 1024;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin(), MAX_KEY + 1),
+            &mut text,
+        )
+        .context("reading the key from stdin")?;
+        anyhow::ensure!(
+            text.len() as u64 <= MAX_KEY,
+            "stdin holds more than {MAX_KEY} bytes: that is not an assistance key"
+        );
+        text
     } else {
         c.key.clone()
     };
