@@ -972,6 +972,29 @@ fn remote_actions_reach_only_their_own_user_s_instances() {
             .unwrap_or_default()
             .contains("capture restarted")
     });
+    // Restart the process: a clean stop (outbox kept, `stopping` said), then the same program
+    // again in the same process.
+    let log = || std::fs::read_to_string(path("sensor.log")).unwrap_or_default();
+    let starts = log().matches("sensor starting").count();
+    ok(control(alice_cli, "alice-sensor", "restart"));
+    wait_for("the sensor started again", Duration::from_secs(30), || {
+        log().matches("sensor starting").count() > starts
+    });
+    assert!(log().contains("sensor stopped") && log().contains("restarting (remote action)"));
+    assert!(
+        sensor.try_wait().unwrap().is_none(),
+        "the restart ended the process:\n{}",
+        log()
+    );
+    wait_for(
+        "alice-sensor answering again",
+        Duration::from_secs(30),
+        || {
+            control(alice_cli, "alice-sensor", "report_config")
+                .status
+                .success()
+        },
+    );
     let wrong = control(alice_cli, "alice-sensor", "reload_policy");
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("not something a sensor does"));

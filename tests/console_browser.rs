@@ -193,6 +193,13 @@ fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_
     .unwrap();
     let status = browser.wait().unwrap();
     assert!(status.success(), "the browser run failed: {result}");
+    // The Restart button restarted eu-sensor's process (in place: the same child).
+    let sensor_log = std::fs::read_to_string(d.join("eu-sensor.log")).unwrap();
+    assert!(
+        sensor_log.contains("restarting (remote action)")
+            && sensor_log.matches("sensor starting").count() >= 2,
+        "{sensor_log}"
+    );
     assert_eq!(result["who"], "carol", "{result}");
     assert_eq!(result["leaks"], serde_json::json!([]), "{result}");
     assert!(result["with_body"].as_u64().unwrap_or(0) >= 3, "{result}");

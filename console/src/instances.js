@@ -188,6 +188,9 @@ export function instancesPage(state) {
                 el("td", {}, count(i.outbox_depth)),
                 el("td", {}, ago(i.heard)),
                 el("td", { class: "actions" },
+                  role === "sensor" || role === "collector"
+                    ? button("Restart", () => { if (confirm(`Restart ${i.instance}? It stops cleanly and starts again.`)) act(i.instance, "restart"); })
+                    : "",
                   role === "sensor" ? button("Restart capture", () => act(i.instance, "restart_capture")) : "",
                   role === "collector" ? button("Reload policy", () => act(i.instance, "reload_policy")) : "",
                   role === "collector" ? button("Assist…", () => { assistName.value = i.instance; assistName.scrollIntoView(); }) : "",

@@ -189,6 +189,10 @@ try {
   };
   await action("eu-collector", "Report config", "eu-collector: report_config done");
   await action("eu-sensor", "Restart capture", "eu-sensor: restart_capture done");
+  // A process restart asks for confirmation, then is answered before the sensor stops.
+  page.once("dialog", (d) => d.accept());
+  await page.click('#instances tr[data-instance="eu-sensor"] button:text-is("Restart")');
+  await page.waitForFunction(() => document.getElementById("action-result")?.textContent.includes("eu-sensor: restart done"), null, { timeout: 30_000 });
   // Remote assistance on the collector: enabled as admin for an hour (the key shown), its
   // status, then disabled.
   await page.click('#instances tr[data-instance="eu-collector"] button:has-text("Assist")');

@@ -1,5 +1,5 @@
-//! Remote actions: a user's CLI asks one of its instances to do something (restart capture,
-//! reload the policy, report its configuration). The request travels on
+//! Remote actions: a user's CLI asks one of its instances to do something (restart the
+//! process or its capture, reload the policy, report its configuration). The request travels on
 //! `flowmesh.control.<instance>` inside the user's account, sealed to the user's key; the
 //! answer comes back sealed the same way. Other users cannot reach the subject (the broker
 //! keeps accounts apart) and the manager holds no user key, so neither can ask — and a request
@@ -24,6 +24,7 @@ pub fn reply_subject(instance: &str) -> String {
 
 /// Actions an instance may be asked to do.
 pub const ACTIONS: &[&str] = &[
+    "restart",
     "restart_capture",
     "reload_policy",
     "report_config",
@@ -31,6 +32,16 @@ pub const ACTIONS: &[&str] = &[
     "assist_disable",
     "assist_status",
 ];
+
+/// Set once a `restart` was answered: the daemon stops as on SIGTERM, then the command that
+/// ran it starts the same program again in the same process ([`restart_requested`]).
+static RESTART: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a remote `restart` was asked and answered: the daemon has stopped for it and should
+/// be started again.
+pub fn restart_requested() -> bool {
+    RESTART.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Answers `action` with this, from a daemon's handler.
 pub fn answer(ok: Result<String, String>) -> ControlReply {
@@ -51,12 +62,14 @@ pub fn answer(ok: Result<String, String>) -> ControlReply {
 /// Serves remote actions for `instance` until the subscription ends: each request that opens
 /// and was sealed by the user's own key goes to `handle`, and its answer back, sealed.
 /// `opener` should keep its replay window in a journal, so a request captured before a restart
-/// is refused after it.
+/// is refused after it. `restart` is answered here: once the answer is sent, `stop` is set (the
+/// daemon stops cleanly, as on SIGTERM) and [`restart_requested`] becomes true.
 pub async fn serve<F, Fut>(
     client: Client,
     identity: Identity,
     opener: std::sync::Arc<Opener>,
     instance: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: F,
 ) -> Result<(), String>
 where
@@ -88,7 +101,11 @@ where
             }
         };
         let request_id = request.request_id.clone();
-        let mut reply = if ACTIONS.contains(&request.action.as_str()) {
+        let restart = request.action == "restart";
+        let mut reply = if restart {
+            tracing::warn!(from = %request.from, "remote action: restart; stopping cleanly, then starting again");
+            answer(Ok(String::new()))
+        } else if ACTIONS.contains(&request.action.as_str()) {
             tracing::info!(action = %request.action, from = %request.from, "remote action");
             handle(request).await
         } else {
@@ -101,6 +118,13 @@ where
         reply.request_id = request_id;
         if let (Some(to), Ok(sealed)) = (m.reply, sealer.seal(&reply_to, &reply.encode_to_vec())) {
             let _ = client.publish(to, sealed.into()).await;
+        }
+        if restart {
+            // The answer first (it says the restart is under way), then the clean stop.
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
+            RESTART.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Ok(());
         }
     }
     Ok(())

@@ -22,5 +22,6 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = CollectorConfig::load(&a.config)?;
     super::run_daemon("collector", |stop| daemon::run(config, stop, a.mode.seal()))?;
+    super::restart_if_asked("collector")?;
     Ok(ExitCode::SUCCESS)
 }

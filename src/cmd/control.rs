@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use flowmesh_link::Identity;
 use flowmesh_link::connect::connect;
 
-/// Ask one of your instances, through the broker, to restart its capture (a sensor), reload
-/// its policy file (a collector) or report its configuration. The request and the answer are
+/// Ask one of your instances, through the broker, to restart (a clean stop as on SIGTERM —
+/// outbox kept, `stopping` said — then the same program started again in the same process),
+/// restart its capture (a sensor), reload its policy file (a collector) or report its
+/// configuration. The request and the answer are
 /// sealed to your key: other users cannot reach your instances, and the cloud cannot ask.
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +20,7 @@ pub struct Args {
     /// The instance to ask.
     #[arg(long)]
     instance: String,
-    /// restart_capture | reload_policy | report_config
+    /// restart | restart_capture | reload_policy | report_config
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(flowmesh_proto::control::ACTIONS))]
     action: String,
 }

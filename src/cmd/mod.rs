@@ -94,6 +94,25 @@ pub async fn wait_for_stop_signal() {
     }
 }
 
+/// After a daemon returned: if a remote `restart` stopped it, start this program again in this
+/// process (same PID, so systemd and pid files follow), with the same arguments. Returns only
+/// if there was nothing to do or the exec failed.
+pub fn restart_if_asked(what: &str) -> anyhow::Result<()> {
+    if !flowmesh_proto::control::restart_requested() {
+        return Ok(());
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    tracing::info!(exe = %exe.display(), "{what} restarting (remote action)");
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(anyhow::anyhow!(
+        "{what}: could not start {} again after a remote restart: {err}",
+        exe.display()
+    ))
+}
+
 /// Runs a daemon on a fresh runtime until it returns; SIGINT or SIGTERM set the `stop` flag it
 /// is given, so it can finish its work and say goodbye.
 pub fn run_daemon<Fut, T, E>(

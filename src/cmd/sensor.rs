@@ -22,5 +22,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = SensorConfig::load(&a.config)?;
     let stats = super::run_daemon("sensor", |stop| daemon::run(config, stop, a.mode.seal()))?;
     tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");
+    super::restart_if_asked("sensor")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -378,6 +378,7 @@ pub async fn run(
             c.identity.clone(),
             c.opener.clone(),
             config.name.clone(),
+            stop.clone(),
             move |request| {
                 let (c, report) = (c.clone(), report.clone());
                 async move {

@@ -156,6 +156,7 @@ pub async fn run(
             identity.clone(),
             control_opener,
             instance.clone(),
+            stop.clone(),
             move |request| {
                 let answer = match request.action.as_str() {
                     "restart_capture" => {
