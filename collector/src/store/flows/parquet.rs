@@ -4,6 +4,7 @@
 //! strings. One row group per stored block.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -258,10 +259,21 @@ impl Store {
         let index = tx.open_table(INDEX).map_err(StoreError::from)?;
         let blocks = tx.open_table(BLOCKS).map_err(StoreError::from)?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            // The flows describe users' traffic: directories 0700, files 0600, as the store.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
         }
         let tmp = path.with_extension("parquet.tmp");
-        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_created_by("flowmesh".into())

@@ -320,7 +320,12 @@ fn parquet_files_hold_every_flow_of_their_hour() {
         use ::parquet::file::reader::FileReader;
         assert_eq!(reader.metadata().file_metadata().num_rows() as u64, n);
     }
-    assert!(out.join("date=2026-11-30/hour=00/flows.parquet").exists());
+    let file = out.join("date=2026-11-30/hour=00/flows.parquet");
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().expect("dir")), 0o700);
     assert!(store.hours_to_export(now, 600).expect("hours").is_empty());
 }
 
