@@ -263,13 +263,14 @@ if "$bin" -q report-ip --config "$pipe/us-collector.toml" 185.220.101.1 --reason
 echo
 
 # The flow store: every flow the collectors received, searchable.
-echo "flowmesh flows-search --top apps, then the newest DNS flow (us-collector's flow store):"
+echo "flowmesh flows-search --top apps, then the newest flow of profile web to port 443 (us-collector's flow store):"
 searched=0
 "$bin" -q flows-search --config "$pipe/us-collector.toml" --top apps --limit 5 || true
-# A DNS flow is reported when it has been idle a while (the sensor's UDP timeout): wait for one.
-for _ in $(seq 1 90); do
-  dns=$("$bin" -q flows-search --config "$pipe/us-collector.toml" --profile dns --limit 1 || true)
-  case "$dns" in *'"l7":"DNS"'*'"profiles":["dns"]'*) searched=1; echo "$dns"; break ;; esac
+# A web flow of a given port, with its profile (TCP flows are reported at their FIN; UDP ones,
+# such as DNS, only after the sensor's idle timeout, minutes later).
+for _ in $(seq 1 60); do
+  web=$("$bin" -q flows-search --config "$pipe/us-collector.toml" --profile web --port 443 --limit 1 || true)
+  case "$web" in *'"server_port":443'*'"profiles":["web"]'*) searched=1; echo "$web"; break ;; esac
   sleep 1
 done
 echo
