@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use flowmesh_proto::v1::{QueryAlertsRequest, WatchRequest};
 
 /// Print a collector's stored alerts as JSON lines (DESIGN.md's format), oldest first, through
@@ -18,12 +17,8 @@ pub struct Args {
     /// Only alerts from this instance.
     #[arg(long)]
     instance: Option<String>,
-    /// From this time: RFC 3339 (2026-11-22T08:00:00Z) or a duration ago (30m, 2h, 7d).
-    #[arg(long)]
-    from: Option<String>,
-    /// Before this time (same forms).
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    span: super::span::Span,
     /// At most this many stored alerts, the newest (0: all).
     #[arg(long, default_value_t = 100)]
     limit: u32,
@@ -32,26 +27,13 @@ pub struct Args {
     follow: bool,
 }
 
-/// RFC 3339, or a duration before now.
-pub(crate) fn when(text: &str) -> anyhow::Result<i64> {
-    if let Some(t) = flowmesh_sensor::flow::parse_rfc3339_micros(text) {
-        return Ok(t);
-    }
-    let ago = flowmesh_collector::policy::units::duration_secs(text).map_err(|e| {
-        anyhow::anyhow!("{text:?}: neither an RFC 3339 time nor a duration ago ({e})")
-    })?;
-    let now = flowmesh_link::envelope::now_micros() as i64;
-    Ok(now - (ago as i64).saturating_mul(1_000_000))
-}
-
 fn print(json: &str) -> bool {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{json}").and_then(|_| out.flush()).is_ok()
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let from = a.from.as_deref().map(when).transpose().context("--from")?;
-    let to = a.to.as_deref().map(when).transpose().context("--to")?;
+    let (from, to) = (a.span.from, a.span.to);
     let rt = super::runtime()?;
     rt.block_on(async {
         let mut client = a.api.connect().await?;

@@ -21,26 +21,13 @@ pub struct Args {
     /// The directory to write into (files of the same hours are replaced).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Only hours from this time on: RFC 3339 or a duration ago (7d).
-    #[arg(long)]
-    from: Option<String>,
-    /// Only hours starting before this time (same forms).
-    #[arg(long)]
-    to: Option<String>,
+    /// Only the hours from the one holding `--from` to those starting before `--to`.
+    #[command(flatten)]
+    span: super::span::Span,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let from = a
-        .from
-        .as_deref()
-        .map(super::alerts::when)
-        .transpose()
-        .context("--from")?;
-    let to =
-        a.to.as_deref()
-            .map(super::alerts::when)
-            .transpose()
-            .context("--to")?;
+    let (from, to) = (a.span.from, a.span.to);
     if !a.store.exists() {
         anyhow::bail!("{}: no such store", a.store.display());
     }

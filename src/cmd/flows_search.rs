@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use flowmesh_collector::api::flows::{Found, MAX_FLOWS, SearchParams};
 use flowmesh_collector::store::Store;
 use flowmesh_collector::store::flows::{StoredFlow, TopEntry};
@@ -25,12 +24,9 @@ pub struct Args {
     /// Only this instance's flows.
     #[arg(long)]
     instance: Option<String>,
-    /// Flows active from this time: RFC 3339 (2026-11-22T08:00:00Z) or a duration ago (2h).
-    #[arg(long)]
-    from: Option<String>,
-    /// Flows active before this time (same forms).
-    #[arg(long)]
-    to: Option<String>,
+    /// Flows active in this span (last packet at or after `--from`, first before `--to`).
+    #[command(flatten)]
+    span: super::span::Span,
     /// Either end's address in this IP or CIDR.
     #[arg(long)]
     host: Option<String>,
@@ -91,21 +87,10 @@ fn show(found: Found) {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let from_us = a
-        .from
-        .as_deref()
-        .map(super::alerts::when)
-        .transpose()
-        .context("--from")?;
-    let to_us =
-        a.to.as_deref()
-            .map(super::alerts::when)
-            .transpose()
-            .context("--to")?;
     let params = SearchParams {
         instance: a.instance,
-        from_us,
-        to_us,
+        from_us: a.span.from,
+        to_us: a.span.to,
         host: a.host,
         port: a.port.map(u32::from),
         l7: a.l7,

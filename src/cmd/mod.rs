@@ -22,6 +22,7 @@ pub mod policy;
 pub mod report_ip;
 pub mod sensor;
 pub mod series;
+pub mod span;
 pub mod watch;
 
 /// What the commands that act as one instance (report-ip, control) need from its config file;

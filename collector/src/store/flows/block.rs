@@ -46,6 +46,33 @@ pub(super) enum Col {
 
 /// How many columns a block has.
 pub(super) const COLS: usize = Col::Profiles as usize + 1;
+
+impl Col {
+    /// Every column, in block order.
+    pub(super) const ALL: [Col; COLS] = [
+        Col::First,
+        Col::Duration,
+        Col::L4,
+        Col::ClientIp,
+        Col::ServerIp,
+        Col::ClientPort,
+        Col::ServerPort,
+        Col::Vlan,
+        Col::Tunnel,
+        Col::L7,
+        Col::App,
+        Col::ServerName,
+        Col::Alpn,
+        Col::ClientMac,
+        Col::ServerMac,
+        Col::C2sPackets,
+        Col::C2sBytes,
+        Col::S2cPackets,
+        Col::S2cBytes,
+        Col::TcpFlags,
+        Col::Profiles,
+    ];
+}
 /// Dictionary sections follow the columns, one per dictionary-coded column, in this order.
 const DICT_COLS: [Col; 10] = [
     Col::ClientIp,

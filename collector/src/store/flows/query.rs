@@ -296,7 +296,7 @@ impl<'a> Rows<'a> {
 
     /// Row `row` as a stored flow.
     pub(super) fn flow(&mut self, instance: &str, row: usize) -> Result<StoredFlow, Damaged> {
-        for c in ALL_COLS {
+        for c in Col::ALL {
             self.col(c)?;
         }
         let v = |c: Col| self.value(c, row);
@@ -472,30 +472,6 @@ impl Sum {
         self.packets += o.packets;
     }
 }
-
-const ALL_COLS: [Col; 21] = [
-    Col::First,
-    Col::Duration,
-    Col::L4,
-    Col::ClientIp,
-    Col::ServerIp,
-    Col::ClientPort,
-    Col::ServerPort,
-    Col::Vlan,
-    Col::Tunnel,
-    Col::L7,
-    Col::App,
-    Col::ServerName,
-    Col::Alpn,
-    Col::ClientMac,
-    Col::ServerMac,
-    Col::C2sPackets,
-    Col::C2sBytes,
-    Col::S2cPackets,
-    Col::S2cBytes,
-    Col::TcpFlags,
-    Col::Profiles,
-];
 
 #[cfg(test)]
 mod tests {
