@@ -73,22 +73,24 @@ impl Col {
         Col::Profiles,
     ];
 }
-/// Dictionary sections follow the columns, one per dictionary-coded column, in this order.
-const DICT_COLS: [Col; 10] = [
-    Col::ClientIp,
-    Col::ServerIp,
-    Col::Tunnel,
-    Col::L7,
-    Col::App,
-    Col::ServerName,
-    Col::Alpn,
-    Col::ClientMac,
-    Col::ServerMac,
-    Col::Profiles,
-];
+/// Dictionary sections follow the columns, one per dictionary-coded column.
+const DICTS: usize = 10;
 
+/// The dictionary section of a dictionary-coded column (`None`: a numeric column).
 fn dict_slot(c: Col) -> Option<usize> {
-    DICT_COLS.iter().position(|d| *d == c)
+    Some(match c {
+        Col::ClientIp => 0,
+        Col::ServerIp => 1,
+        Col::Tunnel => 2,
+        Col::L7 => 3,
+        Col::App => 4,
+        Col::ServerName => 5,
+        Col::Alpn => 6,
+        Col::ClientMac => 7,
+        Col::ServerMac => 8,
+        Col::Profiles => 9,
+        _ => return None,
+    })
 }
 
 /// A column's dictionary while a block is built.
@@ -259,7 +261,7 @@ impl BlockBuilder {
             .chain([&self.names[4].bytes])
             .chain(self.macs.iter().map(|d| &d.bytes))
             .chain([&self.names[5].bytes]);
-        // In DICT_COLS' order: ips, tunnel, l7, app, server name, alpn, macs, profiles.
+        // In `dict_slot`'s order: ips, tunnel, l7, app, server name, alpn, macs, profiles.
         for d in dicts {
             column::put_section(&mut out, d, level);
         }
@@ -271,7 +273,7 @@ impl BlockBuilder {
 pub(super) struct Block<'a> {
     n: usize,
     cols: [Section<'a>; COLS],
-    dicts: [Section<'a>; DICT_COLS.len()],
+    dicts: [Section<'a>; DICTS],
 }
 
 /// One column decoded: numbers, or dictionary indices (`u32::MAX`: none) with the dictionary.
@@ -323,12 +325,12 @@ impl<'a> Block<'a> {
         }
         let mut section = || Section::read(&mut r);
         let cols = [(); COLS].map(|_| section());
-        let dicts = [(); DICT_COLS.len()].map(|_| section());
+        let dicts = [(); DICTS].map(|_| section());
         let mut c = Vec::with_capacity(COLS);
         for s in cols {
             c.push(s?);
         }
-        let mut d = Vec::with_capacity(DICT_COLS.len());
+        let mut d = Vec::with_capacity(DICTS);
         for s in dicts {
             d.push(s?);
         }
