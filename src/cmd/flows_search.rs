@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flowmesh_collector::api::flows::{Found, MAX_FLOWS, SearchParams};
+use flowmesh_collector::api::flows::{Found, MAX_FLOWS, SearchParams, from_proto};
 use flowmesh_collector::store::Store;
-use flowmesh_collector::store::flows::{StoredFlow, TopEntry};
 use flowmesh_proto::v1::SearchFlowsRequest;
 
 /// Find stored flows: JSON lines (DESIGN.md's record with `instance` and `profiles`), newest
@@ -114,20 +113,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let top_asked = params.top.is_some();
-    let request = SearchFlowsRequest {
-        instance: params.instance,
-        from_us: params.from_us,
-        to_us: params.to_us,
-        host: params.host,
-        port: params.port,
-        l7: params.l7,
-        app: params.app,
-        profile: params.profile,
-        server_name: params.server_name,
-        limit: params.limit.min(MAX_FLOWS) as u32,
-        top: params.top,
-        by_flows: params.by_flows,
-    };
+    let mut request = SearchFlowsRequest::from(params);
+    request.limit = request.limit.min(MAX_FLOWS as u32);
     let rt = super::runtime()?;
     let answer = rt.block_on(async {
         let mut client = a.api.connect().await?;
@@ -139,35 +126,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .into_inner(),
         )
     })?;
-    if top_asked {
-        let top = answer
-            .top
-            .into_iter()
-            .map(|t| TopEntry {
-                key: t.key,
-                flows: t.flows,
-                bytes: t.bytes,
-                packets: t.packets,
-            })
-            .collect();
-        show(Found::Top(top));
-        return Ok(ExitCode::SUCCESS);
+    let (found, unread) = from_proto(answer, top_asked);
+    if unread > 0 {
+        tracing::warn!(
+            unread,
+            "flows the collector sent could not be read; skipped"
+        );
     }
-    let mut flows = Vec::with_capacity(answer.flows.len());
-    for f in answer.flows {
-        let Some(record) = f
-            .flow
-            .and_then(|p| flowmesh_record::codec::from_proto(p).ok())
-        else {
-            tracing::warn!("a flow the collector sent could not be read; skipped");
-            continue;
-        };
-        flows.push(StoredFlow {
-            instance: f.instance,
-            record,
-            profiles: f.profiles,
-        });
-    }
-    show(Found::Flows(flows, answer.truncated));
+    show(found);
     Ok(ExitCode::SUCCESS)
 }

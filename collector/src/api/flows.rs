@@ -62,6 +62,25 @@ impl From<pb::SearchFlowsRequest> for SearchParams {
     }
 }
 
+impl From<SearchParams> for pb::SearchFlowsRequest {
+    fn from(p: SearchParams) -> Self {
+        pb::SearchFlowsRequest {
+            instance: p.instance,
+            from_us: p.from_us,
+            to_us: p.to_us,
+            host: p.host,
+            port: p.port,
+            l7: p.l7,
+            app: p.app,
+            profile: p.profile,
+            server_name: p.server_name,
+            limit: u32::try_from(p.limit).unwrap_or(u32::MAX),
+            top: p.top,
+            by_flows: p.by_flows,
+        }
+    }
+}
+
 /// What a search found.
 #[derive(Debug)]
 pub enum Found {
@@ -153,4 +172,37 @@ pub fn to_proto(found: Found) -> pb::SearchFlowsResponse {
             ..Default::default()
         },
     }
+}
+
+/// What the gRPC answer holds (`top`: the search asked for a top-N), and how many of its flows
+/// could not be read (a field this build does not accept).
+pub fn from_proto(r: pb::SearchFlowsResponse, top: bool) -> (Found, usize) {
+    if top {
+        let top = r
+            .top
+            .into_iter()
+            .map(|t| TopEntry {
+                key: t.key,
+                flows: t.flows,
+                bytes: t.bytes,
+                packets: t.packets,
+            })
+            .collect();
+        return (Found::Top(top), 0);
+    }
+    let total = r.flows.len();
+    let flows: Vec<StoredFlow> = r
+        .flows
+        .into_iter()
+        .filter_map(|f| {
+            let record = codec::from_proto(f.flow?).ok()?;
+            Some(StoredFlow {
+                instance: f.instance,
+                record,
+                profiles: f.profiles,
+            })
+        })
+        .collect();
+    let unread = total - flows.len();
+    (Found::Flows(flows, r.truncated), unread)
 }

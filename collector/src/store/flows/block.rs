@@ -144,6 +144,8 @@ pub struct BlockBuilder {
     macs: [Dict<[u8; 6]>; 2],
     /// Tunnel, l7, app, server name, ALPN, profiles.
     names: [Dict<String>; 6],
+    /// Room to join a record's ALPN ids without allocating per record.
+    scratch: String,
 }
 
 impl BlockBuilder {
@@ -236,8 +238,17 @@ impl BlockBuilder {
         self.name(1, Col::L7, Some(r.l7));
         self.name(2, Col::App, r.app);
         self.name(3, Col::ServerName, r.server_name.as_deref());
-        let alpn = r.alpn.as_ref().map(|a| a.join(","));
-        self.name(4, Col::Alpn, alpn.as_deref());
+        // The offered ALPN ids as one name, joined in a buffer kept for the next record.
+        let mut alpn = std::mem::take(&mut self.scratch);
+        alpn.clear();
+        for (i, id) in r.alpn.iter().flatten().enumerate() {
+            if i > 0 {
+                alpn.push(',');
+            }
+            alpn.push_str(id);
+        }
+        self.name(4, Col::Alpn, r.alpn.is_some().then_some(alpn.as_str()));
+        self.scratch = alpn;
         column::put(
             &mut self.cols[Col::Profiles as usize],
             profiles.len() as u64,

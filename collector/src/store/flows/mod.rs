@@ -173,7 +173,7 @@ fn rank(e: &TopEntry, by_flows: bool) -> u64 {
 }
 
 /// Which index entries a query reads: those of `instance` whose span meets the query's times.
-fn wanted(q: &FlowQuery, entry: (&str, u64, i64, i64, u64, bool)) -> bool {
+fn wanted(q: &FlowQuery, entry: Meta<'_>) -> bool {
     let (instance, _, first, last, _, _) = entry;
     q.instance.as_deref().is_none_or(|i| i == instance)
         && q.from_us.is_none_or(|f| last >= f)
@@ -185,46 +185,100 @@ fn whole(q: &FlowQuery, first: i64, last: i64) -> bool {
     q.from_us.is_none_or(|f| first >= f) && q.to_us.is_none_or(|t| last < t)
 }
 
+/// A block's index entry: instance, flows, earliest first packet, latest last packet (µs),
+/// bytes, compacted.
+type Meta<'g> = (&'g str, u64, i64, i64, u64, bool);
+
+/// What [`Store::scan_flows`] shows its visitor.
+enum Seen<'v, 'a> {
+    /// A block's hour and index entry, before the block is read.
+    Entry(i64, Meta<'v>),
+    /// Its rows matching the query (`keep`), after it was read.
+    Rows(Meta<'v>, &'v mut query::Rows<'a>, &'v [bool]),
+}
+
+/// What the visitor wants next.
+enum Step {
+    /// Read this block (after `Seen::Entry`), or go on (after `Seen::Rows`).
+    Go,
+    /// Leave this block unread.
+    Skip,
+    /// Stop the scan.
+    Stop,
+}
+
 impl super::Store {
-    /// Flows matching `q`, newest (by last packet) first.
-    pub fn search_flows(&self, q: &FlowQuery) -> Result<Vec<StoredFlow>, StoreError> {
+    /// Visits the blocks `q` may touch (its instance and times, by their index entries), in
+    /// index order or newest first; each one's matching rows. A damaged block is skipped with a
+    /// warning.
+    fn scan_flows(
+        &self,
+        q: &FlowQuery,
+        newest_first: bool,
+        mut visit: impl FnMut(Seen<'_, '_>) -> Result<Step, Damaged>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_read()?;
         let index = tx.open_table(INDEX)?;
         let blocks = tx.open_table(BLOCKS)?;
-        let mut newest = newest::Newest::new(q.limit);
-        // Hours newest first; a flow's hour is its last packet's, so once the limit is full
-        // and an hour ends before the oldest flow kept, older hours cannot add anything.
-        let from = q.from_us.map_or(i64::MIN, hour_of);
-        for entry in index.range((from, 0)..)?.rev() {
+        let range = index.range((q.from_us.map_or(i64::MIN, hour_of), 0)..)?;
+        let entries: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for entry in entries {
             let (k, v) = entry?;
             let (hour, seq) = k.value();
             let meta = v.value();
-            if newest.floor().is_some_and(|f| hour + 3600 <= f / 1_000_000) {
-                break;
-            }
-            if !wanted(q, meta) || newest.floor().is_some_and(|f| meta.3 < f) {
+            if !wanted(q, meta) {
                 continue;
+            }
+            match visit(Seen::Entry(hour, meta)) {
+                Ok(Step::Go) => {}
+                Ok(Step::Skip) | Err(_) => continue,
+                Ok(Step::Stop) => break,
             }
             let Some(bytes) = blocks.get((hour, seq))? else {
                 continue;
             };
-            let bytes = bytes.value();
-            let result = (|| -> Result<(), Damaged> {
-                let mut rows = query::Rows::new(block::Block::parse(bytes)?);
-                let Some(keep) = rows.select(q, whole(q, meta.2, meta.3))? else {
-                    return Ok(());
-                };
-                for (row, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-                    if newest.wants(rows.last_seen(row)?) {
-                        newest.push(rows.flow(meta.0, row)?);
-                    }
+            let result = block::Block::parse(bytes.value()).and_then(|b| {
+                let mut rows = query::Rows::new(b);
+                match rows.select(q, whole(q, meta.2, meta.3))? {
+                    Some(keep) => visit(Seen::Rows(meta, &mut rows, &keep)),
+                    None => Ok(Step::Go),
                 }
-                Ok(())
-            })();
-            if let Err(e) = result {
-                tracing::warn!(hour, seq, error = %e, "a stored flow block was skipped");
+            });
+            match result {
+                Ok(Step::Stop) => break,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(hour, seq, error = %e, "a stored flow block was skipped"),
             }
         }
+        Ok(())
+    }
+
+    /// Flows matching `q`, newest (by last packet) first.
+    pub fn search_flows(&self, q: &FlowQuery) -> Result<Vec<StoredFlow>, StoreError> {
+        let mut newest = newest::Newest::new(q.limit);
+        self.scan_flows(q, true, |seen| {
+            Ok(match seen {
+                // Hours newest first; a flow's hour is its last packet's, so once the limit is
+                // full and an hour ends before the oldest flow kept, older hours add nothing.
+                Seen::Entry(hour, meta) => match newest.floor() {
+                    Some(f) if hour + 3600 <= f / 1_000_000 => Step::Stop,
+                    Some(f) if meta.3 < f => Step::Skip,
+                    _ => Step::Go,
+                },
+                Seen::Rows(meta, rows, keep) => {
+                    for (row, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+                        if newest.wants(rows.last_seen(row)?) {
+                            newest.push(rows.flow(meta.0, row)?);
+                        }
+                    }
+                    Step::Go
+                }
+            })
+        })?;
         Ok(newest.into_sorted())
     }
 
@@ -237,41 +291,24 @@ impl super::Store {
         by_flows: bool,
         limit: usize,
     ) -> Result<Vec<TopEntry>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let index = tx.open_table(INDEX)?;
-        let blocks = tx.open_table(BLOCKS)?;
         let mut sums: HashMap<String, TopEntry> = HashMap::new();
         let mut approximate = false;
-        let from = q.from_us.map_or(i64::MIN, hour_of);
-        for entry in index.range((from, 0)..)? {
-            let (k, v) = entry?;
-            let meta = v.value();
-            if !wanted(q, meta) {
-                continue;
-            }
-            let Some(bytes) = blocks.get(k.value())? else {
-                continue;
+        self.scan_flows(q, false, |seen| {
+            let Seen::Rows(_, rows, keep) = seen else {
+                return Ok(Step::Go);
             };
-            let result = (|| -> Result<(), Damaged> {
-                let mut rows = query::Rows::new(block::Block::parse(bytes.value())?);
-                if let Some(keep) = rows.select(q, whole(q, meta.2, meta.3))? {
-                    rows.count(kind, &keep, &mut sums)?;
-                }
-                Ok(())
-            })();
-            if let Err(e) = result {
-                tracing::warn!(block = ?k.value(), error = %e, "a stored flow block was skipped");
-            }
+            rows.count(kind, keep, &mut sums)?;
             if sums.len() > MAX_TOP_KEYS {
                 // Bounded: the smallest half goes (a key dropped and met again restarts from
                 // zero, so the tail of a huge ranking is approximate; its head is not).
                 approximate = true;
-                let mut all: Vec<TopEntry> = sums.into_values().collect();
+                let mut all: Vec<TopEntry> = std::mem::take(&mut sums).into_values().collect();
                 all.sort_unstable_by_key(|e| std::cmp::Reverse(rank(e, by_flows)));
                 all.truncate(MAX_TOP_KEYS / 2);
                 sums = all.into_iter().map(|e| (e.key.clone(), e)).collect();
             }
-        }
+            Ok(Step::Go)
+        })?;
         if approximate {
             tracing::info!(kind = ?kind, "top-N over more than {MAX_TOP_KEYS} keys: the smallest were dropped on the way");
         }
