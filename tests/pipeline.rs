@@ -74,8 +74,9 @@ fn every_flow_arrives_once_even_when_a_broker_node_dies_mid_stream() {
 fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
     let mut p = Pipeline::start(5);
     let mut collector = p.collector("collector-1");
-    // Make sure the streams exist before the outage (the collector creates them).
-    p.wait_stream();
+    // Make sure the streams and the collector's consumer exist before the outage (the
+    // collector creates them).
+    p.wait_consumers(&["collectors"]);
     let nodes = p.cluster.node_names();
     for n in &nodes {
         p.cluster.kill(n).unwrap();

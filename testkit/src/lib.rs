@@ -504,6 +504,10 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
 
 /// Whether every consumer of `stream` has had every message delivered and acknowledged (and
 /// the stream holds at least one): the collectors are done with what was published.
+///
+/// A consumer must also have delivered something, all of it acknowledged: a consumer created a
+/// moment ago on a clustered stream reports no pending messages before its leader has counted
+/// them, which once ended a test's wait before the collector had fetched anything.
 pub async fn consumers_drained(
     js: &flowmesh_link::async_nats::jetstream::Context,
     stream: &str,
@@ -519,7 +523,10 @@ pub async fn consumers_drained(
             let mut c: PullConsumer = stream.get_consumer(&n).await.ok()?;
             let info = c.info().await.ok()?;
             any = true;
-            all &= info.num_pending == 0 && info.num_ack_pending == 0;
+            all &= info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.delivered.consumer_sequence > 0
+                && info.ack_floor.consumer_sequence == info.delivered.consumer_sequence;
         }
         Some(all && any)
     };

@@ -371,18 +371,6 @@ impl Pipeline {
             }
         });
     }
-
-    /// Waits until the FLOWS stream exists (a collector creates it on start).
-    pub fn wait_stream(&self) {
-        rt().block_on(async {
-            let js = self.js().await;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while js.get_stream(streams::FLOWS).await.is_err() {
-                assert!(Instant::now() < deadline, "no FLOWS stream");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-    }
 }
 
 /// Runs a `flowmesh` command to its end.
