@@ -15,8 +15,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(
     name = "flowmesh",
-    version,
-    propagate_version = true,
+    version = flowmesh_update::stamp::current(),
     arg_required_else_help = true
 )]
 struct Cli {
@@ -70,8 +69,15 @@ enum Command {
     /// Ask a running manager: users' instances, the shared blacklist.
     #[command(subcommand)]
     Cloud(cmd::manager::CloudCommand),
-    /// Ask one of your instances to restart capture, reload its policy or report its config.
+    /// Ask your instances to update, restart, restart capture, reload the policy or report their
+    /// config (one, a list, or all, one at a time).
     Control(cmd::control::Args),
+    /// Signed software releases in the cloud: keygen, stamp, publish, list.
+    #[command(subcommand)]
+    Release(cmd::release::ReleaseCommand),
+    /// The watchdog of a software update on trial (started by an updating instance).
+    #[command(hide = true)]
+    UpdateWatchdog(cmd::release::WatchdogArgs),
     /// Report an attacker's IP to the cloud (shared with every user's collectors).
     ReportIp(cmd::report_ip::Args),
     /// Remote assistance: let a support engineer reach a collector's API for at most a day
@@ -131,6 +137,8 @@ fn main() -> ExitCode {
         Command::Cloud(c) => cmd::manager::cloud(c),
         Command::ReportIp(a) => cmd::report_ip::run(a),
         Command::Control(a) => cmd::control::run(a),
+        Command::Release(c) => cmd::release::run(c),
+        Command::UpdateWatchdog(a) => cmd::release::watchdog(a),
         Command::Assist(c) => cmd::assist::run(c),
         Command::Enroll(a) => cmd::enroll::enroll(a),
         Command::Revoke(a) => cmd::enroll::revoke(a),

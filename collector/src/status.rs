@@ -28,6 +28,8 @@ pub struct Change {
     pub previous: &'static str,
     /// When, µs.
     pub time: i64,
+    /// The version the instance said it runs (its latest heartbeat), if it said.
+    pub version: String,
 }
 
 impl Change {
@@ -38,15 +40,17 @@ impl Change {
             "degraded" | "restarted" => "notice",
             _ => "info",
         };
-        Alert::new(
-            "instance_status",
-            severity,
-            &self.instance,
-            self.time,
-            json!({"status": self.status, "previous": self.previous}),
-        )
+        let mut extra = json!({"status": self.status, "previous": self.previous});
+        if !self.version.is_empty() {
+            extra["version"] = self.version.clone().into();
+        }
+        Alert::new("instance_status", severity, &self.instance, self.time, extra)
     }
 }
+
+/// A heartbeat's update failure is announced if it is this recent (a collector that starts
+/// meets old failures in heartbeats and should not announce them again).
+const UPDATE_FAILURE_FRESH: i64 = 600_000_000;
 
 /// What the tracker knows of one instance.
 #[derive(Debug, Clone)]
@@ -133,6 +137,25 @@ impl Tracker {
         &self.known
     }
 
+    /// An `update_failed` alert, if this heartbeat reports an update failure the previous one
+    /// did not (and a recent one). Call before [`Tracker::heartbeat`] takes it.
+    pub fn update_failure(&self, hb: &Status, now: i64) -> Option<Alert> {
+        let before = self
+            .known
+            .get(&hb.instance)
+            .map_or(0, |k| k.last.update_error_us);
+        let new = hb.update_error_us > before && now - hb.update_error_us < UPDATE_FAILURE_FRESH;
+        new.then(|| {
+            Alert::new(
+                "update_failed",
+                "error",
+                &hb.instance,
+                hb.update_error_us,
+                json!({"version": hb.update_error_version, "error": hb.update_error, "running": hb.version}),
+            )
+        })
+    }
+
     /// A heartbeat received at `now` (µs).
     pub fn heartbeat(&mut self, hb: Status, now: i64) -> Option<Change> {
         let online_after = self.settings.online_after;
@@ -141,6 +164,7 @@ impl Tracker {
             status: to,
             previous: k.status,
             time: now,
+            version: k.last.version.clone(),
         };
         let Some(k) = self.known.get_mut(&hb.instance) else {
             let status = if hb.status == "stopping" {
@@ -153,6 +177,7 @@ impl Tracker {
                 status,
                 previous: "unknown",
                 time: now,
+                version: hb.version.clone(),
             };
             self.known
                 .insert(hb.instance.clone(), Known::new(status, hb, now));
@@ -212,6 +237,7 @@ impl Tracker {
                     status: "offline",
                     previous: k.status,
                     time: now,
+                    version: k.last.version.clone(),
                 };
                 k.status = "offline";
                 k.streak = 0;
@@ -229,6 +255,7 @@ impl Tracker {
                     status: k.status,
                     previous: "flapping",
                     time: now,
+                    version: k.last.version.clone(),
                 });
             }
         }

@@ -63,10 +63,18 @@ pub mod cloud {
     /// Broadcasts to users: `flowmesh.cloud.broadcast.<user>` in the cloud account arrives in
     /// that user's account under the same name.
     pub const BROADCAST: &str = "flowmesh.cloud.broadcast";
+    /// Signed releases: an instance asks here (in its own account) for the list and for chunks
+    /// of a binary; the manager answers from the `CLOUD` account's release bucket.
+    pub const RELEASE: &str = "flowmesh.cloud.release";
 
     /// The inbox subject of `user`, as the manager sees it.
     pub fn inbox_of(user: &str) -> String {
         format!("{INBOX}.{user}")
+    }
+
+    /// The release subject of `user`, as the manager sees it.
+    pub fn release_of(user: &str) -> String {
+        format!("{RELEASE}.{user}")
     }
 
     /// The broadcast subject of `user`.

@@ -13,3 +13,4 @@ pub mod broker;
 pub mod console;
 pub mod daemon;
 pub mod registry;
+pub mod releases;

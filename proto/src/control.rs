@@ -25,6 +25,8 @@ pub fn reply_subject(instance: &str) -> String {
 /// Actions an instance may be asked to do.
 pub const ACTIONS: &[&str] = &[
     "restart",
+    "update",
+    "version",
     "restart_capture",
     "reload_policy",
     "report_config",
@@ -41,6 +43,59 @@ static RESTART: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// be started again.
 pub fn restart_requested() -> bool {
     RESTART.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The release an `update` installed, which the restart starts (on trial) instead of the
+/// binary that ran.
+static STAGED: std::sync::Mutex<Option<flowmesh_update::Staged>> = std::sync::Mutex::new(None);
+
+/// The release installed by an answered `update`, if any.
+pub fn staged_update() -> Option<flowmesh_update::Staged> {
+    STAGED.lock().ok().and_then(|s| s.clone())
+}
+
+/// `update`: the release installed (and the restart due), or why not — a refusal is also
+/// recorded for the heartbeats, so the user's collector raises an alert.
+async fn update(
+    client: &Client,
+    config: &flowmesh_update::UpdateConfig,
+    args: &str,
+) -> Result<flowmesh_update::Staged, String> {
+    let staged = flowmesh_update::prepare(client, config, args).await;
+    if let Err(reason) = &staged {
+        tracing::error!(%reason, "update refused");
+        let version = serde_json::from_str::<flowmesh_update::UpdateArgs>(args)
+            .ok()
+            .and_then(|a| a.version)
+            .unwrap_or_default();
+        flowmesh_update::record_failure(flowmesh_update::trial::Failure {
+            version,
+            reason: reason.clone(),
+            time_us: flowmesh_link::envelope::now_micros() as i64,
+        });
+    }
+    staged
+}
+
+/// A random id of this program image, drawn once: it changes when the process restarts (even
+/// in place, by exec), so a requester can tell a restarted instance from one that never went.
+fn image_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut id = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        hex::encode(id)
+    })
+}
+
+/// `version`: what runs, as JSON.
+fn version_json() -> String {
+    serde_json::json!({
+        "version": flowmesh_update::stamp::current(),
+        "platform": flowmesh_update::manifest::platform(),
+        "image": image_id(),
+    })
+    .to_string()
 }
 
 /// Answers `action` with this, from a daemon's handler.
@@ -62,13 +117,15 @@ pub fn answer(ok: Result<String, String>) -> ControlReply {
 /// Serves remote actions for `instance` until the subscription ends: each request that opens
 /// and was sealed by the user's own key goes to `handle`, and its answer back, sealed.
 /// `opener` should keep its replay window in a journal, so a request captured before a restart
-/// is refused after it. `restart` is answered here: once the answer is sent, `stop` is set (the
-/// daemon stops cleanly, as on SIGTERM) and [`restart_requested`] becomes true.
+/// is refused after it. `restart`, `update` and `version` are answered here: once a restart's
+/// (or a successful update's) answer is sent, `stop` is set (the daemon stops cleanly, as on
+/// SIGTERM) and [`restart_requested`] becomes true. Once subscribed, a new version on trial
+/// reports healthy (it can be reached, and updated again).
 pub async fn serve<F, Fut>(
     client: Client,
     identity: Identity,
     opener: std::sync::Arc<Opener>,
-    instance: String,
+    (instance, updates): (String, flowmesh_update::UpdateConfig),
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: F,
 ) -> Result<(), String>
@@ -83,6 +140,10 @@ where
         .subscribe(subject.clone())
         .await
         .map_err(|e| e.to_string())?;
+    image_id();
+    if client.flush().await.is_ok() {
+        flowmesh_update::trial::confirm_healthy();
+    }
     let sealer = Sealer::new(&identity, identity.public());
     let reply_to = reply_subject(&instance);
     while let Some(m) = sub.next().await {
@@ -101,10 +162,25 @@ where
             }
         };
         let request_id = request.request_id.clone();
-        let restart = request.action == "restart";
+        let mut restart = request.action == "restart";
         let mut reply = if restart {
             tracing::warn!(from = %request.from, "remote action: restart; stopping cleanly, then starting again");
             answer(Ok(String::new()))
+        } else if request.action == "update" {
+            tracing::warn!(from = %request.from, args = %request.args, "remote action: update");
+            match update(&client, &updates, &request.args).await {
+                Ok(staged) => {
+                    let json = serde_json::json!({"from": staged.from, "to": staged.to});
+                    if let Ok(mut s) = STAGED.lock() {
+                        *s = Some(staged);
+                    }
+                    restart = true;
+                    answer(Ok(json.to_string()))
+                }
+                Err(e) => answer(Err(e)),
+            }
+        } else if request.action == "version" {
+            answer(Ok(version_json()))
         } else if ACTIONS.contains(&request.action.as_str()) {
             tracing::info!(action = %request.action, from = %request.from, "remote action");
             handle(request).await

@@ -20,6 +20,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    flowmesh_update::at_start();
     let config = CollectorConfig::load(&a.config)?;
     super::run_daemon("collector", |stop| daemon::run(config, stop, a.mode.seal()))?;
     super::restart_if_asked("collector")?;

@@ -19,6 +19,7 @@ pub mod instances;
 pub mod keygen;
 pub mod manager;
 pub mod policy;
+pub mod release;
 pub mod report_ip;
 pub mod sensor;
 pub mod series;
@@ -96,21 +97,43 @@ pub async fn wait_for_stop_signal() {
 }
 
 /// After a daemon returned: if a remote `restart` stopped it, start this program again in this
-/// process (same PID, so systemd and pid files follow), with the same arguments. Returns only
-/// if there was nothing to do or the exec failed.
+/// process (same PID, so systemd and pid files follow), with the same arguments; if an `update`
+/// installed a release, start that instead, on trial (a watchdog rolls it back unless it reports
+/// healthy in time). Returns only if there was nothing to do or the exec failed.
 pub fn restart_if_asked(what: &str) -> anyhow::Result<()> {
     if !flowmesh_proto::control::restart_requested() {
         return Ok(());
     }
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe()?;
-    tracing::info!(exe = %exe.display(), "{what} restarting (remote action)");
-    let err = std::process::Command::new(&exe)
-        .args(std::env::args_os().skip(1))
-        .exec();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut cmd;
+    match flowmesh_proto::control::staged_update() {
+        Some(staged) => {
+            let trial = flowmesh_update::trial::Trial {
+                pid: std::process::id(),
+                paths: staged.paths.clone(),
+                from: staged.from.clone(),
+                to: staged.to.clone(),
+                health_secs: staged.health_secs,
+                args: args.clone(),
+                cwd: std::env::current_dir()?,
+            };
+            let file = flowmesh_update::trial::begin(&trial).map_err(anyhow::Error::msg)?;
+            tracing::info!(exe = %staged.paths.exe.display(), from = %staged.from, to = %staged.to, "{what} restarting into the update");
+            cmd = std::process::Command::new(&staged.paths.exe);
+            cmd.env(flowmesh_update::trial::TRIAL_ENV, file);
+        }
+        None => {
+            let exe = std::env::current_exe()?;
+            tracing::info!(exe = %exe.display(), "{what} restarting (remote action)");
+            // A trial's variable stays: this process still owes its watchdog the word.
+            cmd = std::process::Command::new(exe);
+        }
+    }
+    let err = cmd.args(&args).exec();
     Err(anyhow::anyhow!(
-        "{what}: could not start {} again after a remote restart: {err}",
-        exe.display()
+        "{what}: could not start {:?} again after a remote restart: {err}",
+        cmd.get_program()
     ))
 }
 

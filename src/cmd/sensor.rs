@@ -19,6 +19,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    flowmesh_update::at_start();
     let config = SensorConfig::load(&a.config)?;
     let stats = super::run_daemon("sensor", |stop| daemon::run(config, stop, a.mode.seal()))?;
     tracing::info!(packets = stats.packets, flows = stats.flows, "capture done");

@@ -119,6 +119,9 @@ pub struct CollectorConfig {
     /// `[flows]`: the flow store (every record kept 7 days, at most 20 GB, by default).
     #[serde(default)]
     pub flows: flow_store::FlowsConfig,
+    /// `[update]`: the pinned release key and the health deadline of software updates.
+    #[serde(default)]
+    pub update: flowmesh_update::UpdateConfig,
 }
 
 /// `[retention]`: days the timeseries points are kept, per resolution (ntopng keeps its RRDs
@@ -325,7 +328,7 @@ pub async fn run(
     seal: bool,
 ) -> Result<(), CollectorError> {
     let c = Collector::start(&config, seal).await?;
-    tracing::info!(name = %config.name, store = %config.store.display(), "collector starting");
+    tracing::info!(name = %config.name, store = %config.store.display(), version = flowmesh_update::stamp::current(), "collector starting");
     // The streams: wait for the cluster (it may still be starting).
     loop {
         match streams::ensure_streams(&c.js, config.replicas).await {
@@ -377,7 +380,7 @@ pub async fn run(
             c.client(),
             c.identity.clone(),
             c.opener.clone(),
-            config.name.clone(),
+            (config.name.clone(), config.update.clone()),
             stop.clone(),
             move |request| {
                 let (c, report) = (c.clone(), report.clone());

@@ -47,8 +47,15 @@ pub(super) async fn status_loop(c: Arc<Collector>, replicas: usize, stop: Arc<At
                     c.counters.reject("instance_mismatch");
                     continue;
                 }
-                c.tracker.lock().unwrap_or_else(|p| p.into_inner())
-                    .heartbeat(hb, now_micros()).into_iter().collect::<Vec<_>>()
+                let (failed, changes) = {
+                    let mut t = c.tracker.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = now_micros();
+                    (t.update_failure(&hb, now), t.heartbeat(hb, now).into_iter().collect::<Vec<_>>())
+                };
+                if let Some(alert) = failed {
+                    c.raise(alert, &stop).await;
+                }
+                changes
             }
             _ = tick.tick() => c.tracker.lock().unwrap_or_else(|p| p.into_inner()).tick(now_micros()),
         };

@@ -8,8 +8,8 @@
 //! OUT/secrets/accounts/<name>.nk  the account's signing seed (0600)
 //! ```
 //!
-//! `SYS` (the system account) and `CLOUD` (the manager's inbox and broadcasts) are accounts
-//! like users' but without JetStream, instance roles or imports.
+//! `SYS` (the system account) and `CLOUD` (the manager's inbox, broadcasts and releases) are
+//! accounts like users' but without instance roles or imports; `SYS` has no JetStream.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -184,10 +184,13 @@ impl AccountRecord {
             SYSTEM => {}
             CLOUD => {
                 // The inbox is a service each user reaches only on its own subject; broadcasts
-                // are streams each user receives only on its own subject.
+                // are streams each user receives only on its own subject. Releases are kept in
+                // CLOUD's JetStream and reach users only through the release service.
+                c.jetstream = true;
                 c.exports = vec![
                     jwt::service_export("inbox", &format!("{}.*", cloud::INBOX)),
                     jwt::stream_export("broadcast", &format!("{}.*", cloud::BROADCAST)),
+                    jwt::service_export("release", &format!("{}.*", cloud::RELEASE)),
                 ];
             }
             user => {
@@ -203,6 +206,12 @@ impl AccountRecord {
                         "cloud-broadcast",
                         cloud_account,
                         &cloud::broadcast_to(user),
+                    ),
+                    jwt::service_import(
+                        "cloud-release",
+                        cloud_account,
+                        &cloud::release_of(user),
+                        cloud::RELEASE,
                     ),
                 ];
             }

@@ -2,8 +2,8 @@
 //!
 //! | role      | publishes                                                   | subscribes                         |
 //! |-----------|-------------------------------------------------------------|------------------------------------|
-//! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox          | its own `control`; its own inboxes |
-//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control` and `api`, `api`, its broadcast, its own inboxes |
+//! | sensor    | its own `flows`, `status`, `hello`; the cloud inbox and release service | its own `control`; its own inboxes |
+//! | collector | its own `alerts`, `hello`; `changes.*`, `control.*`; the cloud inbox and release service; JetStream API on `FLOWS`, `ALERTS`, `KV_status` (no delete, no purge) | `status.*`, `alerts.*`, `changes.*`, `hello.*`, its own `control` and `api`, `api`, its broadcast, its own inboxes |
 //! | watch     | JetStream reads of the `status` bucket                       | `alerts.*`, `changes.*`, its own inboxes |
 //! | console   | as watch, requests to collectors (`api`, `api.*`), remote actions (`control.*`); short-lived | as watch, and `status.*` (heartbeats) |
 //!
@@ -136,6 +136,7 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 own("status"),
                 own("hello"),
                 "flowmesh.cloud.inbox".into(),
+                "flowmesh.cloud.release".into(),
             ],
             subscribe: vec![own("control"), inbox],
             allow_responses: true,
@@ -147,6 +148,7 @@ pub fn permissions(role: Role, instance: &str) -> Permissions {
                 "flowmesh.changes.*".into(),
                 "flowmesh.control.*".into(),
                 "flowmesh.cloud.inbox".into(),
+                "flowmesh.cloud.release".into(),
                 "$JS.API.INFO".into(),
                 "$KV.status.>".into(),
                 "flowmesh.assist.*.*.s".into(),

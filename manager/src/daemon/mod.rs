@@ -331,6 +331,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         cloud_client.clone(),
         stop.clone(),
     ));
+    let releases = tokio::spawn(crate::releases::serve(cloud_client.clone()));
     let mut every = tokio::time::interval(Duration::from_secs(config.rebroadcast_secs.max(1)));
     while !stop.load(Ordering::Relaxed) {
         tokio::select! {
@@ -346,6 +347,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
     let _ = console_stop.send(());
     events.abort();
     inbox.abort();
+    releases.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), cloud_client.flush()).await;
     tracing::info!(
         reports = m.counters.reports.load(Ordering::Relaxed),

@@ -24,6 +24,9 @@ pub struct SensorConfig {
     /// Batching, outbox, heartbeats.
     #[serde(default)]
     pub publish: PublishConfig,
+    /// `[update]`: the pinned release key and the health deadline of software updates.
+    #[serde(default)]
+    pub update: flowmesh_update::UpdateConfig,
 }
 
 /// `[capture]`: an interface, or a file to replay.

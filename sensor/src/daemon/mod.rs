@@ -43,12 +43,13 @@ struct Shared {
 
 impl Shared {
     fn status(&self, status: &str, depth: crate::publish::Depth) -> Status {
+        let failure = flowmesh_update::last_failure();
         Status {
             instance: self.instance.clone(),
             status: status.into(),
             previous: String::new(),
             time_us: now_micros(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: flowmesh_update::stamp::current().into(),
             uptime_s: self.started.elapsed().as_secs(),
             boot_id: self.boot_id.to_vec(),
             interfaces: self.interfaces.clone(),
@@ -60,6 +61,9 @@ impl Shared {
             heartbeat_ms: self.heartbeat_ms,
             outbox_bytes: depth.bytes,
             watermark_us: self.watermark.load(Ordering::Relaxed),
+            update_error_us: failure.as_ref().map_or(0, |f| f.time_us),
+            update_error_version: failure.as_ref().map(|f| f.version.clone()).unwrap_or_default(),
+            update_error: failure.map(|f| f.reason).unwrap_or_default(),
             // The collector's own counters: not the sensor's to say.
             ..Status::default()
         }
@@ -127,7 +131,7 @@ pub async fn run(
         )
         .map_err(|e| SensorError::Other(e.to_string()))?,
     );
-    tracing::info!(%instance, boot = %hex::encode(boot_id), "sensor starting");
+    tracing::info!(%instance, boot = %hex::encode(boot_id), version = flowmesh_update::stamp::current(), "sensor starting");
 
     let (rec_tx, rec_rx) = mpsc::channel::<Captured>(65_536);
     let control = Arc::new(CaptureControl::default());
@@ -155,7 +159,7 @@ pub async fn run(
             client.clone(),
             identity.clone(),
             control_opener,
-            instance.clone(),
+            (instance.clone(), config.update.clone()),
             stop.clone(),
             move |request| {
                 let answer = match request.action.as_str() {
