@@ -5,7 +5,10 @@
 use std::path::Path;
 
 fn main() {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../console/dist/console.js");
+    // The directory at run time, not the one this script was compiled in: builds of other
+    // checkouts that share a target dir reuse the compiled script.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = Path::new(&manifest).join("../console/dist/console.js");
     println!("cargo:rerun-if-changed={}", dist.display());
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("console.js");
     let bundle = std::fs::read(&dist).unwrap_or_else(|_| {

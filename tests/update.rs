@@ -112,8 +112,18 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
     alice.identity.write(&path("alice.id"), false).unwrap();
     bob.identity.write(&path("bob.id"), false).unwrap();
     let pin = |out: String| out.split('"').nth(1).unwrap().to_string();
-    let release_key = pin(ok(flowmesh(&["release", "keygen", "--out", &p("release.key")])));
-    let other_key = pin(ok(flowmesh(&["release", "keygen", "--out", &p("other.key")])));
+    let release_key = pin(ok(flowmesh(&[
+        "release",
+        "keygen",
+        "--out",
+        &p("release.key"),
+    ])));
+    let other_key = pin(ok(flowmesh(&[
+        "release",
+        "keygen",
+        "--out",
+        &p("other.key"),
+    ])));
     assert_ne!(release_key, other_key);
 
     std::fs::write(
@@ -235,20 +245,38 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
     publish(&path("broken"), "0.4.0", "release.key");
     // Publishing refuses a version the binary does not report.
     let wrong = flowmesh(&[
-        "release", "publish", &p("broken"), "--version", "9.9.9", "--key", &p("release.key"),
-        "--config", &p("manager.toml"),
+        "release",
+        "publish",
+        &p("broken"),
+        "--version",
+        "9.9.9",
+        "--key",
+        &p("release.key"),
+        "--config",
+        &p("manager.toml"),
     ]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("reports version 0.4.0"));
     // Users see the list, and which signatures hold.
-    let listed = ok(flowmesh(&["release", "list", "--config", &cli, "--release-key", &release_key]));
+    let listed = ok(flowmesh(&[
+        "release",
+        "list",
+        "--config",
+        &cli,
+        "--release-key",
+        &release_key,
+    ]));
     let listed: Vec<serde_json::Value> = listed
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(listed.len(), 5, "{listed:?}");
     for r in &listed {
-        let expect = if r["version"] == "0.3.0" { "INVALID" } else { "valid" };
+        let expect = if r["version"] == "0.3.0" {
+            "INVALID"
+        } else {
+            "valid"
+        };
         assert_eq!(r["signature"], expect, "{r}");
     }
 
@@ -258,9 +286,12 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = connect(&cluster.broker_config("CLOUD", "manager", Some("eu")), "attacker")
-            .await
-            .unwrap();
+        let client = connect(
+            &cluster.broker_config("CLOUD", "manager", Some("eu")),
+            "attacker",
+        )
+        .await
+        .unwrap();
         let store = jetstream::new(client)
             .get_object_store("releases")
             .await
@@ -287,26 +318,50 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
         assert!(err.contains(why), "update {args:?}: {err}");
         assert_eq!(version().as_deref(), Some(runs), "{}", sensor_log());
     };
-    refused(&["--version", "0.3.0"], "signature does not verify", &running);
-    refused(&["--version", "0.2.1"], "does not match its signed SHA-256", &running);
+    refused(
+        &["--version", "0.3.0"],
+        "signature does not verify",
+        &running,
+    );
+    refused(
+        &["--version", "0.2.1"],
+        "does not match its signed SHA-256",
+        &running,
+    );
     refused(&["--version", "7.0.0"], "no release 7.0.0", &running);
     // Another user cannot even reach the sensor.
-    let from_bob = control(&p("bob-cli.toml"), &["--instance", "alice-sensor", "update", "--version", "0.2.0"]);
+    let from_bob = control(
+        &p("bob-cli.toml"),
+        &["--instance", "alice-sensor", "update", "--version", "0.2.0"],
+    );
     assert!(!from_bob.status.success());
     assert_eq!(version().as_deref(), Some(running.as_str()));
 
     // The update: installed beside the running binary, restarted into, reported healthy.
-    let done = ok(control(&cli, &["--instance", "alice-sensor", "update", "--version", "0.2.0"]));
+    let done = ok(control(
+        &cli,
+        &["--instance", "alice-sensor", "update", "--version", "0.2.0"],
+    ));
     let done: serde_json::Value = serde_json::from_str(done.trim()).unwrap();
     assert_eq!(done["to"], "0.2.0");
     assert_eq!(done["from"], running.as_str());
     assert_eq!(version().as_deref(), Some("0.2.0"));
-    assert!(sensor.try_wait().unwrap().is_none(), "the update ended the process");
+    assert!(
+        sensor.try_wait().unwrap().is_none(),
+        "the update ended the process"
+    );
     let trial = bin.join("flowmesh.trial.json");
-    wait_for("the watchdog's verdict", Duration::from_secs(60), || !trial.exists());
-    assert!(sensor_log().contains("the new version is healthy"), "{}", sensor_log());
+    wait_for("the watchdog's verdict", Duration::from_secs(60), || {
+        !trial.exists()
+    });
+    assert!(
+        sensor_log().contains("the new version is healthy"),
+        "{}",
+        sensor_log()
+    );
     assert_eq!(
-        flowmesh_update::stamp::read(&std::fs::read(bin.join("flowmesh.previous")).unwrap()).unwrap(),
+        flowmesh_update::stamp::read(&std::fs::read(bin.join("flowmesh.previous")).unwrap())
+            .unwrap(),
         running
     );
 
@@ -314,13 +369,24 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
     refused(&["--version", &running], "--allow-downgrade", "0.2.0");
 
     // A release that cannot start: installed, started, dead, rolled back by the watchdog.
-    let o = control(&cli, &["--instance", "alice-sensor", "update", "--version", "0.4.0"]);
+    let o = control(
+        &cli,
+        &["--instance", "alice-sensor", "update", "--version", "0.4.0"],
+    );
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("rolled back"), "{err}");
     assert_eq!(version().as_deref(), Some("0.2.0"));
-    assert!(sensor_log().contains("this release cannot start"), "{}", sensor_log());
-    assert!(sensor_log().contains("update: rolling back"), "{}", sensor_log());
+    assert!(
+        sensor_log().contains("this release cannot start"),
+        "{}",
+        sensor_log()
+    );
+    assert!(
+        sensor_log().contains("update: rolling back"),
+        "{}",
+        sensor_log()
+    );
     assert_eq!(
         flowmesh_update::stamp::read(&std::fs::read(&exe).unwrap()).unwrap(),
         "0.2.0"
@@ -331,14 +397,23 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
     let o = control(&cli, &["--instances", "ghost,alice-sensor", "restart"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success());
-    assert!(err.contains("rollout stopped at ghost") && err.contains("not asked: alice-sensor"), "{err}");
+    assert!(
+        err.contains("rollout stopped at ghost") && err.contains("not asked: alice-sensor"),
+        "{err}"
+    );
     let all = ok(control(&cli, &["--all", "version"]));
     assert!(all.contains("0.2.0"), "{all}");
 
     // The collector saw the new version come up, and raised the failure.
     let collector_cfg = p("alice-collector.toml");
     wait_for("the update_failed alert", Duration::from_secs(30), || {
-        let o = flowmesh(&["alerts", "--config", &collector_cfg, "--type", "update_failed"]);
+        let o = flowmesh(&[
+            "alerts",
+            "--config",
+            &collector_cfg,
+            "--type",
+            "update_failed",
+        ]);
         o.status.success() && !o.stdout.is_empty()
     });
     flowmesh_testkit::process::terminate(&mut collector);
@@ -354,8 +429,18 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
             .unwrap_or_else(|| panic!("no update_failed alert for {version}: {alerts:#?}"))
     };
     assert_eq!(failed("0.4.0")["running"], "0.2.0");
-    assert!(failed("0.4.0")["error"].as_str().unwrap().contains("exited before it reported healthy"));
-    assert!(failed(&running)["error"].as_str().unwrap().contains("--allow-downgrade"));
+    assert!(
+        failed("0.4.0")["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited before it reported healthy")
+    );
+    assert!(
+        failed(&running)["error"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-downgrade")
+    );
     assert!(
         alerts.iter().any(|a| a["type"] == "instance_status"
             && a["status"] == "restarted"

@@ -44,7 +44,13 @@ impl Change {
         if !self.version.is_empty() {
             extra["version"] = self.version.clone().into();
         }
-        Alert::new("instance_status", severity, &self.instance, self.time, extra)
+        Alert::new(
+            "instance_status",
+            severity,
+            &self.instance,
+            self.time,
+            extra,
+        )
     }
 }
 

@@ -1,4 +1,4 @@
-// Remote actions from the console (restart, restart capture, reload policy, report configuration,
+// Remote actions from the console (update, restart, restart capture, reload policy, report configuration,
 // remote assistance): the
 // same sealed `flowmesh.v1.Control` request `flowmesh control` sends, on
 // `flowmesh.control.<instance>`, and its sealed `ControlReply` (proto/src/control.rs).

@@ -135,16 +135,26 @@ async function add() {
   askWhere();
 }
 
-async function act(instance, action) {
+async function act(instance, action, args = "") {
   actionOut.textContent = `${instance}: ${action}…`;
   try {
-    const r = await remoteAction(ctx.link.nc, ctx.me, instance, action);
+    const r = await remoteAction(ctx.link.nc, ctx.me, instance, action, args);
     actionOut.textContent = r.ok
       ? `${instance}: ${action} done${r.json ? `\n${JSON.stringify(JSON.parse(r.json), null, 2)}` : ""}`
       : `${instance}: ${action} refused: ${r.error}`;
   } catch (e) {
     actionOut.textContent = `${instance}: ${action} failed: ${e.message}`;
   }
+}
+
+// Asks for the version (empty: the newest signed release for the instance's platform); the
+// instance verifies, installs, restarts into it, and rolls back by itself if it does not come up.
+// Its new version shows in the table at its next heartbeat.
+function update(instance, running) {
+  const version = prompt(`Update ${instance} (running ${running ?? "?"}) to which version? Empty: the newest signed release. It verifies the release, installs it and restarts; a release that does not come up is rolled back.`, "");
+  if (version === null) return;
+  const args = JSON.stringify(version.trim() ? { version: version.trim() } : {});
+  act(instance, "update", args);
 }
 
 async function revoke(instance) {
@@ -190,6 +200,9 @@ export function instancesPage(state) {
                 el("td", { class: "actions" },
                   role === "sensor" || role === "collector"
                     ? button("Restart", () => { if (confirm(`Restart ${i.instance}? It stops cleanly and starts again.`)) act(i.instance, "restart"); })
+                    : "",
+                  role === "sensor" || role === "collector"
+                    ? button("Update", () => update(i.instance, i.version))
                     : "",
                   role === "sensor" ? button("Restart capture", () => act(i.instance, "restart_capture")) : "",
                   role === "collector" ? button("Reload policy", () => act(i.instance, "reload_policy")) : "",

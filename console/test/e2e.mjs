@@ -193,6 +193,17 @@ try {
   page.once("dialog", (d) => d.accept());
   await page.click('#instances tr[data-instance="eu-sensor"] button:text-is("Restart")');
   await page.waitForFunction(() => document.getElementById("action-result")?.textContent.includes("eu-sensor: restart done"), null, { timeout: 30_000 });
+  // An update asks for the version; this sensor pins no release key, so it refuses, and says why
+  // (asked again while the sensor is still coming back from its restart).
+  const noKey = "eu-sensor: update refused: no release key pinned";
+  for (const deadline = Date.now() + 60_000; ; ) {
+    page.once("dialog", (d) => d.accept(""));
+    await page.click('#instances tr[data-instance="eu-sensor"] button:text-is("Update")');
+    await page.waitForFunction(() => !document.getElementById("action-result")?.textContent.endsWith("…"), null, { timeout: 30_000 });
+    if ((await page.textContent("#action-result")).includes(noKey)) break;
+    if (Date.now() > deadline) throw new Error(`no update refusal: ${await page.textContent("#action-result")}`);
+    await page.waitForTimeout(1000);
+  }
   // Remote assistance on the collector: enabled as admin for an hour (the key shown), its
   // status, then disabled.
   await page.click('#instances tr[data-instance="eu-collector"] button:has-text("Assist")');

@@ -51,7 +51,11 @@ pub async fn list(js: &jetstream::Context) -> Result<Vec<SignedManifest>, String
     Ok(out)
 }
 
-async fn binary(js: &jetstream::Context, cache: &Mutex<Cache>, name: &str) -> Result<Arc<Vec<u8>>, String> {
+async fn binary(
+    js: &jetstream::Context,
+    cache: &Mutex<Cache>,
+    name: &str,
+) -> Result<Arc<Vec<u8>>, String> {
     if let Ok(mut c) = cache.lock()
         && let Some((n, bytes, used)) = c.entry.as_mut()
         && n == name
@@ -80,7 +84,11 @@ async fn binary(js: &jetstream::Context, cache: &Mutex<Cache>, name: &str) -> Re
 }
 
 /// The answer to one request: its body, or why not.
-async fn answer(js: &jetstream::Context, cache: &Mutex<Cache>, body: &[u8]) -> Result<Vec<u8>, String> {
+async fn answer(
+    js: &jetstream::Context,
+    cache: &Mutex<Cache>,
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
     let request: Request =
         serde_json::from_slice(body).map_err(|e| format!("malformed request: {e}"))?;
     match request {

@@ -62,7 +62,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = connect(&n.broker, &flowmesh_link::connect::tool_name(&me, "control")).await?;
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "control"),
+        )
+        .await?;
         let targets = match (&a.instance, a.all) {
             (Some(one), _) => vec![one.clone()],
             (None, true) => heartbeat_instances(&client).await?,
@@ -138,9 +142,18 @@ impl Asker<'_> {
     }
 
     /// Asks one instance; for update and restart, waits until it answers again.
-    async fn one(&self, instance: &str, action: &str, args: &str, wait: Duration) -> Result<(), String> {
+    async fn one(
+        &self,
+        instance: &str,
+        action: &str,
+        args: &str,
+        wait: Duration,
+    ) -> Result<(), String> {
         let image = if matches!(action, "update" | "restart") {
-            self.version(instance).await.map(|(_, i)| i).unwrap_or_default()
+            self.version(instance)
+                .await
+                .map(|(_, i)| i)
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -153,7 +166,8 @@ impl Asker<'_> {
         }
         match action {
             "update" => {
-                let change: serde_json::Value = serde_json::from_str(&reply.json).unwrap_or_default();
+                let change: serde_json::Value =
+                    serde_json::from_str(&reply.json).unwrap_or_default();
                 let from = change["from"].as_str().unwrap_or_default().to_string();
                 let to = change["to"].as_str().unwrap_or_default().to_string();
                 eprintln!("{instance}: installing {to} (was {from}); waiting for it to come back");
@@ -168,7 +182,10 @@ impl Asker<'_> {
                 })
                 .await?;
                 eprintln!("{instance}: now runs {to}");
-                println!("{}", serde_json::json!({"instance": instance, "from": from, "to": to}));
+                println!(
+                    "{}",
+                    serde_json::json!({"instance": instance, "from": from, "to": to})
+                );
             }
             "restart" => {
                 self.back(instance, &image, wait, |_| Some(Ok(()))).await?;
@@ -198,7 +215,10 @@ impl Asker<'_> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(format!("it did not answer again within {} s", wait.as_secs()))
+        Err(format!(
+            "it did not answer again within {} s",
+            wait.as_secs()
+        ))
     }
 }
 
@@ -215,12 +235,19 @@ pub fn ask(
     let me = n.name.unwrap_or_else(|| "cli".into());
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = connect(&n.broker, &flowmesh_link::connect::tool_name(&me, "control")).await?;
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "control"),
+        )
+        .await?;
         let asker = Asker {
             client: &client,
             identity: &identity,
             from: &me,
         };
-        asker.ask(instance, action, args).await.map_err(anyhow::Error::msg)
+        asker
+            .ask(instance, action, args)
+            .await
+            .map_err(anyhow::Error::msg)
     })
 }

@@ -113,7 +113,10 @@ pub fn run(c: ReleaseCommand) -> anyhow::Result<ExitCode> {
                 out.display()
             );
             let domain = domain.as_deref().unwrap_or("<your-domain>");
-            println!("cloud._releasekey.{domain} IN TXT \"{}\"", key.public().to_hex());
+            println!(
+                "cloud._releasekey.{domain} IN TXT \"{}\"",
+                key.public().to_hex()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ReleaseCommand::Stamp {
@@ -122,9 +125,11 @@ pub fn run(c: ReleaseCommand) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let mut bytes = std::fs::read(&binary).with_context(|| binary.display().to_string())?;
-            let was = stamp::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
+            let was =
+                stamp::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             stamp::write(&mut bytes, &version).map_err(anyhow::Error::msg)?;
-            let mut f = flowmesh_update::install::create_executable(&out).map_err(anyhow::Error::msg)?;
+            let mut f =
+                flowmesh_update::install::create_executable(&out).map_err(anyhow::Error::msg)?;
             std::io::Write::write_all(&mut f, &bytes)?;
             f.sync_all()?;
             eprintln!("{}: {was} → {version}", out.display());
@@ -166,7 +171,8 @@ struct Publish {
 
 fn publish(p: Publish) -> anyhow::Result<ExitCode> {
     let key_text = flowmesh_link::secret_file::read(&p.key)?;
-    let key = ReleaseKey::from_file(&key_text).map_err(|e| anyhow::anyhow!("{}: {e}", p.key.display()))?;
+    let key = ReleaseKey::from_file(&key_text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.key.display()))?;
     let bytes = std::fs::read(&p.binary).with_context(|| p.binary.display().to_string())?;
     let says = stamp::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", p.binary.display()))?;
     let version = p.version.unwrap_or_else(|| says.clone());
@@ -180,7 +186,9 @@ fn publish(p: Publish) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("version {version:?} is not semantic versioning"))?;
     let manifest = Manifest {
         version: version.clone(),
-        platform: p.platform.unwrap_or_else(flowmesh_update::manifest::platform),
+        platform: p
+            .platform
+            .unwrap_or_else(flowmesh_update::manifest::platform),
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         notes: p.notes,
@@ -215,11 +223,7 @@ fn publish(p: Publish) -> anyhow::Result<ExitCode> {
         let meta = object_store::ObjectMetadata {
             name: manifest.object(),
             description: Some(format!("flowmesh {version}")),
-            metadata: [(
-                MANIFEST_KEY.to_string(),
-                serde_json::to_string(&signed)?,
-            )]
-            .into(),
+            metadata: [(MANIFEST_KEY.to_string(), serde_json::to_string(&signed)?)].into(),
             ..Default::default()
         };
         let mut reader = bytes.as_slice();
@@ -262,7 +266,11 @@ fn list(config: &std::path::Path, release_key: Option<String>) -> anyhow::Result
     let me = n.name.clone().unwrap_or_else(|| "cli".into());
     let rt = super::runtime()?;
     let releases = rt.block_on(async {
-        let client = connect(&n.broker, &flowmesh_link::connect::tool_name(&me, "release")).await?;
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "release"),
+        )
+        .await?;
         flowmesh_update::service::list(&client)
             .await
             .map_err(anyhow::Error::msg)

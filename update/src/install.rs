@@ -24,8 +24,8 @@ pub struct Paths {
 impl Paths {
     /// The paths around the running binary.
     pub fn of_running() -> Result<Self, String> {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot tell which binary runs: {e}"))?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot tell which binary runs: {e}"))?;
         Ok(Self::around(exe))
     }
 

@@ -95,7 +95,8 @@ impl SignedManifest {
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
             .map(|b| Signature::from_bytes(&b))
             .ok_or(ReleaseError::BadSignature)?;
-        let vk = VerifyingKey::from_bytes(&key.0).map_err(|e| ReleaseError::BadKey(e.to_string()))?;
+        let vk =
+            VerifyingKey::from_bytes(&key.0).map_err(|e| ReleaseError::BadKey(e.to_string()))?;
         vk.verify(&signed_bytes(&self.manifest), &sig)
             .map_err(|_| ReleaseError::BadSignature)?;
         serde_json::from_str(&self.manifest).map_err(|e| ReleaseError::Malformed(e.to_string()))

@@ -211,11 +211,25 @@ mod tests {
             allow_downgrade: true,
             ..down
         };
-        assert_eq!(choose(&list, &pk, "0.2.0", &allowed).unwrap().version, "0.1.0");
-        assert!(choose(&list, &pk, "0.2.0", &UpdateArgs::default())
-            .unwrap_err()
-            .contains("already running"));
-        let e = choose(&list, &pk, "0.1.0", &UpdateArgs { version: Some("0.3.0".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(
+            choose(&list, &pk, "0.2.0", &allowed).unwrap().version,
+            "0.1.0"
+        );
+        assert!(
+            choose(&list, &pk, "0.2.0", &UpdateArgs::default())
+                .unwrap_err()
+                .contains("already running")
+        );
+        let e = choose(
+            &list,
+            &pk,
+            "0.1.0",
+            &UpdateArgs {
+                version: Some("0.3.0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.contains("no release 0.3.0"), "{e}");
     }
 }

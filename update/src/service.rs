@@ -52,7 +52,9 @@ async fn ask(client: &Client, request: &Request) -> Result<bytes::Bytes, String>
         client.request(cloud::RELEASE.to_string(), body.into()),
     )
     .await
-    .map_err(|_| "the release service did not answer in 10 s (is the manager running?)".to_string())?
+    .map_err(|_| {
+        "the release service did not answer in 10 s (is the manager running?)".to_string()
+    })?
     .map_err(|e| format!("the release service: {e} (is the manager running?)"))?;
     if let Some(why) = answer.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
         return Err(format!("the release service refused: {why}"));
@@ -63,8 +65,8 @@ async fn ask(client: &Client, request: &Request) -> Result<bytes::Bytes, String>
 /// Every published release's signed manifest.
 pub async fn list(client: &Client) -> Result<Vec<SignedManifest>, String> {
     let body = ask(client, &Request::List).await?;
-    let listing: Listing = serde_json::from_slice(&body)
-        .map_err(|e| format!("the release list is malformed: {e}"))?;
+    let listing: Listing =
+        serde_json::from_slice(&body).map_err(|e| format!("the release list is malformed: {e}"))?;
     Ok(listing.releases)
 }
 

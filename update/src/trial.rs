@@ -111,8 +111,13 @@ pub fn confirm_healthy() {
         return;
     }
     match std::fs::write(healthy_file(&path), b"ok\n") {
-        Ok(()) => tracing::info!(version = crate::stamp::current(), "update: this version reports healthy"),
-        Err(e) => tracing::warn!(error = %e, "update: cannot tell the watchdog this version is healthy"),
+        Ok(()) => tracing::info!(
+            version = crate::stamp::current(),
+            "update: this version reports healthy"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "update: cannot tell the watchdog this version is healthy")
+        }
     }
 }
 
@@ -120,7 +125,10 @@ fn alive(pid: u32) -> bool {
     // A zombie has exited; /proc/PID/stat's third field says so.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .is_some_and(|zombie| !zombie)
 }
 
@@ -156,8 +164,8 @@ pub enum Outcome {
 /// binary in its own place and does not return unless that fails.
 pub fn watch(trial_path: &Path) -> Result<Outcome, String> {
     let text = std::fs::read(trial_path).map_err(|e| format!("{}: {e}", trial_path.display()))?;
-    let trial: Trial = serde_json::from_slice(&text)
-        .map_err(|e| format!("{}: {e}", trial_path.display()))?;
+    let trial: Trial =
+        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", trial_path.display()))?;
     let healthy = healthy_file(trial_path);
     let deadline = Instant::now() + Duration::from_secs(trial.health_secs.max(1));
     let reason = loop {

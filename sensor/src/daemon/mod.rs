@@ -62,7 +62,10 @@ impl Shared {
             outbox_bytes: depth.bytes,
             watermark_us: self.watermark.load(Ordering::Relaxed),
             update_error_us: failure.as_ref().map_or(0, |f| f.time_us),
-            update_error_version: failure.as_ref().map(|f| f.version.clone()).unwrap_or_default(),
+            update_error_version: failure
+                .as_ref()
+                .map(|f| f.version.clone())
+                .unwrap_or_default(),
             update_error: failure.map(|f| f.reason).unwrap_or_default(),
             // The collector's own counters: not the sensor's to say.
             ..Status::default()
