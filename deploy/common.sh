@@ -33,9 +33,10 @@ ensure_apt() {
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# libpcap for capture, a C compiler for ring, Python for the nats-server venv.
+# libpcap for capture, a C compiler for ring, Python for the nats-server venv, binutils' strip
+# for release binaries (the update test and the quickstart's release).
 ensure_system_packages() {
-  ensure_apt libpcap-dev pkg-config ca-certificates
+  ensure_apt libpcap-dev pkg-config ca-certificates binutils
   command -v cc >/dev/null 2>&1 || ensure_apt gcc libc6-dev
   command -v python3 >/dev/null 2>&1 || ensure_apt python3
   python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_apt python3-venv

@@ -67,8 +67,17 @@ if [ ! -f "$run/cloud.id" ] || ! grep -q _signkey "$run/cloud-txt-record" 2>/dev
 fi
 cloud_key=$(sed -n 's/^cloud\._pubkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
 cloud_signing_key=$(sed -n 's/^cloud\._signkey.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/cloud-txt-record")
+# The release signing key (kept apart from the manager in real life); instances pin its public
+# half. A run from before software updates (no release.pub) also gets new instance credentials.
+if [ ! -f "$run/release.pub" ]; then
+  rm -f "$run/release.key"
+  [ -f "$cluster/nodes.tsv" ] && rm -f "$cluster/operator.jwt"
+  "$bin" -q release keygen --out "$run/release.key" --domain example.org > "$run/release-txt-record"
+  sed -n 's/.*TXT "\([0-9a-f]\{64\}\)".*/\1/p' "$run/release-txt-record" > "$run/release.pub"
+fi
+release_key=$(cat "$run/release.pub")
 if [ -f "$cluster/nodes.tsv" ] && { [ ! -f "$cluster/operator.jwt" ] || [ ! -f "$cluster/nodes/console.pem" ]; }; then
-  log "$cluster predates operator mode or the web console: generating it again"
+  log "$cluster predates operator mode, the web console or software updates: generating it again"
   stop_pipeline
   deploy/cluster.sh down "$cluster"
   rm -rf "$cluster"
@@ -188,8 +197,15 @@ for s in eu-sensor us-sensor; do
     echo
     echo '[publish]'
     echo 'heartbeat_secs = 2'
+    echo
+    echo '[update]                # software updates: releases signed with this key only'
+    echo "release_key = \"$release_key\""
   } > "$pipe/$s.toml"
 done
+# The sensors run from a binary of their own, which an update replaces (stripped: a release
+# carries no debug info).
+mkdir -p "$pipe/bin"
+cp "$bin" "$pipe/bin/flowmesh.tmp" && strip "$pipe/bin/flowmesh.tmp" && mv "$pipe/bin/flowmesh.tmp" "$pipe/bin/flowmesh"
 {
   echo '# flowmesh watch: a watch client (reads alerts, status changes and the bucket only)'
   echo 'identity = "../alice.id"'
@@ -197,7 +213,9 @@ done
 } > "$pipe/watch.toml"
 start_daemon() { # NAME ARGS...: in the background; stdout, stderr and pid in $pipe
   local name=$1; shift
-  setsid nohup "$bin" "$@" >"$pipe/$name.out" 2>"$pipe/$name.log" </dev/null &
+  local exe=$bin
+  [ "$1" = sensor ] && exe="$pipe/bin/flowmesh"
+  setsid nohup "$exe" "$@" >"$pipe/$name.out" 2>"$pipe/$name.log" </dev/null &
   echo $! > "$pipe/$name.pid"
 }
 start_daemon manager manager --config "$pipe/manager.toml"
@@ -294,6 +312,22 @@ if key=$("$bin" -q assist enable --config "$pipe/us-collector.toml" --instance u
 fi
 echo
 
+# A software update: the operator publishes a signed release (this build, stamped one patch
+# version up), and alice updates eu-sensor, in the other region, from us-collector's config.
+running=$("$pipe/bin/flowmesh" --version | awk '{print $2}')
+IFS=. read -r major minor patch <<<"${running%%[-+]*}"
+next="$major.$minor.$((patch + 1))-quickstart"
+echo "flowmesh release publish $next, then control --instance eu-sensor update (signed, verified, installed, restarted):"
+updated=0
+if "$bin" -q release stamp "$pipe/bin/flowmesh" --version "$next" --out "$pipe/flowmesh-$next" 2>/dev/null \
+  && "$bin" -q release publish "$pipe/flowmesh-$next" --version "$next" --key "$run/release.key" \
+       --config "$pipe/manager.toml" --replicas 2 --notes "quickstart demo" >/dev/null \
+  && "$bin" -q control --config "$pipe/us-collector.toml" --instance eu-sensor update --version "$next"; then
+  now=$("$bin" -q control --config "$pipe/us-collector.toml" --instance eu-sensor version || true)
+  case "$now" in *"\"$next\""*) updated=1; echo "eu-sensor now runs $next" ;; esac
+fi
+echo
+
 if [ -n "$smoke" ]; then
   log "smoke: stopping eu-sensor; watch must show it stopping, then offline"
   kill -TERM "$(cat "$pipe/eu-sensor.pid")" 2>/dev/null || true
@@ -312,11 +346,11 @@ if [ -n "$smoke" ]; then
     && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
     && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
-    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ] && [ "$searched" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API, the flow store answered searches"
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ] && [ "$searched" = 1 ] && [ "$updated" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API, the flow store answered searches, eu-sensor was updated to $next"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted searched=$searched (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted searched=$searched updated=$updated (logs in $pipe)" >&2
   exit 1
 fi
 

@@ -150,15 +150,19 @@ pub async fn push(system: &Client, account_jwt: &str) -> Result<(), BrokerError>
     }
 }
 
-/// Pushes every account's JWT (after `broker init`, or to repair a node's resolver); returns
-/// how many.
+/// Signs every account's JWT again with what this version grants (so an upgrade's new
+/// exports and imports, such as the release service, reach a running cluster) and pushes it
+/// (after `broker init`, after an upgrade, or to repair a node's resolver); returns how many.
 pub async fn push_all(system: &Client, out: &Path) -> Result<usize, BrokerError> {
-    let mut names = vec![CLOUD.to_string()];
-    names.extend(AccountRecord::all_users(out)?.into_iter().map(|r| r.name));
-    for name in &names {
-        push(system, &AccountRecord::jwt(out, name)?).await?;
+    let authority = Authority::load(out)?;
+    let mut records = vec![AccountRecord::load(out, CLOUD)?];
+    records.extend(AccountRecord::all_users(out)?);
+    for record in &records {
+        let token = authority.sign(record)?;
+        record.save(out, &token)?;
+        push(system, &token).await?;
     }
-    Ok(names.len())
+    Ok(records.len())
 }
 
 /// The `[broker]` settings of the manager's login to the system account.
