@@ -49,6 +49,10 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
         c2s_tcp_flags: u32::from(r.c2s_tcp_flags),
         s2c_tcp_flags: u32::from(r.s2c_tcp_flags),
         skip_flow_checks: r.skip_flow_checks,
+        exporter: r.export.map(|e| ip_bytes(e.exporter)).unwrap_or_default(),
+        in_if: r.export.map_or(0, |e| e.in_if),
+        out_if: r.export.map_or(0, |e| e.out_if),
+        sampling: r.export.map_or(0, |e| e.sampling),
     }
 }
 
@@ -94,6 +98,12 @@ pub fn from_proto(f: Flow) -> Result<FlowRecord, FlowError> {
         c2s_tcp_flags: (f.c2s_tcp_flags & 0xff) as u8,
         s2c_tcp_flags: (f.s2c_tcp_flags & 0xff) as u8,
         skip_flow_checks: f.skip_flow_checks,
+        export: ip_from(&f.exporter).map(|exporter| crate::Exported {
+            exporter,
+            in_if: f.in_if,
+            out_if: f.out_if,
+            sampling: f.sampling.max(1),
+        }),
     })
 }
 

@@ -22,7 +22,7 @@ pub use device::DeviceType;
 pub use flowmesh_link::time::{parse_rfc3339_micros, rfc3339_micros};
 pub use l4::{l4_name, l4_number};
 pub use l7::L7;
-pub use record::{FlowRecord, mac_text};
+pub use record::{Exported, FlowRecord, mac_text};
 pub use tunnel::Tunnel;
 
 /// Whether `name` is a protocol or application flowmesh can recognise (policy files name them).

@@ -61,6 +61,23 @@ pub struct FlowRecord {
     /// part. Not in the JSON record.
     #[serde(skip)]
     pub skip_flow_checks: bool,
+    /// Where an exported flow (NetFlow/IPFIX) came from: JSON `exporter`, `in_if`, `out_if`,
+    /// `sampling`, after the other fields; absent for flows built from packets.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Exported>,
+}
+
+/// What an exporter said about a flow it exported.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Exported {
+    /// The exporter's address (the UDP source of its export packets).
+    pub exporter: IpAddr,
+    /// SNMP index of the interface the flow came in on (0: unknown).
+    pub in_if: u32,
+    /// SNMP index of the interface it went out on (0: unknown).
+    pub out_if: u32,
+    /// 1 in `sampling` packets was sampled; the counts are already scaled by it (1: none).
+    pub sampling: u32,
 }
 
 /// A MAC as flow records spell it: `aa:bb:cc:dd:ee:ff`.
@@ -129,6 +146,7 @@ impl Default for FlowRecord {
             c2s_tcp_flags: 0,
             s2c_tcp_flags: 0,
             skip_flow_checks: false,
+            export: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod devices;
 pub mod dissect;
 pub mod flow;
+pub mod netflow;
 pub mod offline;
 pub mod parallel;
 pub mod publish;

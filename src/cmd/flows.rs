@@ -23,6 +23,11 @@ pub struct Args {
     /// With --iface: a tcpdump/BPF filter, e.g. "not port 22".
     #[arg(long, requires = "iface")]
     filter: Option<String>,
+    /// Receive NetFlow v5/v9 and IPFIX from exporters on this UDP address instead (e.g.
+    /// 0.0.0.0:2055), until interrupted: each record prints once both directions of its
+    /// connection are in (or 2 s after one), with `exporter`, `in_if`, `out_if`, `sampling`.
+    #[arg(long, conflicts_with_all = ["file", "iface"])]
+    netflow: Option<String>,
     /// Seconds after which a running flow prints a record of what it did since its previous
     /// one (records of one flow add up). Default: off for files, 120 for --iface; 0 disables.
     #[arg(long)]
@@ -54,6 +59,9 @@ fn stop_on_signals() {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(addr) = &a.netflow {
+        return netflow(addr);
+    }
     let source = match (&a.file, &a.iface) {
         (Some(f), None) => f.display().to_string(),
         (None, Some(i)) => i.clone(),
@@ -216,4 +224,40 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `flows --netflow ADDR`: exported flows as JSON lines until SIGINT/SIGTERM.
+fn netflow(addr: &str) -> anyhow::Result<ExitCode> {
+    use flowmesh_sensor::netflow::{Receiver, Settings, listen};
+    let socket = listen::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (a port below 1024 needs root)"))?;
+    stop_on_signals();
+    eprintln!("receiving NetFlow v5/v9 and IPFIX on {}; Ctrl-C to stop", socket.local_addr()?);
+    let mut receiver = Receiver::new(Settings::default());
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = None;
+    let mut emit = |r: FlowRecord| {
+        if failed.is_none()
+            && let Err(e) = serde_json::to_writer(&mut out, &r)
+                .map_err(std::io::Error::other)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|_| out.flush())
+        {
+            failed = Some(e);
+        }
+    };
+    listen::run(&socket, &mut receiver, &STOP, &mut emit, |_| {})?;
+    for (exporter, c) in receiver.counters() {
+        eprintln!(
+            "exporter {exporter}: {} datagrams, {} records, {} malformed, {} data sets without a template",
+            c.datagrams, c.records, c.malformed, c.missing_template
+        );
+    }
+    if let Some(e) = failed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

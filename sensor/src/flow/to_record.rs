@@ -33,5 +33,6 @@ pub fn record_of(f: &Flow) -> FlowRecord {
         c2s_tcp_flags: f.c2s_tcp_flags,
         s2c_tcp_flags: f.s2c_tcp_flags,
         skip_flow_checks: false,
+        export: None,
     }
 }

@@ -337,6 +337,7 @@ impl<'a> Rows<'a> {
             c2s_tcp_flags: flags as u8,
             s2c_tcp_flags: (flags >> 8) as u8,
             skip_flow_checks: false,
+            export: None,
         };
         let profiles = self
             .profiles_of(row)
