@@ -136,8 +136,19 @@ mod tests {
             c2s_tcp_flags: 0x12,
             s2c_tcp_flags: 0x14,
             skip_flow_checks: true,
+            export: Some(crate::Exported {
+                exporter: "192.0.2.1".parse().unwrap(),
+                in_if: 3,
+                out_if: 7,
+                sampling: 100,
+            }),
         };
         assert_eq!(from_proto(to_proto(&r, false)).unwrap(), r);
+        let plain = FlowRecord { export: None, ..r };
+        assert_eq!(from_proto(to_proto(&plain, false)).unwrap(), plain);
+        // Exported fields show in the JSON record only for exported flows.
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("exporter"), "{json}");
     }
 
     #[test]

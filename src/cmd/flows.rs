@@ -229,10 +229,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 /// `flows --netflow ADDR`: exported flows as JSON lines until SIGINT/SIGTERM.
 fn netflow(addr: &str) -> anyhow::Result<ExitCode> {
     use flowmesh_sensor::netflow::{Receiver, Settings, listen};
-    let socket = listen::bind(addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (a port below 1024 needs root)"))?;
+    let socket = listen::bind(addr).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr}: {e} (a port below 1024 needs root)")
+    })?;
     stop_on_signals();
-    eprintln!("receiving NetFlow v5/v9 and IPFIX on {}; Ctrl-C to stop", socket.local_addr()?);
+    eprintln!(
+        "receiving NetFlow v5/v9 and IPFIX on {}; Ctrl-C to stop",
+        socket.local_addr()?
+    );
     let mut receiver = Receiver::new(Settings::default());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

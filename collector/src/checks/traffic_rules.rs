@@ -278,7 +278,13 @@ impl TrafficRules {
                     single
                 }
                 Target::Profile(name) if in_profile(name) => single,
-                // NetFlow exporters arrive with the collector's flow import; captures have none.
+                Target::Exporter(ip, index)
+                    if f.export.is_some_and(|e| {
+                        e.exporter == *ip && index.is_none_or(|i| e.in_if == i || e.out_if == i)
+                    }) =>
+                {
+                    single
+                }
                 _ => [None, None],
             };
             if series[0].is_none() {
@@ -411,5 +417,48 @@ mod tests {
         let before = breaches.len();
         r.advance(i64::MAX, &mut |b| breaches.push(b));
         assert_eq!(breaches.len(), before);
+    }
+
+    #[test]
+    fn exporter_targets_count_only_that_exporter_s_flows_and_interface() {
+        let mut r = rules(
+            "[[traffic_rule]]\ntarget = \"exporter:192.0.2.1\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"250B\"\n\n[[traffic_rule]]\ntarget = \"exporter:192.0.2.1:7\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"150B\"\n",
+        );
+        let t0 = 1_774_737_600_000_000;
+        let from = |exporter: &str, in_if: u32| {
+            let mut f = record(t0);
+            f.export = Some(flowmesh_record::Exported {
+                exporter: exporter.parse().unwrap(),
+                in_if,
+                out_if: 0,
+                sampling: 1,
+            });
+            f
+        };
+        // 100 B each: two from the exporter (one on interface 7), one from another exporter,
+        // one from packet capture.
+        for f in [
+            from("192.0.2.1", 7),
+            from("192.0.2.1", 3),
+            from("192.0.2.9", 7),
+            record(t0),
+        ] {
+            r.add(&f, t0, &mut |_| false);
+        }
+        let mut breaches = Vec::new();
+        r.advance(t0 + 300_000_000, &mut |b| breaches.push(b));
+        let values: Vec<_> = breaches.iter().map(|b| (b.rule, b.value)).collect();
+        // The exporter's 200 B are not above 250 B, nor its interface 7's 100 B above 150 B.
+        assert!(values.is_empty(), "{values:?}");
+        for f in [
+            from("192.0.2.1", 7),
+            from("192.0.2.1", 7),
+            from("192.0.2.1", 7),
+        ] {
+            r.add(&f, t0 + 300_000_000, &mut |_| false);
+        }
+        r.advance(t0 + 900_000_000, &mut |b| breaches.push(b));
+        let values: Vec<_> = breaches.iter().map(|b| (b.rule, b.value)).collect();
+        assert_eq!(values, [(0, 300.0), (1, 300.0)]);
     }
 }

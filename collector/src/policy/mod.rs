@@ -122,8 +122,9 @@ pub enum Target {
     Pool(String),
     /// `profile:NAME`
     Profile(String),
-    /// `exporter:IP`
-    Exporter(std::net::IpAddr),
+    /// `exporter:IP` (flows a NetFlow/IPFIX exporter sent), `exporter:IP:IFINDEX` (those in or
+    /// out of one of its interfaces, by SNMP index).
+    Exporter(std::net::IpAddr, Option<u32>),
 }
 
 /// 5min | hour | day.
@@ -635,10 +636,25 @@ fn parse_target(s: &str, pools: &[String], profiles: &[String]) -> Result<Target
         "pool" => return Err(format!("target {s:?}: no [[pool]] named {arg:?}")),
         "profile" if profiles.iter().any(|p| p == arg) => Target::Profile(arg.into()),
         "profile" => return Err(format!("target {s:?}: no [[profile]] named {arg:?}")),
-        "exporter" => Target::Exporter(ip(arg)?),
+        "exporter" => match arg.parse::<std::net::IpAddr>() {
+            Ok(a) => Target::Exporter(a, None),
+            // `IP:IFINDEX` (an IPv6 address with an index: `[2001:db8::1]:3`).
+            Err(_) => {
+                let (a, index) = arg
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("target {s:?}: exporter:IP or exporter:IP:IFINDEX"))?;
+                let index = index
+                    .parse::<u32>()
+                    .map_err(|_| format!("target {s:?}: {index:?} is not an interface index"))?;
+                Target::Exporter(
+                    ip(a.trim_start_matches('[').trim_end_matches(']'))?,
+                    Some(index),
+                )
+            }
+        },
         _ => {
             return Err(format!(
-                "unknown target {s:?} (interface:NAME, host:IP, host:*, network:CIDR, vlan:N, pool:NAME, profile:NAME, exporter:IP)"
+                "unknown target {s:?} (interface:NAME, host:IP, host:*, network:CIDR, vlan:N, pool:NAME, profile:NAME, exporter:IP, exporter:IP:IFINDEX)"
             ));
         }
     })

@@ -37,6 +37,15 @@ pub struct CaptureConfig {
     pub interface: Option<String>,
     /// Replay this capture file instead.
     pub file: Option<PathBuf>,
+    /// Receive NetFlow v5/v9 and IPFIX from exporters on this UDP address (e.g.
+    /// `0.0.0.0:2055`), next to an interface or file, or instead of them.
+    #[serde(default)]
+    pub netflow: Option<String>,
+    /// With `netflow` alone: the watermark trails the clock by this many seconds, so exported
+    /// records up to this late still count in their traffic-rule period (routers export a
+    /// long flow when it ends or at their active timeout).
+    #[serde(default = "two_minutes")]
+    pub netflow_lateness_secs: u64,
     /// A BPF filter (live capture).
     pub filter: Option<String>,
     /// Replay speed: 1 real time, 10 ten times faster, 0 as fast as it reads.
@@ -68,6 +77,10 @@ impl CaptureConfig {
 
 fn half_a_second() -> u64 {
     (crate::flow::LIVE_TCP_CLOSE_GRACE_MICROS / 1000) as u64
+}
+
+fn two_minutes() -> u64 {
+    120
 }
 
 fn one() -> f64 {
@@ -133,10 +146,12 @@ impl SensorConfig {
         if let Some(f) = &c.capture.file {
             c.capture.file = Some(dir.join(f));
         }
-        match (&c.capture.interface, &c.capture.file) {
-            (Some(_), Some(_)) | (None, None) => {
+        match (&c.capture.interface, &c.capture.file, &c.capture.netflow) {
+            (Some(_), Some(_), _) | (None, None, None) => {
                 return Err(err(
-                    "[capture] needs exactly one of `interface` (live) or `file` (replay)".into(),
+                    "[capture] needs one of `interface` (live) or `file` (replay), and/or \
+                     `netflow` (an address exporters send to)"
+                        .into(),
                 ));
             }
             _ => {}

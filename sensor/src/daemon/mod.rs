@@ -22,6 +22,7 @@ use crate::publish::{Batch, Outbox, PublishCounters, Publisher, codec};
 use crate::source::{CaptureCounters, CountedLive, Replay};
 
 mod config;
+mod exporters;
 pub use config::{CaptureConfig, PublishConfig, SensorConfig, SensorError, instance_id};
 
 fn now_micros() -> i64 {
@@ -138,13 +139,29 @@ pub async fn run(
 
     let (rec_tx, rec_rx) = mpsc::channel::<Captured>(65_536);
     let control = Arc::new(CaptureControl::default());
-    let capture = spawn_capture(
-        &config,
-        stop.clone(),
-        control.clone(),
-        shared.capture.clone(),
-        rec_tx,
-    )?;
+    let packets = config.capture.file.is_some() || config.capture.interface.is_some();
+    let exported = match &config.capture.netflow {
+        Some(addr) => Some(exporters::spawn(
+            addr,
+            stop.clone(),
+            rec_tx.clone(),
+            // Alone, it says how far time has gone; next to packets, the capture does.
+            (!packets).then_some(config.capture.netflow_lateness_secs),
+        )?),
+        None => None,
+    };
+    let capture = if packets {
+        Some(spawn_capture(
+            &config,
+            stop.clone(),
+            control.clone(),
+            shared.capture.clone(),
+            rec_tx,
+        )?)
+    } else {
+        drop(rec_tx);
+        None
+    };
     // A signal stops the capture that is running now, whichever run it is.
     let stopper = {
         let (stop, control) = (stop.clone(), control.clone());
@@ -199,10 +216,20 @@ pub async fn run(
     ));
     let sending = tokio::spawn(send_loop(batch_rx, publisher.clone(), stop.clone()));
 
-    let stats = tokio::task::spawn_blocking(move || capture.join())
-        .await
-        .map_err(|e| SensorError::Other(e.to_string()))?
-        .map_err(|_| SensorError::Other("the capture thread panicked".into()))?;
+    let stats = tokio::task::spawn_blocking(move || {
+        let stats = match capture {
+            Some(c) => c.join(),
+            None => Ok(Ok(RunStats::default())),
+        };
+        if let Some(e) = exported {
+            // Exporters are heard until the stop (or the end of a replayed file).
+            exporters::stop_with(e);
+        }
+        stats
+    })
+    .await
+    .map_err(|e| SensorError::Other(e.to_string()))?
+    .map_err(|_| SensorError::Other("the capture thread panicked".into()))?;
     stopper.abort();
     remote.abort();
     let _ = batcher.await;

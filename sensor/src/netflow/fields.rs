@@ -59,7 +59,11 @@ impl Clock {
 }
 
 /// A NetFlow v5 record.
-pub fn from_v5(r: &netflow_parser::static_versions::v5::FlowSet, clock: Clock, sampling: u32) -> OneWay {
+pub fn from_v5(
+    r: &netflow_parser::static_versions::v5::FlowSet,
+    clock: Clock,
+    sampling: u32,
+) -> OneWay {
     OneWay {
         src: (IpAddr::V4(r.src_addr), r.src_port),
         dst: (IpAddr::V4(r.dst_addr), r.dst_port),
@@ -229,11 +233,19 @@ impl Fields {
             80 | 57 => self.dst_mac = mac(),
             150 | 151 => {
                 let t = micros(v).map(|ms| ms * 1000);
-                if n == 150 { self.start_abs = t } else { self.end_abs = t }
+                if n == 150 {
+                    self.start_abs = t
+                } else {
+                    self.end_abs = t
+                }
             }
             152..=155 => {
                 let t = micros(v);
-                if n % 2 == 0 { self.start_abs = t } else { self.end_abs = t }
+                if n % 2 == 0 {
+                    self.start_abs = t
+                } else {
+                    self.end_abs = t
+                }
             }
             160 => self.init_ms = micros(v).map(|us| us / 1000),
             x if x == REVERSE | 1 => self.rbytes = Some(num()),

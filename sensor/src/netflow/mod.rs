@@ -22,7 +22,9 @@ use std::time::Duration;
 use flowmesh_record::FlowRecord;
 use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
 use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
-use netflow_parser::{AutoScopedParser, NetflowPacket, NetflowParser, PendingFlowsConfig, TtlConfig};
+use netflow_parser::{
+    AutoScopedParser, NetflowPacket, NetflowParser, PendingFlowsConfig, TtlConfig,
+};
 
 use fields::{Clock, Fields, OneWay, from_v5, ipfix_number, v9_number};
 use pair::Pairing;
@@ -120,7 +122,13 @@ impl Receiver {
 
     /// One datagram from `from`, received at `now` (µs): its records go to the pairing, and
     /// out through `emit` once paired (or alone, later).
-    pub fn datagram(&mut self, from: SocketAddr, data: &[u8], now: i64, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn datagram(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        now: i64,
+        emit: &mut impl FnMut(FlowRecord),
+    ) {
         let exporter = from.ip();
         self.counters_of(exporter).datagrams += 1;
         let result = self.parser.parse_from_source(from, data);
@@ -135,7 +143,8 @@ impl Receiver {
                 NetflowPacket::V5(v5) => {
                     let h = &v5.header;
                     let clock = Clock {
-                        unix_ms: i64::from(h.unix_secs) * 1000 + i64::from(h.unix_nsecs / 1_000_000),
+                        unix_ms: i64::from(h.unix_secs) * 1000
+                            + i64::from(h.unix_nsecs / 1_000_000),
                         uptime_ms: i64::from(h.sys_up_time),
                     };
                     // The top two bits are the sampling mode, the rest the interval.
@@ -176,7 +185,13 @@ impl Receiver {
         }
     }
 
-    fn v9_body(&mut self, exporter: IpAddr, body: &V9Body, clock: Clock, read: &mut Vec<OneWay>) -> u64 {
+    fn v9_body(
+        &mut self,
+        exporter: IpAddr,
+        body: &V9Body,
+        clock: Clock,
+        read: &mut Vec<OneWay>,
+    ) -> u64 {
         match body {
             V9Body::Data(d) => {
                 for rec in &d.fields {
@@ -189,7 +204,10 @@ impl Receiver {
             }
             V9Body::OptionsData(o) => {
                 for rec in &o.fields {
-                    self.options(exporter, rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)));
+                    self.options(
+                        exporter,
+                        rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)),
+                    );
                 }
             }
             V9Body::NoTemplate(_) => return 1,
@@ -198,7 +216,13 @@ impl Receiver {
         0
     }
 
-    fn ipfix_body(&mut self, exporter: IpAddr, body: &IpfixBody, clock: Clock, read: &mut Vec<OneWay>) -> u64 {
+    fn ipfix_body(
+        &mut self,
+        exporter: IpAddr,
+        body: &IpfixBody,
+        clock: Clock,
+        read: &mut Vec<OneWay>,
+    ) -> u64 {
         match body {
             IpfixBody::Data(d) => {
                 for rec in &d.fields {
@@ -222,12 +246,18 @@ impl Receiver {
             }
             IpfixBody::OptionsData(o) => {
                 for rec in &o.fields {
-                    self.options(exporter, rec.iter().filter_map(|(k, v)| Some((ipfix_number(k)?, v))));
+                    self.options(
+                        exporter,
+                        rec.iter().filter_map(|(k, v)| Some((ipfix_number(k)?, v))),
+                    );
                 }
             }
             IpfixBody::V9OptionsData(o) => {
                 for rec in &o.fields {
-                    self.options(exporter, rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)));
+                    self.options(
+                        exporter,
+                        rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)),
+                    );
                 }
             }
             IpfixBody::NoTemplate(_) => return 1,
@@ -237,7 +267,11 @@ impl Receiver {
     }
 
     /// An options record: a sampling interval in it becomes the exporter's.
-    fn options<'a>(&mut self, exporter: IpAddr, fields: impl Iterator<Item = (u16, &'a netflow_parser::FieldValue)>) {
+    fn options<'a>(
+        &mut self,
+        exporter: IpAddr,
+        fields: impl Iterator<Item = (u16, &'a netflow_parser::FieldValue)>,
+    ) {
         let mut f = Fields::default();
         for (n, v) in fields {
             if matches!(n, 34 | 50 | 305) {

@@ -24,7 +24,11 @@ type Endpoint = (IpAddr, u16);
 struct Key(IpAddr, u8, Endpoint, Endpoint);
 
 fn key(exporter: IpAddr, r: &OneWay) -> Key {
-    let (a, b) = if r.src <= r.dst { (r.src, r.dst) } else { (r.dst, r.src) };
+    let (a, b) = if r.src <= r.dst {
+        (r.src, r.dst)
+    } else {
+        (r.dst, r.src)
+    };
     Key(exporter, r.proto, a, b)
 }
 
@@ -92,13 +96,22 @@ impl Pairing {
             emit(alone(exporter, &h.record, h.sampling));
         }
         while self.held.len() >= self.max_held {
-            let Some((_, old)) = self.order.pop_front() else { break };
+            let Some((_, old)) = self.order.pop_front() else {
+                break;
+            };
             if let Some(h) = self.held.remove(&old) {
                 self.evicted += 1;
                 emit(alone(exporter_of(&old), &h.record, h.sampling));
             }
         }
-        self.held.insert(k, Held { record, sampling, since: now });
+        self.held.insert(
+            k,
+            Held {
+                record,
+                sampling,
+                since: now,
+            },
+        );
         self.order.push_back((now, k));
     }
 
@@ -204,7 +217,11 @@ fn joined(exporter: IpAddr, a: &OneWay, sa: u32, b: &OneWay, sb: u32) -> FlowRec
     } else {
         source_is_client(a)
     };
-    let ((c, sc), (s, ss)) = if a_first { ((a, sa), (b, sb)) } else { ((b, sb), (a, sa)) };
+    let ((c, sc), (s, ss)) = if a_first {
+        ((a, sa), (b, sb))
+    } else {
+        ((b, sb), (a, sa))
+    };
     let mut f = base(exporter, c, sc.max(ss));
     f.server_mac = f.server_mac.or(s.src_mac);
     f.client_mac = f.client_mac.or(s.dst_mac);
@@ -261,13 +278,30 @@ mod tests {
         let exporter: IpAddr = "192.0.2.1".parse().unwrap();
         let mut p = Pairing::new(1000, 10);
         let mut out = Vec::new();
-        let mut emit = |f: FlowRecord| out.push(f);
-        p.push(exporter, one("10.0.0.1", 443, "10.0.0.2", 50000, 5, 3), 1, 0, &mut emit);
-        p.push(exporter, one("10.0.0.2", 50000, "10.0.0.1", 443, 5, 4), 1, 1, &mut emit);
-        p.push(exporter, one("10.0.0.9", 40000, "10.0.0.1", 53, 7, 1), 10, 2, &mut emit);
-        p.tick(500, &mut emit);
+        p.push(
+            exporter,
+            one("10.0.0.1", 443, "10.0.0.2", 50000, 5, 3),
+            1,
+            0,
+            &mut |f| out.push(f),
+        );
+        p.push(
+            exporter,
+            one("10.0.0.2", 50000, "10.0.0.1", 443, 5, 4),
+            1,
+            1,
+            &mut |f| out.push(f),
+        );
+        p.push(
+            exporter,
+            one("10.0.0.9", 40000, "10.0.0.1", 53, 7, 1),
+            10,
+            2,
+            &mut |f| out.push(f),
+        );
+        p.tick(500, &mut |f| out.push(f));
         assert_eq!(out.len(), 1);
-        p.tick(2000, &mut emit);
+        p.tick(2000, &mut |f| out.push(f));
         assert_eq!(out.len(), 2);
         let f = &out[0];
         // Same start: the service port (443) is the server's.
@@ -275,7 +309,10 @@ mod tests {
         assert_eq!((f.c2s_packets, f.s2c_packets), (4, 3));
         assert_eq!(f.export.unwrap().exporter, exporter);
         let lone = &out[1];
-        assert_eq!((lone.server_port, lone.c2s_packets, lone.c2s_bytes), (53, 10, 1000));
+        assert_eq!(
+            (lone.server_port, lone.c2s_packets, lone.c2s_bytes),
+            (53, 10, 1000)
+        );
         assert_eq!(lone.export.unwrap().sampling, 10);
         assert!(p.is_empty());
     }
@@ -286,7 +323,13 @@ mod tests {
         let mut p = Pairing::new(1_000_000, 2);
         let mut out = Vec::new();
         for i in 0..5u16 {
-            p.push(exporter, one("10.0.0.1", 1000 + i, "10.0.0.2", 80, 0, 1), 1, 0, &mut |f| out.push(f));
+            p.push(
+                exporter,
+                one("10.0.0.1", 1000 + i, "10.0.0.2", 80, 0, 1),
+                1,
+                0,
+                &mut |f| out.push(f),
+            );
         }
         assert_eq!(p.len(), 2);
         assert_eq!(p.evicted, 3);

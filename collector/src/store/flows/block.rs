@@ -1,10 +1,13 @@
 //! One stored block of flow records: columnar, each column compressed alone.
 //!
-//! Layout: `FMF1`, the flow count, then one section per [`Col`] in order (see
+//! Layout: `FMF2`, the flow count, then one section per [`Col`] in order (see
 //! [`super::column`]). Numeric columns are varints (times as deltas, zigzag). Names, addresses
 //! and MACs are dictionary-coded per column: a value's code is 0 for none, 1 for a value new
 //! to the block (appended to the column's dictionary, stored in its own section), and
 //! `1 + (entries - index)` for one seen before — a column reads alone, and repeats stay small.
+//!
+//! `FMF1` blocks (before exported flows) lack the last four columns and the exporter
+//! dictionary; they read as flows built from packets.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -13,7 +16,11 @@ use flowmesh_record::FlowRecord;
 
 use super::column::{self, Damaged, Reader, Section};
 
-const MAGIC: &[u8; 4] = b"FMF1";
+const MAGIC: &[u8; 4] = b"FMF2";
+/// The first layout: the columns up to `Profiles`, ten dictionaries.
+const MAGIC_V1: &[u8; 4] = b"FMF1";
+const COLS_V1: usize = Col::Profiles as usize + 1;
+const DICTS_V1: usize = 10;
 /// Most flows one block holds (a batch larger than this is split over blocks).
 pub const MAX_FLOWS: usize = 1 << 16;
 
@@ -42,10 +49,14 @@ pub(super) enum Col {
     S2cBytes,
     TcpFlags,
     Profiles,
+    Exporter,
+    InIf,
+    OutIf,
+    Sampling,
 }
 
 /// How many columns a block has.
-pub(super) const COLS: usize = Col::Profiles as usize + 1;
+pub(super) const COLS: usize = Col::Sampling as usize + 1;
 
 impl Col {
     /// Every column, in block order.
@@ -71,10 +82,14 @@ impl Col {
         Col::S2cBytes,
         Col::TcpFlags,
         Col::Profiles,
+        Col::Exporter,
+        Col::InIf,
+        Col::OutIf,
+        Col::Sampling,
     ];
 }
 /// Dictionary sections follow the columns, one per dictionary-coded column.
-const DICTS: usize = 10;
+const DICTS: usize = 11;
 
 /// The dictionary section of a dictionary-coded column (`None`: a numeric column).
 fn dict_slot(c: Col) -> Option<usize> {
@@ -89,6 +104,7 @@ fn dict_slot(c: Col) -> Option<usize> {
         Col::ClientMac => 7,
         Col::ServerMac => 8,
         Col::Profiles => 9,
+        Col::Exporter => 10,
         _ => return None,
     })
 }
@@ -141,6 +157,7 @@ pub struct BlockBuilder {
     last_max: i64,
     cols: [Vec<u8>; COLS],
     ips: [Dict<IpAddr>; 2],
+    exporters: Dict<IpAddr>,
     macs: [Dict<[u8; 6]>; 2],
     /// Tunnel, l7, app, server name, ALPN, profiles.
     names: [Dict<String>; 6],
@@ -256,6 +273,25 @@ impl BlockBuilder {
         for p in profiles {
             self.name(5, Col::Profiles, Some(p));
         }
+        let e = r.export;
+        let code = e.map_or(0, |e| {
+            self.exporters
+                .code(&e.exporter, |b| ip_bytes(b, &e.exporter))
+        });
+        let c = &mut self.cols;
+        column::put(&mut c[Col::Exporter as usize], code);
+        column::put(
+            &mut c[Col::InIf as usize],
+            e.map_or(0, |e| u64::from(e.in_if)),
+        );
+        column::put(
+            &mut c[Col::OutIf as usize],
+            e.map_or(0, |e| u64::from(e.out_if)),
+        );
+        column::put(
+            &mut c[Col::Sampling as usize],
+            e.map_or(0, |e| u64::from(e.sampling)),
+        );
     }
 
     /// The block's bytes, columns compressed at zstd `level`.
@@ -271,8 +307,9 @@ impl BlockBuilder {
             .chain(self.names[..4].iter().map(|d| &d.bytes))
             .chain([&self.names[4].bytes])
             .chain(self.macs.iter().map(|d| &d.bytes))
-            .chain([&self.names[5].bytes]);
-        // In `dict_slot`'s order: ips, tunnel, l7, app, server name, alpn, macs, profiles.
+            .chain([&self.names[5].bytes, &self.exporters.bytes]);
+        // In `dict_slot`'s order: ips, tunnel, l7, app, server name, alpn, macs, profiles,
+        // exporters.
         for d in dicts {
             column::put_section(&mut out, d, level);
         }
@@ -283,8 +320,9 @@ impl BlockBuilder {
 /// A block's sections, found but not yet decompressed.
 pub(super) struct Block<'a> {
     n: usize,
-    cols: [Section<'a>; COLS],
-    dicts: [Section<'a>; DICTS],
+    /// Every column's section; an `FMF1` block has fewer.
+    cols: Vec<Section<'a>>,
+    dicts: Vec<Section<'a>>,
 }
 
 /// One column decoded: numbers, or dictionary indices (`u32::MAX`: none) with the dictionary.
@@ -328,28 +366,25 @@ impl Entries {
 impl<'a> Block<'a> {
     /// Finds the sections of a stored block.
     pub(super) fn parse(bytes: &'a [u8]) -> Result<Self, Damaged> {
-        let body = bytes.strip_prefix(MAGIC).ok_or(Damaged("magic"))?;
+        let (body, cols, dicts) = match bytes.strip_prefix(MAGIC) {
+            Some(body) => (body, COLS, DICTS),
+            None => (
+                bytes.strip_prefix(MAGIC_V1).ok_or(Damaged("magic"))?,
+                COLS_V1,
+                DICTS_V1,
+            ),
+        };
         let mut r = Reader::new(body);
         let n = r.get_as::<usize>()?;
         if n > MAX_FLOWS {
             return Err(Damaged("flow count"));
         }
-        let mut section = || Section::read(&mut r);
-        let cols = [(); COLS].map(|_| section());
-        let dicts = [(); DICTS].map(|_| section());
-        let mut c = Vec::with_capacity(COLS);
-        for s in cols {
-            c.push(s?);
-        }
-        let mut d = Vec::with_capacity(DICTS);
-        for s in dicts {
-            d.push(s?);
-        }
-        Ok(Block {
-            n,
-            cols: c.try_into().map_err(|_| Damaged("columns"))?,
-            dicts: d.try_into().map_err(|_| Damaged("dictionaries"))?,
-        })
+        let mut read = |k: usize| -> Result<Vec<Section<'a>>, Damaged> {
+            (0..k).map(|_| Section::read(&mut r)).collect()
+        };
+        let cols = read(cols)?;
+        let dicts = read(dicts)?;
+        Ok(Block { n, cols, dicts })
     }
 
     /// Flows in the block.
@@ -359,7 +394,19 @@ impl<'a> Block<'a> {
 
     /// Decodes one column (`buf`: scratch space for decompression).
     pub(super) fn column(&self, col: Col, buf: &mut Vec<u8>) -> Result<Decoded, Damaged> {
-        let raw = self.cols[col as usize].open(buf)?;
+        let Some(section) = self.cols.get(col as usize) else {
+            // A column older blocks lack: none in every row.
+            let none = if dict_slot(col).is_some() {
+                u64::from(u32::MAX)
+            } else {
+                0
+            };
+            return Ok(Decoded {
+                values: vec![none; self.n],
+                dict: Entries::default(),
+            });
+        };
+        let raw = section.open(buf)?;
         let mut r = Reader::new(raw);
         let mut out = Decoded {
             values: Vec::with_capacity(self.n),
@@ -381,7 +428,12 @@ impl<'a> Block<'a> {
             return Ok(out);
         };
         let mut dbuf = Vec::new();
-        let mut dict = Reader::new(self.dicts[slot].open(&mut dbuf)?);
+        let mut dict = Reader::new(
+            self.dicts
+                .get(slot)
+                .ok_or(Damaged("dictionaries"))?
+                .open(&mut dbuf)?,
+        );
         let mac = matches!(col, Col::ClientMac | Col::ServerMac);
         for _ in 0..self.n {
             if col == Col::Profiles {

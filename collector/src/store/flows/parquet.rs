@@ -51,6 +51,10 @@ message flow {
       REQUIRED BYTE_ARRAY element (STRING);
     }
   }
+  OPTIONAL BYTE_ARRAY exporter (STRING);
+  OPTIONAL INT64 in_if;
+  OPTIONAL INT64 out_if;
+  OPTIONAL INT64 sampling;
 }";
 
 /// Why an export failed.
@@ -154,6 +158,29 @@ fn row_group<W: Write + Send>(
                     })
                     .collect();
                 col.typed::<Int64Type>().write_batch(&vals, None, None)?;
+            }
+            21 => {
+                let (vals, defs) =
+                    opt(&|f: &StoredFlow| f.record.export.map(|e| e.exporter.to_string()));
+                col.typed::<ByteArrayType>()
+                    .write_batch(&vals, Some(&defs), None)?;
+            }
+            22..=24 => {
+                // Exported flows only; null for flows built from packets.
+                let vals: Vec<i64> = r
+                    .clone()
+                    .filter_map(|x| x.export)
+                    .map(|e| {
+                        i64::from(match i {
+                            22 => e.in_if,
+                            23 => e.out_if,
+                            _ => e.sampling,
+                        })
+                    })
+                    .collect();
+                let defs: Vec<i16> = r.map(|x| i16::from(x.export.is_some())).collect();
+                col.typed::<Int64Type>()
+                    .write_batch(&vals, Some(&defs), None)?;
             }
             _ => {
                 // A list: one level entry per element (repetition 1 after a row's first), or

@@ -337,7 +337,15 @@ impl<'a> Rows<'a> {
             c2s_tcp_flags: flags as u8,
             s2c_tcp_flags: (flags >> 8) as u8,
             skip_flow_checks: false,
-            export: None,
+            export: match self.name(Col::Exporter, row) {
+                Some(b) => Some(flowmesh_record::Exported {
+                    exporter: ip_of(b).ok_or(Damaged("exporter"))?,
+                    in_if: u32::try_from(v(Col::InIf)).map_err(|_| Damaged("in_if"))?,
+                    out_if: u32::try_from(v(Col::OutIf)).map_err(|_| Damaged("out_if"))?,
+                    sampling: u32::try_from(v(Col::Sampling)).map_err(|_| Damaged("sampling"))?,
+                }),
+                None => None,
+            },
         };
         let profiles = self
             .profiles_of(row)

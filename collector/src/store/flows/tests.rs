@@ -37,6 +37,12 @@ fn flow(i: u32, t: i64) -> FlowRecord {
         c2s_tcp_flags: 0x12,
         s2c_tcp_flags: 0x18,
         skip_flow_checks: false,
+        export: i.is_multiple_of(7).then(|| flowmesh_record::Exported {
+            exporter: IpAddr::from([192, 0, 2, (i % 3) as u8 + 1]),
+            in_if: i % 5,
+            out_if: 3,
+            sampling: 1 + i % 2,
+        }),
     }
 }
 
