@@ -15,6 +15,8 @@ ensure_duckdb
 ensure_console_tools
 # systemd-analyze, for the unit files' test.
 command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd
+# softflowd, a real NetFlow/IPFIX exporter, for the flow-import accuracy test.
+ensure_apt softflowd
 log "nats-server: $("$NATS_SERVER" --version)  rust: $(rustc --version)"
 if cargo fmt --version >/dev/null 2>&1; then
   log "cargo fmt --check"

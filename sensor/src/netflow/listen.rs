@@ -54,6 +54,12 @@ pub fn run(
             last_tick = now;
         }
     }
+    // What arrived before the stop is read too: a datagram is never left in the buffer.
+    if socket.set_nonblocking(true).is_ok() {
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            receiver.datagram(from, &buf[..n], now_us(), emit);
+        }
+    }
     receiver.finish(emit);
     every(receiver);
     Ok(())

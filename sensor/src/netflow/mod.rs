@@ -41,7 +41,8 @@ pub struct ExporterCounters {
     pub records: u64,
     /// Datagrams that did not parse (wholly or in part).
     pub malformed: u64,
-    /// Data sets whose template is not known (yet): held until it comes, or dropped.
+    /// Data sets dropped for want of their template (data that comes before its template
+    /// waits up to a minute for it, within bounds, and is not counted here).
     pub missing_template: u64,
 }
 

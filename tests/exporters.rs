@@ -1,0 +1,159 @@
+//! Flows from a real exporter: Debian's softflowd reads a capture and exports it as NetFlow v5,
+//! v9, IPFIX and IPFIX biflows to `flowmesh flows --netflow`; the records equal `flowmesh flows`
+//! on the same capture in tuples, direction, packets and bytes.
+//!
+//! The rules that differ, by design: exporters count IP bytes, packet capture L2 frames (14
+//! more per Ethernet packet); exported records carry no L7 (softflowd exports none) and no MACs
+//! (softflowd's templates have none); softflowd's v5/v9 times are relative to its own uptime,
+//! which it counts from its start, so they are compared only with absolute-time IPFIX.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowmesh_testkit::die_with_parent;
+
+fn flowmesh() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    die_with_parent(&mut c);
+    c
+}
+
+fn softflowd_present() -> bool {
+    Command::new("softflowd").arg("-h").output().is_ok()
+}
+
+/// `flowmesh flows --netflow` on a free port; the port it took.
+fn receiver(out: &Path) -> (Child, u16) {
+    let mut child = flowmesh()
+        .args(["flows", "--netflow", "127.0.0.1:0"])
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // "receiving NetFlow v5/v9 and IPFIX on 127.0.0.1:PORT; Ctrl-C to stop"
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    // The rest of its stderr is drained so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, port)
+}
+
+/// softflowd reads `pcap` and exports it to `port`, then exits.
+fn softflowd(dir: &Path, pcap: &Path, port: u16, args: &[&str]) {
+    let ctl = dir.join("softflowd.ctl");
+    let _ = std::fs::remove_file(&ctl);
+    let mut cmd = Command::new("softflowd");
+    die_with_parent(&mut cmd)
+        .args(["-r", pcap.to_str().unwrap(), "-n", &format!("127.0.0.1:{port}"), "-d"])
+        .args(["-p", dir.join("softflowd.pid").to_str().unwrap()])
+        .args(["-c", ctl.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // softflowd 1.1.0 reading a file waits for a control connection before each round of
+    // packets: knock (a harmless `statistics`) until it reaches the end and exits.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "softflowd did not finish");
+        let _ = Command::new("softflowctl")
+            .args(["-c", ctl.to_str().unwrap(), "statistics"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+type Endpoint = (String, u64);
+
+/// Per connection (protocol and its two endpoints, ordered): the client, and each endpoint's
+/// packets and bytes sent.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    client: Vec<Endpoint>,
+    sent: BTreeMap<Endpoint, (u64, u64)>,
+    first_seen: Vec<String>,
+}
+
+fn connections(jsonl: &str, l2_bytes: bool) -> BTreeMap<(String, Endpoint, Endpoint), Seen> {
+    let mut out: BTreeMap<_, Seen> = BTreeMap::new();
+    for line in jsonl.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let c = (r["client_ip"].as_str().unwrap().to_string(), r["client_port"].as_u64().unwrap());
+        let s = (r["server_ip"].as_str().unwrap().to_string(), r["server_port"].as_u64().unwrap());
+        let (a, b) = if c <= s { (c.clone(), s.clone()) } else { (s.clone(), c.clone()) };
+        let seen = out.entry((r["l4"].as_str().unwrap().to_string(), a, b)).or_default();
+        seen.client.push(c.clone());
+        seen.first_seen.push(r["first_seen"].as_str().unwrap().to_string());
+        for (who, p, by) in [(c, "c2s_packets", "c2s_bytes"), (s, "s2c_packets", "s2c_bytes")] {
+            let packets = r[p].as_u64().unwrap();
+            // Ethernet frames: 14 bytes of header each, which exporters do not count.
+            let bytes = r[by].as_u64().unwrap() - if l2_bytes { 14 * packets } else { 0 };
+            let e = seen.sent.entry(who).or_default();
+            e.0 += packets;
+            e.1 += bytes;
+        }
+        if !l2_bytes {
+            assert_eq!(r["exporter"], "127.0.0.1", "{line}");
+            assert_eq!(r["sampling"], 1, "{line}");
+        }
+    }
+    out
+}
+
+#[test]
+fn softflowd_exports_equal_flows_of_the_same_capture_in_every_version() {
+    assert!(
+        softflowd_present(),
+        "softflowd is not installed: ./deploy/test.sh installs it (apt install softflowd)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("traffic.pcap");
+    let o = flowmesh()
+        .args(["gen", "--flows", "400", "--concurrent", "40", "--span", "30", "--out"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = flowmesh().args(["flows", "--threads", "1"]).arg(&pcap).output().unwrap();
+    assert!(o.status.success());
+    let expected = connections(&String::from_utf8_lossy(&o.stdout), true);
+    assert_eq!(expected.len(), 400);
+
+    for (name, args) in [
+        ("NetFlow v5", &["-v", "5"][..]),
+        ("NetFlow v9", &["-v", "9"]),
+        ("IPFIX", &["-v", "10", "-A", "milli"]),
+        ("IPFIX biflows", &["-v", "10", "-b", "-A", "milli"]),
+    ] {
+        let out = dir.path().join("exported.jsonl");
+        let (mut rx, port) = receiver(&out);
+        softflowd(dir.path(), &pcap, port, args);
+        // Everything softflowd sent is in the socket; the stop reads it and sends what is held.
+        flowmesh_testkit::process::terminate(&mut rx);
+        let got = connections(&std::fs::read_to_string(&out).unwrap(), false);
+        assert_eq!(got.len(), expected.len(), "{name}: connections");
+        for (k, want) in &expected {
+            let have = got.get(k).unwrap_or_else(|| panic!("{name}: {k:?} not exported"));
+            assert_eq!(have.sent, want.sent, "{name}: {k:?} packets and bytes per side");
+            assert_eq!(have.client, want.client, "{name}: {k:?} client");
+            if args.contains(&"milli") {
+                // Absolute times in milliseconds: equal to the millisecond.
+                assert_eq!(have.first_seen[0][..23], want.first_seen[0][..23], "{name}: {k:?} start");
+            }
+        }
+    }
+}
