@@ -157,3 +157,118 @@ fn softflowd_exports_equal_flows_of_the_same_capture_in_every_version() {
         }
     }
 }
+
+/// `[broker]` of `instance`.
+fn broker_of(cluster: &flowmesh_testkit::Cluster, user: &str, instance: &str) -> String {
+    let b = cluster.broker_config(user, instance, None);
+    toml::to_string(&toml::Table::from_iter([(
+        "broker".to_string(),
+        toml::Value::try_from(b).unwrap(),
+    )]))
+    .unwrap()
+}
+
+fn spawn_logged(args: &[&str], log: &Path) -> Child {
+    flowmesh()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
+    use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser};
+    assert!(
+        softflowd_present(),
+        "softflowd is not installed: ./deploy/test.sh installs it (apt install softflowd)"
+    );
+    let alice = TestUser::new("alice", &[("router-sensor", Sensor), ("alice-collector", Collector)]);
+    let cluster = Cluster::start(&[&alice], Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    let p = |n: &str| path(n).to_str().unwrap().to_string();
+    alice.identity.write(&path("alice.id"), false).unwrap();
+    let o = flowmesh()
+        .args(["gen", "--flows", "200", "--concurrent", "20", "--span", "20", "--out", &p("t.pcap")])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // DNS is allowed; everything else the exporter saw violates the ACL. A traffic rule on
+    // the exporter, and one on an interface of another.
+    std::fs::write(
+        path("policy.toml"),
+        "[acl]\nrules = \"\"\"\nUDP;*;*;53\n\"\"\"\n\n[[traffic_rule]]\ntarget = \"exporter:127.0.0.1\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1KB\"\n\n[[traffic_rule]]\ntarget = \"exporter:192.0.2.1:3\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1B\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("sensor.toml"),
+        format!(
+            "name = \"router-sensor\"\nidentity = \"alice.id\"\nstate_dir = \"state\"\n{}\n[capture]\nnetflow = \"127.0.0.1:0\"\nnetflow_lateness_secs = 1\n[publish]\nheartbeat_secs = 1\n",
+            broker_of(&cluster, "alice", "router-sensor")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        path("collector.toml"),
+        format!(
+            "name = \"alice-collector\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\n{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"api.json\"\n",
+            broker_of(&cluster, "alice", "alice-collector")
+        ),
+    )
+    .unwrap();
+    let mut collector = spawn_logged(&["collector", "--config", &p("collector.toml")], &path("collector.log"));
+    let mut sensor = spawn_logged(&["sensor", "--config", &p("sensor.toml")], &path("sensor.log"));
+    let log = |n: &str| std::fs::read_to_string(path(n)).unwrap_or_default();
+    let mut port = None;
+    flowmesh_testkit::process::wait_for("the sensor's NetFlow socket", Duration::from_secs(30), || {
+        port = log("sensor.log")
+            .lines()
+            .find(|l| l.contains("receiving NetFlow/IPFIX"))
+            .and_then(|l| l.split("127.0.0.1:").nth(1))
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse::<u16>().ok());
+        port.is_some()
+    });
+    // The collector creates the stream; the sensor's batches wait in its outbox until then.
+    softflowd(dir.path(), &path("t.pcap"), port.unwrap(), &["-v", "10", "-A", "milli"]);
+    let alerts = |kind: &str| -> Vec<serde_json::Value> {
+        let o = flowmesh()
+            .args(["alerts", "--config", &p("collector.toml"), "--type", kind, "--limit", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let mut acl = Vec::new();
+    flowmesh_testkit::process::wait_for("ACL alerts on exported flows", Duration::from_secs(60), || {
+        acl = alerts("acl_violation");
+        acl.len() >= 100
+    });
+    let tcp = acl.iter().filter(|a| a["flow"]["l4"] == "TCP").count();
+    assert!(tcp >= 100, "{tcp} TCP violations");
+    for a in &acl {
+        assert_eq!(a["flow"]["exporter"], "127.0.0.1", "{a}");
+        assert_ne!(a["flow"]["server_port"], 53, "DNS is allowed: {a}");
+    }
+    let mut rules = Vec::new();
+    flowmesh_testkit::process::wait_for("the exporter's traffic rule", Duration::from_secs(60), || {
+        rules = alerts("traffic_rule");
+        !rules.is_empty()
+    });
+    assert!(rules.iter().all(|r| r["target"] == "exporter:127.0.0.1"), "{rules:?}");
+    // The flow store keeps where each flow came from.
+    let o = flowmesh()
+        .args(["flows-search", "--config", &p("collector.toml"), "--port", "443", "--limit", "5"])
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&o.stdout);
+    assert!(found.contains("\"exporter\":\"127.0.0.1\""), "{found}\n{}", log("collector.log"));
+    flowmesh_testkit::process::terminate(&mut sensor);
+    flowmesh_testkit::process::terminate(&mut collector);
+    assert!(log("sensor.log").contains("exporter totals"), "{}", log("sensor.log"));
+}
