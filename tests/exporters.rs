@@ -53,7 +53,13 @@ fn softflowd(dir: &Path, pcap: &Path, port: u16, args: &[&str]) {
     let _ = std::fs::remove_file(&ctl);
     let mut cmd = Command::new("softflowd");
     die_with_parent(&mut cmd)
-        .args(["-r", pcap.to_str().unwrap(), "-n", &format!("127.0.0.1:{port}"), "-d"])
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-n",
+            &format!("127.0.0.1:{port}"),
+            "-d",
+        ])
         .args(["-p", dir.join("softflowd.pid").to_str().unwrap()])
         .args(["-c", ctl.to_str().unwrap()])
         .args(args)
@@ -92,13 +98,29 @@ fn connections(jsonl: &str, l2_bytes: bool) -> BTreeMap<(String, Endpoint, Endpo
     let mut out: BTreeMap<_, Seen> = BTreeMap::new();
     for line in jsonl.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
-        let c = (r["client_ip"].as_str().unwrap().to_string(), r["client_port"].as_u64().unwrap());
-        let s = (r["server_ip"].as_str().unwrap().to_string(), r["server_port"].as_u64().unwrap());
-        let (a, b) = if c <= s { (c.clone(), s.clone()) } else { (s.clone(), c.clone()) };
-        let seen = out.entry((r["l4"].as_str().unwrap().to_string(), a, b)).or_default();
+        let c = (
+            r["client_ip"].as_str().unwrap().to_string(),
+            r["client_port"].as_u64().unwrap(),
+        );
+        let s = (
+            r["server_ip"].as_str().unwrap().to_string(),
+            r["server_port"].as_u64().unwrap(),
+        );
+        let (a, b) = if c <= s {
+            (c.clone(), s.clone())
+        } else {
+            (s.clone(), c.clone())
+        };
+        let seen = out
+            .entry((r["l4"].as_str().unwrap().to_string(), a, b))
+            .or_default();
         seen.client.push(c.clone());
-        seen.first_seen.push(r["first_seen"].as_str().unwrap().to_string());
-        for (who, p, by) in [(c, "c2s_packets", "c2s_bytes"), (s, "s2c_packets", "s2c_bytes")] {
+        seen.first_seen
+            .push(r["first_seen"].as_str().unwrap().to_string());
+        for (who, p, by) in [
+            (c, "c2s_packets", "c2s_bytes"),
+            (s, "s2c_packets", "s2c_bytes"),
+        ] {
             let packets = r[p].as_u64().unwrap();
             // Ethernet frames: 14 bytes of header each, which exporters do not count.
             let bytes = r[by].as_u64().unwrap() - if l2_bytes { 14 * packets } else { 0 };
@@ -123,12 +145,25 @@ fn softflowd_exports_equal_flows_of_the_same_capture_in_every_version() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("traffic.pcap");
     let o = flowmesh()
-        .args(["gen", "--flows", "400", "--concurrent", "40", "--span", "30", "--out"])
+        .args([
+            "gen",
+            "--flows",
+            "400",
+            "--concurrent",
+            "40",
+            "--span",
+            "30",
+            "--out",
+        ])
         .arg(&pcap)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = flowmesh().args(["flows", "--threads", "1"]).arg(&pcap).output().unwrap();
+    let o = flowmesh()
+        .args(["flows", "--threads", "1"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let expected = connections(&String::from_utf8_lossy(&o.stdout), true);
     assert_eq!(expected.len(), 400);
@@ -147,12 +182,21 @@ fn softflowd_exports_equal_flows_of_the_same_capture_in_every_version() {
         let got = connections(&std::fs::read_to_string(&out).unwrap(), false);
         assert_eq!(got.len(), expected.len(), "{name}: connections");
         for (k, want) in &expected {
-            let have = got.get(k).unwrap_or_else(|| panic!("{name}: {k:?} not exported"));
-            assert_eq!(have.sent, want.sent, "{name}: {k:?} packets and bytes per side");
+            let have = got
+                .get(k)
+                .unwrap_or_else(|| panic!("{name}: {k:?} not exported"));
+            assert_eq!(
+                have.sent, want.sent,
+                "{name}: {k:?} packets and bytes per side"
+            );
             assert_eq!(have.client, want.client, "{name}: {k:?} client");
             if args.contains(&"milli") {
                 // Absolute times in milliseconds: equal to the millisecond.
-                assert_eq!(have.first_seen[0][..23], want.first_seen[0][..23], "{name}: {k:?} start");
+                assert_eq!(
+                    have.first_seen[0][..23],
+                    want.first_seen[0][..23],
+                    "{name}: {k:?} start"
+                );
             }
         }
     }
@@ -184,7 +228,10 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         softflowd_present(),
         "softflowd is not installed: ./deploy/test.sh installs it (apt install softflowd)"
     );
-    let alice = TestUser::new("alice", &[("router-sensor", Sensor), ("alice-collector", Collector)]);
+    let alice = TestUser::new(
+        "alice",
+        &[("router-sensor", Sensor), ("alice-collector", Collector)],
+    );
     let cluster = Cluster::start(&[&alice], Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("the test cluster did not start: {e:#}"));
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +239,17 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
     let p = |n: &str| path(n).to_str().unwrap().to_string();
     alice.identity.write(&path("alice.id"), false).unwrap();
     let o = flowmesh()
-        .args(["gen", "--flows", "200", "--concurrent", "20", "--span", "20", "--out", &p("t.pcap")])
+        .args([
+            "gen",
+            "--flows",
+            "200",
+            "--concurrent",
+            "20",
+            "--span",
+            "20",
+            "--out",
+            &p("t.pcap"),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -219,24 +276,47 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         ),
     )
     .unwrap();
-    let mut collector = spawn_logged(&["collector", "--config", &p("collector.toml")], &path("collector.log"));
-    let mut sensor = spawn_logged(&["sensor", "--config", &p("sensor.toml")], &path("sensor.log"));
+    let mut collector = spawn_logged(
+        &["collector", "--config", &p("collector.toml")],
+        &path("collector.log"),
+    );
+    let mut sensor = spawn_logged(
+        &["sensor", "--config", &p("sensor.toml")],
+        &path("sensor.log"),
+    );
     let log = |n: &str| std::fs::read_to_string(path(n)).unwrap_or_default();
     let mut port = None;
-    flowmesh_testkit::process::wait_for("the sensor's NetFlow socket", Duration::from_secs(30), || {
-        port = log("sensor.log")
-            .lines()
-            .find(|l| l.contains("receiving NetFlow/IPFIX"))
-            .and_then(|l| l.split("127.0.0.1:").nth(1))
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|p| p.parse::<u16>().ok());
-        port.is_some()
-    });
+    flowmesh_testkit::process::wait_for(
+        "the sensor's NetFlow socket",
+        Duration::from_secs(30),
+        || {
+            port = log("sensor.log")
+                .lines()
+                .find(|l| l.contains("receiving NetFlow/IPFIX"))
+                .and_then(|l| l.split("127.0.0.1:").nth(1))
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|p| p.parse::<u16>().ok());
+            port.is_some()
+        },
+    );
     // The collector creates the stream; the sensor's batches wait in its outbox until then.
-    softflowd(dir.path(), &path("t.pcap"), port.unwrap(), &["-v", "10", "-A", "milli"]);
+    softflowd(
+        dir.path(),
+        &path("t.pcap"),
+        port.unwrap(),
+        &["-v", "10", "-A", "milli"],
+    );
     let alerts = |kind: &str| -> Vec<serde_json::Value> {
         let o = flowmesh()
-            .args(["alerts", "--config", &p("collector.toml"), "--type", kind, "--limit", "0"])
+            .args([
+                "alerts",
+                "--config",
+                &p("collector.toml"),
+                "--type",
+                kind,
+                "--limit",
+                "0",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&o.stdout)
@@ -245,10 +325,14 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
             .collect()
     };
     let mut acl = Vec::new();
-    flowmesh_testkit::process::wait_for("ACL alerts on exported flows", Duration::from_secs(60), || {
-        acl = alerts("acl_violation");
-        acl.len() >= 100
-    });
+    flowmesh_testkit::process::wait_for(
+        "ACL alerts on exported flows",
+        Duration::from_secs(60),
+        || {
+            acl = alerts("acl_violation");
+            acl.len() >= 100
+        },
+    );
     let tcp = acl.iter().filter(|a| a["flow"]["l4"] == "TCP").count();
     assert!(tcp >= 100, "{tcp} TCP violations");
     for a in &acl {
@@ -256,19 +340,42 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         assert_ne!(a["flow"]["server_port"], 53, "DNS is allowed: {a}");
     }
     let mut rules = Vec::new();
-    flowmesh_testkit::process::wait_for("the exporter's traffic rule", Duration::from_secs(60), || {
-        rules = alerts("traffic_rule");
-        !rules.is_empty()
-    });
-    assert!(rules.iter().all(|r| r["target"] == "exporter:127.0.0.1"), "{rules:?}");
+    flowmesh_testkit::process::wait_for(
+        "the exporter's traffic rule",
+        Duration::from_secs(60),
+        || {
+            rules = alerts("traffic_rule");
+            !rules.is_empty()
+        },
+    );
+    assert!(
+        rules.iter().all(|r| r["target"] == "exporter:127.0.0.1"),
+        "{rules:?}"
+    );
     // The flow store keeps where each flow came from.
     let o = flowmesh()
-        .args(["flows-search", "--config", &p("collector.toml"), "--port", "443", "--limit", "5"])
+        .args([
+            "flows-search",
+            "--config",
+            &p("collector.toml"),
+            "--port",
+            "443",
+            "--limit",
+            "5",
+        ])
         .output()
         .unwrap();
     let found = String::from_utf8_lossy(&o.stdout);
-    assert!(found.contains("\"exporter\":\"127.0.0.1\""), "{found}\n{}", log("collector.log"));
+    assert!(
+        found.contains("\"exporter\":\"127.0.0.1\""),
+        "{found}\n{}",
+        log("collector.log")
+    );
     flowmesh_testkit::process::terminate(&mut sensor);
     flowmesh_testkit::process::terminate(&mut collector);
-    assert!(log("sensor.log").contains("exporter totals"), "{}", log("sensor.log"));
+    assert!(
+        log("sensor.log").contains("exporter totals"),
+        "{}",
+        log("sensor.log")
+    );
 }

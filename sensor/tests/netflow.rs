@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use flowmesh_record::FlowRecord;
+use flowmesh_sensor::netflow::synth::{V9_BASIC, be16, be32, ipfix, set, template, v9, v9_record};
 use flowmesh_sensor::netflow::{Receiver, Settings};
 
 const EXPORTER: &str = "192.0.2.7:40000";
@@ -25,97 +26,6 @@ fn run(r: &mut Receiver, datagrams: &[Vec<u8>]) -> Vec<FlowRecord> {
     }
     r.finish(&mut |f| out.push(f));
     out
-}
-
-fn be16(v: &mut Vec<u8>, x: u16) {
-    v.extend_from_slice(&x.to_be_bytes());
-}
-fn be32(v: &mut Vec<u8>, x: u32) {
-    v.extend_from_slice(&x.to_be_bytes());
-}
-
-/// A set (flowset) with its id and length, padded to 4 bytes.
-fn set(id: u16, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
-        body.push(0);
-    }
-    let mut v = Vec::new();
-    be16(&mut v, id);
-    be16(&mut v, (body.len() + 4) as u16);
-    v.extend_from_slice(&body);
-    v
-}
-
-fn v9(seq: u32, uptime_ms: u32, sets: &[Vec<u8>]) -> Vec<u8> {
-    let mut v = Vec::new();
-    be16(&mut v, 9);
-    be16(&mut v, sets.len() as u16);
-    be32(&mut v, uptime_ms);
-    be32(&mut v, 1_767_225_600); // 2026-01-01T00:00:00Z
-    be32(&mut v, seq);
-    be32(&mut v, 1); // source id
-    for s in sets {
-        v.extend_from_slice(s);
-    }
-    v
-}
-
-fn ipfix(seq: u32, sets: &[Vec<u8>]) -> Vec<u8> {
-    let len: usize = 16 + sets.iter().map(Vec::len).sum::<usize>();
-    let mut v = Vec::new();
-    be16(&mut v, 10);
-    be16(&mut v, len as u16);
-    be32(&mut v, 1_767_225_600);
-    be32(&mut v, seq);
-    be32(&mut v, 42); // observation domain
-    for s in sets {
-        v.extend_from_slice(s);
-    }
-    v
-}
-
-/// A template record: id and (type, length) pairs.
-fn template(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
-    let mut v = Vec::new();
-    be16(&mut v, id);
-    be16(&mut v, fields.len() as u16);
-    for (t, l) in fields {
-        be16(&mut v, *t);
-        be16(&mut v, *l);
-    }
-    v
-}
-
-/// The basic v9 layout: src, dst, sport, dport, proto, packets, bytes, first, last, in, out.
-const V9_BASIC: &[(u16, u16)] = &[
-    (8, 4),
-    (12, 4),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (2, 4),
-    (1, 4),
-    (22, 4),
-    (21, 4),
-    (10, 2),
-    (14, 2),
-];
-
-fn v9_record(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, packets: u32, bytes: u32) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&src);
-    v.extend_from_slice(&dst);
-    be16(&mut v, sport);
-    be16(&mut v, dport);
-    v.push(6);
-    be32(&mut v, packets);
-    be32(&mut v, bytes);
-    be32(&mut v, 1000); // first: uptime 1 s
-    be32(&mut v, 3000); // last: uptime 3 s
-    be16(&mut v, 3);
-    be16(&mut v, 5);
-    v
 }
 
 #[test]
@@ -158,7 +68,10 @@ fn v9_records_pair_and_carry_exporter_interfaces_and_times() {
 #[test]
 fn data_before_its_template_is_read_when_the_template_comes() {
     let mut r = receiver();
-    let data = set(256, &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 80, 1, 60));
+    let data = set(
+        256,
+        &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 80, 1, 60),
+    );
     let out = run(
         &mut r,
         &[
@@ -193,14 +106,20 @@ fn a_changed_template_and_an_exporter_restart_read_the_new_layout() {
                 50_000,
                 &[
                     set(0, &template(256, V9_BASIC)),
-                    set(256, &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, 1, 60)),
+                    set(
+                        256,
+                        &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, 1, 60),
+                    ),
                 ],
             ),
             v9(1, 500, &[set(0, &template(256, swapped)), set(256, &rec)]),
         ],
     );
     assert_eq!(out.len(), 2, "{out:?}");
-    let dns = out.iter().find(|f| f.server_port == 53).expect("the new layout read");
+    let dns = out
+        .iter()
+        .find(|f| f.server_port == 53)
+        .expect("the new layout read");
     assert_eq!((dns.l4, dns.client_port, dns.c2s_bytes), ("UDP", 1234, 150));
     assert_eq!(dns.server_ip.to_string(), "8.8.8.8");
 }
@@ -229,7 +148,10 @@ fn an_options_template_s_sampling_interval_scales_later_records() {
                 set(0, &template(256, V9_BASIC)),
                 set(1, &opt_t),
                 set(257, &opt_d),
-                set(256, &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, 3, 300)),
+                set(
+                    256,
+                    &v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, 3, 300),
+                ),
             ],
         )],
     );
@@ -246,7 +168,17 @@ fn ipfix_with_absolute_times_and_biflow_counters() {
     let mut t = Vec::new();
     be16(&mut t, 300);
     be16(&mut t, 11);
-    for (id, len) in [(27u16, 16u16), (28, 16), (7, 2), (11, 2), (4, 1), (1, 8), (2, 8), (152, 8), (153, 8)] {
+    for (id, len) in [
+        (27u16, 16u16),
+        (28, 16),
+        (7, 2),
+        (11, 2),
+        (4, 1),
+        (1, 8),
+        (2, 8),
+        (152, 8),
+        (153, 8),
+    ] {
         be16(&mut t, id);
         be16(&mut t, len);
     }
@@ -256,8 +188,18 @@ fn ipfix_with_absolute_times_and_biflow_counters() {
         be32(&mut t, 29305);
     }
     let mut d = Vec::new();
-    d.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
-    d.extend_from_slice(&"2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    d.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    d.extend_from_slice(
+        &"2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     be16(&mut d, 50001);
     be16(&mut d, 443);
     d.push(6);
@@ -286,7 +228,10 @@ fn garbage_is_counted_never_a_panic() {
     let mut r = receiver();
     let mut junk = vec![0u8, 9, 0, 1, 0, 0];
     junk.extend(std::iter::repeat_n(0xff, 40));
-    let out = run(&mut r, &[junk, vec![0, 10, 0, 4], vec![], vec![0, 5, 0, 30]]);
+    let out = run(
+        &mut r,
+        &[junk, vec![0, 10, 0, 4], vec![], vec![0, 5, 0, 30]],
+    );
     assert!(out.is_empty(), "{out:?}");
     let c = r.counters()[&"192.0.2.7".parse().unwrap()];
     assert_eq!(c.datagrams, 4);

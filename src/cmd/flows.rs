@@ -258,10 +258,10 @@ fn netflow(addr: &str) -> anyhow::Result<ExitCode> {
             c.datagrams, c.records, c.malformed, c.missing_template
         );
     }
-    if let Some(e) = failed {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.into());
-        }
+    if let Some(e) = failed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e.into());
     }
     Ok(ExitCode::SUCCESS)
 }

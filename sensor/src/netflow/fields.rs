@@ -241,7 +241,7 @@ impl Fields {
             }
             152..=155 => {
                 let t = micros(v);
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     self.start_abs = t
                 } else {
                     self.end_abs = t

@@ -14,6 +14,7 @@
 pub mod fields;
 pub mod listen;
 pub mod pair;
+pub mod synth;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
