@@ -54,7 +54,10 @@ pub struct Clock {
 impl Clock {
     /// The absolute time (µs) of an uptime-relative time (ms).
     pub fn at_uptime(&self, ms: i64) -> i64 {
-        (self.unix_ms - (self.uptime_ms - ms)) * 1000
+        // Saturating: the numbers come from the network.
+        self.unix_ms
+            .saturating_sub(self.uptime_ms.saturating_sub(ms))
+            .saturating_mul(1000)
     }
 }
 
@@ -232,7 +235,11 @@ impl Fields {
             58 => self.vlan = u16::try_from(num()).ok().filter(|v| *v != 0),
             80 | 57 => self.dst_mac = mac(),
             150 | 151 => {
-                let t = micros(v).map(|ms| ms * 1000);
+                // Seconds: a duration value (read as µs), or a bare number of seconds.
+                let t = match v {
+                    FieldValue::Duration(_) => micros(v),
+                    _ => micros(v).map(|s| s.saturating_mul(1_000_000)),
+                };
                 if n == 150 {
                     self.start_abs = t
                 } else {
@@ -267,7 +274,7 @@ impl Fields {
         };
         let at = |abs: Option<i64>, up: Option<i64>| match (abs, up, self.init_ms) {
             (Some(t), _, _) => t,
-            (None, Some(u), Some(init)) => (init + u) * 1000,
+            (None, Some(u), Some(init)) => init.saturating_add(u).saturating_mul(1000),
             (None, Some(u), None) => clock.at_uptime(u),
             (None, None, _) => clock.unix_ms * 1000,
         };

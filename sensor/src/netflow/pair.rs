@@ -197,14 +197,14 @@ fn alone(exporter: IpAddr, r: &OneWay, sampling: u32) -> FlowRecord {
     let s = u64::from(sampling.max(1));
     if source_is_client(r) {
         let mut f = base(exporter, r, sampling);
-        f.c2s_packets = r.packets * s;
-        f.c2s_bytes = r.bytes * s;
+        f.c2s_packets = r.packets.saturating_mul(s);
+        f.c2s_bytes = r.bytes.saturating_mul(s);
         f.c2s_tcp_flags = r.tcp_flags;
         f
     } else {
         let mut f = base(exporter, &swapped(r), sampling);
-        f.s2c_packets = r.packets * s;
-        f.s2c_bytes = r.bytes * s;
+        f.s2c_packets = r.packets.saturating_mul(s);
+        f.s2c_bytes = r.bytes.saturating_mul(s);
         f.s2c_tcp_flags = r.tcp_flags;
         f
     }
@@ -225,10 +225,10 @@ fn joined(exporter: IpAddr, a: &OneWay, sa: u32, b: &OneWay, sb: u32) -> FlowRec
     let mut f = base(exporter, c, sc.max(ss));
     f.server_mac = f.server_mac.or(s.src_mac);
     f.client_mac = f.client_mac.or(s.dst_mac);
-    f.c2s_packets = c.packets * u64::from(sc.max(1));
-    f.c2s_bytes = c.bytes * u64::from(sc.max(1));
-    f.s2c_packets = s.packets * u64::from(ss.max(1));
-    f.s2c_bytes = s.bytes * u64::from(ss.max(1));
+    f.c2s_packets = c.packets.saturating_mul(u64::from(sc.max(1)));
+    f.c2s_bytes = c.bytes.saturating_mul(u64::from(sc.max(1)));
+    f.s2c_packets = s.packets.saturating_mul(u64::from(ss.max(1)));
+    f.s2c_bytes = s.bytes.saturating_mul(u64::from(ss.max(1)));
     f.c2s_tcp_flags = c.tcp_flags;
     f.s2c_tcp_flags = s.tcp_flags;
     f.first_seen = c.first_us.min(s.first_us);
@@ -241,10 +241,10 @@ fn biflow(exporter: IpAddr, r: &OneWay, sampling: u32) -> FlowRecord {
     let s = u64::from(sampling.max(1));
     let (rp, rb) = r.reverse.unwrap_or_default();
     let mut f = base(exporter, r, sampling);
-    f.c2s_packets = r.packets * s;
-    f.c2s_bytes = r.bytes * s;
-    f.s2c_packets = rp * s;
-    f.s2c_bytes = rb * s;
+    f.c2s_packets = r.packets.saturating_mul(s);
+    f.c2s_bytes = r.bytes.saturating_mul(s);
+    f.s2c_packets = rp.saturating_mul(s);
+    f.s2c_bytes = rb.saturating_mul(s);
     f.c2s_tcp_flags = r.tcp_flags;
     f
 }
