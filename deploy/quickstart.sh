@@ -51,6 +51,8 @@ if [ -n "$down" ] && [ -z "$smoke" ]; then
 fi
 
 ensure_all
+# softflowd: the NetFlow/IPFIX exporter the demo replays as a third source.
+ensure_apt softflowd
 ensure_console_build
 log "building flowmesh (release, with the web console)"
 cargo build --release --locked --bin flowmesh
@@ -182,6 +184,8 @@ console_port=${console_origin##*:}
   echo
   sed -n '/^\[broker\]/,$p' "$cluster/creds/SYS/manager.toml" | sed 's/^\[broker\]/[system]/; s/^\[broker\.regions\]/[system.regions]/'
 } > "$pipe/manager.toml"
+# us-sensor also receives NetFlow/IPFIX (a third source: softflowd below, as a router would).
+netflow_port=$(( $(sed -n 's/^base_port = //p' "$run/topology.toml") + 48 ))
 for s in eu-sensor us-sensor; do
   {
     echo "name = \"$s\""
@@ -191,6 +195,7 @@ for s in eu-sensor us-sensor; do
     echo
     echo '[capture]'
     echo 'file = "traffic.pcap"'
+    [ "$s" = us-sensor ] && echo "netflow = \"127.0.0.1:$netflow_port\""
     echo 'speed = 1'
     echo 'loop = true'
     echo 'active_timeout_secs = 30'
@@ -312,6 +317,29 @@ if key=$("$bin" -q assist enable --config "$pipe/us-collector.toml" --instance u
 fi
 echo
 
+# Flows from an exporter: softflowd replays the capture as IPFIX to us-sensor's NetFlow port;
+# the records reach the collector's checks and store with their `exporter` (a replayed capture's
+# flows keep its dates, so the store's 7-day retention drops them at its next upkeep).
+echo "softflowd exports the capture as IPFIX to us-sensor (127.0.0.1:$netflow_port), then flows-search finds them:"
+exported=0
+rm -f "$pipe/softflowd.ctl"
+softflowd -r "$pipe/traffic.pcap" -n "127.0.0.1:$netflow_port" -v 10 -A milli -d \
+  -p "$pipe/softflowd.pid" -c "$pipe/softflowd.ctl" >"$pipe/softflowd.log" 2>&1 &
+sfd=$!
+# softflowd 1.1.0 reading a file waits for a control connection before each round: knock.
+for _ in $(seq 1 300); do
+  kill -0 "$sfd" 2>/dev/null || break
+  softflowctl -c "$pipe/softflowd.ctl" statistics >/dev/null 2>&1 || true
+  sleep 0.1
+done
+kill "$sfd" 2>/dev/null || true
+for _ in $(seq 1 60); do
+  hit=$("$bin" -q flows-search --config "$pipe/us-collector.toml" --instance us-sensor --port 443 --to 1d --limit 5 | grep -m1 '"exporter":"127.0.0.1"' || true)
+  if [ -n "$hit" ]; then exported=1; echo "$hit" | cut -c1-320; break; fi
+  sleep 1
+done
+echo
+
 # A software update: the operator publishes a signed release (this build, stamped one patch
 # version up), and alice updates eu-sensor, in the other region, from us-collector's config.
 running=$("$pipe/bin/flowmesh" --version | awk '{print $2}')
@@ -346,11 +374,11 @@ if [ -n "$smoke" ]; then
     && grep -qE "^alice +us-sensor +sensor +[a-z]+ +us " "$pipe/cloud-instances.out" \
     && ! grep -q "eu-watch" "$pipe/cloud-instances.out"; then cloud_listed=1; fi
   if [ "$alerts" -gt 0 ] && [ "$changes" -gt 0 ] && [ "$offline" = 1 ] && [ "$listed" = 1 ] \
-    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ] && [ "$searched" = 1 ] && [ "$updated" = 1 ]; then
-    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API, the flow store answered searches, eu-sensor was updated to $next"
+    && [ "$cloud_listed" = 1 ] && [ "$reported" = 1 ] && [ "$console_ok" = 1 ] && [ "$assisted" = 1 ] && [ "$searched" = 1 ] && [ "$updated" = 1 ] && [ "$exported" = 1 ]; then
+    echo "SMOKE OK: $alerts alerts, $changes status changes, eu-sensor went offline, the API listed the instances, the manager saw them, a report reached the cloud, the web console answered, remote assistance reached the API, the flow store answered searches, eu-sensor was updated to $next, softflowd's IPFIX export reached the store"
     exit 0
   fi
-  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted searched=$searched updated=$updated (logs in $pipe)" >&2
+  echo "SMOKE FAILED: alerts=$alerts status_changes=$changes eu_sensor_offline=$offline api_listed=$listed cloud_listed=$cloud_listed reported=$reported console=$console_ok assisted=$assisted searched=$searched updated=$updated exported=$exported (logs in $pipe)" >&2
   exit 1
 fi
 
