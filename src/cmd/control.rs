@@ -52,9 +52,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let n = super::InstanceConfig::load(&a.config)?;
-    let identity = Identity::load(&n.identity)?;
-    let me = n.name.clone().unwrap_or_else(|| "cli".into());
     let args = if a.action == "update" {
         serde_json::json!({"version": a.version, "allow_downgrade": a.allow_downgrade}).to_string()
     } else {
@@ -62,24 +59,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = connect(
-            &n.broker,
-            &flowmesh_link::connect::tool_name(&me, "control"),
-        )
-        .await?;
+        let session = Session::open(&a.config).await?;
+        let (client, ask) = (&session.client, session.asker());
         let targets = match (&a.instance, a.all) {
             (Some(one), _) => vec![one.clone()],
-            (None, true) => heartbeat_instances(&client).await?,
+            (None, true) => heartbeat_instances(client).await?,
             (None, false) => a.instances.clone(),
         };
         if targets.is_empty() {
             anyhow::bail!("no instance to ask (no heartbeats in the status bucket yet?)");
         }
-        let ask = Asker {
-            client: &client,
-            identity: &identity,
-            from: &me,
-        };
         let wait = Duration::from_secs(a.wait_secs);
         for (i, instance) in targets.iter().enumerate() {
             if let Err(e) = ask.one(instance, &a.action, &args, wait).await {
@@ -222,6 +211,40 @@ impl Asker<'_> {
     }
 }
 
+/// A config file's identity and broker connection, to ask instances.
+struct Session {
+    client: Client,
+    identity: Identity,
+    me: String,
+}
+
+impl Session {
+    /// Loads `config` (any component's, with `identity` and `[broker]`) and connects.
+    async fn open(config: &std::path::Path) -> anyhow::Result<Self> {
+        let n = super::InstanceConfig::load(config)?;
+        let identity = Identity::load(&n.identity)?;
+        let me = n.name.unwrap_or_else(|| "cli".into());
+        let client = connect(
+            &n.broker,
+            &flowmesh_link::connect::tool_name(&me, "control"),
+        )
+        .await?;
+        Ok(Session {
+            client,
+            identity,
+            me,
+        })
+    }
+
+    fn asker(&self) -> Asker<'_> {
+        Asker {
+            client: &self.client,
+            identity: &self.identity,
+            from: &self.me,
+        }
+    }
+}
+
 /// Asks `instance`, with the identity and broker of the config file `config`, to do `action`
 /// with `args` (JSON or empty); its verified answer.
 pub fn ask(
@@ -230,22 +253,10 @@ pub fn ask(
     action: &str,
     args: &str,
 ) -> anyhow::Result<ControlReply> {
-    let n = super::InstanceConfig::load(config)?;
-    let identity = Identity::load(&n.identity)?;
-    let me = n.name.unwrap_or_else(|| "cli".into());
-    let rt = super::runtime()?;
-    rt.block_on(async {
-        let client = connect(
-            &n.broker,
-            &flowmesh_link::connect::tool_name(&me, "control"),
-        )
-        .await?;
-        let asker = Asker {
-            client: &client,
-            identity: &identity,
-            from: &me,
-        };
-        asker
+    super::runtime()?.block_on(async {
+        let session = Session::open(config).await?;
+        session
+            .asker()
             .ask(instance, action, args)
             .await
             .map_err(anyhow::Error::msg)

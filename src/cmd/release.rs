@@ -43,29 +43,7 @@ pub enum ReleaseCommand {
     /// Publish a binary as a release (cloud operator): its manifest (version, platform, size,
     /// SHA-256, notes) signed with the release key, the binary into the CLOUD account's
     /// object store, where every user's instances can fetch it and none can write.
-    Publish {
-        /// The binary.
-        binary: PathBuf,
-        /// Its version: must be what the binary reports (its stamp).
-        #[arg(long)]
-        version: Option<String>,
-        /// The release signing key (`flowmesh release keygen`).
-        #[arg(long)]
-        key: PathBuf,
-        /// The manager's config (its login to the CLOUD account).
-        #[arg(long)]
-        config: PathBuf,
-        /// What changed.
-        #[arg(long, default_value = "")]
-        notes: String,
-        /// The platform it runs on (default: this machine's, e.g. x86_64-linux).
-        #[arg(long)]
-        platform: Option<String>,
-        /// JetStream replicas of the release bucket when it is created (1 on a one-node
-        /// cluster).
-        #[arg(long, default_value_t = 3)]
-        replicas: usize,
-    },
+    Publish(PublishArgs),
     /// List the published releases, as instances see them (any config whose broker reaches
     /// the cloud: an instance's, or the manager's), one JSON object per line.
     List {
@@ -77,6 +55,32 @@ pub enum ReleaseCommand {
         #[arg(long)]
         release_key: Option<String>,
     },
+}
+
+/// `release publish`.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// The binary.
+    binary: PathBuf,
+    /// Its version: must be what the binary reports (its stamp).
+    #[arg(long)]
+    version: Option<String>,
+    /// The release signing key (`flowmesh release keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The manager's config (its login to the CLOUD account).
+    #[arg(long)]
+    config: PathBuf,
+    /// What changed.
+    #[arg(long, default_value = "")]
+    notes: String,
+    /// The platform it runs on (default: this machine's, e.g. x86_64-linux).
+    #[arg(long)]
+    platform: Option<String>,
+    /// JetStream replicas of the release bucket when it is created (1 on a one-node
+    /// cluster).
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
 }
 
 /// The watchdog of an update on trial (started by the instance; not for people).
@@ -135,23 +139,7 @@ pub fn run(c: ReleaseCommand) -> anyhow::Result<ExitCode> {
             eprintln!("{}: {was} → {version}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        ReleaseCommand::Publish {
-            binary,
-            version,
-            key,
-            config,
-            notes,
-            platform,
-            replicas,
-        } => publish(Publish {
-            binary,
-            version,
-            key,
-            config,
-            notes,
-            platform,
-            replicas,
-        }),
+        ReleaseCommand::Publish(p) => publish(p),
         ReleaseCommand::List {
             config,
             release_key,
@@ -159,17 +147,7 @@ pub fn run(c: ReleaseCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-struct Publish {
-    binary: PathBuf,
-    version: Option<String>,
-    key: PathBuf,
-    config: PathBuf,
-    notes: String,
-    platform: Option<String>,
-    replicas: usize,
-}
-
-fn publish(p: Publish) -> anyhow::Result<ExitCode> {
+fn publish(p: PublishArgs) -> anyhow::Result<ExitCode> {
     let key_text = flowmesh_link::secret_file::read(&p.key)?;
     let key = ReleaseKey::from_file(&key_text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", p.key.display()))?;

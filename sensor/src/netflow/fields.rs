@@ -202,6 +202,18 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// The record of `(number, value)` pairs (see [`Fields::take`]).
+    pub fn read<'a>(
+        pairs: impl Iterator<Item = (u16, &'a FieldValue)>,
+        clock: Clock,
+    ) -> Option<OneWay> {
+        let mut f = Fields::default();
+        for (n, v) in pairs {
+            f.take(n, v);
+        }
+        f.finish(clock)
+    }
+
     /// Takes field `n` (v9/IANA number, [`REVERSE`] for reverse elements) with value `v`.
     pub fn take(&mut self, n: u16, v: &FieldValue) {
         let num = || number(v).unwrap_or(0);

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use flowmesh_record::FlowRecord;
 use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
-use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
+use netflow_parser::variable_versions::v9::{
+    Data as V9Data, FlowSetBody as V9Body, OptionsData as V9OptionsData,
+};
 use netflow_parser::{
     AutoScopedParser, NetflowPacket, NetflowParser, PendingFlowsConfig, TtlConfig,
 };
@@ -195,23 +197,8 @@ impl Receiver {
         read: &mut Vec<OneWay>,
     ) -> u64 {
         match body {
-            V9Body::Data(d) => {
-                for rec in &d.fields {
-                    let mut f = Fields::default();
-                    for (k, v) in rec {
-                        f.take(v9_number(k), v);
-                    }
-                    read.extend(f.finish(clock));
-                }
-            }
-            V9Body::OptionsData(o) => {
-                for rec in &o.fields {
-                    self.options(
-                        exporter,
-                        rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)),
-                    );
-                }
-            }
+            V9Body::Data(d) => v9_data(d, clock, read),
+            V9Body::OptionsData(o) => self.v9_options(exporter, o),
             V9Body::NoTemplate(_) => return 1,
             _ => {}
         }
@@ -226,26 +213,14 @@ impl Receiver {
         read: &mut Vec<OneWay>,
     ) -> u64 {
         match body {
-            IpfixBody::Data(d) => {
-                for rec in &d.fields {
-                    let mut f = Fields::default();
-                    for (k, v) in rec {
-                        if let Some(n) = ipfix_number(k) {
-                            f.take(n, v);
-                        }
-                    }
-                    read.extend(f.finish(clock));
-                }
-            }
-            IpfixBody::V9Data(d) => {
-                for rec in &d.fields {
-                    let mut f = Fields::default();
-                    for (k, v) in rec {
-                        f.take(v9_number(k), v);
-                    }
-                    read.extend(f.finish(clock));
-                }
-            }
+            IpfixBody::Data(d) => read.extend(d.fields.iter().filter_map(|rec| {
+                Fields::read(
+                    rec.iter().filter_map(|(k, v)| Some((ipfix_number(k)?, v))),
+                    clock,
+                )
+            })),
+            // IPFIX messages may carry v9-style sets.
+            IpfixBody::V9Data(d) => v9_data(d, clock, read),
             IpfixBody::OptionsData(o) => {
                 for rec in &o.fields {
                     self.options(
@@ -254,18 +229,20 @@ impl Receiver {
                     );
                 }
             }
-            IpfixBody::V9OptionsData(o) => {
-                for rec in &o.fields {
-                    self.options(
-                        exporter,
-                        rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)),
-                    );
-                }
-            }
+            IpfixBody::V9OptionsData(o) => self.v9_options(exporter, o),
             IpfixBody::NoTemplate(_) => return 1,
             _ => {}
         }
         0
+    }
+
+    fn v9_options(&mut self, exporter: IpAddr, o: &V9OptionsData) {
+        for rec in &o.fields {
+            self.options(
+                exporter,
+                rec.options_fields.iter().map(|(k, v)| (v9_number(k), v)),
+            );
+        }
     }
 
     /// An options record: a sampling interval in it becomes the exporter's.
@@ -295,4 +272,13 @@ impl Receiver {
     pub fn finish(&mut self, emit: &mut impl FnMut(FlowRecord)) {
         self.pairing.flush(emit);
     }
+}
+
+/// The records of a v9 data set.
+fn v9_data(d: &V9Data, clock: Clock, read: &mut Vec<OneWay>) {
+    read.extend(
+        d.fields
+            .iter()
+            .filter_map(|rec| Fields::read(rec.iter().map(|(k, v)| (v9_number(k), v)), clock)),
+    );
 }
