@@ -237,3 +237,25 @@ fn garbage_is_counted_never_a_panic() {
     assert_eq!(c.datagrams, 4);
     assert!(c.malformed >= 2, "{c:?}");
 }
+
+#[test]
+fn an_application_name_becomes_l7_and_app() {
+    let mut r = receiver();
+    // V9_BASIC and an applicationName (96) of 16 bytes, as nProbe sends nDPI's names.
+    let mut layout = V9_BASIC.to_vec();
+    layout.push((96, 16));
+    let mut rec = v9_record([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, 2, 200);
+    let mut name = b"TLS.YouTube".to_vec();
+    name.resize(16, 0);
+    rec.extend(name);
+    let out = run(
+        &mut r,
+        &[v9(
+            1,
+            10_000,
+            &[set(0, &template(256, &layout)), set(256, &rec)],
+        )],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].l7, out[0].app), ("TLS", Some("YouTube")));
+}

@@ -39,6 +39,10 @@ pub struct OneWay {
     pub vlan: Option<u16>,
     /// The sampling interval the record states (0: none stated).
     pub sampling: u32,
+    /// The application the exporter named (`applicationName`), as nDPI names a protocol.
+    pub l7: Option<&'static str>,
+    /// Or as flowmesh names an application.
+    pub app: Option<&'static str>,
 }
 
 /// The clock of an export packet, to turn the exporter's uptime-relative times into absolute
@@ -83,6 +87,8 @@ pub fn from_v5(
         dst_mac: None,
         vlan: None,
         sampling,
+        l7: None,
+        app: None,
     }
 }
 
@@ -116,6 +122,7 @@ pub fn ipfix_number(f: &IpfixField) -> Option<u16> {
             F::DestinationMacaddress => 80,
             F::OctetTotalCount => 85,
             F::PacketTotalCount => 86,
+            F::ApplicationName => 96,
             F::FlowStartSeconds => 150,
             F::FlowEndSeconds => 151,
             F::FlowStartMilliseconds => 152,
@@ -199,6 +206,8 @@ pub struct Fields {
     dst_mac: Option<[u8; 6]>,
     vlan: Option<u16>,
     sampling: u32,
+    l7: Option<&'static str>,
+    app: Option<&'static str>,
 }
 
 impl Fields {
@@ -267,6 +276,19 @@ impl Fields {
                 }
             }
             160 => self.init_ms = micros(v).map(|us| us / 1000),
+            96 => {
+                // An application name (nProbe sends nDPI's): a protocol or an application
+                // this build knows by that name, nothing otherwise.
+                // nDPI writes "TLS.YouTube": the master protocol, then the application.
+                if let FieldValue::String(name) = v {
+                    let name = name.value.trim();
+                    let (master, app) = name.split_once('.').unwrap_or((name, name));
+                    self.l7 = flowmesh_record::L7::from_name(master)
+                        .map(flowmesh_record::L7::name)
+                        .filter(|n| *n != "Unknown");
+                    self.app = flowmesh_record::app_named(app);
+                }
+            }
             x if x == REVERSE | 1 => self.rbytes = Some(num()),
             x if x == REVERSE | 2 => self.rpackets = Some(num()),
             _ => {}
@@ -311,6 +333,8 @@ impl Fields {
             dst_mac: self.dst_mac,
             vlan: self.vlan,
             sampling: self.sampling,
+            l7: self.l7,
+            app: self.app,
         })
     }
 }

@@ -165,6 +165,8 @@ fn base(exporter: IpAddr, client_to_server: &OneWay, sampling: u32) -> FlowRecor
         server_ip: r.dst.0,
         server_port: r.dst.1,
         vlan: r.vlan,
+        l7: r.l7.unwrap_or("Unknown"),
+        app: r.app,
         client_mac: r.src_mac,
         server_mac: r.dst_mac,
         first_seen: r.first_us,
@@ -224,6 +226,8 @@ fn joined(exporter: IpAddr, a: &OneWay, sa: u32, b: &OneWay, sb: u32) -> FlowRec
     };
     let mut f = base(exporter, c, sc.max(ss));
     f.server_mac = f.server_mac.or(s.src_mac);
+    f.l7 = c.l7.or(s.l7).unwrap_or("Unknown");
+    f.app = c.app.or(s.app);
     f.client_mac = f.client_mac.or(s.dst_mac);
     f.c2s_packets = c.packets.saturating_mul(u64::from(sc.max(1)));
     f.c2s_bytes = c.bytes.saturating_mul(u64::from(sc.max(1)));
@@ -270,6 +274,8 @@ mod tests {
             dst_mac: None,
             vlan: None,
             sampling: 0,
+            l7: None,
+            app: None,
         }
     }
 
