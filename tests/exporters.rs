@@ -14,12 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowmesh_testkit::die_with_parent;
+use support::{flowmesh, spawn_logged};
 
-fn flowmesh() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
-    die_with_parent(&mut c);
-    c
-}
+mod support;
 
 fn softflowd_present() -> bool {
     Command::new("softflowd").arg("-h").output().is_ok()
@@ -202,25 +199,6 @@ fn softflowd_exports_equal_flows_of_the_same_capture_in_every_version() {
     }
 }
 
-/// `[broker]` of `instance`.
-fn broker_of(cluster: &flowmesh_testkit::Cluster, user: &str, instance: &str) -> String {
-    let b = cluster.broker_config(user, instance, None);
-    toml::to_string(&toml::Table::from_iter([(
-        "broker".to_string(),
-        toml::Value::try_from(b).unwrap(),
-    )]))
-    .unwrap()
-}
-
-fn spawn_logged(args: &[&str], log: &Path) -> Child {
-    flowmesh()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
     use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser};
@@ -264,7 +242,7 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         path("sensor.toml"),
         format!(
             "name = \"router-sensor\"\nidentity = \"alice.id\"\nstate_dir = \"state\"\n{}\n[capture]\nnetflow = \"127.0.0.1:0\"\nnetflow_lateness_secs = 1\n[publish]\nheartbeat_secs = 1\n",
-            broker_of(&cluster, "alice", "router-sensor")
+            support::broker_toml(&cluster, "alice", "router-sensor", "broker")
         ),
     )
     .unwrap();
@@ -272,15 +250,18 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         path("collector.toml"),
         format!(
             "name = \"alice-collector\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\n{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"api.json\"\n",
-            broker_of(&cluster, "alice", "alice-collector")
+            support::broker_toml(&cluster, "alice", "alice-collector", "broker")
         ),
     )
     .unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_flowmesh"));
     let mut collector = spawn_logged(
+        exe,
         &["collector", "--config", &p("collector.toml")],
         &path("collector.log"),
     );
     let mut sensor = spawn_logged(
+        exe,
         &["sensor", "--config", &p("sensor.toml")],
         &path("sensor.log"),
     );
@@ -325,14 +306,18 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
             .collect()
     };
     let mut acl = Vec::new();
-    flowmesh_testkit::process::wait_for(
-        "ACL alerts on exported flows",
-        Duration::from_secs(60),
-        || {
-            acl = alerts("acl_violation");
-            acl.len() >= 100
-        },
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acl.len() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "{} ACL alerts on exported flows after 60 s\nsensor:\n{}\ncollector:\n{}",
+            acl.len(),
+            log("sensor.log"),
+            log("collector.log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        acl = alerts("acl_violation");
+    }
     let tcp = acl.iter().filter(|a| a["flow"]["l4"] == "TCP").count();
     assert!(tcp >= 100, "{tcp} TCP violations");
     for a in &acl {

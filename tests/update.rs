@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use flowmesh_collector::store::{AlertQuery, Store};
@@ -18,6 +18,7 @@ use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::connect;
 use flowmesh_testkit::process::wait_for;
 use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser, die_with_parent};
+use support::{broker_toml_in, spawn_logged};
 
 const START: Duration = Duration::from_secs(90);
 
@@ -33,26 +34,6 @@ fn flowmesh(args: &[&str]) -> Output {
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn spawn(exe: &Path, args: &[&str], log: &Path) -> Child {
-    let mut cmd = Command::new(exe);
-    die_with_parent(&mut cmd)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-/// `[broker]` of `instance`, limited to `region`.
-fn broker_in(cluster: &Cluster, user: &str, instance: &str, region: &str, table: &str) -> String {
-    let b = cluster.broker_config(user, instance, Some(region));
-    toml::to_string(&toml::Table::from_iter([(
-        table.to_string(),
-        toml::Value::try_from(b).unwrap(),
-    )]))
-    .unwrap()
 }
 
 /// Kills every process whose binary lives under `dir` (the updated sensor, its watchdogs, and
@@ -131,7 +112,7 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
         format!(
             "identity = \"cloud.id\"\ncluster = \"{}\"\n{}\n{}\n[api]\nlisten = \"off\"\n[console]\nlisten = \"off\"\n",
             cluster.dir().display(),
-            broker_in(&cluster, "CLOUD", "manager", "eu", "broker"),
+            broker_toml_in(&cluster, "CLOUD", "manager", Some("eu"), "broker"),
             support::broker_toml(&cluster, "SYS", "manager", "system"),
         ),
     )
@@ -144,7 +125,7 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
         path("alice-sensor.toml"),
         format!(
             "name = \"alice-sensor\"\nidentity = \"alice.id\"\nstate_dir = \"sensor-state\"\n{}\n[capture]\nfile = \"traffic.pcap\"\nspeed = 1\nloop = true\n[publish]\nheartbeat_secs = 1\n[update]\nrelease_key = \"{release_key}\"\nhealth_secs = 30\n",
-            broker_in(&cluster, "alice", "alice-sensor", "us", "broker")
+            broker_toml_in(&cluster, "alice", "alice-sensor", Some("us"), "broker")
         ),
     )
     .unwrap();
@@ -152,7 +133,7 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
         path("alice-collector.toml"),
         format!(
             "name = \"alice-collector\"\nidentity = \"alice.id\"\nstore = \"c.redb\"\npolicy = \"policy.toml\"\n{}\n[api]\nlisten = \"127.0.0.1:0\"\naccess_file = \"c-api.json\"\n",
-            broker_in(&cluster, "alice", "alice-collector", "eu", "broker")
+            broker_toml_in(&cluster, "alice", "alice-collector", Some("eu"), "broker")
         ),
     )
     .unwrap();
@@ -164,23 +145,23 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
             path(file),
             format!(
                 "identity = \"{id}\"\n{}",
-                broker_in(&cluster, user, &format!("{user}-cli"), "eu", "broker")
+                broker_toml_in(&cluster, user, &format!("{user}-cli"), Some("eu"), "broker")
             ),
         )
         .unwrap();
     }
     let flowmesh_exe = Path::new(env!("CARGO_BIN_EXE_flowmesh"));
-    let mut manager = spawn(
+    let mut manager = spawn_logged(
         flowmesh_exe,
         &["manager", "--config", &p("manager.toml")],
         &path("manager.log"),
     );
-    let mut collector = spawn(
+    let mut collector = spawn_logged(
         flowmesh_exe,
         &["collector", "--config", &p("alice-collector.toml")],
         &path("collector.log"),
     );
-    let mut sensor = spawn(
+    let mut sensor = spawn_logged(
         &exe,
         &["sensor", "--config", &p("alice-sensor.toml")],
         &path("sensor.log"),

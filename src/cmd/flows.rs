@@ -251,7 +251,13 @@ fn netflow(addr: &str) -> anyhow::Result<ExitCode> {
             failed = Some(e);
         }
     };
-    listen::run(&socket, &mut receiver, &STOP, &mut emit, |_| {})?;
+    listen::run(
+        &socket,
+        &mut receiver,
+        || STOP.load(Ordering::Relaxed),
+        &mut emit,
+        |_| {},
+    )?;
     for (exporter, c) in receiver.counters() {
         eprintln!(
             "exporter {exporter}: {} datagrams, {} records, {} malformed, {} data sets without a template",

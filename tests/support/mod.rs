@@ -70,6 +70,17 @@ pub fn flowmesh() -> Command {
     cmd
 }
 
+/// Starts `exe` (a flowmesh binary) with `args`, its stderr to `log`; it dies with the test.
+pub fn spawn_logged(exe: &std::path::Path, args: &[&str], log: &std::path::Path) -> Child {
+    let mut cmd = Command::new(exe);
+    flowmesh_testkit::die_with_parent(&mut cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -475,7 +486,18 @@ pub fn broker_toml(
     instance: &str,
     table: &str,
 ) -> String {
-    let b = cluster.broker_config(user, instance, None);
+    broker_toml_in(cluster, user, instance, None, table)
+}
+
+/// [`broker_toml`] limited to `region`'s nodes, if given.
+pub fn broker_toml_in(
+    cluster: &flowmesh_testkit::Cluster,
+    user: &str,
+    instance: &str,
+    region: Option<&str>,
+    table: &str,
+) -> String {
+    let b = cluster.broker_config(user, instance, region);
     toml::to_string(&toml::Table::from_iter([(
         table.to_string(),
         toml::Value::try_from(b).unwrap(),

@@ -31,14 +31,9 @@ impl Paths {
 
     /// The paths around `exe`.
     pub fn around(exe: PathBuf) -> Self {
-        let with = |suffix: &str| {
-            let mut p = exe.clone().into_os_string();
-            p.push(suffix);
-            PathBuf::from(p)
-        };
         Paths {
-            previous: with(".previous"),
-            failed: with(".failed"),
+            previous: beside(&exe, ".previous"),
+            failed: beside(&exe, ".failed"),
             exe,
         }
     }
@@ -53,6 +48,13 @@ impl Paths {
             .unwrap_or_else(|| "flowmesh".into());
         dir.join(format!(".{name}.download-{}", std::process::id()))
     }
+}
+
+/// `path` with `suffix` appended to its file name (`flowmesh` → `flowmesh.previous`).
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.to_path_buf().into_os_string();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// A new executable file at `path` (mode 0755), replacing any leftover.
@@ -83,11 +85,7 @@ fn sync_dir(path: &Path) {
 /// Installs the synced download `download` as `paths.exe`, keeping the running binary as
 /// `paths.previous`.
 pub fn install(download: &Path, paths: &Paths) -> Result<(), String> {
-    let tmp_previous = {
-        let mut p = paths.previous.clone().into_os_string();
-        p.push(".tmp");
-        PathBuf::from(p)
-    };
+    let tmp_previous = beside(&paths.previous, ".tmp");
     let _ = fs::remove_file(&tmp_previous);
     if fs::hard_link(&paths.exe, &tmp_previous).is_err() {
         fs::copy(&paths.exe, &tmp_previous)

@@ -100,14 +100,21 @@ pub fn read(binary: &[u8]) -> Result<String, StampError> {
         .ok_or(StampError::Missing)
 }
 
+/// Whether `version` fits a field: 1-63 printable ASCII characters.
+fn check(version: &str) -> Result<(), StampError> {
+    let fits = !version.is_empty()
+        && version.len() < FIELD
+        && version.bytes().all(|b| b.is_ascii_graphic());
+    if fits {
+        Ok(())
+    } else {
+        Err(StampError::BadVersion(version.to_string()))
+    }
+}
+
 /// Sets the version stamped in `binary` to `version`.
 pub fn write(binary: &mut [u8], version: &str) -> Result<(), StampError> {
-    if version.is_empty()
-        || version.len() >= FIELD
-        || !version.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(StampError::BadVersion(version.to_string()));
-    }
+    check(version)?;
     let at = field_at(binary)?;
     let field = &mut binary[at..at + FIELD];
     field.fill(0);
@@ -118,13 +125,11 @@ pub fn write(binary: &mut [u8], version: &str) -> Result<(), StampError> {
 /// A file body that carries a stamp (for tests and for wrapping scripts as releases): the
 /// marker and a field holding `version`.
 pub fn field_for(version: &str) -> Result<Vec<u8>, StampError> {
+    check(version)?;
     let mut out = marker();
-    out.extend_from_slice(&[0u8; FIELD]);
-    let mut probe = out.clone();
-    // The field is valid only once written; `write` checks the version.
-    probe[MARK_LEN] = b'0';
-    write(&mut probe, version)?;
-    Ok(probe)
+    out.extend_from_slice(version.as_bytes());
+    out.resize(MARK_LEN + FIELD, 0);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::install::{self, Paths};
+use crate::install::{self, Paths, beside};
 
 /// The environment variable that tells a started release where its trial file is.
 pub const TRIAL_ENV: &str = "FLOWMESH_UPDATE_TRIAL";
@@ -45,12 +45,6 @@ pub struct Failure {
     pub reason: String,
     /// When, µs since the epoch.
     pub time_us: i64,
-}
-
-fn beside(exe: &Path, suffix: &str) -> PathBuf {
-    let mut p = exe.to_path_buf().into_os_string();
-    p.push(suffix);
-    PathBuf::from(p)
 }
 
 /// The trial file of the binary at `exe`.
@@ -192,7 +186,7 @@ pub fn watch(trial_path: &Path) -> Result<Outcome, String> {
     let failure = Failure {
         version: trial.to.clone(),
         reason: reason.clone(),
-        time_us: now_us(),
+        time_us: flowmesh_link::envelope::now_micros() as i64,
     };
     let _ = std::fs::write(
         failure_file(&trial.paths.exe),
@@ -214,13 +208,6 @@ pub fn watch(trial_path: &Path) -> Result<Outcome, String> {
         "rolled back, but could not start {}: {err}",
         trial.paths.exe.display()
     ))
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// At start: the failure a rollback left for this instance to report, taken (removed).

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
-use super::{Captured, SensorError};
+use super::{Captured, SensorError, now_micros};
 use crate::netflow::{Receiver, Settings, listen};
 use crate::publish::codec;
 
@@ -15,13 +15,6 @@ use crate::publish::codec;
 pub(super) struct Exporters {
     thread: JoinHandle<()>,
     done: Arc<AtomicBool>,
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Listens on `addr` until `stop` (or [`stop_with`]); with `lateness_secs`, also sends
@@ -41,8 +34,6 @@ pub(super) fn spawn(
     let done = Arc::new(AtomicBool::new(false));
     let quit = done.clone();
     let thread = std::thread::spawn(move || {
-        // Either flag ends it: ours at the end of a replay, the daemon's at its stop.
-        let either = AtomicBool::new(false);
         let mut receiver = Receiver::new(Settings::default());
         let mut emit = |r| {
             let _ = tx.blocking_send(Captured::Flow(codec::to_proto(&r, false)));
@@ -52,12 +43,11 @@ pub(super) fn spawn(
             crate::netflow::ExporterCounters,
         > = Default::default();
         let lateness = lateness_secs.map(|s| s as i64 * 1_000_000);
-        let result = listen::run(&socket, &mut receiver, &either, &mut emit, |r| {
-            if stop.load(Ordering::Relaxed) || quit.load(Ordering::Relaxed) {
-                either.store(true, Ordering::Relaxed);
-            }
+        // Either flag ends it: ours at the end of a replay, the daemon's at its stop.
+        let stopped = || stop.load(Ordering::Relaxed) || quit.load(Ordering::Relaxed);
+        let result = listen::run(&socket, &mut receiver, stopped, &mut emit, |r| {
             if let Some(l) = lateness {
-                let _ = tx.blocking_send(Captured::Watermark(now_us() - l));
+                let _ = tx.blocking_send(Captured::Watermark(now_micros() - l));
             }
             for (exporter, c) in r.counters() {
                 let before = last.get(exporter).copied().unwrap_or_default();

@@ -1,7 +1,6 @@
-//! The UDP socket exporters send to, read on a thread of its own until `stop`.
+//! The UDP socket exporters send to, read on a thread of its own until told to stop.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use flowmesh_record::FlowRecord;
@@ -9,31 +8,29 @@ use flowmesh_record::FlowRecord;
 use super::Receiver;
 
 fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    flowmesh_link::envelope::now_micros() as i64
 }
 
-/// Binds `addr` (e.g. `0.0.0.0:2055`), with a receive buffer large enough for bursts.
+/// Binds `addr` (e.g. `0.0.0.0:2055`); reads wake at least every 200 ms to pass time.
 pub fn bind(addr: &str) -> std::io::Result<UdpSocket> {
     let socket = UdpSocket::bind(addr)?;
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     Ok(socket)
 }
 
-/// Reads datagrams into `receiver` until `stop` is set (then every held record goes out);
-/// `every` is called about every second with the receiver (counters, logs).
+/// Reads datagrams into `receiver` until `stop()` says so (then what is buffered is read and
+/// every held record goes out); `every` is called about every second with the receiver
+/// (counters, logs).
 pub fn run(
     socket: &UdpSocket,
     receiver: &mut Receiver,
-    stop: &AtomicBool,
+    stop: impl Fn() -> bool,
     emit: &mut impl FnMut(FlowRecord),
     mut every: impl FnMut(&Receiver),
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 65_536];
     let mut last_tick = now_us();
-    while !stop.load(Ordering::Relaxed) {
+    while !stop() {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => receiver.datagram(from, &buf[..n], now_us(), emit),
             Err(e)

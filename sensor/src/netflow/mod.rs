@@ -79,6 +79,8 @@ pub struct Receiver {
     pairing: Pairing,
     sampling: HashMap<IpAddr, u32>,
     counters: HashMap<IpAddr, ExporterCounters>,
+    /// A datagram's records before pairing, kept for the next datagram.
+    scratch: Vec<OneWay>,
 }
 
 impl Receiver {
@@ -102,6 +104,7 @@ impl Receiver {
             pairing: Pairing::new(settings.hold_us, settings.max_held),
             sampling: HashMap::new(),
             counters: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -140,7 +143,7 @@ impl Receiver {
             self.counters_of(exporter).malformed += 1;
             tracing::debug!(%exporter, error = %e, "a malformed export datagram");
         }
-        let mut read = Vec::new();
+        let mut read = std::mem::take(&mut self.scratch);
         let mut missing = 0;
         for packet in &result.packets {
             match packet {
@@ -183,10 +186,11 @@ impl Receiver {
         c.records += read.len() as u64;
         c.missing_template += missing;
         let fallback = self.sampling.get(&exporter).copied().unwrap_or(1);
-        for r in read {
+        for r in read.drain(..) {
             let sampling = if r.sampling > 0 { r.sampling } else { fallback };
             self.pairing.push(exporter, r, sampling, now, emit);
         }
+        self.scratch = read;
     }
 
     fn v9_body(

@@ -101,7 +101,7 @@ impl Pairing {
             };
             if let Some(h) = self.held.remove(&old) {
                 self.evicted += 1;
-                emit(alone(exporter_of(&old), &h.record, h.sampling));
+                emit(alone(old.0, &h.record, h.sampling));
             }
         }
         self.held.insert(
@@ -127,7 +127,7 @@ impl Pairing {
                 && h.since == since
             {
                 let h = self.held.remove(&k).expect("present");
-                emit(alone(exporter_of(&k), &h.record, h.sampling));
+                emit(alone(k.0, &h.record, h.sampling));
             }
         }
     }
@@ -140,10 +140,6 @@ impl Pairing {
         }
         self.order.clear();
     }
-}
-
-fn exporter_of(k: &Key) -> IpAddr {
-    k.0
 }
 
 /// Whether `port` looks like a service's rather than a client's.
