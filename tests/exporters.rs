@@ -356,6 +356,12 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         "{found}\n{}",
         log("collector.log")
     );
+    // A sensor with only a NetFlow input runs until it is stopped.
+    assert!(
+        sensor.try_wait().unwrap().is_none() && !log("sensor.log").contains("sensor stopped"),
+        "{}",
+        log("sensor.log")
+    );
     flowmesh_testkit::process::terminate(&mut sensor);
     flowmesh_testkit::process::terminate(&mut collector);
     assert!(

@@ -72,5 +72,10 @@ pub(super) fn spawn(
 /// Stops the input (held records go out first) and waits for it.
 pub(super) fn stop_with(e: Exporters) {
     e.done.store(true, Ordering::Relaxed);
+    wait(e);
+}
+
+/// Waits for the input to end (at the daemon's stop).
+pub(super) fn wait(e: Exporters) {
     let _ = e.thread.join();
 }

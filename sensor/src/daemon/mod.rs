@@ -216,16 +216,22 @@ pub async fn run(
     ));
     let sending = tokio::spawn(send_loop(batch_rx, publisher.clone(), stop.clone()));
 
-    let stats = tokio::task::spawn_blocking(move || {
-        let stats = match capture {
-            Some(c) => c.join(),
-            None => Ok(Ok(RunStats::default())),
-        };
-        if let Some(e) = exported {
-            // Exporters are heard until the stop (or the end of a replayed file).
-            exporters::stop_with(e);
+    let stats = tokio::task::spawn_blocking(move || match capture {
+        // Exporters are heard until the packet source ends (a replayed file) or the stop.
+        Some(c) => {
+            let stats = c.join();
+            if let Some(e) = exported {
+                exporters::stop_with(e);
+            }
+            stats
         }
-        stats
+        // Alone, until the stop.
+        None => {
+            if let Some(e) = exported {
+                exporters::wait(e);
+            }
+            Ok(Ok(RunStats::default()))
+        }
     })
     .await
     .map_err(|e| SensorError::Other(e.to_string()))?

@@ -96,23 +96,29 @@ impl Pairing {
             emit(alone(exporter, &h.record, h.sampling));
         }
         while self.held.len() >= self.max_held {
-            let Some((_, old)) = self.order.pop_front() else {
+            let Some((since, old)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(h) = self.held.remove(&old) {
+            // Only the entry this queue slot was made for (the key may be held anew).
+            if self.held.get(&old).is_some_and(|h| h.since == since) {
+                let h = self.held.remove(&old).expect("present");
                 self.evicted += 1;
                 emit(alone(old.0, &h.record, h.sampling));
             }
         }
-        self.held.insert(
-            k,
-            Held {
-                record,
-                sampling,
-                since: now,
-            },
-        );
+        let held = Held {
+            record,
+            sampling,
+            since: now,
+        };
+        self.held.insert(k, held);
         self.order.push_back((now, k));
+        // Slots of records paired meanwhile stay queued until their time: keep them bounded.
+        if self.order.len() > 2 * self.max_held {
+            let held = &self.held;
+            self.order
+                .retain(|(since, k)| held.get(k).is_some_and(|h| h.since == *since));
+        }
     }
 
     /// Sends alone every record held longer than the hold time at `now`.
@@ -337,5 +343,20 @@ mod tests {
         assert_eq!(p.evicted, 3);
         p.flush(&mut |f| out.push(f));
         assert_eq!(out.len(), 5);
+    }
+
+    #[test]
+    fn records_paired_at_once_leave_no_queue_behind() {
+        let exporter: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut p = Pairing::new(i64::MAX, 10);
+        let mut out = Vec::new();
+        for i in 0..1000u16 {
+            let c = one("10.0.0.1", 1000 + i, "10.0.0.2", 80, 0, 1);
+            let s = one("10.0.0.2", 80, "10.0.0.1", 1000 + i, 0, 1);
+            p.push(exporter, c, 1, 0, &mut |f| out.push(f));
+            p.push(exporter, s, 1, 0, &mut |f| out.push(f));
+        }
+        assert_eq!(out.len(), 1000);
+        assert!(p.order.len() <= 20, "{} queued", p.order.len());
     }
 }
