@@ -385,18 +385,24 @@ fn a_sensor_in_another_region_updates_to_a_signed_release_and_bad_ones_never_sta
     let all = ok(control(&cli, &["--all", "version"]));
     assert!(all.contains("0.2.0"), "{all}");
 
-    // The collector saw the new version come up, and raised the failure.
+    // The collector saw the new version come up, and raised the failure: wait for the
+    // rollback's own alert (the refusals' came earlier).
     let collector_cfg = p("alice-collector.toml");
-    wait_for("the update_failed alert", Duration::from_secs(30), || {
-        let o = flowmesh(&[
-            "alerts",
-            "--config",
-            &collector_cfg,
-            "--type",
-            "update_failed",
-        ]);
-        o.status.success() && !o.stdout.is_empty()
-    });
+    wait_for(
+        "the rollback's update_failed alert",
+        Duration::from_secs(30),
+        || {
+            let o = flowmesh(&[
+                "alerts",
+                "--config",
+                &collector_cfg,
+                "--type",
+                "update_failed",
+            ]);
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("\"version\":\"0.4.0\"")
+        },
+    );
     flowmesh_testkit::process::terminate(&mut collector);
     flowmesh_testkit::process::terminate(&mut manager);
     let store = Store::open(&path("c.redb")).unwrap();
