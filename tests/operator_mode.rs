@@ -328,15 +328,23 @@ async fn each_role_does_its_job_and_the_broker_refuses_the_rest() {
     // A watch client reads alerts, changes and the bucket, and nothing else.
     let mut alerts = watch.subscribe("flowmesh.alerts.*").await.unwrap();
     watch.flush().await.unwrap();
-    collector
-        .publish("flowmesh.alerts.c1", "alert".into())
-        .await
-        .unwrap();
-    collector.flush().await.unwrap();
-    let a = tokio::time::timeout(Duration::from_secs(5), alerts.next())
-        .await
-        .expect("the watch client gets the alert")
-        .unwrap();
+    // The watch client's interest reaches the collector's node a moment after its own node
+    // has it: publish until it arrives (a permission refusal would never arrive).
+    let a = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            collector
+                .publish("flowmesh.alerts.c1", "alert".into())
+                .await
+                .unwrap();
+            collector.flush().await.unwrap();
+            if let Ok(m) = tokio::time::timeout(Duration::from_millis(250), alerts.next()).await {
+                break m;
+            }
+        }
+    })
+    .await
+    .expect("the watch client gets the alert")
+    .unwrap();
     assert_eq!(&a.payload[..], b"alert");
     let bucket = wjs
         .get_key_value(streams::STATUS_BUCKET)

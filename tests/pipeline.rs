@@ -98,7 +98,7 @@ fn the_outbox_holds_everything_while_the_whole_cluster_is_down() {
     for n in &nodes {
         p.cluster.restart(n).unwrap();
     }
-    p.cluster.wait_healthy(Duration::from_secs(60)).unwrap();
+    p.cluster.wait_serving(Duration::from_secs(60)).unwrap();
     assert!(
         wait_exit(&mut sensor, Duration::from_secs(120)),
         "sensor: {}",

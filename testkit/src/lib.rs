@@ -321,9 +321,20 @@ impl Cluster {
         Ok(())
     }
 
-    /// Waits until every running node reports healthy (JetStream included) and has an outbound
-    /// gateway to every other region.
+    /// Waits until every running node reports healthy (JetStream included, every stream and
+    /// consumer current) and has an outbound gateway to every other region.
     pub fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_nodes("/healthz", timeout)
+    }
+
+    /// Waits until every running node serves with JetStream enabled and has its gateways —
+    /// without waiting for every stream and consumer to be current again, which after a whole
+    /// cluster restarts can take minutes (clients must cope meanwhile, and tests check that).
+    pub fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_nodes("/healthz?js-enabled-only=true", timeout)
+    }
+
+    fn wait_nodes(&self, healthz: &str, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let regions: Vec<String> = {
             let mut r: Vec<String> = self.nodes.iter().map(|n| n.region.clone()).collect();
@@ -332,8 +343,7 @@ impl Cluster {
         };
         for node in self.nodes.iter().filter(|n| n.child.is_some()) {
             loop {
-                let healthy =
-                    http_get(&node.monitor, "/healthz").is_ok_and(|b| b.contains("\"ok\""));
+                let healthy = http_get(&node.monitor, healthz).is_ok_and(|b| b.contains("\"ok\""));
                 let gateways = http_get(&node.monitor, "/gatewayz")
                     .ok()
                     .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
