@@ -52,5 +52,6 @@ l7_names! {
     AVAST => "AVAST", Controller_Area_Network => "Controller_Area_Network", KCP => "KCP",
     ZUG => "ZUG", GenshinImpact => "GenshinImpact", Viber => "Viber",
     CAPWAP => "CAPWAP", LISP => "LISP", RX => "RX", Kerberos => "Kerberos", LDAP => "LDAP",
-    SMBv23 => "SMBv23", DCERPC => "DCERPC", RTCP => "RTCP",
+    SMBv23 => "SMBv23", DCERPC => "DCERPC", RTCP => "RTCP", EGP => "EGP", IP_in_IP => "IP_in_IP",
+    IP_PIM => "IP_PIM", PGM => "PGM", SCTP => "SCTP", SOMEIP => "SOMEIP",
 }

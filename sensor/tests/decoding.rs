@@ -118,7 +118,7 @@ fn ipv6_extension_headers_are_walked() {
 }
 
 #[test]
-fn later_ipv4_fragments_count_in_their_flow() {
+fn later_ipv4_fragments_count_in_their_flow_as_one_datagram() {
     let datagram = udp(
         40000,
         53,
@@ -140,10 +140,105 @@ fn later_ipv4_fragments_count_in_their_flow() {
         ),
     ];
     let f = one_flow(&pcap(ETHERNET, &packets));
+    // One datagram is one packet (as Zeek and Suricata count after reassembly); its bytes are
+    // every frame's.
+    let frames: usize = packets.iter().map(Vec::len).sum();
     assert_eq!(
-        (f.c2s_packets, f.client_port, f.server_port),
-        (2, 40000, 53)
+        (f.c2s_packets, f.c2s_bytes, f.client_port, f.server_port),
+        (1, frames as u64, 40000, 53)
     );
+}
+
+#[test]
+fn a_first_fragment_too_short_for_its_tcp_header_is_a_flow_without_ports() {
+    // RFC 1858's tiny fragment: 16 bytes of a TCP header, the rest in the next fragment.
+    let segment = tcp(40000, 443, 1, SYN, &[0u8; 40]);
+    let (first, rest) = segment.split_at(16);
+    let packets = [
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(IP_A, IP_B, 6, 9, 0, true, first),
+        ),
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(IP_A, IP_B, 6, 9, 16, false, rest),
+        ),
+    ];
+    let f = one_flow(&pcap(ETHERNET, &packets));
+    let frames: usize = packets.iter().map(Vec::len).sum();
+    assert_eq!(
+        (
+            f.l4,
+            f.client_port,
+            f.server_port,
+            f.c2s_packets,
+            f.c2s_bytes
+        ),
+        ("TCP", 0, 0, 1, frames as u64)
+    );
+}
+
+#[test]
+fn a_tcp_header_with_an_impossible_data_offset_counts_in_its_flow_uninspected() {
+    let mut segment = tcp(
+        40000,
+        80,
+        1,
+        PSH_ACK,
+        b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    );
+    segment[12] = 0x20; // data offset 2 (8 bytes): below the fixed header
+    let f = one_flow(&pcap(
+        ETHERNET,
+        &[eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, IP_B, 6, &segment))],
+    ));
+    assert_eq!(
+        (
+            f.client_port,
+            f.server_port,
+            f.c2s_packets,
+            f.l7,
+            f.server_name
+        ),
+        (40000, 80, 1, "Unknown", None)
+    );
+}
+
+#[test]
+fn other_ip_protocols_are_named_as_ndpi_names_them_else_by_number() {
+    let packets = [
+        eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, IP_B, 113, &[0u8; 24])),
+        eth(MAC_A, MAC_B, 0x0800, &ipv4(IP_A, IP_B, 254, &[0u8; 24])),
+    ];
+    let (flows, r) = flows(&pcap(ETHERNET, &packets));
+    r.expect("capture reads");
+    let mut seen: Vec<(&str, &str)> = flows.iter().map(|f| (f.l4, f.l7)).collect();
+    seen.sort();
+    assert_eq!(seen, [("254", "Unknown"), ("PGM", "PGM")]);
+}
+
+#[test]
+fn ppi_headers_are_peeled_down_to_the_frame_they_name() {
+    let frame = eth_udp(40000, 53, &dns_query("ppi.example"));
+    // Version 0, flags 0, length 16 (8 + one 8-byte field), link type 1 (Ethernet).
+    let mut ppi = vec![0, 0, 16, 0, 1, 0, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0];
+    ppi.extend_from_slice(&frame);
+    let f = one_flow(&pcap(192, &[ppi.clone()]));
+    assert_eq!(
+        (f.l7, f.server_name.as_deref(), f.client_port),
+        ("DNS", Some("ppi.example"), 40000)
+    );
+    // A PPI header naming PPI again, or longer than the packet, is refused, not followed.
+    let mut nested = ppi.clone();
+    nested[4] = 192;
+    let mut long = ppi;
+    long[2] = 0xff;
+    let (flows, r) = flows(&pcap(192, &[nested, long]));
+    assert!(flows.is_empty() && r.is_ok(), "{flows:?} {r:?}");
 }
 
 #[test]

@@ -44,11 +44,6 @@ pub enum AclRule {
     },
 }
 
-/// Protocols other than ARP/TCP/UDP that a rule may name.
-const OTHER_PROTOS: &[&str] = &[
-    "ICMP", "ICMPV6", "IGMP", "GRE", "ESP", "AH", "SCTP", "OSPF", "PIM", "VRRP",
-];
-
 /// Parses one rule; `known_app` says whether a name is an application flowmesh recognises.
 pub fn parse_rule(line: &str, known_app: impl Fn(&str) -> bool) -> Result<AclRule, String> {
     let fields: Vec<&str> = line.split(';').map(str::trim).collect();
@@ -106,7 +101,8 @@ pub fn parse_rule(line: &str, known_app: impl Fn(&str) -> bool) -> Result<AclRul
                 service,
             })
         }
-        p if OTHER_PROTOS.contains(&p) => {
+        // Any other IP protocol, spelled as flow records spell it (nDPI's name, else its number).
+        p if flowmesh_record::l4_number(p).is_some() => {
             if fields.len() != 3 {
                 return Err(format!(
                     "{p} rules are {p};CLIENT;SERVER, this one has {} fields",
@@ -121,7 +117,7 @@ pub fn parse_rule(line: &str, known_app: impl Fn(&str) -> bool) -> Result<AclRul
         }
         "" => Err("empty protocol".into()),
         p => Err(format!(
-            "unknown protocol {p:?} (ARP, TCP, UDP, ICMP, ICMPV6, ...)"
+            "unknown protocol {p:?} (ARP, TCP, UDP, ICMP, ICMPV6, GRE, ... or an IP protocol number without a name, e.g. 254)"
         )),
     }
 }
@@ -205,6 +201,8 @@ mod tests {
             ("tcp;*;*;ALL", "TCP;*;*;*"),
             ("udp;10.0.0.0/8;*;1-100", "UDP;10.0.0.0/8;*;1-100"),
             ("TCP;*;*;All", "TCP;*;*;*"),
+            ("pgm;*;224.0.0.0/4", "PGM;*;224.0.0.0/4"),
+            ("254;10.0.0.0/8;*", "254;10.0.0.0/8;*"),
         ];
         for (input, export) in cases {
             let rule = parse_rule(input, known).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -230,6 +228,8 @@ mod tests {
             ("ARP;00:11:22:33:44:55;*", "fields"),
             ("ICMP;*;*;80", "fields"),
             ("FOO;*;*", "unknown protocol"),
+            ("256;*;*", "unknown protocol"),
+            ("6;*;*", "unknown protocol"),
         ] {
             let e = parse_rule(input, known).unwrap_err();
             assert!(e.contains(why), "{input}: {e}");

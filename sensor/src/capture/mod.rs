@@ -42,6 +42,9 @@ impl LinkType {
     pub const IEEE802_11: LinkType = LinkType(105);
     /// IEEE 802.11 frames behind a radiotap header.
     pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// Per-Packet Information (PPI): a header with metadata, then a frame of the link type
+    /// it names (802.11 or Ethernet, mostly).
+    pub const PPI: LinkType = LinkType(192);
     /// Raw IPv4.
     pub const IPV4: LinkType = LinkType(228);
     /// Raw IPv6.

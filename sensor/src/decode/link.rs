@@ -1,5 +1,6 @@
 //! Link layers: Ethernet (VLAN, QinQ, MPLS, PPPoE, VN-Tag, 802.1ah), Linux cooked v1/v2, BSD
-//! loopback, raw IP, PPP, Cisco HDLC and 802.11 (`wifi`), down to an EtherType and its payload.
+//! loopback, raw IP, PPP, Cisco HDLC, PPI and 802.11 (`wifi`), down to an EtherType and its
+//! payload.
 
 use super::{DecodeError, L2};
 use crate::capture::LinkType;
@@ -42,11 +43,32 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<L2<'_>, DecodeError>
         LinkType::PPP | LinkType::PPP_HDLC => ppp(data),
         LinkType::IEEE802_11 => super::wifi::frame(data, false),
         LinkType::IEEE802_11_RADIOTAP => super::wifi::radiotap(data),
+        LinkType::PPI => ppi(data),
         LinkType::C_HDLC => {
             need(data, 4, "cisco hdlc")?;
             ethertype_chain(None, None, be16(data, 2), &data[4..])
         }
         other => Err(DecodeError::UnsupportedLink(other.0)),
+    }
+}
+
+/// PPI: version 0, flags, a little-endian header length and the link type of the frame after
+/// it (never PPI again, so a crafted header cannot recurse).
+fn ppi(data: &[u8]) -> Result<L2<'_>, DecodeError> {
+    need(data, 8, "ppi")?;
+    let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+    let inner = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    let malformed = |reason| WireError::Malformed {
+        layer: "ppi",
+        reason,
+    };
+    if data[0] != 0 || len < 8 || len > data.len() {
+        return Err(malformed("header version or length").into());
+    }
+    match u16::try_from(inner).map(LinkType) {
+        Ok(LinkType::PPI) => Err(malformed("PPI inside PPI").into()),
+        Ok(inner) => decode(inner, &data[len..]),
+        Err(_) => Err(malformed("link type out of range").into()),
     }
 }
 

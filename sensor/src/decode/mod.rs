@@ -66,6 +66,10 @@ pub struct IpPacket<'a> {
     pub icmp: Option<(u8, u8)>,
     /// IP TTL / hop limit.
     pub ttl: u8,
+    /// A later fragment of a datagram whose first fragment was seen: its bytes count in the
+    /// flow, but not as another packet (a datagram is one packet, as Zeek and Suricata count
+    /// after reassembly and nDPI counts first fragments).
+    pub continues_datagram: bool,
 }
 
 /// What one packet decoded to.
@@ -222,6 +226,7 @@ fn transport<'a>(
         payload: &[],
         icmp: None,
         ttl,
+        continues_datagram: false,
     };
     // Later fragments carry no transport header: they take the ports of their first fragment.
     if let Some((id, offset, _more)) = frag
@@ -231,6 +236,7 @@ fn transport<'a>(
             Some((sp, dp)) => {
                 pkt.src_port = sp;
                 pkt.dst_port = dp;
+                pkt.continues_datagram = true;
                 return Ok(Decoded::Ip(pkt));
             }
             None if matches!(proto_num, proto::TCP | proto::UDP) => {
@@ -238,6 +244,20 @@ fn transport<'a>(
             }
             None => return Ok(Decoded::Ip(pkt)),
         }
+    }
+    // A first fragment too short for its transport header (RFC 1858's tiny fragment, or a
+    // damaged datagram): the datagram still counts, as a flow without ports (as nDPI keys it),
+    // and its later fragments join that flow.
+    let header = match proto_num {
+        proto::TCP => 20,
+        proto::UDP => 8,
+        _ => 0,
+    };
+    if let Some((id, 0, true)) = frag
+        && payload.len() < header
+    {
+        frags.remember(src, dst, proto_num, id, 0, 0, ts);
+        return Ok(Decoded::Ip(pkt));
     }
     match proto_num {
         proto::TCP => {

@@ -21,11 +21,16 @@ pub fn by_ip_protocol(proto: u8) -> Option<L7> {
     Some(match proto {
         1 => L7::ICMP,
         2 => L7::IGMP,
+        4 => L7::IP_in_IP,
+        8 => L7::EGP,
         47 => L7::GRE,
         50 | 51 => L7::IPSec,
         58 => L7::ICMPV6,
         89 => L7::OSPF,
+        103 => L7::IP_PIM,
         112 => L7::VRRP,
+        113 => L7::PGM,
+        132 => L7::SCTP,
         _ => return None,
     })
 }

@@ -428,14 +428,15 @@ impl FlowTable {
             flow.first_seen = ts;
         }
         let (src_mac, dst_mac) = (p.src_mac.unwrap_or([0; 6]), p.dst_mac.unwrap_or([0; 6]));
+        let new_packet = u64::from(!p.continues_datagram);
         if from_client {
-            flow.c2s_packets += 1;
+            flow.c2s_packets += new_packet;
             flow.c2s_bytes += u64::from(wire_len);
             flow.c2s_tcp_flags |= p.tcp_flags;
             flow.client_mac = src_mac;
             flow.server_mac = dst_mac;
         } else {
-            flow.s2c_packets += 1;
+            flow.s2c_packets += new_packet;
             flow.s2c_bytes += u64::from(wire_len);
             flow.s2c_tcp_flags |= p.tcp_flags;
             flow.client_mac = dst_mac;
@@ -448,7 +449,8 @@ impl FlowTable {
             self.closing
                 .push_back((ts.saturating_add(self.config.tcp_closed_micros), slot));
         }
-        if !flow.dpi.is_done() {
+        // A later fragment carries no transport payload: nothing to inspect.
+        if !flow.dpi.is_done() && !p.continues_datagram {
             let (client, server) = flow.endpoints();
             dissect::inspect(
                 &mut flow.dpi,

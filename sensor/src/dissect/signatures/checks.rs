@@ -2,16 +2,18 @@
 
 use crate::dissect::{u16_at, u32_at};
 
-fn u16_le(p: &[u8], at: usize) -> Option<u16> {
+/// A little-endian u16 at `at`, if the payload holds it.
+pub(super) fn u16_le(p: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes([*p.get(at)?, *p.get(at + 1)?]))
 }
 
-fn u32_le(p: &[u8], at: usize) -> Option<u32> {
+/// A little-endian u32 at `at`, if the payload holds it.
+pub(super) fn u32_le(p: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(p.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// A length field that counts from `base` covers the message (or this first segment of it).
-fn covers(len: Option<usize>, base: usize, p: &[u8]) -> bool {
+pub(super) fn covers(len: Option<usize>, base: usize, p: &[u8]) -> bool {
     len.is_some_and(|l| l + base == p.len())
 }
 
@@ -122,61 +124,6 @@ pub(super) fn socks(p: &[u8], from_client: bool) -> bool {
         }
 }
 
-/// DNP3: the link layer's start bytes 0x05 0x64, a length of at least 5, and the header CRC
-/// after the 8 header bytes.
-pub(super) fn dnp3(p: &[u8], _: bool) -> bool {
-    p.len() >= 10 && p[0] == 0x05 && p[1] == 0x64 && p[2] >= 5
-}
-
-/// IEC 60870-5-104: APDUs of start byte 0x68 and a length (4..=253), filling the segment.
-pub(super) fn iec104(mut p: &[u8], _: bool) -> bool {
-    if p.len() < 6 {
-        return false;
-    }
-    while !p.is_empty() {
-        match p {
-            [0x68, len, ..] if (4..=253).contains(len) && usize::from(*len) + 2 <= p.len() => {
-                p = &p[usize::from(*len) + 2..];
-            }
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// Modbus/TCP: MBAP header with protocol id 0 and a length covering unit id and PDU, then a
-/// function code (an exception sets the top bit).
-pub(super) fn modbus(p: &[u8], _: bool) -> bool {
-    p.len() >= 8
-        && u16_at(p, 2) == Some(0)
-        && covers(u16_at(p, 4).map(usize::from), 6, p)
-        && (1..=127).contains(&(p[7] & 0x7f))
-}
-
-/// Data over ISO transport: TPKT (version 3, its length), then a COTP data TPDU (length 2,
-/// code 0xF0) — what follows it tells S7comm and MMS apart.
-fn cotp_data(p: &[u8]) -> Option<&[u8]> {
-    let framed = p.len() >= 8
-        && p[0] == 3
-        && p[1] == 0
-        && covers(u16_at(p, 2).map(usize::from), 0, p)
-        && p[4] == 2
-        && p[5] == 0xf0;
-    framed.then(|| &p[7..])
-}
-
-/// S7comm: its protocol id 0x32 and a PDU type (job, ack, ack-data, user data).
-pub(super) fn s7comm(p: &[u8], _: bool) -> bool {
-    cotp_data(p).is_some_and(|s7| s7.len() >= 10 && s7[0] == 0x32 && matches!(s7[1], 1 | 2 | 3 | 7))
-}
-
-/// MMS (ISO 9506): an ISO session CONNECT or ACCEPT SPDU, or the give-tokens + data SPDUs
-/// that carry MMS PDUs.
-pub(super) fn mms(p: &[u8], _: bool) -> bool {
-    cotp_data(p)
-        .is_some_and(|s| s.len() >= 4 && (matches!(s[0], 0x0d | 0x0e) || s[..4] == [1, 0, 1, 0]))
-}
-
 /// RESP (Redis): a client command as an array of bulk strings, `*N\r\n$M\r\n`.
 pub(super) fn resp(p: &[u8], from_client: bool) -> bool {
     let number = |b: &[u8]| -> Option<usize> {
@@ -191,37 +138,6 @@ pub(super) fn resp(p: &[u8], from_client: bool) -> bool {
         && p.first() == Some(&b'*')
         && number(&p[1..])
             .is_some_and(|n| p.get(1 + n) == Some(&b'$') && number(&p[2 + n..]).is_some())
-}
-
-/// EtherNet/IP encapsulation: a known command and a length covering the data after the
-/// 24-byte header (little-endian).
-pub(super) fn enip(p: &[u8], _: bool) -> bool {
-    p.len() >= 24
-        && matches!(
-            u16_le(p, 0),
-            Some(0x0004 | 0x0063 | 0x0064 | 0x0065 | 0x0066 | 0x006f | 0x0070)
-        )
-        && covers(u16_le(p, 2).map(usize::from), 24, p)
-}
-
-/// BACnet/IP: BVLC type 0x81, a function (0..=0x0c), the length of the datagram.
-pub(super) fn bacnet(p: &[u8], _: bool) -> bool {
-    p.len() >= 4 && p[0] == 0x81 && p[1] <= 0x0c && covers(u16_at(p, 2).map(usize::from), 0, p)
-}
-
-/// HART-IP: version 1, message type (request, response, publish, NAK), its byte count.
-pub(super) fn hart_ip(p: &[u8], _: bool) -> bool {
-    p.len() >= 8 && p[0] == 1 && p[1] <= 3 && covers(u16_at(p, 6).map(usize::from), 0, p)
-}
-
-/// IEEE C37.118 synchrophasors: sync byte 0xAA, a frame type (data, header, configuration,
-/// command), the frame size.
-pub(super) fn c37118(p: &[u8], _: bool) -> bool {
-    p.len() >= 16
-        && p[0] == 0xaa
-        && matches!(p[1] >> 4, 0..=5)
-        && matches!(p[1] & 0x0f, 1 | 2)
-        && covers(u16_at(p, 2).map(usize::from), 0, p)
 }
 
 /// CoAP: version 1, a token of at most 8 bytes, a request method or a response class.

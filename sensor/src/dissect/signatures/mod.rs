@@ -4,11 +4,13 @@
 //! protocol's registered ports. Stateful protocols have a module of their own.
 
 mod checks;
+mod industrial;
 #[cfg(test)]
 mod tests;
 
 use super::{L7, PacketView, Verdict};
 use checks::*;
+use industrial::*;
 
 /// Where a signature applies.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -328,6 +330,12 @@ const SIGNATURES: &[Signature] = &[
         on: On::Udp,
         ports: &[],
         check: rtcp,
+    },
+    Signature {
+        l7: L7::SOMEIP,
+        on: On::Both,
+        ports: &[],
+        check: someip,
     },
     Signature {
         l7: L7::TLS,

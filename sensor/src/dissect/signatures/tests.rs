@@ -178,6 +178,13 @@ fn examples() -> Vec<(L7, bool, u16, Vec<u8>)> {
         }),
         (L7::WSD, true, 3702, b"<?xml version=\"1.0\"?><s:Envelope xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\">".to_vec()),
         (L7::TeamViewer, true, 5938, vec![0x17, 0x24, 0x0a, 0, 0, 0]),
+        (L7::SOMEIP, true, 30490, {
+            // A service-discovery notification: message id, length 16, request id, protocol
+            // version 1, interface version 1, notification, E_OK, then 8 bytes of entries.
+            let mut p = vec![0xff, 0xff, 0x81, 0, 0, 0, 0, 16, 0, 0, 0, 1, 1, 1, 2, 0];
+            p.extend_from_slice(&[0xc0, 0, 0, 0, 0, 0, 0, 0]);
+            p
+        }),
     ]
 }
 
@@ -257,6 +264,8 @@ fn a_changed_length_or_magic_is_refused() {
             L7::Modbus => 2,
             L7::KCP => 4,
             L7::RX => 20,
+            // SOME/IP's message id is anything too: its protocol version is the key.
+            L7::SOMEIP => 12,
             _ => 0,
         };
         p[at] ^= 0x5a;
