@@ -7,7 +7,7 @@ use flowmesh_sensor::decode::{self, Decoded, FragmentTable};
 use flowmesh_sensor::flow::{FlowTable, TableConfig};
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [u16; 11] = [1, 0, 9, 12, 101, 104, 105, 108, 113, 127, 276];
+const LINKS: [u16; 12] = [1, 0, 9, 12, 101, 104, 105, 108, 113, 127, 192, 276];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else { return };
