@@ -177,8 +177,7 @@ impl Store {
             // Every fresh batch's series, summed first and written in the tables' key order:
             // one read and one write per point for the whole transaction, and neighbouring
             // keys one after the other (the B-tree's pages are visited once, in order).
-            let mut points: rustc_hash::FxHashMap<(usize, &str, series::SeriesKey, i64), Counters> =
-                Default::default();
+            let mut points = series::SeriesSum::default();
             for c in commits {
                 if let Some(id) = c.batch_id {
                     if applied.get(id)?.is_some() {
@@ -196,25 +195,11 @@ impl Store {
                     alerts.insert((t, seq), serde_json::to_string(a)?.as_str())?;
                     seq += 1;
                 }
-                c.series.each_rolled_up(|res, key, start, delta| {
-                    let r = Resolution::ALL.iter().position(|x| *x == res).unwrap_or(0);
-                    points
-                        .entry((r, c.instance, key, start))
-                        .or_default()
-                        .add(delta);
-                });
+                points.add(c.instance, c.series);
             }
-            // Named, then in the tables' own key order.
-            let mut named: Vec<_> = points
-                .into_iter()
-                .map(|((r, instance, key, start), delta)| {
-                    (r, instance, key.to_string(), start, delta)
-                })
-                .collect();
-            named.sort_unstable_by(|a, b| (a.0, a.1, &a.2, a.3).cmp(&(b.0, b.1, &b.2, b.3)));
-            for (r, instance, name, start, delta) in named {
+            points.write_in_order(|r, instance, name, start, delta| {
                 let table = &mut tables[r];
-                let key = (instance, name.as_str(), start);
+                let key = (instance, name, start);
                 let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
                 table.insert(
                     key,
@@ -223,7 +208,8 @@ impl Store {
                         p.saturating_add(delta.packets),
                     ),
                 )?;
-            }
+                Ok::<_, StoreError>(())
+            })?;
             meta.insert("alert_seq", seq)?;
         }
         for (instance, set) in flow_sets {

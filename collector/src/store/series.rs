@@ -180,7 +180,7 @@ fn point_of(f: &FlowRecord, t_micros: i64) -> (Counters, i64) {
 #[derive(Debug, Default)]
 pub struct SeriesDelta {
     /// (series, 5-minute bucket start) → counters.
-    points: rustc_hash::FxHashMap<(SeriesKey, i64), Counters>,
+    points: foldhash::HashMap<(SeriesKey, i64), Counters>,
 }
 
 impl SeriesDelta {
@@ -219,14 +219,54 @@ impl SeriesDelta {
             .add(c);
     }
 
-    /// Every delta at every resolution: each 5-minute point also lands in its hour and day
-    /// (the same point may come more than once; the store sums them).
-    pub(super) fn each_rolled_up(&self, mut f: impl FnMut(Resolution, SeriesKey, i64, Counters)) {
-        for ((series, start), c) in &self.points {
-            for r in Resolution::ALL {
-                f(r, *series, r.bucket(*start), *c);
+}
+
+/// The series points of many batches for one transaction, summed per series and 5-minute
+/// bucket (one entry each, not one per resolution: the map stays small and in cache).
+#[derive(Default)]
+pub(super) struct SeriesSum<'a> {
+    points: foldhash::HashMap<(&'a str, SeriesKey, i64), Counters>,
+}
+
+impl<'a> SeriesSum<'a> {
+    /// Adds one batch's points for `instance`.
+    pub(super) fn add(&mut self, instance: &'a str, delta: &SeriesDelta) {
+        for (&(key, start), &c) in &delta.points {
+            self.points.entry((instance, key, start)).or_default().add(c);
+        }
+    }
+
+    /// Every point at every resolution (each 5-minute point also lands in its hour and day),
+    /// named once into one buffer, summed where keys are equal and handed to `write` in the
+    /// tables' key order — resolution, instance, name, start — so the B-trees are walked once,
+    /// in order: `write(resolution index, instance, name, start, counters)`.
+    pub(super) fn write_in_order<E>(
+        self,
+        mut write: impl FnMut(usize, &str, &str, i64, Counters) -> Result<(), E>,
+    ) -> Result<(), E> {
+        use std::fmt::Write as _;
+        let mut names = String::new();
+        let mut rows: Vec<Row<'a>> = Vec::with_capacity(self.points.len() * Resolution::ALL.len());
+        for ((instance, key, start), c) in self.points {
+            let from = names.len();
+            let _ = write!(names, "{key}");
+            let name = from..names.len();
+            for (r, res) in Resolution::ALL.iter().enumerate() {
+                rows.push((r, instance, name.clone(), res.bucket(start), c));
             }
         }
+        type Row<'a> = (usize, &'a str, std::ops::Range<usize>, i64, Counters);
+        let order = |a: &Row<'a>| (a.0, a.1, &names[a.2.clone()], a.3);
+        rows.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+        let mut rows = rows.into_iter().peekable();
+        while let Some(row) = rows.next() {
+            let mut c = row.4;
+            while let Some(next) = rows.next_if(|n| order(n) == order(&row)) {
+                c.add(next.4);
+            }
+            write(row.0, row.1, &names[row.2.clone()], row.3, c)?;
+        }
+        Ok(())
     }
 }
 
