@@ -239,32 +239,35 @@ impl<'a> SeriesSum<'a> {
     /// Every point at every resolution (each 5-minute point also lands in its hour and day),
     /// named once into one buffer, summed where keys are equal and handed to `write` in the
     /// tables' key order — resolution, instance, name, start — so the B-trees are walked once,
-    /// in order: `write(resolution index, instance, name, start, counters)`.
+    /// in order: `write(resolution index, instance, name, start, counters)`. The points are
+    /// sorted once: a bucket's start rises with the point's, so the order holds for every
+    /// resolution and equal keys are neighbours.
     pub(super) fn write_in_order<E>(
         self,
         mut write: impl FnMut(usize, &str, &str, i64, Counters) -> Result<(), E>,
     ) -> Result<(), E> {
         use std::fmt::Write as _;
+        type Row<'a> = (&'a str, std::ops::Range<usize>, i64, Counters);
         let mut names = String::new();
-        let mut rows: Vec<Row<'a>> = Vec::with_capacity(self.points.len() * Resolution::ALL.len());
+        let mut rows: Vec<Row<'a>> = Vec::with_capacity(self.points.len());
         for ((instance, key, start), c) in self.points {
             let from = names.len();
             let _ = write!(names, "{key}");
-            let name = from..names.len();
-            for (r, res) in Resolution::ALL.iter().enumerate() {
-                rows.push((r, instance, name.clone(), res.bucket(start), c));
-            }
+            rows.push((instance, from..names.len(), start, c));
         }
-        type Row<'a> = (usize, &'a str, std::ops::Range<usize>, i64, Counters);
-        let order = |a: &Row<'a>| (a.0, a.1, &names[a.2.clone()], a.3);
-        rows.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
-        let mut rows = rows.into_iter().peekable();
-        while let Some(row) = rows.next() {
-            let mut c = row.4;
-            while let Some(next) = rows.next_if(|n| order(n) == order(&row)) {
-                c.add(next.4);
+        let name = |row: &Row<'a>| &names[row.1.clone()];
+        rows.sort_unstable_by(|a, b| (a.0, name(a), a.2).cmp(&(b.0, name(b), b.2)));
+        for (r, res) in Resolution::ALL.iter().enumerate() {
+            let key = |row: &Row<'a>| (row.0, name(row), res.bucket(row.2));
+            let mut rows = rows.iter().peekable();
+            while let Some(row) = rows.next() {
+                let mut c = row.3;
+                while let Some(next) = rows.next_if(|n| key(n) == key(row)) {
+                    c.add(next.3);
+                }
+                let (instance, name, start) = key(row);
+                write(r, instance, name, start, c)?;
             }
-            write(row.0, row.1, &names[row.2.clone()], row.3, c)?;
         }
         Ok(())
     }
@@ -285,6 +288,44 @@ mod tests {
         assert_eq!(
             SeriesKey::L7(Name(interned)).to_string(),
             SeriesKey::L7(Name(copy)).to_string()
+        );
+    }
+
+    #[test]
+    fn a_transaction_writes_each_point_once_per_resolution_in_key_order() {
+        let c = |bytes| Counters { bytes, packets: 1 };
+        let mut one = SeriesDelta::default();
+        let mut two = SeriesDelta::default();
+        // 10:55 and 11:00 on 2024-03-10 (UTC), for two series, in two batches.
+        let (t1055, t1100) = (1_710_068_100, 1_710_068_400);
+        one.points.insert((SeriesKey::Total, t1100), c(1));
+        one.points.insert((SeriesKey::Total, t1055), c(2));
+        two.points.insert((SeriesKey::Total, t1100), c(4));
+        two.points.insert((SeriesKey::L7(Name("DNS")), t1055), c(8));
+        let mut sum = SeriesSum::default();
+        sum.add("a", &one);
+        sum.add("a", &two);
+        let mut rows = Vec::new();
+        sum.write_in_order(|r, i, name, start, c| {
+            rows.push((r, i.to_string(), name.to_string(), start, c.bytes, c.packets));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let row = |r, name: &str, start, bytes, packets| {
+            (r, "a".to_string(), name.to_string(), start, bytes, packets)
+        };
+        assert_eq!(
+            rows,
+            [
+                row(0, "l7:DNS", t1055, 8, 1),
+                row(0, "total", t1055, 2, 1),
+                row(0, "total", t1100, 5, 2),
+                row(1, "l7:DNS", 1_710_064_800, 8, 1),
+                row(1, "total", 1_710_064_800, 2, 1),
+                row(1, "total", 1_710_068_400, 5, 2),
+                row(2, "l7:DNS", 1_710_028_800, 8, 1),
+                row(2, "total", 1_710_028_800, 7, 3),
+            ]
         );
     }
 
