@@ -185,9 +185,18 @@ fn main() {
         }
     });
     let secs = started.elapsed().as_secs_f64();
+    // The collector's peak resident memory (taskset execs it: same process).
+    let peak = std::fs::read_to_string(format!("/proc/{}/status", collector.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
     flowmesh_testkit::process::terminate(&mut collector);
     println!(
-        "  drained in {secs:.2} s: {:.0} flows/s{}",
+        "  drained in {secs:.2} s: {:.0} flows/s, peak RSS {peak}{}",
         flows as f64 / secs,
         if pinned {
             " (collector pinned to one core)"

@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// The most batches one fetch (one group commit) takes, and their most bytes. A group's host
+/// series are written once whatever its size, so while a backlog is drained larger groups are
+/// faster (measured on one core, 1M flows over 62,500 hosts: 256 → 437k flows/s at 206 MB peak,
+/// 512 → 558–573k at 318 MB, 1024 → 630k at 566 MB); a collector that keeps up gets smaller
+/// fetches anyway. The byte bound keeps memory in check when a sensor sends large batches.
+const GROUP_MESSAGES: usize = 512;
+const GROUP_BYTES: usize = 32 << 20;
+
 /// How often the store drops what is past its retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -72,7 +80,8 @@ pub(super) async fn consume(
     while !stop.load(Ordering::Relaxed) {
         let mut batch = match consumer
             .fetch()
-            .max_messages(256)
+            .max_messages(GROUP_MESSAGES)
+            .max_bytes(GROUP_BYTES)
             .expires(Duration::from_secs(1))
             .messages()
             .await

@@ -218,7 +218,6 @@ impl SeriesDelta {
             .or_default()
             .add(c);
     }
-
 }
 
 /// The series points of many batches for one transaction, summed per series and 5-minute
@@ -232,7 +231,10 @@ impl<'a> SeriesSum<'a> {
     /// Adds one batch's points for `instance`.
     pub(super) fn add(&mut self, instance: &'a str, delta: &SeriesDelta) {
         for (&(key, start), &c) in &delta.points {
-            self.points.entry((instance, key, start)).or_default().add(c);
+            self.points
+                .entry((instance, key, start))
+                .or_default()
+                .add(c);
         }
     }
 
@@ -307,7 +309,14 @@ mod tests {
         sum.add("a", &two);
         let mut rows = Vec::new();
         sum.write_in_order(|r, i, name, start, c| {
-            rows.push((r, i.to_string(), name.to_string(), start, c.bytes, c.packets));
+            rows.push((
+                r,
+                i.to_string(),
+                name.to_string(),
+                start,
+                c.bytes,
+                c.packets,
+            ));
             Ok::<_, ()>(())
         })
         .unwrap();
