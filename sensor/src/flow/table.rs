@@ -428,7 +428,10 @@ impl FlowTable {
             flow.first_seen = ts;
         }
         let (src_mac, dst_mac) = (p.src_mac.unwrap_or([0; 6]), p.dst_mac.unwrap_or([0; 6]));
-        let new_packet = u64::from(!p.continues_datagram);
+        // A later fragment is no new packet, unless its flow has none yet (the first
+        // fragment's flow was emitted meanwhile): a flow never has bytes without packets.
+        let new_packet =
+            u64::from(!p.continues_datagram || flow.c2s_packets + flow.s2c_packets == 0);
         if from_client {
             flow.c2s_packets += new_packet;
             flow.c2s_bytes += u64::from(wire_len);
