@@ -70,12 +70,12 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
     };
     let (_, summary) = compare(&corpus, &tool);
     assert!(field(&summary, "flow_recall") >= 99.5, "{summary}");
-    assert!(field(&summary, "l7_agreement") >= 99.3, "{summary}");
+    assert!(field(&summary, "l7_agreement") >= 99.5, "{summary}");
     assert!(field(&summary, "packet_match") >= 99.8, "{summary}");
 }
 
 /// The 223 further regression captures of nDPI (`ndpi-more`): floors at issue 17's goals
-/// (today 99.7% / 90.7% / 99.3%), so detection only moves forward.
+/// and today's L7 figure (99.7% / 91.2% / 99.3%), so detection only moves forward.
 #[test]
 fn accuracy_against_ndpi_on_more_of_its_captures() {
     let Some((corpus, tool)) = corpus_named("ndpi-more") else {
@@ -87,7 +87,7 @@ fn accuracy_against_ndpi_on_more_of_its_captures() {
     };
     let (_, summary) = compare(&corpus, &tool);
     assert!(field(&summary, "flow_recall") >= 99.5, "{summary}");
-    assert!(field(&summary, "l7_agreement") >= 90.5, "{summary}");
+    assert!(field(&summary, "l7_agreement") >= 91.0, "{summary}");
     assert!(field(&summary, "packet_match") >= 99.0, "{summary}");
 }
 

@@ -27,6 +27,7 @@ mod quic;
 mod quic_initial;
 mod radius;
 mod rdp;
+mod rtp;
 mod signatures;
 mod sip;
 mod slp;
@@ -225,6 +226,8 @@ const DISSECTORS: &[fn(&PacketView<'_>) -> Verdict] = &[
     whatsapp::detect,
     wireguard::detect,
     zoom::detect,
+    // After every protocol a first datagram names: RTP needs a second one to be sure.
+    rtp::detect,
     // Last: its uTP heuristic is the loosest.
     bittorrent::detect,
 ];
