@@ -51,26 +51,55 @@ pub(super) fn mongodb(p: &[u8], from_client: bool) -> bool {
         && (!from_client || matches!(u32_le(p, 8), Some(0 | u32::MAX)))
 }
 
-/// MQTT CONNECT: fixed header 0x10, remaining length, protocol name MQTT (or v3.1's MQIsdp)
-/// and level 3, 4 or 5.
+/// MQTT: a control packet whose fixed header's remaining length (a varint) covers the rest of
+/// the segment exactly, and either the client's CONNECT (protocol name MQTT, level 4 or 5, or
+/// v3.1's MQIsdp, level 3) or — met mid-session, from either side — a PUBLISH (QoS 0–2) whose
+/// topic is at least 3 printable characters without the wildcards a topic filter may hold, then
+/// a packet id other than 0 when the QoS asks for one.
 pub(super) fn mqtt(p: &[u8], from_client: bool) -> bool {
-    if !from_client || p.first() != Some(&0x10) {
+    let Some((&first, body)) = mqtt_packet(p) else {
         return false;
+    };
+    match first {
+        0x10 => {
+            from_client
+                && (body.starts_with(b"\x00\x04MQTT") && matches!(body.get(6), Some(4 | 5))
+                    || body.starts_with(b"\x00\x06MQIsdp") && body.get(8) == Some(&3))
+        }
+        0x30..=0x3d if (first >> 1) & 3 != 3 => {
+            let qos = (first >> 1) & 3;
+            let Some(len) = u16_at(body, 0).map(usize::from) else {
+                return false;
+            };
+            let topic = body.get(2..2 + len).unwrap_or_default();
+            let id = u16_at(body, 2 + len);
+            len >= 3
+                && topic.len() == len
+                && topic
+                    .iter()
+                    .all(|&c| (0x20..0x7f).contains(&c) && c != b'+' && c != b'#')
+                && (qos == 0 || id.is_some_and(|id| id != 0))
+        }
+        _ => false,
     }
-    let mut at = 1;
-    let mut remaining = 0usize;
-    for shift in 0..4 {
-        let Some(&b) = p.get(at) else { return false };
-        remaining |= usize::from(b & 0x7f) << (7 * shift);
+}
+
+/// An MQTT control packet filling `p`: its first byte and the body its remaining length covers.
+fn mqtt_packet(p: &[u8]) -> Option<(&u8, &[u8])> {
+    let first = p.first()?;
+    let (mut remaining, mut at) = (0usize, 1);
+    loop {
+        let b = *p.get(at)?;
+        remaining |= usize::from(b & 0x7f) << (7 * (at - 1));
         at += 1;
         if b & 0x80 == 0 {
             break;
         }
+        if at > 4 {
+            return None; // at most four length bytes
+        }
     }
-    let v = &p[at.min(p.len())..];
-    remaining + at == p.len()
-        && (v.starts_with(b"\x00\x04MQTT") && matches!(v.get(6), Some(4 | 5))
-            || v.starts_with(b"\x00\x06MQIsdp") && v.get(8) == Some(&3))
+    (remaining + at == p.len()).then(|| (first, &p[at..]))
 }
 
 /// RTSP: a request line naming an rtsp:// URL and RTSP/1.0 or 2.0, or a response.

@@ -290,3 +290,32 @@ fn port_bound_signatures_need_their_port() {
         }
     }
 }
+
+#[test]
+fn an_mqtt_publish_met_mid_session_is_mqtt_from_either_side() {
+    // PUBLISH QoS 1, topic "Bus17Cmd", packet id 5, a JSON payload.
+    let mut publish = vec![0x32, 0];
+    publish.extend_from_slice(b"\x00\x08Bus17Cmd\x00\x05{\"messageType\":\"UPDATE\"}");
+    publish[1] = (publish.len() - 2) as u8;
+    for from_client in [true, false] {
+        let mut v = crate::dissect::tests::tcp(&publish, 53522, 17501);
+        v.from_client = from_client;
+        assert_eq!(detect(&v), Verdict::Match(L7::MQTT, None));
+    }
+    // A wildcard topic (a filter, never published to), a length one short, QoS 3, packet id 0.
+    let mut wildcard = publish.clone();
+    wildcard[5] = b'#';
+    let mut short = publish.clone();
+    short[1] -= 1;
+    let mut qos3 = publish.clone();
+    qos3[0] = 0x36;
+    let mut no_id = publish.clone();
+    no_id[13] = 0;
+    for p in [wildcard, short, qos3, no_id] {
+        assert_ne!(
+            detect(&crate::dissect::tests::tcp(&p, 53522, 17501)),
+            Verdict::Match(L7::MQTT, None),
+            "{p:?}"
+        );
+    }
+}
