@@ -54,4 +54,5 @@ l7_names! {
     CAPWAP => "CAPWAP", LISP => "LISP", RX => "RX", Kerberos => "Kerberos", LDAP => "LDAP",
     SMBv23 => "SMBv23", DCERPC => "DCERPC", RTCP => "RTCP", EGP => "EGP", IP_in_IP => "IP_in_IP",
     IP_PIM => "IP_PIM", PGM => "PGM", SCTP => "SCTP", SOMEIP => "SOMEIP",
+    TeamSpeak => "TeamSpeak",
 }

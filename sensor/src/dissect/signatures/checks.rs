@@ -102,6 +102,12 @@ fn mqtt_packet(p: &[u8]) -> Option<(&u8, &[u8])> {
     (remaining + at == p.len()).then(|| (first, &p[at..]))
 }
 
+/// TeamSpeak 3: the client's first datagram, its MAC field the literal `TS3INIT1`, then packet
+/// id and client id, and the INIT1 packet type (8) in the flags byte.
+pub(super) fn teamspeak(p: &[u8], from_client: bool) -> bool {
+    from_client && p.len() >= 13 && p.starts_with(b"TS3INIT1") && p[12] & 0x0f == 8
+}
+
 /// RTSP: a request line naming an rtsp:// URL and RTSP/1.0 or 2.0, or a response.
 pub(super) fn rtsp(p: &[u8], _: bool) -> bool {
     if p.starts_with(b"RTSP/1.0 ") || p.starts_with(b"RTSP/2.0 ") {

@@ -332,6 +332,12 @@ const SIGNATURES: &[Signature] = &[
         check: rtcp,
     },
     Signature {
+        l7: L7::TeamSpeak,
+        on: On::Udp,
+        ports: &[],
+        check: teamspeak,
+    },
+    Signature {
         l7: L7::SOMEIP,
         on: On::Both,
         ports: &[],

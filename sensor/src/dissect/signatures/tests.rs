@@ -178,6 +178,11 @@ fn examples() -> Vec<(L7, bool, u16, Vec<u8>)> {
         }),
         (L7::WSD, true, 3702, b"<?xml version=\"1.0\"?><s:Envelope xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\">".to_vec()),
         (L7::TeamViewer, true, 5938, vec![0x17, 0x24, 0x0a, 0, 0, 0]),
+        (L7::TeamSpeak, true, 9987, {
+            let mut p = b"TS3INIT1\x00\x65\x00\x00\x88".to_vec();
+            p.extend_from_slice(&[0x0d, 0xd0, 0x57, 0x66, 0, 0x5f, 0x59, 0x16]);
+            p
+        }),
         (L7::SOMEIP, true, 30490, {
             // A service-discovery notification: message id, length 16, request id, protocol
             // version 1, interface version 1, notification, E_OK, then 8 bytes of entries.
@@ -241,6 +246,7 @@ fn a_changed_length_or_magic_is_refused() {
                 | L7::Munin
                 | L7::WSD
                 | L7::TuyaLP
+                | L7::TeamSpeak
                 | L7::VNC
                 | L7::RTSP
                 | L7::NAT_PMP
