@@ -148,31 +148,18 @@ fn worker<T: Send>(
                 }
                 Item::Tick(ts) => {
                     table.tick(*ts, out!());
+                    // Each watermark as it is reached (a batch may cross several boundaries),
+                    // after the records it covers.
+                    if table.watermark() != mark
+                        && !report(&io, &mut items, &mut flows, &mut mark, table.watermark())
+                    {
+                        return;
+                    }
                 }
             }
         }
-        if flows > 0 {
-            let records = Out::Records {
-                items: std::mem::take(&mut items),
-                flows: std::mem::take(&mut flows),
-            };
-            if io.output.send(records).is_err() {
-                return;
-            }
-        }
-        if table.watermark() != mark {
-            mark = table.watermark();
-            if let Some(m) = mark
-                && io
-                    .output
-                    .send(Out::Mark {
-                        worker: io.id,
-                        mark: m,
-                    })
-                    .is_err()
-            {
-                return;
-            }
+        if !report(&io, &mut items, &mut flows, &mut mark, table.watermark()) {
+            return;
         }
         batch.buf.clear();
         batch.items.clear();
@@ -184,6 +171,41 @@ fn worker<T: Send>(
         evictions: table.stats.evictions,
         updates: table.stats.updates,
     });
+}
+
+/// Hands on the records a worker emitted so far, then its table's watermark `now` if it moved:
+/// every record a watermark covers goes before it. `false` when the reader is gone.
+fn report<T>(
+    io: &WorkerIo<T>,
+    items: &mut Vec<T>,
+    flows: &mut u64,
+    mark: &mut Option<i64>,
+    now: Option<i64>,
+) -> bool {
+    if *flows > 0 {
+        let records = Out::Records {
+            items: std::mem::take(items),
+            flows: std::mem::take(flows),
+        };
+        if io.output.send(records).is_err() {
+            return false;
+        }
+    }
+    if now != *mark {
+        *mark = now;
+        if let Some(m) = now
+            && io
+                .output
+                .send(Out::Mark {
+                    worker: io.id,
+                    mark: m,
+                })
+                .is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends `batch` to a worker; while its queue is full, what the workers emitted is taken
