@@ -111,6 +111,10 @@ pub enum Verdict {
     /// Probably this protocol, but the deciding bytes are in a later client packet: keep this
     /// one and inspect it joined with the next.
     NeedMore,
+    /// As [`Verdict::NeedMore`], but only this packet's first `n` bytes matter to the next
+    /// inspection, so only they are kept: a flood of first packets that merely look like the
+    /// protocol holds a few bytes per flow, not a payload each.
+    NeedMoreOf(usize),
     /// Certainly this protocol, but its names are in a later client packet: classify now, keep
     /// this one and inspect it joined with the next.
     Partial(L7),
@@ -263,19 +267,24 @@ pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
             ..*v
         },
     };
-    let mut need_more = false;
+    // How much of this payload a dissector asked to keep for the next client packet.
+    let mut keep = 0usize;
     for d in DISSECTORS {
         let (l7, names) = match d(&view) {
             Verdict::Match(l7, sni) => (l7, Hello { sni, alpn: None }),
             Verdict::Hello(l7, hello) => (l7, hello),
             Verdict::NeedMore => {
-                need_more = true;
+                keep = usize::MAX;
+                continue;
+            }
+            Verdict::NeedMoreOf(n) => {
+                keep = keep.max(n);
                 continue;
             }
             Verdict::Partial(l7) => {
                 if l7::can_become(dpi.l7, l7) {
                     dpi.l7 = l7;
-                    need_more = true;
+                    keep = usize::MAX;
                     break;
                 }
                 continue;
@@ -293,8 +302,9 @@ pub fn inspect(dpi: &mut Dpi, v: &PacketView<'_>) {
             return;
         }
     }
-    if need_more && v.from_client && view.payload.len() < MAX_PENDING {
-        dpi.pending = Some(Box::new(view.payload.to_vec()));
+    if keep > 0 && v.from_client && view.payload.len() < MAX_PENDING {
+        let kept = &view.payload[..view.payload.len().min(keep)];
+        dpi.pending = Some(Box::new(kept.to_vec()));
     } else if joined.is_some() {
         dpi.pending = None;
     }

@@ -1,10 +1,14 @@
 //! RTP (RFC 3550) over UDP. One header is little evidence — version 2 is two bits, a media
 //! payload type a few more — so the first packet that has one only asks for the next client
-//! packet (`NeedMore`: `inspect` joins the two payloads), and the stream is RTP when a header
-//! of the same stream follows it: the same SSRC (32 bits), a sequence number a little higher
+//! packet (`NeedMoreOf` its 12-byte fixed header: `inspect` joins that header and the next
+//! payload), and the stream is RTP when a header of the same stream follows it: the same SSRC (32 bits), a sequence number a little higher
 //! and a timestamp not earlier. Well-known ports are left out: media uses dynamic ones.
 
 use super::{L7, PacketView, Verdict, u16_at, u32_at};
+
+/// The fixed header: all of the first packet the next inspection needs (sequence, timestamp,
+/// SSRC); a later header is looked for after it.
+const FIXED_HEADER: usize = 12;
 
 /// How far the sequence number may move between two packets of the stream we see (losses,
 /// packets the capture missed).
@@ -35,7 +39,7 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     };
     // A later packet of the same stream, joined after this one: its SSRC eight bytes into its
     // header, which starts after this packet's header at least.
-    let same_stream = (12..p.len().saturating_sub(11)).any(|at| {
+    let same_stream = (FIXED_HEADER..p.len().saturating_sub(11)).any(|at| {
         p[at + 8..at + 12] == ssrc.to_be_bytes()
             && header(&p[at..]).is_some_and(|(s, t, _)| {
                 s.wrapping_sub(seq).wrapping_sub(1) < MAX_SEQ_STEP && t.wrapping_sub(ts) < 1 << 31
@@ -44,7 +48,7 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
     if same_stream {
         Verdict::Match(L7::RTP, None)
     } else if v.from_client {
-        Verdict::NeedMore
+        Verdict::NeedMoreOf(FIXED_HEADER)
     } else {
         Verdict::No
     }
@@ -67,7 +71,10 @@ mod tests {
     #[test]
     fn two_packets_of_one_stream_are_rtp_and_one_is_not_yet() {
         let first = packet(7000, 160_000, 0x1234_5678);
-        assert_eq!(detect(&udp(&first, 30000, 40000)), Verdict::NeedMore);
+        assert_eq!(
+            detect(&udp(&first, 30000, 40000)),
+            Verdict::NeedMoreOf(FIXED_HEADER)
+        );
         let joined = [first.clone(), packet(7001, 160_160, 0x1234_5678)].concat();
         assert_eq!(
             detect(&udp(&joined, 30000, 40000)),
@@ -79,6 +86,16 @@ mod tests {
             detect(&udp(&wrap, 30000, 40000)),
             Verdict::Match(L7::RTP, None)
         );
+    }
+
+    #[test]
+    fn a_flow_keeps_only_the_first_header_while_it_waits_and_is_rtp_after_the_second_packet() {
+        let mut dpi = crate::dissect::Dpi::default();
+        crate::dissect::inspect(&mut dpi, &udp(&packet(7000, 160_000, 77), 30000, 40000));
+        assert_eq!(dpi.pending.as_ref().map(|p| p.len()), Some(FIXED_HEADER));
+        assert_eq!(dpi.l7(), L7::Unknown);
+        crate::dissect::inspect(&mut dpi, &udp(&packet(7001, 160_160, 77), 30000, 40000));
+        assert_eq!((dpi.l7(), dpi.pending.is_none()), (L7::RTP, true));
     }
 
     #[test]
