@@ -10,27 +10,26 @@ mod remote;
 mod replays;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use flowmesh_link::async_nats::jetstream;
 use flowmesh_link::connect::{BrokerConfig, connect};
 use flowmesh_link::streams;
 use flowmesh_testkit::process::wait_for;
-use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser, die_with_parent};
+use flowmesh_testkit::{Cluster, Collector, Sensor, TestUser};
 use support::broker_toml;
 use tokio::time::Instant;
 
 const START: Duration = Duration::from_secs(90);
 
+/// Runs a `flowmesh` command to its end (the harness's `cli`).
 fn flowmesh(args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
-    die_with_parent(&mut cmd).args(args).output().unwrap()
+    support::cli(args)
 }
 
+/// Its standard output, once it succeeded.
 fn ok(o: std::process::Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    support::stdout_of(&o)
 }
 
 /// `instance`'s `[broker]` pointed at one node only, with its credentials at `creds`.
@@ -48,14 +47,9 @@ fn one_node(
     b
 }
 
+/// Starts `flowmesh` with `args`, its stderr to `log`; it dies with the test.
 fn spawn(args: &[&str], log: &Path) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
-    die_with_parent(&mut cmd)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+    support::spawn_logged(Path::new(env!("CARGO_BIN_EXE_flowmesh")), args, log)
 }
 
 fn terminate(child: &mut std::process::Child) {
