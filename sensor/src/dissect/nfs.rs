@@ -51,8 +51,10 @@ fn is_reply(r: &[u8]) -> bool {
     match word(2) {
         Some(0) => {
             let (flavor, len) = (word(3).unwrap_or(u32::MAX), word(4).unwrap_or(u32::MAX));
-            let status_at = 20 + len.div_ceil(4) as usize * 4;
-            flavor <= 6 && len <= 400 && u32_at(r, status_at).is_some_and(|s| s <= 5)
+            // The status follows the verifier's body, padded to 4 bytes (bounded first).
+            flavor <= 6
+                && len <= 400
+                && u32_at(r, 20 + len.div_ceil(4) as usize * 4).is_some_and(|s| s <= 5)
         }
         Some(1) => matches!(word(3), Some(0 | 1)),
         _ => false,
