@@ -141,8 +141,13 @@ fn two_sensors_and_a_collector_restart_store_the_alerts_and_series_the_packets_i
         assert_eq!(
             got,
             want,
-            "{instance}; collector log:\n{}",
-            p.log("collector-1")
+            "{instance}; collector log:\n{}\n{instance}'s log:\n{}",
+            p.log("collector-1"),
+            p.log(if instance == "sensor-1" {
+                "sensor"
+            } else {
+                instance
+            })
         );
         let points: BTreeMap<i64, u64> = store
             .points(

@@ -33,7 +33,9 @@ struct RuleState {
     rule: TrafficRule,
     /// The rule counts every flow (`metric = "total"`): decided once, not per flow.
     total: bool,
-    /// Start and end of the earliest period not judged yet, once time has begun.
+    /// Start and end of the earliest period not judged yet, once time has begun: at the first
+    /// watermark, not at the first record (a sensor's flow workers hand on records of a later
+    /// period before another worker's records of an earlier one; the watermark waits for all).
     open: Option<(i64, i64)>,
     /// Bytes per series of each period not judged yet, by period start: records come in any
     /// order (flows end late, batches and outboxes arrive late), each counts in its own period.
@@ -204,9 +206,12 @@ impl TrafficRules {
     /// see them).
     pub fn advance(&mut self, watermark: i64, out: &mut impl FnMut(Breach)) {
         for (i, st) in self.rules.iter_mut().enumerate() {
-            let Some((mut start, mut end)) = st.open else {
-                continue;
-            };
+            let (mut start, mut end) = st.open.unwrap_or_else(|| {
+                // Time begins: at the earliest period counted, or the watermark's.
+                let first = self.calendar.start(st.rule.frequency, watermark);
+                let first = st.pending.keys().next().map_or(first, |&p| p.min(first));
+                (first, self.calendar.end(st.rule.frequency, first))
+            });
             let mut empty_run = 0;
             while watermark >= end && end > start {
                 let current = st.pending.remove(&start).unwrap_or_default();
@@ -291,10 +296,7 @@ impl TrafficRules {
                 continue;
             }
             let start = self.calendar.start(r.frequency, t);
-            let (open_start, _) = *st
-                .open
-                .get_or_insert_with(|| (start, self.calendar.end(r.frequency, start)));
-            if start < open_start {
+            if st.open.is_some_and(|(open_start, _)| start < open_start) {
                 // Its period was judged already: the timeseries count it, the rule cannot.
                 self.late += 1;
                 continue;
@@ -417,6 +419,36 @@ mod tests {
         let before = breaches.len();
         r.advance(i64::MAX, &mut |b| breaches.push(b));
         assert_eq!(breaches.len(), before);
+    }
+
+    #[test]
+    fn records_of_a_later_period_first_do_not_make_an_earlier_one_late() {
+        // Two flow workers: one hands on its record of the second period before the other's
+        // record of the first; the watermark comes after both.
+        let mut r = rules(
+            "[[traffic_rule]]\ntarget = \"host:192.168.1.20\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"50B\"\n",
+        );
+        let t0 = 1_774_737_600_000_000;
+        let mut breaches = Vec::new();
+        r.advance(t0, &mut |b| breaches.push(b));
+        r.add(&record(t0 + 300_000_000), t0 + 300_000_000, &mut |_| false);
+        r.add(&record(t0 + 1), t0 + 1, &mut |_| false);
+        r.advance(t0 + 600_000_000, &mut |b| breaches.push(b));
+        let starts: Vec<_> = breaches.iter().map(|b| b.period_start).collect();
+        assert_eq!(starts, [t0, t0 + 300_000_000]);
+        assert_eq!(r.late(), 0);
+        // Behind a watermark a record is late: its period was judged.
+        r.add(&record(t0 + 2), t0 + 2, &mut |_| false);
+        assert_eq!(r.late(), 1);
+        // Before any watermark, the earliest record decides where judging starts.
+        let mut r2 = rules(
+            "[[traffic_rule]]\ntarget = \"host:192.168.1.20\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"50B\"\n",
+        );
+        r2.add(&record(t0 + 300_000_000), t0 + 300_000_000, &mut |_| false);
+        r2.add(&record(t0), t0, &mut |_| false);
+        let mut b2 = Vec::new();
+        r2.advance(t0 + 600_000_000, &mut |b| b2.push(b));
+        assert_eq!(b2.len(), 2);
     }
 
     #[test]
