@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod device_apps;
 pub mod devices;
 pub mod host_policy;
+pub mod order;
 pub mod profiles;
 pub mod traffic_rules;
 
@@ -27,6 +28,8 @@ pub struct Engine {
     /// The watched profiles a flow matched (kept to reuse its allocation).
     tags: Vec<&'static str>,
     traffic: traffic_rules::TrafficRules,
+    /// The instance's batches as they come: a watermark counts once the batches before it did.
+    order: order::BatchOrder,
     instance: String,
     now: i64,
     /// MACs already reported for ARP outside the ACL (once each).
@@ -94,6 +97,7 @@ impl Engine {
                 &policy.pools,
                 calendar::Calendar::new(policy.timezone.as_deref()),
             ),
+            order: order::BatchOrder::default(),
             instance: instance.to_string(),
             now: i64::MIN,
             arp_reported: Default::default(),
@@ -106,6 +110,8 @@ impl Engine {
     pub fn reconfigure(&mut self, old: &Policy, new: &Policy) {
         let mut fresh = Engine::new(new, &self.instance);
         fresh.now = self.now;
+        // The batch order is the sensor's, whatever the policy.
+        std::mem::swap(&mut fresh.order, &mut self.order);
         if old.devices == new.devices {
             std::mem::swap(&mut fresh.devices, &mut self.devices);
         }
@@ -285,14 +291,66 @@ impl Engine {
         self.now
     }
 
-    /// The traffic rules' counts not judged yet, to keep with a batch (empty without rules).
-    pub fn snapshot(&self) -> Option<Vec<u8>> {
-        (!self.traffic.is_empty()).then(|| self.traffic.snapshot())
+    /// Batch `sequence` of the instance's run `boot` (hex) came at wall time `now` (µs) with
+    /// `watermark`: it counts (see [`Engine::watermark`]) once every earlier batch of the run
+    /// has come, with those held behind it (see [`order`]).
+    pub fn batch_watermark(
+        &mut self,
+        (boot, sequence): (&str, u64),
+        watermark: i64,
+        now: i64,
+        out: &mut impl FnMut(Alert),
+    ) {
+        if let Some(w) = self.order.arrive(boot, sequence, watermark, now) {
+            self.watermark(w, out);
+        }
     }
 
-    /// Takes back a [`Engine::snapshot`] (rules edited since start afresh).
+    /// Whether a watermark waits for a batch that has not come (redelivered later).
+    pub fn is_waiting(&self) -> bool {
+        self.order.is_waiting()
+    }
+
+    /// Gives up on batches missing since more than `wait` µs before `now`: the watermarks
+    /// held behind them count. Returns what was given up.
+    pub fn give_up_missing(
+        &mut self,
+        now: i64,
+        wait: i64,
+        out: &mut impl FnMut(Alert),
+    ) -> Vec<order::GivenUp> {
+        let mut gone = Vec::new();
+        if let Some(w) = self.order.give_up(now, wait, &mut |g| gone.push(g)) {
+            self.watermark(w, out);
+        }
+        gone
+    }
+
+    /// The traffic rules' counts not judged yet and the batch order, to keep with a batch
+    /// (nothing without rules: then no period is judged).
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        if self.traffic.is_empty() {
+            return None;
+        }
+        let rules = self.traffic.snapshot();
+        let order = serde_json::to_vec(&self.order).unwrap_or_default();
+        let mut out = Vec::with_capacity(rules.len() + order.len() + 20);
+        out.extend_from_slice(b"{\"rules\":");
+        out.extend_from_slice(&rules);
+        out.extend_from_slice(b",\"order\":");
+        out.extend_from_slice(&order);
+        out.push(b'}');
+        Some(out)
+    }
+
+    /// Takes back a [`Engine::snapshot`] (rules edited since start afresh). Returns how many
+    /// rules got their counts back.
     pub fn restore(&mut self, snapshot: &[u8]) -> usize {
-        self.traffic.restore(snapshot)
+        let Some((rules, order)) = order::Saved::read(snapshot) else {
+            return 0;
+        };
+        self.order = order;
+        self.traffic.restore(&rules)
     }
 
     /// Hands the name of every traffic profile `f` belongs to to `out` (ntopng's profile badges

@@ -340,14 +340,19 @@ impl Collector {
                 }
             }
             // Every packet before the batch's watermark is in: periods ending by then are
-            // judged now, and their alerts stored with this batch.
+            // judged now (once the sensor's earlier batches are in too), and their alerts
+            // stored with this batch.
             if watermark > 0 {
-                engine.watermark(watermark, &mut |a| alerts.push(a));
+                let boot = hex::encode(&batch.boot_id);
+                engine.batch_watermark((&boot, batch.sequence), watermark, now, &mut |a| {
+                    alerts.push(a)
+                });
             }
         }
         if bad > 0 {
             tracing::warn!(%batch_id, bad, "flows with impossible fields skipped");
         }
+        tracing::debug!(%batch_id, flows = flow_count, watermark = batch.watermark_us, alerts = alerts.len(), "batch judged");
         Ok(Some(Prepared {
             batch_id,
             instance: batch.instance,
@@ -479,9 +484,19 @@ impl Collector {
         let mut alerts = Vec::new();
         {
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+            let wait = super::consume::MISSING_WAIT.as_micros() as i64;
             for (instance, e) in engines.iter_mut() {
                 e.devices_at(now, &mut |a| alerts.push(a));
-                if silent.contains_key(instance) {
+                let gone = e.give_up_missing(now, wait, &mut |a| alerts.push(a));
+                if !gone.is_empty() {
+                    tracing::warn!(
+                        %instance,
+                        missing = ?crate::checks::order::describe(&gone),
+                        "batches of this instance never came (dropped from its full outbox, or refused): its traffic-rule periods are judged without them"
+                    );
+                }
+                // A batch still to come (redelivered) may hold records of those periods.
+                if silent.contains_key(instance) && !e.is_waiting() {
                     let last = e.event_time();
                     e.watermark(last, &mut |a| alerts.push(a));
                 }

@@ -10,6 +10,13 @@ use super::*;
 const GROUP_MESSAGES: usize = 512;
 const GROUP_BYTES: usize = 32 << 20;
 
+/// How long a delivered batch may stay unacknowledged before JetStream delivers it again.
+pub(super) const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How long a watermark waits for an earlier batch of its sensor that has not come: a batch
+/// delivered to a collector that died comes again after [`ACK_WAIT`]; one that waited twice as
+/// long is taken as lost (dropped from a full outbox, or refused) and the rules go on.
+pub(super) const MISSING_WAIT: Duration = Duration::from_secs(2 * ACK_WAIT.as_secs());
+
 /// How often the store drops what is past its retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -38,7 +45,7 @@ pub(super) async fn durable_consumer(
         durable_name: Some(durable.clone()),
         filter_subjects: filters,
         ack_policy: consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
+        ack_wait: ACK_WAIT,
         max_ack_pending: 10_000,
         ..Default::default()
     };

@@ -1,0 +1,198 @@
+//! A sensor's watermarks in the order it sent them. JetStream delivers a stream in order
+//! except for redeliveries: a batch handed to a collector that died before acknowledging it
+//! (or to a pull request the dead one left open) comes again only after the ack wait, behind
+//! later batches. A later batch's watermark would then judge periods the missing batch still
+//! has records of. So a watermark counts only once every earlier batch of the sensor's run (its
+//! boot) has come; records are counted as they come, in whatever order.
+//!
+//! A batch that never comes (dropped from a full outbox, or forged and refused) must not stop
+//! the rules for good: a gap older than the wait the caller gives is given up, and the
+//! watermarks held behind it count then.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Runs (boots) remembered per instance; an older one's gap is given up when it is forgotten.
+const MAX_BOOTS: usize = 8;
+/// Batches held behind a gap, at most (a flood of out-of-order sequence numbers gives up the gap).
+const MAX_HELD: usize = 100_000;
+
+/// Where one run of a sensor is: the next batch expected and the later ones already here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Run {
+    boot: String,
+    next: u64,
+    ahead: BTreeSet<u64>,
+}
+
+/// The batches of one instance as they come, by run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchOrder {
+    runs: Vec<Run>,
+    /// The highest watermark held back by a gap.
+    held: Option<i64>,
+    /// When (wall clock, µs) the oldest open gap was noticed.
+    gap_since: Option<i64>,
+}
+
+/// A gap given up on: which batches never came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenUp {
+    /// The run (sensor boot id, hex).
+    pub boot: String,
+    /// The first missing sequence number.
+    pub from: u64,
+    /// The sequence number the run goes on from.
+    pub to: u64,
+}
+
+impl BatchOrder {
+    /// Batch `sequence` of run `boot` came at wall time `now`, carrying `watermark`. Returns
+    /// the watermark that counts now, if any: none while an earlier batch is missing.
+    pub fn arrive(&mut self, boot: &str, sequence: u64, watermark: i64, now: i64) -> Option<i64> {
+        let i = match self.runs.iter().position(|r| r.boot == boot) {
+            Some(i) => i,
+            None => {
+                if self.runs.len() >= MAX_BOOTS {
+                    // The oldest run is forgotten; whatever it still missed will not come.
+                    self.runs.remove(0);
+                }
+                self.runs.push(Run {
+                    boot: boot.to_string(),
+                    ..Run::default()
+                });
+                self.runs.len() - 1
+            }
+        };
+        let run = &mut self.runs[i];
+        if sequence == run.next {
+            run.next += 1;
+            while run.ahead.remove(&run.next) {
+                run.next += 1;
+            }
+        } else if sequence > run.next {
+            run.ahead.insert(sequence);
+        }
+        if run.ahead.len() > MAX_HELD {
+            run.next = run.ahead.last().map_or(run.next, |l| l + 1);
+            run.ahead.clear();
+        }
+        self.held = self.held.max(Some(watermark));
+        if self.runs.iter().any(|r| !r.ahead.is_empty()) {
+            self.gap_since.get_or_insert(now);
+            return None;
+        }
+        self.gap_since = None;
+        self.held.take()
+    }
+
+    /// Whether a watermark is held behind a missing batch.
+    pub fn is_waiting(&self) -> bool {
+        self.gap_since.is_some()
+    }
+
+    /// Gives up gaps open since before `now - wait` (µs): the missing batches are skipped
+    /// (reported to `gone`), and the watermark held behind them is returned to count now.
+    pub fn give_up(&mut self, now: i64, wait: i64, gone: &mut impl FnMut(GivenUp)) -> Option<i64> {
+        let since = self.gap_since?;
+        if now.saturating_sub(since) < wait {
+            return None;
+        }
+        for run in &mut self.runs {
+            if let Some(&last) = run.ahead.last() {
+                gone(GivenUp {
+                    boot: run.boot.clone(),
+                    from: run.next,
+                    to: last + 1,
+                });
+                run.next = last + 1;
+                run.ahead.clear();
+            }
+        }
+        self.gap_since = None;
+        self.held.take()
+    }
+}
+
+/// The engine's saved state: the traffic rules' counts and the batch order. Stored with each
+/// batch (see `Engine::snapshot`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct Saved {
+    pub rules: serde_json::Value,
+    pub order: BatchOrder,
+}
+
+impl Saved {
+    /// Reads a saved state; one saved before the batch order existed is the rules alone.
+    pub fn read(bytes: &[u8]) -> Option<(Vec<u8>, BatchOrder)> {
+        if let Ok(s) = serde_json::from_slice::<Saved>(bytes) {
+            return Some((serde_json::to_vec(&s.rules).ok()?, s.order));
+        }
+        Some((bytes.to_vec(), BatchOrder::default()))
+    }
+}
+
+/// Sequence numbers missing per run, for a log line.
+pub fn describe(gone: &[GivenUp]) -> BTreeMap<String, String> {
+    gone.iter()
+        .map(|g| (g.boot.clone(), format!("{}..{}", g.from, g.to)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watermark_waits_for_every_earlier_batch_of_its_run() {
+        let mut o = BatchOrder::default();
+        assert_eq!(o.arrive("a", 0, 100, 0), Some(100));
+        // 3 and 4 before 1 and 2 (redelivered late): their watermarks wait.
+        assert_eq!(o.arrive("a", 3, 400, 1), None);
+        assert_eq!(o.arrive("a", 4, 500, 2), None);
+        assert!(o.is_waiting());
+        assert_eq!(o.arrive("a", 1, 200, 3), None);
+        assert_eq!(o.arrive("a", 2, 300, 4), Some(500));
+        assert!(!o.is_waiting());
+        // A new run starts at 0; a duplicate of an old batch changes nothing.
+        assert_eq!(o.arrive("b", 0, 600, 5), Some(600));
+        assert_eq!(o.arrive("a", 2, 300, 6), Some(300));
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_is_given_up_after_the_wait() {
+        let mut o = BatchOrder::default();
+        assert_eq!(o.arrive("a", 1, 200, 1_000), None);
+        assert_eq!(o.arrive("a", 2, 300, 2_000), None);
+        let mut gone = Vec::new();
+        assert_eq!(o.give_up(5_000, 10_000, &mut |g| gone.push(g)), None);
+        assert_eq!(o.give_up(11_000, 10_000, &mut |g| gone.push(g)), Some(300));
+        assert_eq!(
+            gone,
+            [GivenUp {
+                boot: "a".into(),
+                from: 0,
+                to: 3
+            }]
+        );
+        assert_eq!(o.arrive("a", 3, 400, 12_000), Some(400));
+        // Batch 0 coming after all is a late one: its watermark is behind already.
+        assert_eq!(o.arrive("a", 0, 100, 13_000), Some(100));
+    }
+
+    #[test]
+    fn a_saved_state_comes_back_and_an_old_one_is_the_rules_alone() {
+        let mut o = BatchOrder::default();
+        o.arrive("a", 2, 300, 1);
+        let saved = serde_json::to_vec(&Saved {
+            rules: serde_json::json!([{"rule": "r"}]),
+            order: o.clone(),
+        })
+        .unwrap();
+        let (rules, order) = Saved::read(&saved).unwrap();
+        assert_eq!(rules, br#"[{"rule":"r"}]"#);
+        assert_eq!(order, o);
+        let (rules, order) = Saved::read(br#"[{"rule":"r"}]"#).unwrap();
+        assert_eq!(rules, br#"[{"rule":"r"}]"#);
+        assert_eq!(order, BatchOrder::default());
+    }
+}
