@@ -118,3 +118,55 @@ fn pcaps_of_format_2_0_to_2_2_keep_the_two_lengths_the_other_way_round() {
     let (_, r) = flows(&f);
     assert!(r.unwrap_err().contains("truncated"));
 }
+
+/// Every packet of `reader`: (time, length, first and last byte).
+fn packets<R: std::io::Read>(
+    mut reader: flowmesh_sensor::capture::CaptureReader<R>,
+) -> (Vec<(i64, usize, u8, u8)>, Option<String>) {
+    let mut out = Vec::new();
+    loop {
+        match reader.next_packet() {
+            Ok(Some(p)) => out.push((
+                p.ts_micros,
+                p.data.len(),
+                p.data[0],
+                p.data[p.data.len() - 1],
+            )),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+}
+
+#[test]
+fn a_file_read_on_its_own_thread_gives_every_packet_across_chunk_boundaries() {
+    use flowmesh_sensor::capture::CaptureReader;
+    // About 5 MiB (the reading thread takes 1 MiB chunks): small and large records, so that
+    // records straddle chunk boundaries at every offset, some of them 200 KiB long.
+    let frames: Vec<Vec<u8>> = (0..4000u32)
+        .map(|i| {
+            let len = match i % 97 {
+                0 => 200_000 + i as usize,
+                n => 60 + (n as usize * 13 + i as usize) % 1400,
+            };
+            (0..len).map(|j| (i as usize + j) as u8).collect()
+        })
+        .collect();
+    let whole = pcap(1, &frames);
+    assert!(whole.len() > 4 << 20, "{}", whole.len());
+    let dir = tempfile::tempdir().unwrap();
+    for cut in [whole.len(), whole.len() - 7, (1 << 20) + 5, 3 << 20] {
+        let path = dir.path().join(format!("cut-{cut}.pcap"));
+        std::fs::write(&path, &whole[..cut]).unwrap();
+        let (by_path, end) = packets(CaptureReader::open(&path).unwrap());
+        let (in_memory, end_mem) = packets(CaptureReader::new(&whole[..cut]).unwrap());
+        assert_eq!(by_path, in_memory, "cut at {cut}");
+        assert_eq!(end, end_mem, "cut at {cut}");
+        if cut == whole.len() {
+            assert_eq!(by_path.len(), frames.len());
+            assert_eq!(end, None);
+        } else {
+            assert!(end.unwrap().contains("truncated"), "cut at {cut}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod live;
 mod pcap_file;
 mod pcapng;
+mod prefetch;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -114,9 +115,15 @@ pub enum CaptureReader<R: Read> {
 impl CaptureReader<BufReader<File>> {
     /// Opens a capture file, detecting its format.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        // Small: the pcap reader reads 1 MiB chunks itself, which then bypass this buffer;
+        // Small: a classic pcap file is then read in 1 MiB chunks on a thread of its own;
         // pcapng reads block by block through it.
-        Self::new(BufReader::with_capacity(64 << 10, File::open(path)?))
+        // With one core the thread would only take turns with the decoding (and leave the
+        // chunks colder in cache): measured 4% slower, against 16% faster with a core free.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        match Self::new(BufReader::with_capacity(64 << 10, File::open(path)?))? {
+            CaptureReader::Pcap(r) if cores > 1 => Ok(CaptureReader::Pcap(r.read_ahead())),
+            other => Ok(other),
+        }
     }
 }
 

@@ -6,12 +6,15 @@
 
 use std::io::Read;
 
+use super::prefetch::Prefetch;
 use super::{CaptureError, LinkType, Packet, ReadOutcome, read_full};
 
 /// Largest record accepted: larger claims are corruption, not packets.
 const MAX_RECORD: u32 = 256 * 1024;
 /// Bytes read from the file at once.
 const CHUNK: usize = 1 << 20;
+/// Room in front of a prefetched chunk for the rest of a record the previous chunk ended in.
+const HEAD: usize = MAX_RECORD as usize + 64;
 
 /// A window on the input: bytes read and not yet handed out are `buf[pos..end]`.
 struct Chunk {
@@ -22,9 +25,17 @@ struct Chunk {
 
 impl Chunk {
     /// Makes at least `need` bytes available unless the input ends first; returns how many are.
-    fn ensure(&mut self, input: &mut impl Read, need: usize) -> std::io::Result<usize> {
+    fn ensure(
+        &mut self,
+        input: &mut impl Read,
+        prefetch: Option<&mut Prefetch>,
+        need: usize,
+    ) -> std::io::Result<usize> {
         if self.end - self.pos >= need {
             return Ok(self.end - self.pos);
+        }
+        if let Some(p) = prefetch {
+            return self.take_chunks(p, need);
         }
         // Whatever is left moves to the front (less than one record), then the rest fills.
         self.buf.copy_within(self.pos..self.end, 0);
@@ -39,6 +50,33 @@ impl Chunk {
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end - self.pos)
+    }
+
+    /// [`Chunk::ensure`] from the reading thread: the next chunk becomes the window, with
+    /// what is left of this one (part of a record) copied in front of it.
+    fn take_chunks(&mut self, p: &mut Prefetch, need: usize) -> std::io::Result<usize> {
+        while self.end - self.pos < need {
+            let Some(next) = p.next() else { break };
+            let mut next = next?;
+            let left = self.end - self.pos;
+            if left <= p.head {
+                let start = p.head - left;
+                next.buf[start..p.head].copy_from_slice(&self.buf[self.pos..self.end]);
+                p.recycle(std::mem::replace(&mut self.buf, next.buf));
+                self.pos = start;
+                self.end = p.head + next.len;
+            } else {
+                // More left than the room in front (records are smaller; kept for safety).
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.buf.truncate(left);
+                self.buf
+                    .extend_from_slice(&next.buf[p.head..p.head + next.len]);
+                p.recycle(next.buf);
+                self.pos = 0;
+                self.end = self.buf.len();
             }
         }
         Ok(self.end - self.pos)
@@ -64,8 +102,33 @@ pub struct PcapReader<R: Read> {
     record_extra: usize,
     link: LinkType,
     chunk: Chunk,
+    /// The file read on a thread of its own (files opened by path).
+    prefetch: Option<Prefetch>,
     offset: u64,
     packets: u64,
+}
+
+impl PcapReader<std::io::BufReader<std::fs::File>> {
+    /// Reads the rest of the file on a thread of its own (see [`Prefetch`]); stays as it is
+    /// if the file cannot be shared with a thread.
+    pub(super) fn read_ahead(mut self) -> Self {
+        use std::io::BufRead;
+        let Ok(file) = self.input.get_ref().try_clone() else {
+            return self;
+        };
+        // What the buffered reader holds already comes first; the thread reads on from the
+        // file's offset, just after it.
+        let held = self.input.buffer();
+        if held.len() > self.chunk.buf.len() - self.chunk.end {
+            return self;
+        }
+        let n = held.len();
+        self.chunk.buf[self.chunk.end..self.chunk.end + n].copy_from_slice(held);
+        self.chunk.end += n;
+        self.input.consume(n);
+        self.prefetch = Prefetch::start(file, HEAD, CHUNK);
+        self
+    }
 }
 
 impl<R: Read> PcapReader<R> {
@@ -116,6 +179,7 @@ impl<R: Read> PcapReader<R> {
                         pos: 0,
                         end: 0,
                     },
+                    prefetch: None,
                     offset: 24,
                     packets: 0,
                 })
@@ -143,7 +207,10 @@ impl<R: Read> PcapReader<R> {
             offset: r.offset + avail as u64,
             packets: r.packets,
         };
-        match self.chunk.ensure(&mut self.input, hlen)? {
+        match self
+            .chunk
+            .ensure(&mut self.input, self.prefetch.as_mut(), hlen)?
+        {
             0 => return Ok(None),
             n if n < hlen => return Err(truncated(n, self)),
             _ => {}
@@ -164,7 +231,9 @@ impl<R: Read> PcapReader<R> {
             });
         }
         let total = hlen + caplen as usize;
-        let avail = self.chunk.ensure(&mut self.input, total)?;
+        let avail = self
+            .chunk
+            .ensure(&mut self.input, self.prefetch.as_mut(), total)?;
         if avail < total {
             return Err(truncated(avail, self));
         }
