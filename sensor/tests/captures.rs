@@ -119,10 +119,13 @@ fn pcaps_of_format_2_0_to_2_2_keep_the_two_lengths_the_other_way_round() {
     assert!(r.unwrap_err().contains("truncated"));
 }
 
-/// Every packet of `reader`: (time, length, first and last byte).
+/// A packet as compared: time, length, first and last byte.
+type Seen = (i64, usize, u8, u8);
+
+/// Every packet of `reader`, and the error it ended with.
 fn packets<R: std::io::Read>(
     mut reader: flowmesh_sensor::capture::CaptureReader<R>,
-) -> (Vec<(i64, usize, u8, u8)>, Option<String>) {
+) -> (Vec<Seen>, Option<String>) {
     let mut out = Vec::new();
     loop {
         match reader.next_packet() {

@@ -13,8 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Runs (boots) remembered per instance; an older one's gap is given up when it is forgotten.
 const MAX_BOOTS: usize = 8;
-/// Batches held behind a gap, at most (a flood of out-of-order sequence numbers gives up the gap).
-const MAX_HELD: usize = 100_000;
+/// Batches held behind a gap, at most: more than a collector has unacknowledged at once
+/// (`max_ack_pending`). A flood of sequence numbers far ahead gives the gap up instead of
+/// growing the state, which is stored with every batch.
+const MAX_HELD: usize = 10_000;
+/// Characters of a run's boot id kept (a sensor's is 16 hex digits).
+const MAX_BOOT: usize = 32;
 
 /// Where one run of a sensor is: the next batch expected and the later ones already here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +53,7 @@ impl BatchOrder {
     /// Batch `sequence` of run `boot` came at wall time `now`, carrying `watermark`. Returns
     /// the watermark that counts now, if any: none while an earlier batch is missing.
     pub fn arrive(&mut self, boot: &str, sequence: u64, watermark: i64, now: i64) -> Option<i64> {
+        let boot = boot.get(..MAX_BOOT).unwrap_or(boot);
         let i = match self.runs.iter().position(|r| r.boot == boot) {
             Some(i) => i,
             None => {
