@@ -367,7 +367,7 @@ fn judge(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn rules(text: &str) -> TrafficRules {
@@ -375,7 +375,8 @@ mod tests {
         TrafficRules::new(&p.traffic_rules, &p.pools, Calendar::new(None))
     }
 
-    fn record(t: i64) -> FlowRecord {
+    /// A 100-byte DNS query of 192.168.1.20 at `t`.
+    pub(crate) fn record(t: i64) -> FlowRecord {
         FlowRecord {
             l4: "UDP",
             client_ip: "192.168.1.20".parse().unwrap(),
