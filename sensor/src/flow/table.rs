@@ -31,7 +31,17 @@ impl FlowKey {
     fn of(p: &IpPacket<'_>) -> (FlowKey, bool) {
         let s = (p.src, p.src_port);
         let d = (p.dst, p.dst_port);
-        let src_is_a = s <= d;
+        // The order of `(IpAddr, u16)`, compared as integers (what `Ord` on the addresses'
+        // octets and segments amounts to) instead of element by element.
+        let src_is_a = match (p.src, p.dst) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                (u32::from(x), p.src_port) <= (u32::from(y), p.dst_port)
+            }
+            (IpAddr::V6(x), IpAddr::V6(y)) => {
+                (u128::from(x), p.src_port) <= (u128::from(y), p.dst_port)
+            }
+            _ => s <= d,
+        };
         let (a, b) = if src_is_a { (s, d) } else { (d, s) };
         (
             FlowKey {
@@ -230,9 +240,31 @@ const SWEEP_EVERY_MICROS: i64 = 5_000_000;
 /// How often closed TCP connections due for reporting are looked for (a queue: cheap).
 const CLOSED_EVERY_MICROS: i64 = 100_000;
 
+/// The table's hash of a key: addresses as whole words, ports, protocol and VLAN in one, five
+/// multiplications in all (the derived `Hash` fed FxHash byte arrays with length prefixes,
+/// field by field: 4% of a replay's time).
 fn hash_key(k: &FlowKey) -> u64 {
+    let words = |a: IpAddr| -> (u64, u64) {
+        match a {
+            IpAddr::V4(v4) => (u64::from(u32::from(v4)), 0),
+            IpAddr::V6(v6) => {
+                let x = u128::from(v6);
+                (x as u64, (x >> 64) as u64 | 1)
+            }
+        }
+    };
+    let (a0, a1) = words(k.a.0);
+    let (b0, b1) = words(k.b.0);
     let mut h = FxHasher::default();
-    k.hash(&mut h);
+    h.write_u64(a0);
+    h.write_u64(b0);
+    h.write_u64(a1 ^ b1.rotate_left(32));
+    h.write_u64(
+        u64::from(k.proto)
+            | u64::from(k.vlan) << 8
+            | u64::from(k.a.1) << 24
+            | u64::from(k.b.1) << 40,
+    );
     h.finish()
 }
 
