@@ -21,15 +21,16 @@ pub fn detect(v: &PacketView<'_>) -> Verdict {
         b"REFER ",
         b"PUBLISH ",
     ];
-    let line_end = p
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(p.len())
-        .min(512);
-    let line = &p[..line_end];
-    if p.starts_with(b"SIP/2.0 ")
-        || (METHODS.iter().any(|m| p.starts_with(m)) && line.ends_with(b"SIP/2.0"))
-    {
+    if p.starts_with(b"SIP/2.0 ") {
+        return Verdict::Match(L7::SIP, None);
+    }
+    // The method first: only then is the request line looked for (not on every payload).
+    if !METHODS.iter().any(|m| p.starts_with(m)) {
+        return Verdict::No;
+    }
+    let head = &p[..p.len().min(512)];
+    let line_end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
+    if p[..line_end].ends_with(b"SIP/2.0") {
         Verdict::Match(L7::SIP, None)
     } else {
         Verdict::No

@@ -113,14 +113,21 @@ pub(super) fn rtsp(p: &[u8], _: bool) -> bool {
     if p.starts_with(b"RTSP/1.0 ") || p.starts_with(b"RTSP/2.0 ") {
         return true;
     }
-    let line = p.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let method_end = line.iter().position(|&b| b == b' ').unwrap_or(0);
-    (3..=13).contains(&method_end)
-        && line[..method_end]
+    // The method first (a space within 14 bytes), so that binary payloads are not scanned
+    // for a line end.
+    let Some(method_end) = p[..p.len().min(14)].iter().position(|&b| b == b' ') else {
+        return false;
+    };
+    if !(3..=13).contains(&method_end)
+        || !p[..method_end]
             .iter()
             .all(|b| b.is_ascii_uppercase() || *b == b'_')
-        && line[method_end + 1..].starts_with(b"rtsp")
-        && (line.ends_with(b"RTSP/1.0\r") || line.ends_with(b"RTSP/2.0\r"))
+        || !p[method_end + 1..].starts_with(b"rtsp")
+    {
+        return false;
+    }
+    let line = p.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    line.ends_with(b"RTSP/1.0\r") || line.ends_with(b"RTSP/2.0\r")
 }
 
 /// VNC: the server's protocol version, `RFB xxx.yyy\n`.
