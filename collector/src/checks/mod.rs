@@ -53,6 +53,10 @@ pub struct Bounds {
     pub late_records: u64,
     /// Stretches of empty traffic-rule periods skipped (a watermark far ahead), ever.
     pub periods_skipped: u64,
+    /// Instances whose watermark waits now for an earlier batch (redelivered later).
+    pub watermarks_waiting: u64,
+    /// Batches that never came and were given up on (see [`order`]), ever.
+    pub batches_given_up: u64,
 }
 
 impl std::ops::AddAssign for Bounds {
@@ -63,6 +67,8 @@ impl std::ops::AddAssign for Bounds {
         self.series_dropped += o.series_dropped;
         self.late_records += o.late_records;
         self.periods_skipped += o.periods_skipped;
+        self.watermarks_waiting += o.watermarks_waiting;
+        self.batches_given_up += o.batches_given_up;
     }
 }
 
@@ -166,6 +172,8 @@ impl Engine {
             series_dropped: self.traffic.dropped(),
             late_records: self.traffic.late(),
             periods_skipped: self.traffic.skipped(),
+            watermarks_waiting: u64::from(self.order.is_waiting()),
+            batches_given_up: self.order.given_up(),
         }
     }
 

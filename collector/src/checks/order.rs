@@ -28,6 +28,17 @@ struct Run {
     ahead: BTreeSet<u64>,
 }
 
+impl Run {
+    /// Sequence numbers before the last one here that have not come.
+    fn missing(&self) -> u64 {
+        self.ahead.last().map_or(0, |&last| {
+            (last - self.next)
+                .saturating_add(1)
+                .saturating_sub(self.ahead.len() as u64)
+        })
+    }
+}
+
 /// The batches of one instance as they come, by run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchOrder {
@@ -36,6 +47,9 @@ pub struct BatchOrder {
     held: Option<i64>,
     /// When (wall clock, µs) the oldest open gap was noticed.
     gap_since: Option<i64>,
+    /// Batches given up on, ever (since this collector started).
+    #[serde(skip)]
+    given_up: u64,
 }
 
 /// A gap given up on: which batches never came.
@@ -70,15 +84,16 @@ impl BatchOrder {
         };
         let run = &mut self.runs[i];
         if sequence == run.next {
-            run.next += 1;
+            run.next = run.next.saturating_add(1);
             while run.ahead.remove(&run.next) {
-                run.next += 1;
+                run.next = run.next.saturating_add(1);
             }
         } else if sequence > run.next {
             run.ahead.insert(sequence);
         }
         if run.ahead.len() > MAX_HELD {
-            run.next = run.ahead.last().map_or(run.next, |l| l + 1);
+            self.given_up += run.missing();
+            run.next = run.ahead.last().map_or(run.next, |l| l.saturating_add(1));
             run.ahead.clear();
         }
         self.held = self.held.max(Some(watermark));
@@ -95,6 +110,11 @@ impl BatchOrder {
         self.gap_since.is_some()
     }
 
+    /// Batches given up on (never came), ever.
+    pub fn given_up(&self) -> u64 {
+        self.given_up
+    }
+
     /// Gives up gaps open since before `now - wait` (µs): the missing batches are skipped
     /// (reported to `gone`), and the watermark held behind them is returned to count now.
     pub fn give_up(&mut self, now: i64, wait: i64, gone: &mut impl FnMut(GivenUp)) -> Option<i64> {
@@ -104,12 +124,13 @@ impl BatchOrder {
         }
         for run in &mut self.runs {
             if let Some(&last) = run.ahead.last() {
+                self.given_up += run.missing();
                 gone(GivenUp {
                     boot: run.boot.clone(),
                     from: run.next,
-                    to: last + 1,
+                    to: last.saturating_add(1),
                 });
-                run.next = last + 1;
+                run.next = last.saturating_add(1);
                 run.ahead.clear();
             }
         }
@@ -179,9 +200,33 @@ mod tests {
                 to: 3
             }]
         );
+        assert_eq!(o.given_up(), 1);
         assert_eq!(o.arrive("a", 3, 400, 12_000), Some(400));
         // Batch 0 coming after all is a late one: its watermark is behind already.
         assert_eq!(o.arrive("a", 0, 100, 13_000), Some(100));
+    }
+
+    #[test]
+    fn sequence_numbers_at_the_edge_of_the_range_and_floods_stay_bounded() {
+        let mut o = BatchOrder::default();
+        assert_eq!(o.arrive("a", u64::MAX, 100, 0), None);
+        let mut gone = Vec::new();
+        assert_eq!(o.give_up(i64::MAX, 1, &mut |g| gone.push(g)), Some(100));
+        assert!(o.given_up() >= u64::MAX - 1);
+        assert_eq!(o.arrive("a", u64::MAX, 200, 1), Some(200));
+        // Far more batches ahead than may be held: the gap is given up, nothing grows.
+        let mut o = BatchOrder::default();
+        for q in 1..=(MAX_HELD as u64 + 1) {
+            o.arrive("b", q * 2, 0, 0);
+        }
+        assert!(!o.is_waiting());
+        assert!(o.runs.iter().all(|r| r.ahead.is_empty()));
+        // Runs are bounded too.
+        for boot in 0..100 {
+            o.arrive(&format!("{boot:064}"), 1, 0, 0);
+        }
+        assert!(o.runs.len() <= MAX_BOOTS);
+        assert!(o.runs.iter().all(|r| r.boot.len() <= MAX_BOOT));
     }
 
     #[test]

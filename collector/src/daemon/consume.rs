@@ -165,6 +165,8 @@ pub(super) async fn consume(
                 series_dropped = b.series_dropped,
                 late_records = b.late_records,
                 periods_skipped = b.periods_skipped,
+                watermarks_waiting = b.watermarks_waiting,
+                batches_given_up = b.batches_given_up,
                 "progress"
             );
             if b.devices_evicted > 0 || b.series_dropped > 0 {
