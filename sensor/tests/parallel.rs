@@ -27,19 +27,31 @@ fn single(capture: &[u8], config: TableConfig) -> Vec<String> {
     lines(out)
 }
 
+/// The records of `threads` flow tables, in both layouts (the reader keeping one or not);
+/// both must be the same.
 fn workers(capture: &[u8], config: TableConfig, threads: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut reader = CaptureReader::new(capture).unwrap();
-    let stats = parallel::run(
-        &mut reader,
-        &AtomicBool::new(false),
-        config,
-        threads,
-        &mut |r| out.push(r),
-    )
-    .unwrap();
-    assert_eq!(stats.flows, out.len() as u64);
-    lines(out)
+    let [a, b] = [false, true].map(|reader_keeps_one| {
+        let mut out = Vec::new();
+        let mut reader = CaptureReader::new(capture).unwrap();
+        let stats = parallel::run(
+            &mut reader,
+            &AtomicBool::new(false),
+            config,
+            parallel::Layout {
+                tables: threads,
+                reader_keeps_one,
+            },
+            &mut |r| out.push(r),
+        )
+        .unwrap();
+        assert_eq!(stats.flows, out.len() as u64);
+        lines(out)
+    });
+    assert_eq!(
+        a, b,
+        "{threads} tables: the reader's keeping one changes the records"
+    );
+    a
 }
 
 /// Swaps the timestamps of packet pairs here and there (a capture merged from two taps).
@@ -170,13 +182,16 @@ fn flow_workers_report_the_single_threaded_watermarks_after_their_records() {
     .unwrap();
     let one = check_marks(&heard.take(), "one thread");
     assert!(one.len() >= 3, "the capture crosses periods: {one:?}");
-    for threads in [2, 3] {
+    for (threads, reader_keeps_one) in [(2, false), (2, true), (3, false), (3, true)] {
         let mut reader = CaptureReader::new(&capture[..]).unwrap();
         parallel::run_with(
             &mut reader,
             &AtomicBool::new(false),
             config,
-            threads,
+            parallel::Layout {
+                tables: threads,
+                reader_keeps_one,
+            },
             &|r: FlowRecord, out: &mut Vec<i64>| out.push(r.first_seen),
             &mut |m| heard.borrow_mut().push(Heard::Mark(m)),
             &mut |firsts| {
@@ -185,7 +200,7 @@ fn flow_workers_report_the_single_threaded_watermarks_after_their_records() {
             },
         )
         .unwrap();
-        let what = format!("{threads} threads");
+        let what = format!("{threads} tables, the reader keeping one: {reader_keeps_one}");
         assert_eq!(check_marks(&heard.take(), &what), one, "{what}");
     }
 }
