@@ -299,13 +299,14 @@ impl Engine {
         self.now
     }
 
-    /// Batch `sequence` of the instance's run `boot` (hex) came at wall time `now` (µs) with
-    /// `watermark`: it counts (see [`Engine::watermark`]) once every earlier batch of the run
-    /// has come, with those held behind it (see [`order`]).
+    /// Batch `sequence` of the instance's run `boot` (hex) came at wall time `now` (µs), with
+    /// `watermark` if it has one: that counts (see [`Engine::watermark`]) once every earlier
+    /// batch of the run has come, with those held behind it (see [`order`]). Every batch is
+    /// told, watermark or not: each is a place in the order.
     pub fn batch_watermark(
         &mut self,
         (boot, sequence): (&str, u64),
-        watermark: i64,
+        watermark: Option<i64>,
         now: i64,
         out: &mut impl FnMut(Alert),
     ) {
@@ -317,6 +318,11 @@ impl Engine {
     /// Whether a watermark waits for a batch that has not come (redelivered later).
     pub fn is_waiting(&self) -> bool {
         self.order.is_waiting()
+    }
+
+    /// Whether the instance's batches are taken as shared with other collectors.
+    pub fn batches_shared(&self) -> bool {
+        self.order.is_shared()
     }
 
     /// Gives up on batches missing since more than `wait` µs before `now`: the watermarks

@@ -50,7 +50,18 @@ pub struct BatchOrder {
     /// Batches given up on, ever (since this collector started).
     #[serde(skip)]
     given_up: u64,
+    /// Gaps given up on in a row, none filled in between.
+    #[serde(default)]
+    give_ups_in_a_row: u32,
+    /// The instance's batches are shared with other collectors (a shared consumer): gaps are
+    /// theirs, so watermarks count as they come.
+    #[serde(default)]
+    shared: bool,
 }
+
+/// Gaps given up on in a row after which the batches are taken as shared with other
+/// collectors (one consumer for several collectors spreads each sensor's batches among them).
+const SHARED_AFTER: u32 = 3;
 
 /// A gap given up on: which batches never came.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +75,19 @@ pub struct GivenUp {
 }
 
 impl BatchOrder {
-    /// Batch `sequence` of run `boot` came at wall time `now`, carrying `watermark`. Returns
-    /// the watermark that counts now, if any: none while an earlier batch is missing.
-    pub fn arrive(&mut self, boot: &str, sequence: u64, watermark: i64, now: i64) -> Option<i64> {
+    /// Batch `sequence` of run `boot` came at wall time `now`, carrying `watermark` (if any: a
+    /// sensor's first batches may have none yet, and still count in the order). Returns the
+    /// watermark that counts now, if any: none while an earlier batch is missing.
+    pub fn arrive(
+        &mut self,
+        boot: &str,
+        sequence: u64,
+        watermark: Option<i64>,
+        now: i64,
+    ) -> Option<i64> {
+        if self.shared {
+            return watermark;
+        }
         let boot = boot.get(..MAX_BOOT).unwrap_or(boot);
         let i = match self.runs.iter().position(|r| r.boot == boot) {
             Some(i) => i,
@@ -96,12 +117,15 @@ impl BatchOrder {
             run.next = run.ahead.last().map_or(run.next, |l| l.saturating_add(1));
             run.ahead.clear();
         }
-        self.held = self.held.max(Some(watermark));
+        self.held = self.held.max(watermark);
         if self.runs.iter().any(|r| !r.ahead.is_empty()) {
             self.gap_since.get_or_insert(now);
             return None;
         }
-        self.gap_since = None;
+        if self.gap_since.take().is_some() {
+            // A gap filled: batches do come here in the end.
+            self.give_ups_in_a_row = 0;
+        }
         self.held.take()
     }
 
@@ -135,7 +159,18 @@ impl BatchOrder {
             }
         }
         self.gap_since = None;
+        self.give_ups_in_a_row += 1;
+        if self.give_ups_in_a_row >= SHARED_AFTER {
+            self.shared = true;
+            self.runs.clear();
+        }
         self.held.take()
+    }
+
+    /// Whether the instance's batches are taken as shared with other collectors (see
+    /// [`BatchOrder::give_up`]): its watermarks then count as they come.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 }
 
@@ -171,24 +206,35 @@ mod tests {
     #[test]
     fn a_watermark_waits_for_every_earlier_batch_of_its_run() {
         let mut o = BatchOrder::default();
-        assert_eq!(o.arrive("a", 0, 100, 0), Some(100));
+        assert_eq!(o.arrive("a", 0, Some(100), 0), Some(100));
         // 3 and 4 before 1 and 2 (redelivered late): their watermarks wait.
-        assert_eq!(o.arrive("a", 3, 400, 1), None);
-        assert_eq!(o.arrive("a", 4, 500, 2), None);
+        assert_eq!(o.arrive("a", 3, Some(400), 1), None);
+        assert_eq!(o.arrive("a", 4, Some(500), 2), None);
         assert!(o.is_waiting());
-        assert_eq!(o.arrive("a", 1, 200, 3), None);
-        assert_eq!(o.arrive("a", 2, 300, 4), Some(500));
+        assert_eq!(o.arrive("a", 1, Some(200), 3), None);
+        assert_eq!(o.arrive("a", 2, Some(300), 4), Some(500));
         assert!(!o.is_waiting());
         // A new run starts at 0; a duplicate of an old batch changes nothing.
-        assert_eq!(o.arrive("b", 0, 600, 5), Some(600));
-        assert_eq!(o.arrive("a", 2, 300, 6), Some(300));
+        assert_eq!(o.arrive("b", 0, Some(600), 5), Some(600));
+        assert_eq!(o.arrive("a", 2, Some(300), 6), Some(300));
+    }
+
+    #[test]
+    fn batches_without_a_watermark_count_in_the_order() {
+        let mut o = BatchOrder::default();
+        // A sensor's first batches may carry records and no watermark yet.
+        assert_eq!(o.arrive("a", 0, None, 0), None);
+        assert_eq!(o.arrive("a", 2, Some(300), 1), None);
+        assert!(o.is_waiting());
+        assert_eq!(o.arrive("a", 1, None, 2), Some(300));
+        assert!(!o.is_waiting());
     }
 
     #[test]
     fn a_gap_that_never_fills_is_given_up_after_the_wait() {
         let mut o = BatchOrder::default();
-        assert_eq!(o.arrive("a", 1, 200, 1_000), None);
-        assert_eq!(o.arrive("a", 2, 300, 2_000), None);
+        assert_eq!(o.arrive("a", 1, Some(200), 1_000), None);
+        assert_eq!(o.arrive("a", 2, Some(300), 2_000), None);
         let mut gone = Vec::new();
         assert_eq!(o.give_up(5_000, 10_000, &mut |g| gone.push(g)), None);
         assert_eq!(o.give_up(11_000, 10_000, &mut |g| gone.push(g)), Some(300));
@@ -201,29 +247,57 @@ mod tests {
             }]
         );
         assert_eq!(o.given_up(), 1);
-        assert_eq!(o.arrive("a", 3, 400, 12_000), Some(400));
+        assert_eq!(o.arrive("a", 3, Some(400), 12_000), Some(400));
         // Batch 0 coming after all is a late one: its watermark is behind already.
-        assert_eq!(o.arrive("a", 0, 100, 13_000), Some(100));
+        assert_eq!(o.arrive("a", 0, Some(100), 13_000), Some(100));
+    }
+
+    #[test]
+    fn batches_shared_with_other_collectors_are_recognised_after_three_gaps_given_up() {
+        let mut o = BatchOrder::default();
+        let mut t = 0;
+        let mut seq = 0;
+        for _ in 0..SHARED_AFTER {
+            // Every other batch goes to another collector.
+            seq += 2;
+            t += 1;
+            assert_eq!(o.arrive("a", seq, Some(t), t), None);
+            t += 100;
+            assert!(o.give_up(t, 50, &mut |_| {}).is_some());
+        }
+        assert!(o.is_shared());
+        assert_eq!(o.arrive("a", seq + 2, Some(7), t), Some(7));
+        // A gap that fills resets the count.
+        let mut o = BatchOrder::default();
+        o.arrive("a", 1, Some(1), 0);
+        o.give_up(100, 50, &mut |_| {});
+        o.arrive("a", 3, Some(3), 100);
+        assert_eq!(o.arrive("a", 2, Some(2), 101), Some(3));
+        o.arrive("a", 5, Some(5), 102);
+        o.give_up(200, 50, &mut |_| {});
+        o.arrive("a", 7, Some(7), 200);
+        o.give_up(300, 50, &mut |_| {});
+        assert!(!o.is_shared());
     }
 
     #[test]
     fn sequence_numbers_at_the_edge_of_the_range_and_floods_stay_bounded() {
         let mut o = BatchOrder::default();
-        assert_eq!(o.arrive("a", u64::MAX, 100, 0), None);
+        assert_eq!(o.arrive("a", u64::MAX, Some(100), 0), None);
         let mut gone = Vec::new();
         assert_eq!(o.give_up(i64::MAX, 1, &mut |g| gone.push(g)), Some(100));
         assert!(o.given_up() >= u64::MAX - 1);
-        assert_eq!(o.arrive("a", u64::MAX, 200, 1), Some(200));
+        assert_eq!(o.arrive("a", u64::MAX, Some(200), 1), Some(200));
         // Far more batches ahead than may be held: the gap is given up, nothing grows.
         let mut o = BatchOrder::default();
         for q in 1..=(MAX_HELD as u64 + 1) {
-            o.arrive("b", q * 2, 0, 0);
+            o.arrive("b", q * 2, Some(0), 0);
         }
         assert!(!o.is_waiting());
         assert!(o.runs.iter().all(|r| r.ahead.is_empty()));
         // Runs are bounded too.
         for boot in 0..100 {
-            o.arrive(&format!("{boot:064}"), 1, 0, 0);
+            o.arrive(&format!("{boot:064}"), 1, Some(0), 0);
         }
         assert!(o.runs.len() <= MAX_BOOTS);
         assert!(o.runs.iter().all(|r| r.boot.len() <= MAX_BOOT));
@@ -232,7 +306,7 @@ mod tests {
     #[test]
     fn a_saved_state_comes_back_and_an_old_one_is_the_rules_alone() {
         let mut o = BatchOrder::default();
-        o.arrive("a", 2, 300, 1);
+        o.arrive("a", 2, Some(300), 1);
         let saved = serde_json::to_vec(&Saved {
             rules: serde_json::json!([{"rule": "r"}]),
             order: o.clone(),
@@ -280,7 +354,7 @@ mod engine_tests {
             }
             let (f, mark) = batch(i);
             e.flow(&f, &mut |a| out.push(a));
-            e.batch_watermark(("b00t", i as u64), mark, 0, &mut |a| out.push(a));
+            e.batch_watermark(("b00t", i as u64), Some(mark), 0, &mut |a| out.push(a));
         }
         let mut periods: Vec<String> = out
             .iter()
@@ -313,7 +387,7 @@ mod engine_tests {
         for i in [1, 2, 3] {
             let (f, mark) = batch(i);
             e.flow(&f, &mut |a| out.push(a));
-            e.batch_watermark(("b00t", i as u64), mark, 1_000, &mut |a| out.push(a));
+            e.batch_watermark(("b00t", i as u64), Some(mark), 1_000, &mut |a| out.push(a));
         }
         assert!(out.is_empty() && e.is_waiting());
         assert!(

@@ -342,12 +342,10 @@ impl Collector {
             // Every packet before the batch's watermark is in: periods ending by then are
             // judged now (once the sensor's earlier batches are in too), and their alerts
             // stored with this batch.
-            if watermark > 0 {
-                let boot = hex::encode(&batch.boot_id);
-                engine.batch_watermark((&boot, batch.sequence), watermark, now, &mut |a| {
-                    alerts.push(a)
-                });
-            }
+            // Every batch takes its place in the order, watermark or not (0: none yet).
+            let boot = hex::encode(&batch.boot_id);
+            let mark = (watermark > 0).then_some(watermark);
+            engine.batch_watermark((&boot, batch.sequence), mark, now, &mut |a| alerts.push(a));
         }
         if bad > 0 {
             tracing::warn!(%batch_id, bad, "flows with impossible fields skipped");
@@ -487,8 +485,14 @@ impl Collector {
             let wait = super::consume::MISSING_WAIT.as_micros() as i64;
             for (instance, e) in engines.iter_mut() {
                 e.devices_at(now, &mut |a| alerts.push(a));
+                let shared = e.batches_shared();
                 let gone = e.give_up_missing(now, wait, &mut |a| alerts.push(a));
-                if !gone.is_empty() {
+                if !shared && e.batches_shared() {
+                    tracing::warn!(
+                        %instance,
+                        "this instance's batches also go to other collectors (one consumer shared by several): its traffic rules count only what reaches this collector; give each collector its own sensors with `instances`"
+                    );
+                } else if !gone.is_empty() {
                     tracing::warn!(
                         %instance,
                         missing = ?crate::checks::order::describe(&gone),
