@@ -325,14 +325,17 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
         assert_ne!(a["flow"]["server_port"], 53, "DNS is allowed: {a}");
     }
     let mut rules = Vec::new();
-    flowmesh_testkit::process::wait_for(
-        "the exporter's traffic rule",
-        Duration::from_secs(60),
-        || {
-            rules = alerts("traffic_rule");
-            !rules.is_empty()
-        },
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rules.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no traffic-rule alert on the exporter after 60 s\nsensor:\n{}\ncollector:\n{}",
+            log("sensor.log"),
+            log("collector.log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        rules = alerts("traffic_rule");
+    }
     assert!(
         rules.iter().all(|r| r["target"] == "exporter:127.0.0.1"),
         "{rules:?}"

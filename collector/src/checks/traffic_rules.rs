@@ -34,8 +34,9 @@ struct RuleState {
     /// The rule counts every flow (`metric = "total"`): decided once, not per flow.
     total: bool,
     /// Start and end of the earliest period not judged yet, once time has begun: at the first
-    /// watermark, not at the first record (a sensor's flow workers hand on records of a later
-    /// period before another worker's records of an earlier one; the watermark waits for all).
+    /// watermark after a record, not at the first record (a sensor's flow workers hand on
+    /// records of a later period before another worker's records of an earlier one; the
+    /// watermark waits for all).
     open: Option<(i64, i64)>,
     /// Bytes per series of each period not judged yet, by period start: records come in any
     /// order (flows end late, batches and outboxes arrive late), each counts in its own period.
@@ -206,12 +207,18 @@ impl TrafficRules {
     /// see them).
     pub fn advance(&mut self, watermark: i64, out: &mut impl FnMut(Breach)) {
         for (i, st) in self.rules.iter_mut().enumerate() {
-            let (mut start, mut end) = st.open.unwrap_or_else(|| {
-                // Time begins: at the earliest period counted, or the watermark's.
-                let first = self.calendar.start(st.rule.frequency, watermark);
-                let first = st.pending.keys().next().map_or(first, |&p| p.min(first));
-                (first, self.calendar.end(st.rule.frequency, first))
-            });
+            // Time begins at the first watermark after something was counted: at the earliest
+            // period counted, or the watermark's if earlier. (Before anything is counted a
+            // watermark opens nothing: an exporter's wall-clock watermark may come before
+            // flows stamped earlier.)
+            let (mut start, mut end) = match (st.open, st.pending.keys().next()) {
+                (Some(open), _) => open,
+                (None, Some(&earliest)) => {
+                    let first = earliest.min(self.calendar.start(st.rule.frequency, watermark));
+                    (first, self.calendar.end(st.rule.frequency, first))
+                }
+                (None, None) => continue,
+            };
             let mut empty_run = 0;
             while watermark >= end && end > start {
                 let current = st.pending.remove(&start).unwrap_or_default();
@@ -450,6 +457,18 @@ pub(crate) mod tests {
         let mut b2 = Vec::new();
         r2.advance(t0 + 600_000_000, &mut |b| b2.push(b));
         assert_eq!(b2.len(), 2);
+        // An exporter's wall-clock watermark before any flow opens nothing: flows stamped
+        // earlier that come next are judged at the following watermark.
+        let mut r3 = rules(
+            "[[traffic_rule]]\ntarget = \"host:192.168.1.20\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"50B\"\n",
+        );
+        let now = t0 + 86_400_000_000;
+        let mut b3 = Vec::new();
+        r3.advance(now, &mut |b| b3.push(b));
+        r3.add(&record(t0), t0, &mut |_| false);
+        r3.advance(now + 1, &mut |b| b3.push(b));
+        assert_eq!(r3.late(), 0);
+        assert_eq!(b3.first().map(|b| b.period_start), Some(t0));
     }
 
     #[test]
