@@ -64,7 +64,7 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         .unwrap();
     assert_eq!(ack.stream, streams::ALERTS);
     // A second instance for an existing user needs no key.
-    ok(flowmesh(&[
+    let carol_2 = [
         "enroll",
         "--cluster",
         &dir,
@@ -72,17 +72,10 @@ async fn a_user_enrolled_while_the_cluster_runs_publishes_at_once_and_revocation
         "carol",
         "--instance",
         "carol-2",
-    ]));
+    ];
+    ok(flowmesh(&carol_2));
     // Enrolling the same instance twice is refused, saying why.
-    let again = flowmesh(&[
-        "enroll",
-        "--cluster",
-        &dir,
-        "--user",
-        "carol",
-        "--instance",
-        "carol-2",
-    ]);
+    let again = flowmesh(&carol_2);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has an instance carol-2"));
 

@@ -183,29 +183,42 @@ impl<T> Shard<T> {
         }
     }
 
-    fn add(&mut self, ip: &IpPacket<'_>, wire_len: u32, ts: i64, finish: &impl Finish<T>) {
+    /// The table and where its records go: finished, and counted.
+    fn parts<'a>(
+        &'a mut self,
+        finish: &'a impl Finish<T>,
+    ) -> (&'a mut FlowTable, impl FnMut(FlowRecord) + 'a) {
         let (items, flows) = (&mut self.items, &mut self.flows);
-        self.table.add(ip, wire_len, ts, &mut |r| {
+        (&mut self.table, move |r| {
             *flows += 1;
             finish(r, items);
-        });
+        })
+    }
+
+    fn add(&mut self, ip: &IpPacket<'_>, wire_len: u32, ts: i64, finish: &impl Finish<T>) {
+        let (table, mut out) = self.parts(finish);
+        table.add(ip, wire_len, ts, &mut out);
     }
 
     /// Moves the table's clock; whether its watermark moved (a report is due).
     fn tick(&mut self, ts: i64, finish: &impl Finish<T>) -> bool {
-        let (items, flows) = (&mut self.items, &mut self.flows);
-        self.table.tick(ts, &mut |r| {
-            *flows += 1;
-            finish(r, items);
-        });
+        {
+            let (table, mut out) = self.parts(finish);
+            table.tick(ts, &mut out);
+        }
         self.table.watermark() != self.mark
     }
 
     fn drain(&mut self, finish: &impl Finish<T>) {
-        let (items, flows) = (&mut self.items, &mut self.flows);
-        self.table.drain(&mut |r| {
-            *flows += 1;
-            finish(r, items);
+        let (table, mut out) = self.parts(finish);
+        table.drain(&mut out);
+    }
+
+    /// [`Shard::report`] on the reader's own table, straight to the reader's handler.
+    fn hand_on(&mut self, on_out: &mut dyn FnMut(Out<T>)) {
+        self.report(0, &mut |o| {
+            on_out(o);
+            true
         });
     }
 
@@ -419,10 +432,7 @@ where
                         send_to(&inputs[w], full, &out_rx, on_out);
                     }
                 }
-                own.report(0, &mut |o| {
-                    on_out(o);
-                    true
-                });
+                own.hand_on(on_out);
             };
         // Every table's clock to `ts`: the workers' through their batches, the reader's own
         // at once (its watermark handed on after its records).
@@ -434,10 +444,7 @@ where
                 b.items.push(Item::Tick(ts));
             }
             if own.tick(ts, finish) {
-                own.report(0, &mut |o| {
-                    on_out(o);
-                    true
-                });
+                own.hand_on(on_out);
             }
         };
         // The clock of one table, run empty: where it would act, every table is ticked.
@@ -486,10 +493,7 @@ where
                     0 => {
                         own.add(&ip, packet.wire_len, packet.ts_micros, finish);
                         if own.items.len() >= OWN_RECORDS {
-                            own.report(0, &mut |o| {
-                                on_out(o);
-                                true
-                            });
+                            own.hand_on(&mut on_out);
                         }
                     }
                     w => {
@@ -509,10 +513,7 @@ where
         // reader drains its own.
         drop(inputs);
         own.drain(finish);
-        own.report(0, &mut |o| {
-            on_out(o);
-            true
-        });
+        own.hand_on(&mut on_out);
         on_out(own.done());
         while let Some(o) = out_rx.recv() {
             on_out(o);
