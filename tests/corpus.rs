@@ -217,3 +217,41 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
         "only {records} records on one thread: did flows run?"
     );
 }
+
+/// `flowmesh flows` writes records with `FlowRecord::write_json`; on every record of the
+/// corpus (ndpi-more included: odd server names, IPv6, tunnels) it must be the JSON serde makes
+/// of the derived form, byte for byte.
+#[test]
+fn records_are_written_as_serde_writes_them_on_the_corpus() {
+    let Some((ndpi, _)) = corpus() else {
+        flowmesh_testkit::skip(
+            "records_are_written_as_serde_writes_them_on_the_corpus",
+            "the nDPI corpus is absent",
+        );
+        return;
+    };
+    let (mut records, mut line) = (0usize, Vec::new());
+    for dir in [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for file in entries.flatten().map(|e| e.path()) {
+            // A capture the reader refuses has no records to compare (other tests judge it).
+            let _ = flowmesh_sensor::offline::run_file(&file, &mut |r| {
+                line.clear();
+                r.write_json(&mut line);
+                let serde = serde_json::to_vec(&r).unwrap();
+                assert!(
+                    line == serde,
+                    "{}:\n{}\n{}",
+                    file.display(),
+                    String::from_utf8_lossy(&line),
+                    String::from_utf8_lossy(&serde)
+                );
+                records += 1;
+            });
+        }
+    }
+    assert!(records > 1_000, "only {records} records compared");
+    eprintln!("{records} records written as serde writes them");
+}

@@ -12,6 +12,7 @@
 mod apps;
 pub mod codec;
 mod device;
+mod json;
 mod l4;
 mod l7;
 mod record;

@@ -86,7 +86,7 @@ pub fn mac_text(m: &[u8; 6]) -> String {
 }
 
 /// [`mac_text`] written into `buf`: `aa:bb:cc:dd:ee:ff`, allocating nothing.
-fn mac_text_into<'a>(m: &[u8; 6], buf: &'a mut [u8; 17]) -> &'a str {
+pub(crate) fn mac_text_into<'a>(m: &[u8; 6], buf: &'a mut [u8; 17]) -> &'a str {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in m.iter().enumerate() {
         buf[i * 3] = HEX[usize::from(b >> 4)];

@@ -87,10 +87,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let finish = |record: FlowRecord, lines: &mut Vec<u8>| {
-        // Serializing a record into memory cannot fail: it holds no maps with non-string keys.
-        if serde_json::to_writer(&mut *lines, &record).is_ok() {
-            lines.push(b'\n');
-        }
+        record.write_json(lines);
+        lines.push(b'\n');
     };
     let threads = parallel::workers(a.threads);
     let mut kernel = None;
@@ -241,12 +239,13 @@ fn netflow(addr: &str) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = None;
+    let mut line = Vec::with_capacity(512);
     let mut emit = |r: FlowRecord| {
+        line.clear();
+        r.write_json(&mut line);
+        line.push(b'\n');
         if failed.is_none()
-            && let Err(e) = serde_json::to_writer(&mut out, &r)
-                .map_err(std::io::Error::other)
-                .and_then(|_| out.write_all(b"\n"))
-                .and_then(|_| out.flush())
+            && let Err(e) = out.write_all(&line).and_then(|_| out.flush())
         {
             failed = Some(e);
         }
