@@ -1,6 +1,7 @@
 //! End to end: flows/s from a sensor through a 3-node TLS cluster (R3 streams) to a collector
 //! with policies on, sealed and in the bench-only plaintext mode (the ratio is the cost of
-//! end-to-end encryption), and alert latency from packet time to a `watch` subscriber.
+//! end-to-end encryption); the same flows from a site of 1,000 local hosts; and alert latency
+//! from packet time to a `watch` subscriber.
 //!
 //! `cargo bench --bench pipeline` (needs nats-server: `./deploy/test.sh` installs it). Figures
 //! only, no assertions: the machine is shared and noisy.
@@ -60,7 +61,11 @@ fn run(
     );
     let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(30)).unwrap();
     let tag = if plaintext { "plain" } else { "sealed" };
-    let work = dir.join(format!("{tag}-{speed}-r{replicas}"));
+    let stem = capture
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("capture");
+    let work = dir.join(format!("{stem}-{tag}-{speed}-r{replicas}"));
     std::fs::create_dir_all(&work).unwrap();
     user.identity.write(&work.join("alice.id"), false).unwrap();
     std::fs::write(work.join("policy.toml"), policy).unwrap();
@@ -156,6 +161,19 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// `flowmesh flows` on `capture`, flows/s: the ceiling the pipeline is compared with.
+fn offline_rate(capture: &Path) -> f64 {
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+        .args(["-q", "flows", "--threads", "1"])
+        .arg(capture)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    FLOWS as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     if flowmesh_testkit::nats_server_binary().is_err() {
         eprintln!("SKIP: nats-server not found (./deploy/test.sh installs it)");
@@ -169,17 +187,9 @@ fn main() {
     // Policies on, traffic allowed (alerts rare): ACL, host policy, device apps, a profile and
     // a traffic rule.
     let allowed = "[acl]\nrules = \"\"\"\nTCP;*;*;443\nTCP;*;*;80\nUDP;*;*;53\n\"\"\"\n[host_policy]\ncore = [\"192.168.99.1\"]\nwhitelisted = [\"8.8.8.8\"]\n[[profile]]\nname = \"web\"\nbpf = \"tcp port 80 or tcp port 443\"\n[[traffic_rule]]\ntarget = \"profile:web\"\nmetric = \"total\"\nfrequency = \"hour\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"100GB\"\n";
-    // The offline rate on the same capture, the ceiling the pipeline is compared with.
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
-        .args(["-q", "flows", "--threads", "1"])
-        .arg(&capture)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let offline = FLOWS as f64 / started.elapsed().as_secs_f64();
+    let offline = offline_rate(&capture);
     println!("end to end, {FLOWS} flows, 3-node TLS cluster, policies on:");
+    println!("every flow a local client of its own ({FLOWS} host series: the worst case):");
     println!("  offline `flowmesh flows` on the same capture: {offline:>9.0} flows/s");
     let mut rates = Vec::new();
     for (replicas, plaintext) in [(3, false), (3, true), (1, false)] {
@@ -196,6 +206,23 @@ fn main() {
         "  sealing cost (R3): {:.1}%",
         (1.0 - rates[0] / rates[1]) * 100.0
     );
+    // A site: the same flows from 1,000 local machines (the collector keeps a series per
+    // local host, so the worst case above is mostly the store writing 200,000 of them).
+    let site = dir.path().join("site.pcap");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&site).unwrap());
+    flowmesh_sensor::synth::generate_for_hosts(FLOWS, 5_000, 60, Some(1_000), &mut f).unwrap();
+    drop(f);
+    let offline = offline_rate(&site);
+    println!("the same flows from 1,000 local clients (a site):");
+    println!("  offline `flowmesh flows` on the same capture: {offline:>9.0} flows/s");
+    for replicas in [3, 1] {
+        let (secs, _) = run(dir.path(), &site, allowed, false, 0.0, replicas);
+        let rate = FLOWS as f64 / secs;
+        println!(
+            "  R{replicas} sealed     {secs:6.2} s  {rate:>9.0} flows/s  ({:.0}% of offline)",
+            rate / offline * 100.0
+        );
+    }
     // Latency: 30 s of traffic in real time; HTTP is not allowed, so its flows alert.
     let small = dir.path().join("latency.pcap");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&small).unwrap());
@@ -209,4 +236,8 @@ fn main() {
         percentile(&mut lat, 0.5),
         percentile(&mut lat, 0.99)
     );
+    // `FLOWMESH_BENCH_KEEP=1` keeps the work directory: every run's sensor and collector logs.
+    if std::env::var_os("FLOWMESH_BENCH_KEEP").is_some() {
+        eprintln!("work directory kept: {}", dir.keep().display());
+    }
 }

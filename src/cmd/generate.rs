@@ -20,11 +20,21 @@ pub struct Args {
     /// Seconds of capture time the packets span.
     #[arg(long, default_value_t = 60)]
     span: u64,
+    /// Local client addresses the flows take turns over (a site of that many machines).
+    /// Default: every flow has a client of its own (the worst case for per-host series).
+    #[arg(long)]
+    hosts: Option<u64>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&a.out)?);
-    let packets = flowmesh_sensor::synth::generate(a.flows, a.concurrent, a.span, &mut out)?;
+    let packets = flowmesh_sensor::synth::generate_for_hosts(
+        a.flows,
+        a.concurrent,
+        a.span,
+        a.hosts,
+        &mut out,
+    )?;
     std::io::Write::flush(&mut out)?;
     eprintln!(
         "wrote {packets} packets of {} flows to {}",

@@ -139,10 +139,17 @@ const SERVER_NAMES: &[&str] = &[
     "www.example.org",
 ];
 
-fn endpoints(id: u64) -> ([u8; 4], [u8; 4], u16) {
-    let c = [10, (id >> 16) as u8, (id >> 8) as u8, id as u8];
+/// Client, server and client port of flow `id`. Every flow has a client of its own, or, with
+/// `hosts`, the flows take turns over that many clients (each with ports of its own, so no two
+/// flows below `hosts` × 60,000 share a tuple).
+fn endpoints(id: u64, hosts: Option<u64>) -> ([u8; 4], [u8; 4], u16) {
+    let (client, port) = match hosts {
+        None => (id, id % 60_000),
+        Some(n) => (id % n.max(1), (id / n.max(1)) % 60_000),
+    };
+    let c = [10, (client >> 16) as u8, (client >> 8) as u8, client as u8];
     let s = [203, 0, 113 + ((id % 3) as u8), (id % 250) as u8 + 1];
-    (c, s, 1024 + (id % 60_000) as u16)
+    (c, s, 1024 + port as u16)
 }
 
 fn frame(from_client: bool, c: [u8; 4], s: [u8; 4], l4: u8, payload: Vec<u8>) -> Vec<u8> {
@@ -157,7 +164,12 @@ fn frame(from_client: bool, c: [u8; 4], s: [u8; 4], l4: u8, payload: Vec<u8>) ->
 /// Packet `j` of synthetic flow `id`, or `None` past its last packet. Flows are a mix of
 /// TLS (60%: handshake with SNI, data, FIN), DNS (25%: query and answer) and HTTP (15%).
 pub fn flow_packet(id: u64, j: usize) -> Option<Vec<u8>> {
-    let (c, s, cp) = endpoints(id);
+    packet_of(id, j, None)
+}
+
+/// [`flow_packet`], the client chosen as [`endpoints`] says.
+fn packet_of(id: u64, j: usize, hosts: Option<u64>) -> Option<Vec<u8>> {
+    let (c, s, cp) = endpoints(id, hosts);
     let name = SERVER_NAMES[(id % SERVER_NAMES.len() as u64) as usize];
     let tcp_pkt = |from_client: bool, dp: u16, flags: u8, payload: &[u8]| {
         let (sp, dp2) = if from_client { (cp, dp) } else { (dp, cp) };
@@ -222,11 +234,24 @@ pub fn flow_packet(id: u64, j: usize) -> Option<Vec<u8>> {
 
 /// Writes a classic pcap of `flows` synthetic flows to `out`, interleaving up to `concurrent`
 /// flows at a time (the flow table then holds that many at once), spread over `span_secs`.
-/// Returns the number of packets written.
+/// Returns the number of packets written. Every flow has a local client of its own (the
+/// worst case for per-host state); [`generate_for_hosts`] bounds them.
 pub fn generate(
     flows: u64,
     concurrent: u64,
     span_secs: u64,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<u64> {
+    generate_for_hosts(flows, concurrent, span_secs, None, out)
+}
+
+/// [`generate`] with the flows' clients taken from `hosts` local addresses (10.0.0.0 up),
+/// as on a site with that many machines; `None`: a client per flow.
+pub fn generate_for_hosts(
+    flows: u64,
+    concurrent: u64,
+    span_secs: u64,
+    hosts: Option<u64>,
     out: &mut impl std::io::Write,
 ) -> std::io::Result<u64> {
     out.write_all(&[
@@ -243,7 +268,7 @@ pub fn generate(
         for j in 0.. {
             let mut any = false;
             for id in start..end {
-                if let Some(p) = flow_packet(id, j) {
+                if let Some(p) = packet_of(id, j, hosts) {
                     any = true;
                     out.write_all(&((ts / 1_000_000) as u32).to_le_bytes())?;
                     out.write_all(&((ts % 1_000_000) as u32).to_le_bytes())?;
@@ -309,4 +334,33 @@ pub fn mdns_query(mac: [u8; 6], ip: [u8; 4], name: &str) -> Vec<u8> {
         0x0800,
         &ipv4(ip, [224, 0, 0, 251], 17, &udp(5353, 5353, &dns_query(name))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(hosts: Option<u64>) -> Vec<crate::flow::FlowRecord> {
+        let mut pcap = Vec::new();
+        generate_for_hosts(3_000, 500, 60, hosts, &mut pcap).unwrap();
+        let reader = crate::capture::CaptureReader::new(std::io::Cursor::new(pcap));
+        let mut out = Vec::new();
+        crate::offline::run_reader(reader.unwrap(), &mut |r| out.push(r)).unwrap();
+        out
+    }
+
+    #[test]
+    fn flows_take_turns_over_the_hosts_asked_for_and_stay_apart() {
+        let clients = |rs: &[crate::flow::FlowRecord]| {
+            rs.iter()
+                .map(|r| r.client_ip)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        let own = records(None);
+        let ten = records(Some(10));
+        // Every flow is a record of its own either way: no two share a tuple.
+        assert_eq!((own.len(), ten.len()), (3_000, 3_000));
+        assert_eq!((clients(&own), clients(&ten)), (3_000, 10));
+    }
 }
