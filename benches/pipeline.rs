@@ -21,8 +21,10 @@ const FLOWS: u64 = 200_000;
 
 fn flowmesh(args: &[&str], log: &Path) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowmesh"));
+    // Kept work directories get full logs (`-q` leaves warnings only).
+    let keep = std::env::var_os("FLOWMESH_BENCH_KEEP").is_some();
     die_with_parent(&mut cmd)
-        .args(args)
+        .args(args.iter().filter(|a| !(keep && **a == "-q")))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -161,17 +163,22 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// `flowmesh flows` on `capture`, flows/s: the ceiling the pipeline is compared with.
+/// `flowmesh flows` on `capture`, flows/s (the best of three runs: one is a third of a second
+/// on a noisy machine): the ceiling the pipeline is compared with.
 fn offline_rate(capture: &Path) -> f64 {
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
-        .args(["-q", "flows", "--threads", "1"])
-        .arg(capture)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    FLOWS as f64 / started.elapsed().as_secs_f64()
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+            .args(["-q", "flows", "--threads", "1"])
+            .arg(capture)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    FLOWS as f64 / best
 }
 
 fn main() {
