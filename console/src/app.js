@@ -15,7 +15,7 @@ import { signIn } from "./session.js";
 import * as store from "./store.js";
 
 const main = document.getElementById("main");
-const state = { cfg: null, me: null, link: null, api: null, alerts: [], instances: new Map(), filter: {}, redraw: () => refresh() };
+const state = { cfg: null, me: null, link: null, api: null, listeners: null, alerts: [], instances: new Map(), filter: {}, redraw: () => refresh() };
 const MAX_ALERTS = 5000;
 
 // ---- signed out ---------------------------------------------------------------------------
@@ -94,24 +94,32 @@ async function begin(me) {
     location.hash = "";
     location.reload();
   };
-  follow(s.nc);
+  state.listeners = follow(s.nc);
   route();
   renewBefore(s.expires);
 }
 
+// Requests wait at most this long for their answer (api.js, control.js); an old connection
+// stays open that long after a renewal so what was asked on it is still answered.
+const ANSWER_GRACE_MS = 15_000;
+
 // The broker credentials expire (console role, `session_secs`): a minute before, sign in
 // again with the key kept in this browser and move to the new connection; what the pages
-// hold (alerts, instances) stays.
+// hold (alerts, instances) stays. The old connection stops listening at once (no alert
+// shown twice) and closes once its requests in flight have had their answers: closing it at
+// once failed an action clicked in that moment with "connection closed".
 function renewBefore(expires) {
   const renew = async () => {
     try {
       const fresh = await signIn(state.cfg, state.me);
       const old = state.link;
+      const oldListeners = state.listeners;
       state.link = fresh;
       state.api = new Collectors(fresh.nc, state.me);
       document.getElementById("who").title = `session ${fresh.session}`;
-      follow(fresh.nc);
-      await old.nc.close();
+      state.listeners = follow(fresh.nc);
+      oldListeners?.stop();
+      setTimeout(() => old.nc.close().catch(() => {}), ANSWER_GRACE_MS);
       renewBefore(fresh.expires);
     } catch (e) {
       console.warn(`renewing the session: ${e.message}; again in 30 s`);
@@ -121,10 +129,16 @@ function renewBefore(expires) {
   setTimeout(renew, Math.max(5_000, expires * 1000 - Date.now() - 60_000));
 }
 
-async function follow(nc) {
+// Listens on `nc` for alerts, status changes and heartbeats; returns `{ stop }`, which ends
+// the listening (the connection stays open for requests).
+function follow(nc) {
   const opener = openerFor(state.me);
+  const stoppers = [];
+  let stopped = false;
   const listen = async (subject, handle) => {
-    for await (const m of nc.subscribe(subject)) {
+    const sub = nc.subscribe(subject);
+    stoppers.push(() => sub.unsubscribe());
+    for await (const m of sub) {
       try {
         const o = await opener.open(m.data, m.subject);
         handle(o.payload, m.subject);
@@ -146,7 +160,7 @@ async function follow(nc) {
     Object.assign(instance(s.instance), s, { heard: Date.now() });
     refresh();
   });
-  statusBucket(nc, opener);
+  statusBucket(nc, opener, stoppers, () => stopped);
   (async () => {
     const link = document.getElementById("link");
     // The node it measured nearest (the client tries the nodes in that order).
@@ -154,6 +168,7 @@ async function follow(nc) {
     link.textContent = `connected${via}`;
     link.className = "link up";
     for await (const s of nc.status()) {
+      if (stopped) return;
       const up = s.type === "reconnect" || s.type === "update";
       if (s.type === "disconnect" || s.type === "reconnect") {
         link.textContent = up ? `connected${via}` : "reconnecting…";
@@ -161,16 +176,25 @@ async function follow(nc) {
       }
     }
   })();
+  return {
+    stop() {
+      stopped = true;
+      for (const stop of stoppers) stop();
+    },
+  };
 }
 
 // Every instance's last known status, from the collectors' status bucket (sealed values), then
 // each change as it is written. The bucket exists once a collector ran: until then, look again.
-async function statusBucket(nc, opener) {
+async function statusBucket(nc, opener, stoppers, stopped) {
   const td = new TextDecoder();
-  for (;;) {
+  while (!stopped()) {
     try {
       const kv = await new Kvm(nc).open("status");
-      for await (const e of await kv.watch()) {
+      const watch = await kv.watch();
+      stoppers.push(() => watch.stop());
+      if (stopped()) watch.stop();
+      for await (const e of watch) {
         if (e.operation !== "PUT") continue;
         try {
           const o = await opener.open(e.value, `$KV.status.${e.key}`, undefined, { stored: true });
@@ -183,7 +207,7 @@ async function statusBucket(nc, opener) {
       }
       return;
     } catch (err) {
-      if (nc.isClosed()) return;
+      if (nc.isClosed() || stopped()) return;
       console.warn(`status bucket: ${err.message}; again in 5 s`);
       await new Promise((ok) => setTimeout(ok, 5000));
     }
