@@ -21,6 +21,15 @@ fn corpus_named(name: &str) -> Option<(PathBuf, PathBuf)> {
     (pcaps.join(name).join("pcap").is_dir() && tool.is_file()).then(|| (pcaps.join(name), tool))
 }
 
+/// Every capture of the corpus at `ndpi` and of `ndpi-more` beside it.
+fn every_capture(ndpi: &std::path::Path) -> Vec<PathBuf> {
+    [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .collect()
+}
+
 fn field(summary: &str, name: &str) -> f64 {
     summary
         .split_whitespace()
@@ -193,23 +202,18 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
         (out.status.code(), lines)
     };
     let (mut compared, mut records) = (0, 0);
-    for dir in [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for file in entries.flatten().map(|e| e.path()) {
-            let one = flows(&file, "1");
-            records += one.1.len();
-            for threads in ["2", "3"] {
-                assert_eq!(
-                    one,
-                    flows(&file, threads),
-                    "{} on {threads} threads",
-                    file.display()
-                );
-            }
-            compared += 1;
+    for file in every_capture(&ndpi) {
+        let one = flows(&file, "1");
+        records += one.1.len();
+        for threads in ["2", "3"] {
+            assert_eq!(
+                one,
+                flows(&file, threads),
+                "{} on {threads} threads",
+                file.display()
+            );
         }
+        compared += 1;
     }
     assert!(compared >= 84, "{compared} captures compared");
     assert!(
@@ -231,26 +235,21 @@ fn records_are_written_as_serde_writes_them_on_the_corpus() {
         return;
     };
     let (mut records, mut line) = (0usize, Vec::new());
-    for dir in [ndpi.join("pcap"), ndpi.join("../ndpi-more/pcap")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for file in entries.flatten().map(|e| e.path()) {
-            // A capture the reader refuses has no records to compare (other tests judge it).
-            let _ = flowmesh_sensor::offline::run_file(&file, &mut |r| {
-                line.clear();
-                r.write_json(&mut line);
-                let serde = serde_json::to_vec(&r).unwrap();
-                assert!(
-                    line == serde,
-                    "{}:\n{}\n{}",
-                    file.display(),
-                    String::from_utf8_lossy(&line),
-                    String::from_utf8_lossy(&serde)
-                );
-                records += 1;
-            });
-        }
+    for file in every_capture(&ndpi) {
+        // A capture the reader refuses has no records to compare (other tests judge it).
+        let _ = flowmesh_sensor::offline::run_file(&file, &mut |r| {
+            line.clear();
+            r.write_json(&mut line);
+            let serde = serde_json::to_vec(&r).unwrap();
+            assert!(
+                line == serde,
+                "{}:\n{}\n{}",
+                file.display(),
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&serde)
+            );
+            records += 1;
+        });
     }
     assert!(records > 1_000, "only {records} records compared");
     eprintln!("{records} records written as serde writes them");
