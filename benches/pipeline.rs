@@ -3,8 +3,10 @@
 //! end-to-end encryption); the same flows from a site of 1,000 local hosts; and alert latency
 //! from packet time to a `watch` subscriber.
 //!
-//! `cargo bench --bench pipeline` (needs nats-server: `./deploy/test.sh` installs it). Figures
-//! only, no assertions: the machine is shared and noisy.
+//! `cargo bench --features bench-plaintext --bench pipeline` (needs nats-server:
+//! `./deploy/test.sh` installs it). Figures only, no assertions: the machine is shared and
+//! noisy. `FLOWMESH_BENCH_KEEP=1` keeps the work directory with full logs;
+//! `FLOWMESH_BENCH_BATCH=N` sets the sensor's `batch_flows` (1000).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -82,8 +84,9 @@ fn run(
     std::fs::write(
         work.join("sensor.toml"),
         format!(
-            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = 1000\nbatch_max_ms = 100\n{}",
+            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {}\nbatch_max_ms = 100\n{}",
             capture.display(),
+            std::env::var("FLOWMESH_BENCH_BATCH").unwrap_or_else(|_| "1000".into()),
             broker_toml(&cluster, "sensor-1")
         ),
     )
