@@ -7,11 +7,21 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn corpus() -> Option<(PathBuf, PathBuf)> {
-    corpus_named("ndpi")
+/// `../shared/pcaps/<name>` (or under `$FLOWMESH_CORPUS`) and the compare tool, if present;
+/// otherwise `test` is recorded as skipped, saying what is absent.
+fn corpus_for(test: &str, name: &str) -> Option<(PathBuf, PathBuf)> {
+    let found = corpus_named(name);
+    if found.is_none() {
+        flowmesh_testkit::skip(
+            test,
+            &format!(
+                "../shared/pcaps/{name} (or under $FLOWMESH_CORPUS) or ndpi-compare is absent"
+            ),
+        );
+    }
+    found
 }
 
-/// `../shared/pcaps/<name>` (or under `$FLOWMESH_CORPUS`) and the compare tool, if present.
 fn corpus_named(name: &str) -> Option<(PathBuf, PathBuf)> {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
     let pcaps = std::env::var_os("FLOWMESH_CORPUS")
@@ -70,11 +80,8 @@ fn compare(corpus: &std::path::Path, tool: &std::path::Path) -> (String, String)
 
 #[test]
 fn accuracy_against_ndpi_on_the_shared_corpus() {
-    let Some((corpus, tool)) = corpus() else {
-        flowmesh_testkit::skip(
-            "accuracy_against_ndpi_on_the_shared_corpus",
-            "the nDPI corpus (../shared/pcaps or $FLOWMESH_CORPUS) or ndpi-compare is absent",
-        );
+    let Some((corpus, tool)) = corpus_for("accuracy_against_ndpi_on_the_shared_corpus", "ndpi")
+    else {
         return;
     };
     let (_, summary) = compare(&corpus, &tool);
@@ -87,11 +94,9 @@ fn accuracy_against_ndpi_on_the_shared_corpus() {
 /// and today's L7 figure (99.7% / 91.5% / 99.3%), so detection only moves forward.
 #[test]
 fn accuracy_against_ndpi_on_more_of_its_captures() {
-    let Some((corpus, tool)) = corpus_named("ndpi-more") else {
-        flowmesh_testkit::skip(
-            "accuracy_against_ndpi_on_more_of_its_captures",
-            "../shared/pcaps/ndpi-more or ndpi-compare is absent",
-        );
+    let Some((corpus, tool)) =
+        corpus_for("accuracy_against_ndpi_on_more_of_its_captures", "ndpi-more")
+    else {
         return;
     };
     let (_, summary) = compare(&corpus, &tool);
@@ -116,11 +121,8 @@ fn no_flow_is_named_another_known_protocol() {
     ];
     let mut wrong = Vec::new();
     for name in ["ndpi", "ndpi-more"] {
-        let Some((corpus, tool)) = corpus_named(name) else {
-            flowmesh_testkit::skip(
-                "no_flow_is_named_another_known_protocol",
-                "a corpus under ../shared/pcaps or ndpi-compare is absent",
-            );
+        let Some((corpus, tool)) = corpus_for("no_flow_is_named_another_known_protocol", name)
+        else {
             return;
         };
         let (text, _) = compare(&corpus, &tool);
@@ -148,11 +150,7 @@ fn no_flow_is_named_another_known_protocol() {
 /// v2, and Google QUIC's clear-text CHLO.
 #[test]
 fn quic_server_names_from_the_corpus() {
-    let Some((corpus, _)) = corpus() else {
-        flowmesh_testkit::skip(
-            "quic_server_names_from_the_corpus",
-            "the nDPI corpus is absent",
-        );
+    let Some((corpus, _)) = corpus_for("quic_server_names_from_the_corpus", "ndpi") else {
         return;
     };
     for (file, name) in [
@@ -180,11 +178,10 @@ fn quic_server_names_from_the_corpus() {
 /// every capture of the corpus, ndpi-more included.
 #[test]
 fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
-    let Some((ndpi, _)) = corpus() else {
-        flowmesh_testkit::skip(
-            "flow_workers_print_the_single_threaded_records_on_the_corpus",
-            "the nDPI corpus is absent",
-        );
+    let Some((ndpi, _)) = corpus_for(
+        "flow_workers_print_the_single_threaded_records_on_the_corpus",
+        "ndpi",
+    ) else {
         return;
     };
     let flows = |file: &std::path::Path, threads: &str| {
@@ -227,11 +224,10 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
 /// of the derived form, byte for byte.
 #[test]
 fn records_are_written_as_serde_writes_them_on_the_corpus() {
-    let Some((ndpi, _)) = corpus() else {
-        flowmesh_testkit::skip(
-            "records_are_written_as_serde_writes_them_on_the_corpus",
-            "the nDPI corpus is absent",
-        );
+    let Some((ndpi, _)) = corpus_for(
+        "records_are_written_as_serde_writes_them_on_the_corpus",
+        "ndpi",
+    ) else {
         return;
     };
     let (mut records, mut line) = (0usize, Vec::new());

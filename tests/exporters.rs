@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowmesh_testkit::die_with_parent;
+use flowmesh_testkit::process::wait_until;
 use support::{flowmesh, spawn_logged};
 
 mod support;
@@ -305,37 +306,36 @@ fn exported_flows_reach_the_collector_s_checks_and_store_through_the_cluster() {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     };
-    let mut acl = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acl.len() < 100 {
-        assert!(
-            Instant::now() < deadline,
-            "{} ACL alerts on exported flows after 60 s\nsensor:\n{}\ncollector:\n{}",
-            acl.len(),
+    let logs = || {
+        format!(
+            "sensor:\n{}\ncollector:\n{}",
             log("sensor.log"),
             log("collector.log")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        acl = alerts("acl_violation");
-    }
+        )
+    };
+    let seen = std::cell::Cell::new(0);
+    let acl = wait_until(
+        "100 ACL alerts on exported flows",
+        Duration::from_secs(60),
+        || {
+            let acl = alerts("acl_violation");
+            seen.set(acl.len());
+            (acl.len() >= 100).then_some(acl)
+        },
+        || format!("{} so far\n{}", seen.get(), logs()),
+    );
     let tcp = acl.iter().filter(|a| a["flow"]["l4"] == "TCP").count();
     assert!(tcp >= 100, "{tcp} TCP violations");
     for a in &acl {
         assert_eq!(a["flow"]["exporter"], "127.0.0.1", "{a}");
         assert_ne!(a["flow"]["server_port"], 53, "DNS is allowed: {a}");
     }
-    let mut rules = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rules.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "no traffic-rule alert on the exporter after 60 s\nsensor:\n{}\ncollector:\n{}",
-            log("sensor.log"),
-            log("collector.log")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        rules = alerts("traffic_rule");
-    }
+    let rules = wait_until(
+        "the exporter's traffic-rule alert",
+        Duration::from_secs(60),
+        || Some(alerts("traffic_rule")).filter(|r| !r.is_empty()),
+        logs,
+    );
     assert!(
         rules.iter().all(|r| r["target"] == "exporter:127.0.0.1"),
         "{rules:?}"

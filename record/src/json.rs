@@ -6,9 +6,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use flowmesh_link::time::{RFC3339_LEN, rfc3339_micros, rfc3339_micros_into};
-
-use crate::record::{FlowRecord, mac_text_into};
+use crate::record::{FlowRecord, mac_text_into, with_time_text};
 
 impl FlowRecord {
     /// Appends this record as one JSON object (DESIGN.md's form, no newline) to `out`: the
@@ -162,10 +160,7 @@ fn mac(out: &mut Vec<u8>, m: Option<&[u8; 6]>) {
 
 fn time(out: &mut Vec<u8>, micros: i64) {
     out.push(b'"');
-    match rfc3339_micros_into(micros, &mut [0; RFC3339_LEN]) {
-        Some(text) => out.extend_from_slice(text.as_bytes()),
-        None => out.extend_from_slice(rfc3339_micros(micros).as_bytes()),
-    }
+    with_time_text(micros, |text| out.extend_from_slice(text.as_bytes()));
     out.push(b'"');
 }
 

@@ -20,3 +20,9 @@ pub mod publish;
 pub mod source;
 pub mod synth;
 pub mod wire;
+
+/// The cores this process may run on (its CPU affinity counts): the default for flow
+/// workers, and whether a file is worth reading on a thread of its own.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

@@ -5,9 +5,27 @@ use std::time::{Duration, Instant};
 
 /// Waits for `done` (checked every 200 ms) or panics saying `what`.
 pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    wait_until(what, timeout, || done().then_some(()), String::new);
+}
+
+/// Polls `poll` every 200 ms until it yields a value, and returns it; after `timeout` panics
+/// saying `what` and what `context` tells (counts so far, the daemons' logs).
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut poll: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    loop {
+        if let Some(v) = poll() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

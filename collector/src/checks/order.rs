@@ -113,7 +113,7 @@ impl BatchOrder {
             run.ahead.insert(sequence);
         }
         if run.ahead.len() > MAX_HELD {
-            self.given_up += run.missing();
+            self.given_up = self.given_up.saturating_add(run.missing());
             run.next = run.ahead.last().map_or(run.next, |l| l.saturating_add(1));
             run.ahead.clear();
         }
@@ -148,7 +148,7 @@ impl BatchOrder {
         }
         for run in &mut self.runs {
             if let Some(&last) = run.ahead.last() {
-                self.given_up += run.missing();
+                self.given_up = self.given_up.saturating_add(run.missing());
                 gone(GivenUp {
                     boot: run.boot.clone(),
                     from: run.next,

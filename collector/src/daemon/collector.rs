@@ -286,12 +286,8 @@ impl Collector {
                 return Ok(None);
             }
         };
-        let batch_id = format!(
-            "{}/{}/{}",
-            batch.instance,
-            hex::encode(&batch.boot_id),
-            batch.sequence
-        );
+        let boot = hex::encode(&batch.boot_id);
+        let batch_id = format!("{}/{boot}/{}", batch.instance, batch.sequence);
         let applied = self
             .store
             .is_applied(&batch_id)
@@ -343,7 +339,6 @@ impl Collector {
             // judged now (once the sensor's earlier batches are in too), and their alerts
             // stored with this batch.
             // Every batch takes its place in the order, watermark or not (0: none yet).
-            let boot = hex::encode(&batch.boot_id);
             let mark = (watermark > 0).then_some(watermark);
             engine.batch_watermark((&boot, batch.sequence), mark, now, &mut |a| alerts.push(a));
         }

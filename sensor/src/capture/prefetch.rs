@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Chunks read ahead and not yet taken (bounds memory to a few MiB).
 const AHEAD: usize = 4;
@@ -38,12 +38,7 @@ impl Prefetch {
             .name("capture-read".into())
             .spawn(move || {
                 loop {
-                    let mut buf = match spare.try_recv() {
-                        Ok(b) => b,
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                            vec![0; head + chunk]
-                        }
-                    };
+                    let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0; head + chunk]);
                     let mut len = 0;
                     while len < chunk {
                         match file.read(&mut buf[head + len..head + chunk]) {

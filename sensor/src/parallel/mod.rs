@@ -101,10 +101,9 @@ impl Layout {
     /// for it alone (on 2 cores with 2 tables: 0.166 -> 0.158 s on the 1M-packet capture);
     /// with cores to spare it does not, since every worker waits for it.
     pub fn for_machine(tables: usize) -> Layout {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Layout {
             tables: tables.max(1),
-            reader_keeps_one: tables + 1 > cores,
+            reader_keeps_one: tables + 1 > crate::cores(),
         }
     }
 }
@@ -117,11 +116,7 @@ impl From<usize> for Layout {
 
 /// Flow workers to run: `requested`, or one per core.
 pub fn workers(requested: Option<usize>) -> usize {
-    requested
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
-        .max(1)
+    requested.unwrap_or_else(crate::cores).max(1)
 }
 
 /// The worker a packet belongs to: the same for both directions of its flow. The addresses are
