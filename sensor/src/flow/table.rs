@@ -1,59 +1,17 @@
 //! The flow table proper.
 
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use hashbrown::HashTable;
-use rustc_hash::FxHasher;
 
 use super::direction::first_sender_is_client;
 use super::expect::Expectations;
+use super::key::{FlowKey, hash_key};
 use super::to_record::record_of;
 use crate::decode::{IpPacket, Tunnel};
 use crate::dissect::{self, Dpi, L7, PacketView};
 use crate::wire::Mac;
 use flowmesh_record::FlowRecord;
-
-/// A flow's identity: protocol, both endpoints in canonical order (lower first), VLAN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FlowKey {
-    /// IP protocol.
-    pub proto: u8,
-    /// The lower endpoint.
-    pub a: (IpAddr, u16),
-    /// The higher endpoint.
-    pub b: (IpAddr, u16),
-    /// VLAN id, 0xffff for none.
-    pub vlan: u16,
-}
-
-impl FlowKey {
-    fn of(p: &IpPacket<'_>) -> (FlowKey, bool) {
-        let s = (p.src, p.src_port);
-        let d = (p.dst, p.dst_port);
-        // The order of `(IpAddr, u16)`, compared as integers (what `Ord` on the addresses'
-        // octets and segments amounts to) instead of element by element.
-        let src_is_a = match (p.src, p.dst) {
-            (IpAddr::V4(x), IpAddr::V4(y)) => {
-                (u32::from(x), p.src_port) <= (u32::from(y), p.dst_port)
-            }
-            (IpAddr::V6(x), IpAddr::V6(y)) => {
-                (u128::from(x), p.src_port) <= (u128::from(y), p.dst_port)
-            }
-            _ => s <= d,
-        };
-        let (a, b) = if src_is_a { (s, d) } else { (d, s) };
-        (
-            FlowKey {
-                proto: p.proto,
-                a,
-                b,
-                vlan: p.vlan.unwrap_or(0xffff),
-            },
-            src_is_a,
-        )
-    }
-}
 
 /// One flow's state.
 #[derive(Debug)]
@@ -104,9 +62,9 @@ impl Flow {
     /// (client, server) endpoints.
     pub fn endpoints(&self) -> ((IpAddr, u16), (IpAddr, u16)) {
         if self.client_is_a {
-            (self.key.a, self.key.b)
+            (self.key.a(), self.key.b())
         } else {
-            (self.key.b, self.key.a)
+            (self.key.b(), self.key.a())
         }
     }
 
@@ -239,34 +197,6 @@ pub struct FlowTable {
 const SWEEP_EVERY_MICROS: i64 = 5_000_000;
 /// How often closed TCP connections due for reporting are looked for (a queue: cheap).
 const CLOSED_EVERY_MICROS: i64 = 100_000;
-
-/// The table's hash of a key: addresses as whole words, ports, protocol and VLAN in one, five
-/// multiplications in all (the derived `Hash` fed FxHash byte arrays with length prefixes,
-/// field by field: 4% of a replay's time).
-fn hash_key(k: &FlowKey) -> u64 {
-    let words = |a: IpAddr| -> (u64, u64) {
-        match a {
-            IpAddr::V4(v4) => (u64::from(u32::from(v4)), 0),
-            IpAddr::V6(v6) => {
-                let x = u128::from(v6);
-                (x as u64, (x >> 64) as u64 | 1)
-            }
-        }
-    };
-    let (a0, a1) = words(k.a.0);
-    let (b0, b1) = words(k.b.0);
-    let mut h = FxHasher::default();
-    h.write_u64(a0);
-    h.write_u64(b0);
-    h.write_u64(a1 ^ b1.rotate_left(32));
-    h.write_u64(
-        u64::from(k.proto)
-            | u64::from(k.vlan) << 8
-            | u64::from(k.a.1) << 24
-            | u64::from(k.b.1) << 40,
-    );
-    h.finish()
-}
 
 fn new_flow(p: &IpPacket<'_>, key: FlowKey, src_is_a: bool, ts: i64) -> Flow {
     let src_is_client = first_sender_is_client(p.proto, p.tcp_flags, p.src_port, p.dst_port);
@@ -412,7 +342,7 @@ impl FlowTable {
                     self.stats.expired += 1;
                     self.stats.flows += 1;
                     *flow = new_flow(p, key, src_is_a, ts);
-                    if let Some(l7) = self.expected.claim(key.a, key.b, ts) {
+                    if let Some(l7) = self.expected.claim(key.a(), key.b(), ts) {
                         flow.dpi.classify(l7);
                     }
                 }
@@ -424,7 +354,7 @@ impl FlowTable {
                 }
                 self.stats.flows += 1;
                 let mut flow = new_flow(p, key, src_is_a, ts);
-                if let Some(l7) = self.expected.claim(key.a, key.b, ts) {
+                if let Some(l7) = self.expected.claim(key.a(), key.b(), ts) {
                     flow.dpi.classify(l7);
                 }
                 let i = match self.free.pop() {
