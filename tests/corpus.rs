@@ -223,14 +223,15 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
 /// corpus (ndpi-more included: odd server names, IPv6, tunnels) it must be the JSON serde makes
 /// of the derived form, byte for byte.
 #[test]
-fn records_are_written_as_serde_writes_them_on_the_corpus() {
+fn records_are_written_as_serde_and_prost_write_them_on_the_corpus() {
+    use prost::Message;
     let Some((ndpi, _)) = corpus_for(
-        "records_are_written_as_serde_writes_them_on_the_corpus",
+        "records_are_written_as_serde_and_prost_write_them_on_the_corpus",
         "ndpi",
     ) else {
         return;
     };
-    let (mut records, mut line) = (0usize, Vec::new());
+    let (mut records, mut line, mut entry) = (0usize, Vec::new(), Vec::new());
     for file in every_capture(&ndpi) {
         // A capture the reader refuses has no records to compare (other tests judge it).
         let _ = flowmesh_sensor::offline::run_file(&file, &mut |r| {
@@ -244,9 +245,18 @@ fn records_are_written_as_serde_writes_them_on_the_corpus() {
                 String::from_utf8_lossy(&line),
                 String::from_utf8_lossy(&serde)
             );
+            // The sensor's batch entries: the bytes prost makes of the message.
+            entry.clear();
+            flowmesh_record::codec::write_batch_entry(&r, false, &mut entry);
+            let prost = flowmesh_proto::v1::FlowBatch {
+                flows: vec![flowmesh_record::codec::to_proto(&r, false)],
+                ..Default::default()
+            }
+            .encode_to_vec();
+            assert!(entry == prost, "{}: {r:?}", file.display());
             records += 1;
         });
     }
     assert!(records > 1_000, "only {records} records compared");
-    eprintln!("{records} records written as serde writes them");
+    eprintln!("{records} records written as serde and prost write them");
 }

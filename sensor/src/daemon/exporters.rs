@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 
 use super::{Captured, SensorError, now_micros};
 use crate::netflow::{Receiver, Settings, listen};
-use crate::publish::codec;
 
 /// The running input.
 pub(super) struct Exporters {
@@ -36,7 +35,7 @@ pub(super) fn spawn(
     let thread = std::thread::spawn(move || {
         let mut receiver = Receiver::new(Settings::default());
         let mut emit = |r| {
-            let _ = tx.blocking_send(Captured::Flow(codec::to_proto(&r, false)));
+            let _ = tx.blocking_send(Captured::Flows(Captured::entry(&r)));
         };
         let mut last: std::collections::HashMap<
             std::net::IpAddr,

@@ -10,7 +10,7 @@ use flowmesh_link::async_nats::{self, jetstream};
 use flowmesh_link::connect::connect_in_background;
 use flowmesh_link::subject::Channel;
 use flowmesh_link::{Identity, Opener, Sealer};
-use flowmesh_proto::v1::{Flow, FlowBatch, Status};
+use flowmesh_proto::v1::Status;
 use prost::Message;
 use tokio::sync::mpsc;
 
@@ -21,8 +21,10 @@ use crate::parallel;
 use crate::publish::{Batch, Outbox, PublishCounters, Publisher, codec};
 use crate::source::{CaptureCounters, CountedLive, Replay};
 
+mod batcher;
 mod config;
 mod exporters;
+use batcher::{Captured, batch};
 pub use config::{CaptureConfig, PublishConfig, SensorConfig, SensorError, instance_id};
 
 fn now_micros() -> i64 {
@@ -342,8 +344,8 @@ fn spawn_capture(
     };
     let marks_tx = tx.clone();
     // Blocks the capture while the publisher is behind: back-pressure, not loss.
-    let mut send = move |f: Flow| {
-        let _ = tx.blocking_send(Captured::Flow(f));
+    let mut send = move |entries: Vec<u8>| {
+        let _ = tx.blocking_send(Captured::Flows(entries));
     };
     let mut marks = move |w: i64| {
         let _ = marks_tx.blocking_send(Captured::Watermark(w));
@@ -373,15 +375,16 @@ fn spawn_capture(
                 Source::Replay(s) => &mut **s,
                 Source::Live(s) => s,
             };
-            // Records become protobuf where they are made: on the flow workers.
-            let finish = |r: FlowRecord, out: &mut Vec<Flow>| out.push(codec::to_proto(&r, false));
+            // Records become protobuf where they are made: on the flow workers, each worker's
+            // records handed on together.
+            let finish =
+                |r: FlowRecord, out: &mut Vec<u8>| codec::write_batch_entry(&r, false, out);
             let result = if workers > 1 {
-                let mut emit = |flows: Vec<Flow>| flows.into_iter().for_each(&mut send);
                 parallel::run_with(
-                    source, &flag, table, workers, &finish, &mut marks, &mut emit,
+                    source, &flag, table, workers, &finish, &mut marks, &mut send,
                 )
             } else {
-                let mut emit = |r: FlowRecord| send(codec::to_proto(&r, false));
+                let mut emit = |r: FlowRecord| send(Captured::entry(&r));
                 offline::run(
                     source,
                     &flag,
@@ -399,87 +402,6 @@ fn spawn_capture(
             return result;
         }
     }))
-}
-
-/// What the capture thread hands on: records, and watermarks in order with them.
-// Records are nearly every item: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Captured {
-    /// A flow record, encoded.
-    Flow(Flow),
-    /// Every packet before this time (µs) is in a record handed on already.
-    Watermark(i64),
-}
-
-/// Gathers records into batches of at most `max` records or `wait` old. A new watermark
-/// closes the batch at once (an empty one if need be), so the collector hears it promptly.
-async fn batch(
-    mut rx: mpsc::Receiver<Captured>,
-    tx: mpsc::Sender<Batch>,
-    shared: Arc<Shared>,
-    max: usize,
-    wait: Duration,
-) {
-    let mut sequence = 0u64;
-    let mut flows = Vec::with_capacity(max);
-    let mut deadline = tokio::time::Instant::now() + wait;
-    let mut watermark = 0i64;
-    loop {
-        let mut marked = false;
-        let done = tokio::select! {
-            r = rx.recv() => match r {
-                Some(Captured::Flow(r)) => {
-                    if flows.is_empty() {
-                        deadline = tokio::time::Instant::now() + wait;
-                    }
-                    flows.push(r);
-                    false
-                }
-                Some(Captured::Watermark(w)) => {
-                    marked = w > watermark;
-                    watermark = watermark.max(w);
-                    false
-                }
-                None => true,
-            },
-            _ = tokio::time::sleep_until(deadline), if !flows.is_empty() => false,
-        };
-        let due = marked
-            || flows.len() >= max
-            || (!flows.is_empty() && tokio::time::Instant::now() >= deadline);
-        if due || (done && !flows.is_empty()) {
-            let count = flows.len() as u64;
-            let b = FlowBatch {
-                instance: shared.instance.clone(),
-                sequence,
-                flows: std::mem::take(&mut flows),
-                boot_id: shared.boot_id.to_vec(),
-                watermark_us: watermark,
-            };
-            shared.watermark.fetch_max(watermark, Ordering::Relaxed);
-            let message_id = format!(
-                "{}/{}/{sequence}",
-                shared.instance,
-                hex::encode(shared.boot_id)
-            );
-            sequence += 1;
-            if tx
-                .send(Batch {
-                    message_id,
-                    bytes: b.encode_to_vec(),
-                    flows: count,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        if done {
-            return;
-        }
-    }
 }
 
 /// Publishes batches as they come and replays the outbox when the broker (or the stream,
