@@ -42,7 +42,10 @@ fn spawn(args: &[&str], log: &Path) -> Child {
 }
 
 /// `flowmesh assist connect -` with `key` on stdin; the child and the address it listens on.
+/// Its temporary directory (where the session's credentials go) is `log` with `.tmp`.
 fn connect(key: &str, access: &Path, brokers: &[String], log: &Path) -> (Child, String) {
+    let tmp = log.with_extension("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let mut args = vec![
         "assist".to_string(),
         "connect".into(),
@@ -55,6 +58,7 @@ fn connect(key: &str, access: &Path, brokers: &[String], log: &Path) -> (Child, 
     }
     let mut child = flowmesh()
         .args(&args)
+        .env("TMPDIR", &tmp)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
@@ -82,6 +86,17 @@ fn connect(key: &str, access: &Path, brokers: &[String], log: &Path) -> (Child, 
 
 fn stop(child: &mut Child) {
     assert!(flowmesh_testkit::process::terminate(child), "did not stop");
+}
+
+/// Stops an `assist connect` started with `log` (SIGTERM): it leaves no credentials behind.
+fn stop_connect(child: &mut Child, log: &Path) {
+    stop(child);
+    let tmp = log.with_extension("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "assist connect left {left:?} behind");
 }
 
 #[test]
@@ -250,7 +265,7 @@ fn a_support_engineer_with_only_the_key_reaches_the_api_for_the_session_only() {
         !o.status.success(),
         "the API answered after the session was disabled"
     );
-    stop(&mut support);
+    stop_connect(&mut support, &path("support.log"));
 
     // Without admin: the API answers through the tunnel, and asks for credentials.
     let o = owner("enable", &["--ttl", "10m"]);
@@ -262,7 +277,7 @@ fn a_support_engineer_with_only_the_key_reaches_the_api_for_the_session_only() {
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(said.contains("API token"), "{said}");
     assert!(owner("disable", &[]).status.success());
-    stop(&mut support);
+    stop_connect(&mut support, &path("support2.log"));
 
     // Every step is an alert, stored and published like the others.
     let alerts = ok(&[

@@ -203,8 +203,10 @@ fn connect_support(c: Connect) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // SIGTERM too (kill, a service manager): the session's credentials are removed on
+        // the way out, not left in the temporary directory.
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            super::wait_for_stop_signal().await;
             let _ = stop_tx.send(true);
         });
         let counters = Arc::new(flowmesh_link::assist::serve::Counters::default());
