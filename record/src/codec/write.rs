@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use prost::encoding::{WireType, decode_varint, encode_varint, encoded_len_varint};
+use prost::encoding::{WireType, decode_varint, encoded_len_varint};
 
 use crate::FlowRecord;
 
@@ -25,8 +25,18 @@ impl Sink for Vec<u8> {
     fn bytes(&mut self, b: &[u8]) {
         self.extend_from_slice(b);
     }
-    fn varint(&mut self, v: u64) {
-        encode_varint(v, self);
+    fn varint(&mut self, mut v: u64) {
+        // Into a stack buffer, then one copy (prost's `encode_varint` pushes byte by byte,
+        // each push checking the capacity: 4% of a sensor's time).
+        let mut b = [0u8; 10];
+        let mut n = 0;
+        while v >= 0x80 {
+            b[n] = v as u8 | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        b[n] = v as u8;
+        self.extend_from_slice(&b[..=n]);
     }
 }
 
@@ -129,6 +139,7 @@ fn flow(o: &mut impl Sink, r: &FlowRecord, update: bool) {
 pub fn write_batch_entry(r: &FlowRecord, update: bool, out: &mut Vec<u8>) {
     let mut len = Len(0);
     flow(&mut len, r, update);
+    out.reserve(len.0 + 4);
     key(out, FLOWS_FIELD, WireType::LengthDelimited);
     out.varint(len.0 as u64);
     flow(out, r, update);
@@ -246,6 +257,27 @@ mod tests {
                 ..r
             },
         ]
+    }
+
+    #[test]
+    fn varints_are_prost_s() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            ours.varint(v);
+            prost::encoding::encode_varint(v, &mut theirs);
+            assert_eq!(ours, theirs, "{v}");
+            assert_eq!(ours.len(), encoded_len_varint(v));
+        }
     }
 
     #[test]
