@@ -28,6 +28,11 @@ if cargo clippy --version >/dev/null 2>&1; then
   # The end-to-end bench needs the bench-only plaintext mode; it is linted with it.
   cargo clippy -p flowmesh --bench pipeline --features bench-plaintext --locked -- -D warnings
 fi
+# The fuzz targets are a workspace of their own that no test builds: type-check them, so a change
+# of the types they fuzz cannot leave them broken (running them needs cargo-fuzz; README, Fuzzing).
+log "cargo check (fuzz targets)"
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked \
+  --target-dir "${CARGO_TARGET_DIR:-target}/fuzz-check"
 log "cargo test"
 out=$(mktemp); skips=$(mktemp); trap 'rm -f "$out" "$skips"' EXIT
 # Tests that skip (no corpus, not root) write why here; a failed setup is a failure instead.

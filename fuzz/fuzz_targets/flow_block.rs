@@ -61,6 +61,13 @@ fn record(b: &[u8]) -> (FlowRecord, Vec<&'static str>) {
         c2s_tcp_flags: (flags >> 16) as u8,
         s2c_tcp_flags: (flags >> 24) as u8,
         skip_flow_checks: false,
+        // Flows from exporters carry the exporter and its interfaces.
+        export: (flags & 256 == 256).then(|| flowmesh_record::Exported {
+            exporter: ip(118, flags & 512 == 512),
+            in_if: w(122) as u32,
+            out_if: (w(122) >> 32) as u32,
+            sampling: (w(126) as u32).max(1),
+        }),
     };
     (r, profiles)
 }
