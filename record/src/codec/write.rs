@@ -184,40 +184,25 @@ pub fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::tests::every_field;
     use crate::codec::to_proto;
     use flowmesh_proto::v1::FlowBatch;
     use prost::Message;
 
+    /// Every field set, at the edges of its encoding.
     fn full() -> FlowRecord {
         FlowRecord {
-            l4: "UDP",
-            client_ip: "2001:db8::1".parse().unwrap(),
-            client_port: 50000,
-            server_ip: "2001:db8::2".parse().unwrap(),
-            server_port: 443,
             vlan: Some(0),
-            tunnel: Some("Teredo"),
-            l7: "QUIC",
-            app: Some("YouTube"),
             server_name: Some("x".repeat(200)),
             alpn: Some(vec!["h3".into(), String::new()]),
-            client_mac: Some([2, 0, 0, 0, 0, 0x0a]),
             server_mac: Some([0; 6]),
-            c2s_packets: 3,
             c2s_bytes: u64::MAX,
-            s2c_packets: 4,
-            s2c_bytes: 5000,
             first_seen: -1,
-            last_seen: 1_710_078_433_999_999,
-            c2s_tcp_flags: 0x12,
-            s2c_tcp_flags: 0x14,
-            skip_flow_checks: true,
             export: Some(crate::Exported {
-                exporter: "192.0.2.1".parse().unwrap(),
                 in_if: 0,
-                out_if: 7,
-                sampling: 100,
+                ..every_field().export.unwrap()
             }),
+            ..every_field()
         }
     }
 
@@ -229,27 +214,11 @@ mod tests {
             FlowRecord {
                 l4: "",
                 client_ip: "10.0.0.1".parse().unwrap(),
-                client_port: 0,
                 server_ip: "10.0.0.2".parse().unwrap(),
-                server_port: 0,
-                vlan: None,
-                tunnel: None,
                 l7: "",
-                app: None,
                 server_name: Some(String::new()),
-                alpn: None,
-                client_mac: None,
-                server_mac: None,
-                c2s_packets: 0,
-                c2s_bytes: 0,
-                s2c_packets: 0,
-                s2c_bytes: 0,
-                first_seen: 0,
                 last_seen: i64::MIN,
-                c2s_tcp_flags: 0,
-                s2c_tcp_flags: 0,
-                skip_flow_checks: false,
-                export: None,
+                ..FlowRecord::default()
             },
             FlowRecord {
                 alpn: Some(Vec::new()),

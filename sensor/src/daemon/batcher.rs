@@ -125,24 +125,10 @@ mod tests {
             client_port: port,
             server_ip: "192.0.2.1".parse().unwrap(),
             server_port: 443,
-            vlan: None,
-            tunnel: None,
             l7: "TLS",
-            app: None,
-            server_name: None,
-            alpn: None,
-            client_mac: None,
-            server_mac: None,
             c2s_packets: 1,
             c2s_bytes: 60,
-            s2c_packets: 0,
-            s2c_bytes: 0,
-            first_seen: 1,
-            last_seen: 2,
-            c2s_tcp_flags: 2,
-            s2c_tcp_flags: 0,
-            skip_flow_checks: false,
-            export: None,
+            ..FlowRecord::default()
         }
     }
 

@@ -72,6 +72,29 @@ pub struct IpPacket<'a> {
     pub continues_datagram: bool,
 }
 
+#[cfg(test)]
+impl IpPacket<'static> {
+    /// A TCP packet from `src`:`sp` to `dst`:`dp` with nothing else set, for tests.
+    pub(crate) fn tcp_for_test(src: IpAddr, sp: u16, dst: IpAddr, dp: u16) -> Self {
+        IpPacket {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            tunnel: None,
+            src,
+            dst,
+            proto: proto::TCP,
+            src_port: sp,
+            dst_port: dp,
+            tcp_flags: 0,
+            payload: &[],
+            icmp: None,
+            ttl: 64,
+            continues_datagram: false,
+        }
+    }
+}
+
 /// What one packet decoded to.
 #[derive(Debug, Clone, Copy)]
 pub enum Decoded<'a> {

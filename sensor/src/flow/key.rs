@@ -108,22 +108,7 @@ mod tests {
     use super::*;
 
     fn packet(src: &str, sp: u16, dst: &str, dp: u16) -> IpPacket<'static> {
-        IpPacket {
-            src_mac: None,
-            dst_mac: None,
-            vlan: None,
-            tunnel: None,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            proto: 6,
-            src_port: sp,
-            dst_port: dp,
-            tcp_flags: 0,
-            payload: &[],
-            icmp: None,
-            ttl: 64,
-            continues_datagram: false,
-        }
+        IpPacket::tcp_for_test(src.parse().unwrap(), sp, dst.parse().unwrap(), dp)
     }
 
     #[test]

@@ -5,20 +5,8 @@ use std::net::IpAddr;
 
 fn packet(src: IpAddr, dst: IpAddr, sp: u16, dp: u16) -> IpPacket<'static> {
     IpPacket {
-        src_mac: None,
-        dst_mac: None,
         vlan: Some(7),
-        tunnel: None,
-        src,
-        dst,
-        proto: 6,
-        src_port: sp,
-        dst_port: dp,
-        tcp_flags: 0,
-        payload: &[],
-        icmp: None,
-        ttl: 64,
-        continues_datagram: false,
+        ..IpPacket::tcp_for_test(src, sp, dst, dp)
     }
 }
 
