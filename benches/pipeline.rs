@@ -6,7 +6,8 @@
 //! `cargo bench --features bench-plaintext --bench pipeline` (needs nats-server:
 //! `./deploy/test.sh` installs it). Figures only, no assertions: the machine is shared and
 //! noisy. `FLOWMESH_BENCH_KEEP=1` keeps the work directory with full logs;
-//! `FLOWMESH_BENCH_BATCH=N` sets the sensor's `batch_flows` (1000).
+//! `FLOWMESH_BENCH_BATCH=N` sets the sensor's `batch_flows` (1000), `FLOWMESH_BENCH_THREADS=N`
+//! its `[capture] threads` (default: every core).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -109,8 +110,9 @@ fn run(
     std::fs::write(
         work.join("sensor.toml"),
         format!(
-            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {}\nbatch_max_ms = 100\n{}",
+            "name = \"sensor-1\"\nidentity = \"alice.id\"\nstate_dir = \"s\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n{}[publish]\nbatch_flows = {}\nbatch_max_ms = 100\n{}",
             capture.display(),
+            std::env::var("FLOWMESH_BENCH_THREADS").map_or(String::new(), |t| format!("threads = {t}\n")),
             std::env::var("FLOWMESH_BENCH_BATCH").unwrap_or_else(|_| "1000".into()),
             broker_toml(&cluster, "sensor-1")
         ),
