@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::record::{FlowRecord, mac_text_into, with_time_text};
+use flowmesh_link::time::{RFC3339_LEN, rfc3339_micros_bytes};
 
 impl FlowRecord {
     /// Appends this record as one JSON object (DESIGN.md's form, no newline) to `out`: the
@@ -160,7 +161,12 @@ fn mac(out: &mut Vec<u8>, m: Option<&[u8; 6]>) {
 
 fn time(out: &mut Vec<u8>, micros: i64) {
     out.push(b'"');
-    with_time_text(micros, |text| out.extend_from_slice(text.as_bytes()));
+    let mut buf = [0u8; RFC3339_LEN];
+    if rfc3339_micros_bytes(micros, &mut buf) {
+        out.extend_from_slice(&buf);
+    } else {
+        with_time_text(micros, |text| out.extend_from_slice(text.as_bytes()));
+    }
     out.push(b'"');
 }
 
