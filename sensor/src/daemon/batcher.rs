@@ -76,7 +76,9 @@ pub(super) async fn batch(
         let done = tokio::select! {
             r = rx.recv() => match r {
                 Some(Captured::Flows(bytes)) => {
+                    let mut walked = 0;
                     for entry in codec::batch_entries(&bytes) {
+                        walked += entry.len();
                         if count == 0 {
                             deadline = tokio::time::Instant::now() + wait;
                         }
@@ -85,6 +87,10 @@ pub(super) async fn batch(
                         if count >= max {
                             full.push(close(&mut entries, &mut count, &mut sequence, watermark));
                         }
+                    }
+                    // The entries come from this process's writer: a rest is a bug, said loudly.
+                    if walked != bytes.len() {
+                        tracing::error!(dropped_bytes = bytes.len() - walked, "records that are not batch entries were dropped (a bug: please report it)");
                     }
                     false
                 }
