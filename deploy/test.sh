@@ -17,6 +17,8 @@ ensure_console_tools
 command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd
 # softflowd, a real NetFlow/IPFIX exporter, for the flow-import accuracy test.
 ensure_apt softflowd
+# A C++ compiler: libfuzzer-sys builds libFuzzer when the fuzz targets are checked (below).
+command -v c++ >/dev/null 2>&1 || ensure_apt g++
 log "nats-server: $("$NATS_SERVER" --version)  rust: $(rustc --version)"
 if cargo fmt --version >/dev/null 2>&1; then
   log "cargo fmt --check"
