@@ -125,7 +125,7 @@ fn flow_workers_give_the_single_threaded_records() {
     ] {
         let one = single(cap, config);
         assert!(one.len() >= 3000, "{name}: {}", one.len());
-        for threads in [2, 3, 5] {
+        for threads in [1, 2, 3, 5] {
             assert_eq!(
                 one,
                 workers(cap, config, threads),

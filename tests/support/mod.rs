@@ -199,7 +199,8 @@ impl Pipeline {
     }
 
     /// A sensor named `name` replaying `capture` (its log `sensor.log` for sensor-1, else
-    /// `<name>.log`).
+    /// `<name>.log`). sensor-2 runs one flow worker (`threads = 1`), the others one per core:
+    /// tests with two sensors go through both layouts end to end.
     pub fn sensor_with(
         &self,
         name: &str,
@@ -216,8 +217,9 @@ impl Pipeline {
         std::fs::write(
             &cfg,
             format!(
-                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\n{}",
+                "name = \"{name}\"\nidentity = \"alice.id\"\nstate_dir = \"{name}-state\"\n[capture]\nfile = \"{}\"\nspeed = {speed}\nactive_timeout_secs = 0\n{}[publish]\nbatch_flows = {batch_flows}\nbatch_max_ms = 100\nheartbeat_secs = 1\n{}",
                 capture.display(),
+                if name == "sensor-2" { "threads = 1\n" } else { "" },
                 self.broker_toml(name, Some("eu"))
             ),
         )
