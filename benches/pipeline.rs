@@ -50,17 +50,23 @@ fn stop(child: &mut Child) {
 /// CPU seconds (user + system) of this process's children that ended and were waited for
 /// (`/proc/self/stat`'s cutime and cstime, in clock ticks).
 fn children_cpu_secs() -> f64 {
+    // First, so that asking (a child process of its own) is not counted in a reading.
+    let per_sec = clock_ticks_per_sec();
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     // Fields after the command name, which is in parentheses and may hold spaces: the state
     // is field 3, cutime and cstime fields 16 and 17.
     let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     let ticks = |i: usize| rest[i - 3].parse::<f64>().unwrap();
-    (ticks(16) + ticks(17)) / clock_ticks_per_sec()
+    (ticks(16) + ticks(17)) / per_sec
 }
 
+/// `getconf CLK_TCK`, asked once.
 fn clock_ticks_per_sec() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    })
 }
 
 /// What one run measured.

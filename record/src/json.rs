@@ -6,8 +6,8 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use crate::record::{FlowRecord, mac_text_into, with_time_text};
-use flowmesh_link::time::{RFC3339_LEN, rfc3339_micros_bytes};
+use crate::record::{FlowRecord, mac_text_into};
+use flowmesh_link::time::{RFC3339_LEN, rfc3339_micros, rfc3339_micros_bytes};
 
 impl FlowRecord {
     /// Appends this record as one JSON object (DESIGN.md's form, no newline) to `out`: the
@@ -165,7 +165,7 @@ fn time(out: &mut Vec<u8>, micros: i64) {
     if rfc3339_micros_bytes(micros, &mut buf) {
         out.extend_from_slice(&buf);
     } else {
-        with_time_text(micros, |text| out.extend_from_slice(text.as_bytes()));
+        out.extend_from_slice(rfc3339_micros(micros).as_bytes());
     }
     out.push(b'"');
 }

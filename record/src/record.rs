@@ -108,17 +108,13 @@ fn ser_mac<S: serde::Serializer>(m: &Option<[u8; 6]>, s: S) -> Result<S::Ok, S::
     }
 }
 
+/// A record time's text (RFC 3339 UTC, µs): from a stack buffer, or for years outside
+/// 0..=9999 from an allocated string.
 fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
-    with_time_text(*t, |text| s.serialize_str(text))
-}
-
-/// `use_it` on a record time's text (RFC 3339 UTC, µs): from a stack buffer, or for years
-/// outside 0..=9999 from an allocated string.
-pub(crate) fn with_time_text<R>(t: i64, use_it: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0u8; RFC3339_LEN];
-    match rfc3339_micros_into(t, &mut buf) {
-        Some(text) => use_it(text),
-        None => use_it(&rfc3339_micros(t)),
+    match rfc3339_micros_into(*t, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_str(&rfc3339_micros(*t)),
     }
 }
 

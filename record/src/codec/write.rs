@@ -26,8 +26,9 @@ impl Sink for Vec<u8> {
         self.extend_from_slice(b);
     }
     fn varint(&mut self, mut v: u64) {
-        // Into a stack buffer, then one copy (prost's `encode_varint` pushes byte by byte,
-        // each push checking the capacity: 4% of a sensor's time).
+        // Into a stack buffer, then one copy. prost's `encode_varint` straight into the `Vec`
+        // pushes byte by byte, each push checking the capacity (4% of a sensor's time), and
+        // into a stack slice through `BufMut` it measured 132 ns a record against 76 ns here.
         let mut b = [0u8; 10];
         let mut n = 0;
         while v >= 0x80 {

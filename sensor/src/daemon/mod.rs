@@ -376,20 +376,12 @@ fn spawn_capture(
                 Source::Live(s) => s,
             };
             // Records become protobuf where they are made: on the flow workers, each worker's
-            // records handed on together. One worker is the reader itself keeping the only
-            // table (no thread more than before, and no message per record either).
+            // records handed on together (one worker: the reader keeps the only table).
             let finish =
                 |r: FlowRecord, out: &mut Vec<u8>| codec::write_batch_entry(&r, false, out);
-            let layout = if workers > 1 {
-                parallel::Layout::for_machine(workers)
-            } else {
-                parallel::Layout {
-                    tables: 1,
-                    reader_keeps_one: true,
-                }
-            };
-            let result =
-                parallel::run_with(source, &flag, table, layout, &finish, &mut marks, &mut send);
+            let result = parallel::run_with(
+                source, &flag, table, workers, &finish, &mut marks, &mut send,
+            );
             if control.restart.swap(false, Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                 tracing::info!("capture restarted (remote action)");
                 continue;

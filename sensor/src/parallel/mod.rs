@@ -99,11 +99,12 @@ pub struct Layout {
 impl Layout {
     /// `tables` flow tables on this machine: the reader keeps one when no core would be left
     /// for it alone (on 2 cores with 2 tables: 0.166 -> 0.158 s on the 1M-packet capture);
-    /// with cores to spare it does not, since every worker waits for it.
+    /// with cores to spare it does not, since every worker waits for it. A single table is
+    /// the reader's: one thread, as a single-threaded run, its records handed on in chunks.
     pub fn for_machine(tables: usize) -> Layout {
         Layout {
             tables: tables.max(1),
-            reader_keeps_one: tables + 1 > crate::cores(),
+            reader_keeps_one: tables <= 1 || tables + 1 > crate::cores(),
         }
     }
 }
