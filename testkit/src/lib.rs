@@ -262,7 +262,16 @@ impl Cluster {
         for node in self.nodes.iter().filter(|n| n.child.is_some()) {
             self.wait_accounts(&node.name, &users, Duration::from_secs(20))?;
         }
-        Ok(())
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(self.wait_jetstream_accounts(&users, Duration::from_secs(20)))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiting for JetStream panicked"))?
+        })
     }
 
     /// Waits until `node`'s resolver holds the accounts of `users`.
@@ -288,6 +297,49 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits until every running node answers a JetStream request of every user's account.
+    /// The resolver writes an account's file before the node has loaded it and turned its
+    /// JetStream on; a stream made in that moment is refused ("JetStream not enabled for
+    /// account", seen on a fresh machine).
+    async fn wait_jetstream_accounts(
+        &self,
+        users: &[broker::AccountRecord],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for user in users {
+            let mut config = self.insider_config(&user.name, "testkit-ready", None);
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                config.urls = vec![node.client_url.clone()];
+                config.regions.clear();
+                let mut last = String::new();
+                loop {
+                    let answer = async {
+                        let client = flowmesh_link::connect::connect(&config, "testkit-ready")
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let js = flowmesh_link::async_nats::jetstream::new(client);
+                        js.query_account().await.map_err(|e| e.to_string())
+                    };
+                    match tokio::time::timeout_at(deadline, answer).await {
+                        Ok(Ok(_)) => break,
+                        Ok(Err(e)) => last = e,
+                        Err(_) => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        bail!(
+                            "node {} did not serve JetStream to {}'s account within {timeout:?}: {last}",
+                            node.name,
+                            user.name
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
