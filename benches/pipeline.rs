@@ -48,16 +48,27 @@ fn stop(child: &mut Child) {
 }
 
 /// CPU seconds (user + system) of this process's children that ended and were waited for
-/// (`/proc/self/stat`'s cutime and cstime, in clock ticks).
+/// (`/proc/self/stat`'s cutime and cstime).
 fn children_cpu_secs() -> f64 {
+    stat_cpu_secs("/proc/self/stat", 16).unwrap()
+}
+
+/// CPU seconds (user + system) a running process has spent so far (its utime and stime).
+fn process_cpu_secs(pid: u32) -> f64 {
+    stat_cpu_secs(&format!("/proc/{pid}/stat"), 14).unwrap_or(0.0)
+}
+
+/// The sum of the clock-tick fields `first` and `first + 1` of a `/proc/.../stat` file, in
+/// seconds.
+fn stat_cpu_secs(path: &str, first: usize) -> Option<f64> {
     // First, so that asking (a child process of its own) is not counted in a reading.
     let per_sec = clock_ticks_per_sec();
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces: the state
-    // is field 3, cutime and cstime fields 16 and 17.
-    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks = |i: usize| rest[i - 3].parse::<f64>().unwrap();
-    (ticks(16) + ticks(17)) / per_sec
+    // is field 3.
+    let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    let ticks = |i: usize| rest.get(i - 3).and_then(|t| t.parse::<f64>().ok());
+    Some((ticks(first)? + ticks(first + 1)?) / per_sec)
 }
 
 /// `getconf CLK_TCK`, asked once.
@@ -73,8 +84,8 @@ fn clock_ticks_per_sec() -> f64 {
 struct Measured {
     /// Seconds from the sensor's start to every flow stored.
     secs: f64,
-    /// CPU seconds of the sensor, and of the collector.
-    cpu: (f64, f64),
+    /// CPU seconds of the sensor, of the collector, and of the three brokers together.
+    cpu: (f64, f64, f64),
     /// Alert latencies, ms.
     latencies: Vec<f64>,
 }
@@ -175,6 +186,29 @@ fn run(
     let scfg = work.join("sensor.toml");
     let mut sargs = vec!["-q", "sensor", "--config", scfg.to_str().unwrap()];
     sargs.extend(&flag);
+    let brokers_cpu = || {
+        cluster
+            .pids()
+            .into_iter()
+            .map(process_cpu_secs)
+            .sum::<f64>()
+    };
+    // Messages and bytes the brokers took in and sent out (routes included).
+    let traffic = || {
+        cluster.node_names().iter().fold([0u64; 4], |mut t, n| {
+            if let Some(v) = cluster.varz(n) {
+                for (i, k) in ["in_msgs", "out_msgs", "in_bytes", "out_bytes"]
+                    .iter()
+                    .enumerate()
+                {
+                    t[i] += v[k].as_u64().unwrap_or(0);
+                }
+            }
+            t
+        })
+    };
+    let traffic_before = traffic();
+    let brokers_before = brokers_cpu();
     let cpu_before = children_cpu_secs();
     let start = Instant::now();
     let mut sensor = flowmesh(&sargs, &work.join("sensor.log"));
@@ -187,6 +221,15 @@ fn run(
         }
     });
     let secs = start.elapsed().as_secs_f64();
+    let brokers = brokers_cpu() - brokers_before;
+    let t = traffic();
+    eprintln!(
+        "  (the brokers: {} messages in, {} out, {:.1} MB in, {:.1} MB out)",
+        t[0] - traffic_before[0],
+        t[1] - traffic_before[1],
+        (t[2] - traffic_before[2]) as f64 / 1e6,
+        (t[3] - traffic_before[3]) as f64 / 1e6
+    );
     eprintln!("  ({tag}: the sensor was done after {sensor_secs:.2} s)");
     // The collector idles once drained: its CPU time is its work.
     let before_stop = children_cpu_secs();
@@ -195,7 +238,7 @@ fn run(
     let latencies = rt.block_on(latencies).unwrap_or_default();
     Measured {
         secs,
-        cpu: (sensor_cpu, collector_cpu),
+        cpu: (sensor_cpu, collector_cpu, brokers),
         latencies,
     }
 }
@@ -208,11 +251,13 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// `flowmesh flows` on `capture`, flows/s (the best of three runs: one is a third of a second
-/// on a noisy machine): the ceiling the pipeline is compared with.
-fn offline_rate(capture: &Path) -> f64 {
-    let mut best = f64::MAX;
+/// `flowmesh flows` on `capture`: flows/s and the CPU seconds of the same run (the best of
+/// three runs: one is a third of a second on a noisy machine): the ceiling the pipeline is
+/// compared with.
+fn offline_rate(capture: &Path) -> (f64, f64) {
+    let mut best = (f64::MAX, 0.0);
     for _ in 0..3 {
+        let cpu = children_cpu_secs();
         let started = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_flowmesh"))
             .args(["-q", "flows", "--threads", "1"])
@@ -221,9 +266,34 @@ fn offline_rate(capture: &Path) -> f64 {
             .status()
             .unwrap();
         assert!(status.success());
-        best = best.min(started.elapsed().as_secs_f64());
+        let secs = started.elapsed().as_secs_f64();
+        if secs < best.0 {
+            best = (secs, children_cpu_secs() - cpu);
+        }
     }
-    FLOWS as f64 / best
+    (FLOWS as f64 / best.0, best.1)
+}
+
+/// One run's line: time, rate, share of the offline rate, and where the CPU went. `busy` is
+/// all of it against what the machine's cores could give in the run's wall time: near 100%,
+/// the run was bound by this machine's cores, not by waiting.
+fn report(label: &str, m: &Measured, offline: f64) {
+    let rate = FLOWS as f64 / m.secs;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let (sensor, collector, brokers) = m.cpu;
+    println!(
+        "  {label:<13} {:6.2} s  {rate:>9.0} flows/s  ({:.0}% of offline)  CPU: sensor {sensor:.2} s, collector {collector:.2} s, brokers {brokers:.2} s (busy {:.0}%)",
+        m.secs,
+        rate / offline * 100.0,
+        (sensor + collector + brokers) / (cores * m.secs) * 100.0
+    );
+}
+
+/// The offline line.
+fn report_offline((rate, cpu): (f64, f64)) {
+    println!(
+        "  offline `flowmesh flows --threads 1` on the same capture: {rate:>9.0} flows/s (CPU {cpu:.2} s)"
+    );
 }
 
 fn main() {
@@ -242,19 +312,12 @@ fn main() {
     let offline = offline_rate(&capture);
     println!("end to end, {FLOWS} flows, 3-node TLS cluster, policies on:");
     println!("every flow a local client of its own ({FLOWS} host series: the worst case):");
-    println!("  offline `flowmesh flows` on the same capture: {offline:>9.0} flows/s");
+    report_offline(offline);
     let mut runs = Vec::new();
     for (replicas, plaintext) in [(3, false), (3, true), (1, false)] {
         let m = run(dir.path(), &capture, allowed, plaintext, 0.0, replicas);
-        let rate = FLOWS as f64 / m.secs;
-        println!(
-            "  R{replicas} {:<10} {:6.2} s  {rate:>9.0} flows/s  ({:.0}% of offline)  CPU: sensor {:.2} s, collector {:.2} s",
-            if plaintext { "plaintext" } else { "sealed" },
-            m.secs,
-            rate / offline * 100.0,
-            m.cpu.0,
-            m.cpu.1
-        );
+        let tag = if plaintext { "plaintext" } else { "sealed" };
+        report(&format!("R{replicas} {tag}"), &m, offline.0);
         runs.push(m);
     }
     // Wall time on a shared machine moves by several percent from run to run; the CPU the
@@ -273,17 +336,10 @@ fn main() {
     drop(f);
     let offline = offline_rate(&site);
     println!("the same flows from 1,000 local clients (a site):");
-    println!("  offline `flowmesh flows` on the same capture: {offline:>9.0} flows/s");
+    report_offline(offline);
     for replicas in [3, 1] {
         let m = run(dir.path(), &site, allowed, false, 0.0, replicas);
-        let rate = FLOWS as f64 / m.secs;
-        println!(
-            "  R{replicas} sealed     {:6.2} s  {rate:>9.0} flows/s  ({:.0}% of offline)  CPU: sensor {:.2} s, collector {:.2} s",
-            m.secs,
-            rate / offline * 100.0,
-            m.cpu.0,
-            m.cpu.1
-        );
+        report(&format!("R{replicas} sealed"), &m, offline.0);
     }
     // Latency: 30 s of traffic in real time; HTTP is not allowed, so its flows alert.
     let small = dir.path().join("latency.pcap");

@@ -223,15 +223,17 @@ fn flow_workers_print_the_single_threaded_records_on_the_corpus() {
 /// corpus (ndpi-more included: odd server names, IPv6, tunnels) it must be the JSON serde makes
 /// of the derived form, byte for byte.
 #[test]
-fn records_are_written_as_serde_and_prost_write_them_on_the_corpus() {
+fn records_are_written_as_serde_and_prost_write_them_and_read_back_on_the_corpus() {
     use prost::Message;
     let Some((ndpi, _)) = corpus_for(
-        "records_are_written_as_serde_and_prost_write_them_on_the_corpus",
+        "records_are_written_as_serde_and_prost_write_them_and_read_back_on_the_corpus",
         "ndpi",
     ) else {
         return;
     };
     let (mut records, mut line, mut entry) = (0usize, Vec::new(), Vec::new());
+    let mut reader = flowmesh_record::codec::FlowReader::new();
+    let mut back = flowmesh_record::FlowRecord::default();
     for file in every_capture(&ndpi) {
         // A capture the reader refuses has no records to compare (other tests judge it).
         let _ = flowmesh_sensor::offline::run_file(&file, &mut |r| {
@@ -254,9 +256,14 @@ fn records_are_written_as_serde_and_prost_write_them_on_the_corpus() {
             }
             .encode_to_vec();
             assert!(entry == prost, "{}: {r:?}", file.display());
+            // And the collector's reader makes the same record of them.
+            let batch = flowmesh_record::codec::read_batch(&entry).unwrap();
+            let flow = batch.flows().next().unwrap();
+            reader.read(flow, &mut back).unwrap();
+            assert!(back == r, "{}: {r:?} read back as {back:?}", file.display());
             records += 1;
         });
     }
     assert!(records > 1_000, "only {records} records compared");
-    eprintln!("{records} records written as serde and prost write them");
+    eprintln!("{records} records written as serde and prost write them, and read back");
 }

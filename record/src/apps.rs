@@ -5,7 +5,7 @@
 //! suffix wins — `youtubei.googleapis.com` is YouTube, the rest of `googleapis.com` Google.
 //! Lookups walk the name's label boundaries (a handful) in a hash map: no scan of the table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// The table's text, built into the binary.
@@ -18,8 +18,16 @@ fn rows() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|l| l.split_once('\t'))
 }
 
-/// Suffix → application.
-static TABLE: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| rows().collect());
+/// The applications, as the table spells them (a set keeps the first of equal strings).
+static APPS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| rows().map(|(_, a)| a).collect());
+
+/// Suffix → application, each application one string (the first row's): names compare by
+/// address where a collector keys on them.
+static TABLE: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    rows()
+        .map(|(suffix, app)| (suffix, APPS.get(app).copied().unwrap_or(app)))
+        .collect()
+});
 
 /// Whether `name` is an application of the table, case-insensitively.
 pub fn is_app(name: &str) -> bool {
@@ -28,10 +36,12 @@ pub fn is_app(name: &str) -> bool {
 
 /// The table's spelling of application `name` (case-insensitive), as a static string.
 pub fn app_named(name: &str) -> Option<&'static str> {
-    TABLE
-        .values()
-        .find(|app| app.eq_ignore_ascii_case(name))
-        .copied()
+    // The table's spelling first, as records carry it (a collector asks once a flow).
+    APPS.get(name).copied().or_else(|| {
+        APPS.iter()
+            .find(|app| app.eq_ignore_ascii_case(name))
+            .copied()
+    })
 }
 
 /// The application a server name belongs to.
@@ -66,6 +76,29 @@ mod tests {
         assert_eq!(app_for_name("x\u{3b1}oogle.com"), None);
         assert_eq!(app_for_name("\u{3b1}.google.com"), Some("Google"));
         assert_eq!(app_for_name(&"a.".repeat(200)), None);
+    }
+
+    #[test]
+    fn every_application_is_named_in_any_case_as_the_table_spells_it() {
+        for (_, app) in rows() {
+            for asked in [
+                app.to_string(),
+                app.to_ascii_lowercase(),
+                app.to_ascii_uppercase(),
+            ] {
+                let named = app_named(&asked).unwrap();
+                assert_eq!(named, app);
+                // One string per application, whichever row is asked.
+                assert!(std::ptr::eq(named, app_named(app).unwrap()));
+            }
+        }
+        assert_eq!(app_named("NotAnApp"), None);
+        for (suffix, app) in rows() {
+            assert!(std::ptr::eq(
+                app_for_name(suffix).unwrap(),
+                app_named(app).unwrap()
+            ));
+        }
     }
 
     #[test]

@@ -15,7 +15,11 @@ macro_rules! l7_names {
             pub const ALL: &'static [L7] = &[$(L7::$v),*];
             /// The protocol of an nDPI name, case-insensitively.
             pub fn from_name(name: &str) -> Option<L7> {
-                Self::ALL.iter().copied().find(|l| l.name().eq_ignore_ascii_case(name))
+                // nDPI's spelling first, as records carry it (a collector asks once a flow).
+                match name {
+                    $($s => Some(L7::$v),)*
+                    _ => Self::ALL.iter().copied().find(|l| l.name().eq_ignore_ascii_case(name)),
+                }
             }
             /// nDPI's name.
             pub fn name(self) -> &'static str {
@@ -55,4 +59,20 @@ l7_names! {
     SMBv23 => "SMBv23", DCERPC => "DCERPC", RTCP => "RTCP", EGP => "EGP", IP_in_IP => "IP_in_IP",
     IP_PIM => "IP_PIM", PGM => "PGM", SCTP => "SCTP", SOMEIP => "SOMEIP",
     TeamSpeak => "TeamSpeak",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_reads_back_in_any_case_and_unknown_is_no_protocol() {
+        for l in L7::ALL {
+            assert_eq!(L7::from_name(l.name()), Some(*l));
+            assert_eq!(L7::from_name(&l.name().to_ascii_lowercase()), Some(*l));
+            assert_eq!(L7::from_name(&l.name().to_ascii_uppercase()), Some(*l));
+        }
+        assert_eq!(L7::from_name("Unknown"), None);
+        assert_eq!(L7::from_name("NotAProtocol"), None);
+    }
 }

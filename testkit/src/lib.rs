@@ -471,6 +471,14 @@ impl Cluster {
         serde_json::from_str(&http_get(&n.monitor, "/varz").ok()?).ok()
     }
 
+    /// Process ids of the running nodes (for measuring what the brokers spend).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .collect()
+    }
+
     /// Names of every node.
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()

@@ -254,17 +254,10 @@ impl Collector {
         .map(|o| o.payload)
     }
 
-    /// Opens (or takes as plaintext in bench mode) one flow message.
-    pub(super) fn open_batch(&self, subject: &str, data: &[u8]) -> Result<FlowBatch, &'static str> {
-        let plain = self
-            .open(subject, data, Opening::Batch)
-            .map_err(|e| reason(&e))?;
-        let batch = FlowBatch::decode(plain.as_slice()).map_err(|_| "malformed")?;
-        // The subject is authenticated: a batch must be about the instance it was sent as.
-        if instance_of(subject) != Some(batch.instance.as_str()) {
-            return Err("instance_mismatch");
-        }
-        Ok(batch)
+    /// Opens (or takes as plaintext in bench mode) one flow message; a rejection's reason.
+    fn open_flows(&self, subject: &str, data: &[u8]) -> Result<Vec<u8>, &'static str> {
+        self.open(subject, data, Opening::Batch)
+            .map_err(|e| reason(&e))
     }
 
     /// Opens one delivered flow message and runs the engine on it. `None`: nothing to store
@@ -278,7 +271,16 @@ impl Collector {
         redelivered: bool,
         seen: &mut std::collections::HashSet<String>,
     ) -> Result<Option<Prepared>, CollectorError> {
-        let mut batch = match self.open_batch(subject, data) {
+        let plain = self.open_flows(subject, data);
+        let batch = plain.as_deref().map_err(|why| *why).and_then(|plain| {
+            let batch = codec::read_batch(plain).map_err(|_| "malformed")?;
+            // The subject is authenticated: a batch must be about the instance it was sent as.
+            if instance_of(subject) != Some(batch.instance) {
+                return Err("instance_mismatch");
+            }
+            Ok(batch)
+        });
+        let batch = match batch {
             Ok(b) => b,
             Err(why) => {
                 self.counters.reject(why);
@@ -286,7 +288,7 @@ impl Collector {
                 return Ok(None);
             }
         };
-        let boot = hex::encode(&batch.boot_id);
+        let boot = hex::encode(batch.boot_id);
         let batch_id = format!("{}/{boot}/{}", batch.instance, batch.sequence);
         let applied = self
             .store
@@ -304,7 +306,7 @@ impl Collector {
         let mut alerts = Vec::new();
         let mut series = SeriesDelta::default();
         let mut bad = 0u64;
-        let flow_count;
+        let flow_count = batch.flow_count as u64;
         let now = now_micros();
         let mut records = self.keep_flows.then(crate::store::flows::FlowSet::default);
         let mut profiles: Vec<&'static str> = Vec::new();
@@ -312,15 +314,19 @@ impl Collector {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
             let engine = engines
-                .entry(batch.instance.clone())
-                .or_insert_with(|| self.new_engine(&batch.instance));
+                .entry(batch.instance.to_string())
+                .or_insert_with(|| self.new_engine(batch.instance));
             let watermark = batch.watermark_us;
-            flow_count = batch.flows.len() as u64;
-            for f in std::mem::take(&mut batch.flows) {
-                let Ok(r) = codec::from_proto(f) else {
+            // One record, read into again and again: no allocation per flow.
+            let (mut reader, mut r) = (
+                codec::FlowReader::new(),
+                flowmesh_record::FlowRecord::default(),
+            );
+            for f in batch.flows() {
+                if reader.read(f, &mut r).is_err() {
                     bad += 1;
                     continue;
-                };
+                }
                 series.add_flow(&r, r.last_seen);
                 profiles.clear();
                 engine.each_profile(&r, &mut |p| profiles.push(p));
@@ -332,7 +338,7 @@ impl Collector {
                 }
                 engine.flow_tagged(&r, &profiles, &mut |a| alerts.push(a));
                 if !r.skip_flow_checks {
-                    blacklist.check(&r, &batch.instance, now, &mut |a| alerts.push(a));
+                    blacklist.check(&r, batch.instance, now, &mut |a| alerts.push(a));
                 }
             }
             // Every packet before the batch's watermark is in: periods ending by then are
@@ -343,12 +349,12 @@ impl Collector {
             engine.batch_watermark((&boot, batch.sequence), mark, now, &mut |a| alerts.push(a));
         }
         if bad > 0 {
-            tracing::warn!(%batch_id, bad, "flows with impossible fields skipped");
+            tracing::warn!(%batch_id, bad, "flows malformed or with impossible fields skipped");
         }
         tracing::debug!(%batch_id, flows = flow_count, watermark = batch.watermark_us, alerts = alerts.len(), "batch judged");
         Ok(Some(Prepared {
             batch_id,
-            instance: batch.instance,
+            instance: batch.instance.to_string(),
             flows: flow_count,
             alerts,
             series,

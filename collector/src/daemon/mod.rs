@@ -17,7 +17,7 @@ use flowmesh_link::envelope::{DEFAULT_REPLAY_CAPACITY, OpenError};
 use flowmesh_link::retry::{Backoff, until_ok};
 use flowmesh_link::subject::{Channel, instance_of, validate_token};
 use flowmesh_link::{Identity, Opener, Sealer, streams};
-use flowmesh_proto::v1::{FlowBatch, Status};
+use flowmesh_proto::v1::Status;
 use flowmesh_record::codec;
 use futures::StreamExt;
 use prost::Message;

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use flowmesh_proto::v1::Flow;
 
+mod read;
 mod write;
+pub use read::{BatchView, FlowReader, ReadError, read_batch};
 pub use write::{batch_entries, write_batch, write_batch_entry};
 
 use crate::{FlowRecord, L7, Tunnel, app_named, l4_name, l4_number};

@@ -183,7 +183,7 @@ pub fn write_batch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::codec::tests::every_field;
     use crate::codec::to_proto;
@@ -208,7 +208,7 @@ mod tests {
     }
 
     /// Records with every field set, and with each optional one absent or zero in turn.
-    fn records() -> Vec<FlowRecord> {
+    pub(in crate::codec) fn records() -> Vec<FlowRecord> {
         let r = full();
         vec![
             r.clone(),

@@ -295,6 +295,5 @@ impl Publisher {
 
 /// How many flows an encoded batch holds (for the counters; 0 if it does not decode).
 fn flows_in(bytes: &[u8]) -> u64 {
-    use prost::Message;
-    flowmesh_proto::v1::FlowBatch::decode(bytes).map_or(0, |b| b.flows.len() as u64)
+    codec::read_batch(bytes).map_or(0, |b| b.flow_count as u64)
 }
