@@ -62,7 +62,7 @@ pub fn to_proto(r: &FlowRecord, update: bool) -> Flow {
 }
 
 /// Why a protobuf flow is not a record.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum FlowError {
     /// An address is neither 4 nor 16 bytes.
     #[error("flow with a {0}-byte address")]

@@ -17,7 +17,7 @@ use super::{FlowError, ip_from};
 use crate::{Exported, FlowRecord, L7, Tunnel, app_named, l4_name, l4_number};
 
 /// Why bytes are not a flow batch, or not a flow.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum ReadError {
     /// Not protobuf of the expected message (truncated, a field of the wrong type, a string
     /// that is not UTF-8, ...).
