@@ -43,7 +43,7 @@ fn record(i: usize) -> FlowRecord {
         server_ip: format!("93.184.{}.{}", i % 200, i % 250).parse().unwrap(),
         server_port: port,
         l7,
-        app: (i % 7 == 0).then_some("YouTube"),
+        app: i.is_multiple_of(7).then_some("YouTube"),
         server_name: Some(name),
         alpn: alpn.then(|| vec!["h2".into(), "http/1.1".into()]),
         client_mac: Some([2, 0, 0, 0, (i >> 8) as u8, i as u8]),
