@@ -5,6 +5,8 @@
 //! then a collector with policies on (1,000 ACL rules, 100 profiles, 50 traffic rules on them,
 //! host policy) is started, pinned to one core with `taskset` when it is there, and timed until
 //! its consumer has every batch stored and acknowledged. Prints flows/s; figures only.
+//! `FLOWMESH_BENCH_BASELINE=/path/to/an/older/flowmesh` runs that build's collector in turns
+//! with this one on fresh clusters and prints the ratio.
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -77,11 +79,17 @@ fn policy() -> String {
     p
 }
 
-fn main() {
-    let flows: usize = std::env::var("FLOWMESH_BENCH_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+/// What one drain measured: seconds, and the collector's peak resident memory.
+struct Drained {
+    secs: f64,
+    /// CPU seconds the collector spent (less noisy than the wall time on a shared machine).
+    cpu: f64,
+    peak: String,
+}
+
+/// One run: a fresh cluster, its `FLOWS` stream filled with `flows` sealed flows, then the
+/// collector `binary` timed until it has drained them.
+fn drain(binary: &std::path::Path, flows: usize, pinned: bool, say: bool) -> Drained {
     let user = TestUser::new("alice", &[("collector-1", Collector)]);
     let cluster = Cluster::start_regions(&[("eu", 3)], &[&user], Duration::from_secs(60))
         .expect("cluster (run ./deploy/test.sh once to install nats-server)");
@@ -130,10 +138,12 @@ fn main() {
             a.await.unwrap();
         }
     });
-    println!(
-        "collector ingest, {flows} sealed flows in batches of {BATCH} (filled in {:.1} s), R1 stream, 3-node TLS cluster",
-        started.elapsed().as_secs_f64()
-    );
+    if say {
+        println!(
+            "collector ingest, {flows} sealed flows in batches of {BATCH} (filled in {:.1} s), R1 stream, 3-node TLS cluster",
+            started.elapsed().as_secs_f64()
+        );
+    }
     user.identity
         .write(&dir.path().join("alice.id"), false)
         .unwrap();
@@ -153,25 +163,20 @@ fn main() {
         ),
     )
     .unwrap();
-    let pinned = Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     // `FLOWMESH_BENCH_WRAP="perf record -g -o ingest.perf --"` profiles the collector.
     let wrap: Vec<String> = std::env::var("FLOWMESH_BENCH_WRAP")
         .map(|w| w.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
     let mut cmd = if let Some((first, rest)) = wrap.split_first() {
         let mut c = Command::new(first);
-        c.args(rest).arg(env!("CARGO_BIN_EXE_flowmesh"));
+        c.args(rest).arg(binary);
         c
     } else if pinned {
         let mut c = Command::new("taskset");
-        c.args(["-c", "1"]).arg(env!("CARGO_BIN_EXE_flowmesh"));
+        c.args(["-c", "1"]).arg(binary);
         c
     } else {
-        Command::new(env!("CARGO_BIN_EXE_flowmesh"))
+        Command::new(binary)
     };
     cmd.args(["-q", "collector", "--config"])
         .arg(dir.path().join("collector.toml"))
@@ -194,14 +199,76 @@ fn main() {
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| "?".into());
+    // utime and stime, fields 14 and 15 of its stat (after the parenthesized command name).
+    let cpu = std::fs::read_to_string(format!("/proc/{}/stat", collector.id()))
+        .ok()
+        .and_then(|s| {
+            let rest: Vec<u64> = s[s.rfind(')')? + 2..]
+                .split(' ')
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            let ticks = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+            let per_sec: f64 = String::from_utf8_lossy(&ticks.stdout).trim().parse().ok()?;
+            Some(rest.iter().sum::<u64>() as f64 / per_sec)
+        })
+        .unwrap_or(f64::NAN);
     flowmesh_testkit::process::terminate(&mut collector);
-    println!(
-        "  drained in {secs:.2} s: {:.0} flows/s, peak RSS {peak}{}",
-        flows as f64 / secs,
-        if pinned {
-            " (collector pinned to one core)"
-        } else {
-            ""
+    Drained { secs, cpu, peak }
+}
+
+fn main() {
+    let flows: usize = std::env::var("FLOWMESH_BENCH_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let pinned = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowmesh"));
+    // `FLOWMESH_BENCH_BASELINE=/path/to/an/older/flowmesh`: that collector too, in turns with
+    // this one (three runs each, the best of each kept), and the ratio.
+    let baseline = std::env::var_os("FLOWMESH_BENCH_BASELINE").map(std::path::PathBuf::from);
+    let pin = if pinned {
+        " (collector pinned to one core)"
+    } else {
+        ""
+    };
+    let Some(baseline) = baseline else {
+        let d = drain(&this, flows, pinned, true);
+        println!(
+            "  drained in {:.2} s: {:.0} flows/s, collector CPU {:.2} s, peak RSS {}{pin}",
+            d.secs,
+            flows as f64 / d.secs,
+            d.cpu,
+            d.peak
+        );
+        return;
+    };
+    let (mut ours, mut theirs) = ((f64::MAX, f64::MAX), (f64::MAX, f64::MAX));
+    for round in 0..3 {
+        for (name, binary, best) in [
+            ("this build", &this, &mut ours),
+            ("baseline  ", &baseline, &mut theirs),
+        ] {
+            let d = drain(binary, flows, pinned, round == 0);
+            println!(
+                "  {name}: drained in {:.2} s, collector CPU {:.2} s, peak RSS {}{pin}",
+                d.secs, d.cpu, d.peak
+            );
+            *best = (best.0.min(d.secs), best.1.min(d.cpu));
         }
+    }
+    println!(
+        "  best of 3: this build {:.0} flows/s, baseline {:.0} flows/s ({:.2}x); collector CPU {:.2} s vs {:.2} s ({:.2}x)",
+        flows as f64 / ours.0,
+        flows as f64 / theirs.0,
+        theirs.0 / ours.0,
+        ours.1,
+        theirs.1,
+        theirs.1 / ours.1
     );
 }
