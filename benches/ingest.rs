@@ -199,21 +199,7 @@ fn drain(binary: &std::path::Path, flows: usize, pinned: bool, say: bool) -> Dra
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| "?".into());
-    // utime and stime, fields 14 and 15 of its stat (after the parenthesized command name).
-    let cpu = std::fs::read_to_string(format!("/proc/{}/stat", collector.id()))
-        .ok()
-        .and_then(|s| {
-            let rest: Vec<u64> = s[s.rfind(')')? + 2..]
-                .split(' ')
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse().ok())
-                .collect();
-            let ticks = Command::new("getconf").arg("CLK_TCK").output().ok()?;
-            let per_sec: f64 = String::from_utf8_lossy(&ticks.stdout).trim().parse().ok()?;
-            Some(rest.iter().sum::<u64>() as f64 / per_sec)
-        })
-        .unwrap_or(f64::NAN);
+    let cpu = flowmesh_testkit::process::cpu_secs(collector.id()).unwrap_or(f64::NAN);
     flowmesh_testkit::process::terminate(&mut collector);
     Drained { secs, cpu, peak }
 }

@@ -47,37 +47,12 @@ fn stop(child: &mut Child) {
     flowmesh_testkit::process::terminate(child);
 }
 
-/// CPU seconds (user + system) of this process's children that ended and were waited for
-/// (`/proc/self/stat`'s cutime and cstime).
 fn children_cpu_secs() -> f64 {
-    stat_cpu_secs("/proc/self/stat", 16).unwrap()
+    flowmesh_testkit::process::children_cpu_secs().unwrap()
 }
 
-/// CPU seconds (user + system) a running process has spent so far (its utime and stime).
 fn process_cpu_secs(pid: u32) -> f64 {
-    stat_cpu_secs(&format!("/proc/{pid}/stat"), 14).unwrap_or(0.0)
-}
-
-/// The sum of the clock-tick fields `first` and `first + 1` of a `/proc/.../stat` file, in
-/// seconds.
-fn stat_cpu_secs(path: &str, first: usize) -> Option<f64> {
-    // First, so that asking (a child process of its own) is not counted in a reading.
-    let per_sec = clock_ticks_per_sec();
-    let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces: the state
-    // is field 3.
-    let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    let ticks = |i: usize| rest.get(i - 3).and_then(|t| t.parse::<f64>().ok());
-    Some((ticks(first)? + ticks(first + 1)?) / per_sec)
-}
-
-/// `getconf CLK_TCK`, asked once.
-fn clock_ticks_per_sec() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    })
+    flowmesh_testkit::process::cpu_secs(pid).unwrap_or(0.0)
 }
 
 /// What one run measured.
