@@ -1,0 +1,163 @@
+//! Waiting for a test cluster to be ready: healthy nodes with their gateways, and every user's
+//! account pushed and served with JetStream on every node.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use flowmesh_manager::broker;
+
+use crate::{Cluster, http_get};
+
+impl Cluster {
+    /// Pushes every account to the running nodes, as `flowmesh broker push` does, and waits
+    /// until every node has every user's account.
+    pub(crate) fn push_accounts(&self) -> anyhow::Result<()> {
+        let dir = self.dir.path();
+        // On a thread of its own: tests start clusters from inside their runtime too.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let system = broker::system_client(dir).await?;
+                    broker::push_all(&system, dir).await?;
+                    system.flush().await?;
+                    anyhow::Ok(())
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("pushing the accounts panicked"))?
+        })?;
+        let users = broker::AccountRecord::all_users(dir)?;
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            self.wait_accounts(&node.name, &users, Duration::from_secs(20))?;
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(self.wait_jetstream_accounts(&users, Duration::from_secs(20)))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiting for JetStream panicked"))?
+        })
+    }
+
+    /// Waits until `node`'s resolver holds the accounts of `users`.
+    pub fn wait_accounts(
+        &self,
+        node: &str,
+        users: &[broker::AccountRecord],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let dir = self.dir.path().join("resolver").join(node);
+        loop {
+            let missing: Vec<&str> = users
+                .iter()
+                .filter(|u| !dir.join(format!("{}.jwt", u.account)).is_file())
+                .map(|u| u.name.as_str())
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("accounts {missing:?} did not reach node {node} within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running node answers a JetStream request of every user's account.
+    /// The resolver writes an account's file before the node has loaded it and turned its
+    /// JetStream on; a stream made in that moment is refused ("JetStream not enabled for
+    /// account", seen on a fresh machine).
+    async fn wait_jetstream_accounts(
+        &self,
+        users: &[broker::AccountRecord],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for user in users {
+            let mut config = self.insider_config(&user.name, "testkit-ready", None);
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                config.urls = vec![node.client_url.clone()];
+                config.regions.clear();
+                let mut last = String::new();
+                loop {
+                    let answer = async {
+                        let client = flowmesh_link::connect::connect(&config, "testkit-ready")
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let js = flowmesh_link::async_nats::jetstream::new(client);
+                        js.query_account().await.map_err(|e| e.to_string())
+                    };
+                    match tokio::time::timeout_at(deadline, answer).await {
+                        Ok(Ok(_)) => break,
+                        Ok(Err(e)) => last = e,
+                        Err(_) => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        bail!(
+                            "node {} did not serve JetStream to {}'s account within {timeout:?}: {last}",
+                            node.name,
+                            user.name
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every running node reports healthy (JetStream included, every stream and
+    /// consumer current) and has an outbound gateway to every other region.
+    pub fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_nodes("/healthz", timeout)
+    }
+
+    /// Waits until every running node serves with JetStream enabled and has its gateways —
+    /// without waiting for every stream and consumer to be current again, which after a whole
+    /// cluster restarts can take minutes (clients must cope meanwhile, and tests check that).
+    pub fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_nodes("/healthz?js-enabled-only=true", timeout)
+    }
+
+    fn wait_nodes(&self, healthz: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let regions: Vec<String> = {
+            let mut r: Vec<String> = self.nodes.iter().map(|n| n.region.clone()).collect();
+            r.dedup();
+            r
+        };
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            loop {
+                let healthy = http_get(&node.monitor, healthz).is_ok_and(|b| b.contains("\"ok\""));
+                let gateways = http_get(&node.monitor, "/gatewayz")
+                    .ok()
+                    .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                    .is_some_and(|v| {
+                        regions
+                            .iter()
+                            .filter(|r| **r != node.region)
+                            .all(|r| v["outbound_gateways"][r]["connection"].is_object())
+                    });
+                if healthy && gateways {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "node {} not healthy within {timeout:?}; log:\n{}",
+                        node.name,
+                        self.log_tail(&node.name)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+}
