@@ -11,7 +11,7 @@ mod write;
 pub use read::{BatchView, FlowReader, ReadError, read_batch};
 pub use write::{batch_entries, write_batch, write_batch_entry};
 
-use crate::{FlowRecord, L7, Tunnel, app_named, l4_name, l4_number};
+use crate::FlowRecord;
 
 fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
@@ -74,42 +74,11 @@ pub enum FlowError {
 
 /// The record of a protobuf flow; its strings are moved, not copied.
 pub fn from_proto(f: Flow) -> Result<FlowRecord, FlowError> {
-    let port = |p: u32| u16::try_from(p).map_err(|_| FlowError::BadPort(p));
-    Ok(FlowRecord {
-        l4: l4_number(&f.l4).map_or("Unknown", l4_name),
-        client_ip: ip_from(&f.client_ip).ok_or(FlowError::BadAddress(f.client_ip.len()))?,
-        client_port: port(f.client_port)?,
-        server_ip: ip_from(&f.server_ip).ok_or(FlowError::BadAddress(f.server_ip.len()))?,
-        server_port: port(f.server_port)?,
-        vlan: f.vlan.and_then(|v| u16::try_from(v).ok()),
-        tunnel: f
-            .tunnel
-            .as_deref()
-            .and_then(Tunnel::from_name)
-            .map(Tunnel::name),
-        l7: L7::from_name(&f.l7).unwrap_or_default().name(),
-        app: f.app.as_deref().and_then(app_named),
-        server_name: f.server_name,
-        alpn: (!f.alpn.is_empty()).then_some(f.alpn),
-        client_mac: <[u8; 6]>::try_from(f.client_mac.as_slice()).ok(),
-        server_mac: <[u8; 6]>::try_from(f.server_mac.as_slice()).ok(),
-        c2s_packets: f.c2s_packets,
-        c2s_bytes: f.c2s_bytes,
-        s2c_packets: f.s2c_packets,
-        s2c_bytes: f.s2c_bytes,
-        first_seen: f.first_seen_us,
-        last_seen: f.last_seen_us,
-        // Only the low 8 bits are flags; anything above is ignored.
-        c2s_tcp_flags: (f.c2s_tcp_flags & 0xff) as u8,
-        s2c_tcp_flags: (f.s2c_tcp_flags & 0xff) as u8,
-        skip_flow_checks: f.skip_flow_checks,
-        export: ip_from(&f.exporter).map(|exporter| crate::Exported {
-            exporter,
-            in_if: f.in_if,
-            out_if: f.out_if,
-            sampling: f.sampling.max(1),
-        }),
-    })
+    let mut r = FlowRecord::default();
+    read::Raw::of(&f).fill(&mut r)?;
+    r.server_name = f.server_name;
+    r.alpn = (!f.alpn.is_empty()).then_some(f.alpn);
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 //! The wire rules are prost's own (`decode_key`, `decode_varint` and `skip_field` are called,
 //! not rewritten): unknown fields are skipped, the last of a repeated scalar wins, a known
 //! field of the wrong wire type or a string that is not UTF-8 is an error. What a record
-//! becomes is [`super::from_proto`]'s rule, field for field; a test and a fuzz target compare
-//! the two on any bytes. One difference, on purpose: prost refuses a whole batch when one of
+//! becomes is one rule ([`Raw::fill`]) that [`super::from_proto`] follows too; a test and a
+//! fuzz target compare the two on any bytes. One difference, on purpose: prost refuses a whole batch when one of
 //! its flows is malformed, here that flow alone is an error ([`BatchView::flows`]) and the
 //! others are read.
 
+use flowmesh_proto::v1::Flow;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 
 use super::{FlowError, ip_from};
@@ -227,18 +228,9 @@ impl FlowReader {
         self.fill(f, r)
     }
 
-    /// The record of the raw fields: `from_proto`'s rules.
+    /// The record of the raw fields, with this reader's name and ALPN buffers.
     fn fill(&mut self, f: Raw<'_>, r: &mut FlowRecord) -> Result<bool, ReadError> {
-        let port = |p: u32| u16::try_from(p).map_err(|_| FlowError::BadPort(p));
-        r.l4 = l4_number(f.l4).map_or("Unknown", l4_name);
-        r.client_ip = ip_from(f.client_ip).ok_or(FlowError::BadAddress(f.client_ip.len()))?;
-        r.client_port = port(f.client_port)?;
-        r.server_ip = ip_from(f.server_ip).ok_or(FlowError::BadAddress(f.server_ip.len()))?;
-        r.server_port = port(f.server_port)?;
-        r.vlan = f.vlan.and_then(|v| u16::try_from(v).ok());
-        r.tunnel = f.tunnel.and_then(Tunnel::from_name).map(Tunnel::name);
-        r.l7 = L7::from_name(f.l7).unwrap_or_default().name();
-        r.app = f.app.and_then(app_named);
+        f.fill(r)?;
         r.server_name = f.server_name.map(|s| {
             let mut name = std::mem::take(&mut self.name);
             name.clear();
@@ -246,31 +238,14 @@ impl FlowReader {
             name
         });
         r.alpn = (!self.alpn.is_empty()).then(|| std::mem::take(&mut self.alpn));
-        r.client_mac = <[u8; 6]>::try_from(f.client_mac).ok();
-        r.c2s_packets = f.c2s_packets;
-        r.c2s_bytes = f.c2s_bytes;
-        r.s2c_packets = f.s2c_packets;
-        r.s2c_bytes = f.s2c_bytes;
-        r.first_seen = f.first_seen;
-        r.last_seen = f.last_seen;
-        r.server_mac = <[u8; 6]>::try_from(f.server_mac).ok();
-        // Only the low 8 bits are flags; anything above is ignored.
-        r.c2s_tcp_flags = (f.c2s_tcp_flags & 0xff) as u8;
-        r.s2c_tcp_flags = (f.s2c_tcp_flags & 0xff) as u8;
-        r.skip_flow_checks = f.skip_flow_checks;
-        r.export = ip_from(f.exporter).map(|exporter| Exported {
-            exporter,
-            in_if: f.in_if,
-            out_if: f.out_if,
-            sampling: f.sampling.max(1),
-        });
         Ok(f.update)
     }
 }
 
-/// A flow's fields as they came, before they are a record.
+/// A flow's fields as they came, before they are a record: read from the wire here, or
+/// borrowed from prost's `Flow` by [`super::from_proto`], so both follow one rule.
 #[derive(Default)]
-struct Raw<'a> {
+pub(super) struct Raw<'a> {
     l4: &'a str,
     client_ip: &'a [u8],
     client_port: u32,
@@ -297,6 +272,75 @@ struct Raw<'a> {
     in_if: u32,
     out_if: u32,
     sampling: u32,
+}
+
+impl<'a> Raw<'a> {
+    /// The fields of prost's message.
+    pub(super) fn of(f: &'a Flow) -> Self {
+        Raw {
+            l4: &f.l4,
+            client_ip: &f.client_ip,
+            client_port: f.client_port,
+            server_ip: &f.server_ip,
+            server_port: f.server_port,
+            vlan: f.vlan,
+            tunnel: f.tunnel.as_deref(),
+            l7: &f.l7,
+            app: f.app.as_deref(),
+            server_name: f.server_name.as_deref(),
+            client_mac: &f.client_mac,
+            server_mac: &f.server_mac,
+            c2s_packets: f.c2s_packets,
+            c2s_bytes: f.c2s_bytes,
+            s2c_packets: f.s2c_packets,
+            s2c_bytes: f.s2c_bytes,
+            first_seen: f.first_seen_us,
+            last_seen: f.last_seen_us,
+            update: f.update,
+            c2s_tcp_flags: f.c2s_tcp_flags,
+            s2c_tcp_flags: f.s2c_tcp_flags,
+            skip_flow_checks: f.skip_flow_checks,
+            exporter: &f.exporter,
+            in_if: f.in_if,
+            out_if: f.out_if,
+            sampling: f.sampling,
+        }
+    }
+
+    /// Every field of `r` but the server name and ALPN ids (owned strings: the caller's to
+    /// place), by the record's rules: names this build does not know become "Unknown"/none,
+    /// addresses must be 4 or 16 bytes and ports fit 16 bits.
+    pub(super) fn fill(&self, r: &mut FlowRecord) -> Result<(), FlowError> {
+        let port = |p: u32| u16::try_from(p).map_err(|_| FlowError::BadPort(p));
+        r.l4 = l4_number(self.l4).map_or("Unknown", l4_name);
+        r.client_ip = ip_from(self.client_ip).ok_or(FlowError::BadAddress(self.client_ip.len()))?;
+        r.client_port = port(self.client_port)?;
+        r.server_ip = ip_from(self.server_ip).ok_or(FlowError::BadAddress(self.server_ip.len()))?;
+        r.server_port = port(self.server_port)?;
+        r.vlan = self.vlan.and_then(|v| u16::try_from(v).ok());
+        r.tunnel = self.tunnel.and_then(Tunnel::from_name).map(Tunnel::name);
+        r.l7 = L7::from_name(self.l7).unwrap_or_default().name();
+        r.app = self.app.and_then(app_named);
+        r.client_mac = <[u8; 6]>::try_from(self.client_mac).ok();
+        r.server_mac = <[u8; 6]>::try_from(self.server_mac).ok();
+        r.c2s_packets = self.c2s_packets;
+        r.c2s_bytes = self.c2s_bytes;
+        r.s2c_packets = self.s2c_packets;
+        r.s2c_bytes = self.s2c_bytes;
+        r.first_seen = self.first_seen;
+        r.last_seen = self.last_seen;
+        // Only the low 8 bits are flags; anything above is ignored.
+        r.c2s_tcp_flags = (self.c2s_tcp_flags & 0xff) as u8;
+        r.s2c_tcp_flags = (self.s2c_tcp_flags & 0xff) as u8;
+        r.skip_flow_checks = self.skip_flow_checks;
+        r.export = ip_from(self.exporter).map(|exporter| Exported {
+            exporter,
+            in_if: self.in_if,
+            out_if: self.out_if,
+            sampling: self.sampling.max(1),
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]
