@@ -10,8 +10,47 @@ use crate::{Cluster, http_get};
 
 impl Cluster {
     /// Pushes every account to the running nodes, as `flowmesh broker push` does, and waits
-    /// until every node has every user's account.
+    /// until every node has every user's account. A push is one request that the first node to
+    /// answer settles; a node whose routes were not carrying the system account's interest yet
+    /// misses it (and would only catch up at the resolver's next sync, minutes later), so the
+    /// push is sent again while a node still lacks an account.
     pub(crate) fn push_accounts(&self) -> anyhow::Result<()> {
+        const TIMEOUT: Duration = Duration::from_secs(30);
+        const REPUSH: Duration = Duration::from_secs(2);
+        let users = broker::AccountRecord::all_users(self.dir.path())?;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            self.push_once()?;
+            let missing = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .find_map(|n| {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.wait_accounts(&n.name, &users, left.min(REPUSH)).err()
+                });
+            match missing {
+                None => break,
+                Some(e) if Instant::now() >= deadline => {
+                    return Err(e.context(format!("accounts pushed for {TIMEOUT:?}")));
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(self.wait_jetstream_accounts(&users, Duration::from_secs(20)))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiting for JetStream panicked"))?
+        })
+    }
+
+    /// One push of every account (signed again, as `flowmesh broker push` does).
+    fn push_once(&self) -> anyhow::Result<()> {
         let dir = self.dir.path();
         // On a thread of its own: tests start clusters from inside their runtime too.
         std::thread::scope(|s| {
@@ -28,20 +67,6 @@ impl Cluster {
             })
             .join()
             .map_err(|_| anyhow::anyhow!("pushing the accounts panicked"))?
-        })?;
-        let users = broker::AccountRecord::all_users(dir)?;
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-            self.wait_accounts(&node.name, &users, Duration::from_secs(20))?;
-        }
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?
-                    .block_on(self.wait_jetstream_accounts(&users, Duration::from_secs(20)))
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("waiting for JetStream panicked"))?
         })
     }
 
@@ -63,7 +88,7 @@ impl Cluster {
             if missing.is_empty() {
                 return Ok(());
             }
-            if Instant::now() > deadline {
+            if Instant::now() >= deadline {
                 bail!("accounts {missing:?} did not reach node {node} within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(50));
