@@ -45,9 +45,11 @@ pub fn preset(t: DeviceType) -> Option<AppSets> {
     })
 }
 
-/// Allowed applications by device type, presets overridden by the policy.
+/// Allowed applications by device type, presets overridden by the policy: resolved once, so
+/// judging a flow looks its type's sets up without building or naming anything.
 pub struct DeviceApps {
-    overrides: BTreeMap<String, AppSets>,
+    /// Per type, in [`DeviceType::ALL`]'s order; `None`: everything is allowed.
+    by_type: Vec<Option<AppSets>>,
 }
 
 /// Which side of a flow broke the rule.
@@ -69,18 +71,14 @@ impl Peer {
     }
 }
 
-fn type_name(t: DeviceType) -> String {
-    serde_json::to_value(t)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 impl DeviceApps {
     /// With the policy's per-type sets.
     pub fn new(overrides: &BTreeMap<String, AppSets>) -> Self {
         DeviceApps {
-            overrides: overrides.clone(),
+            by_type: DeviceType::ALL
+                .iter()
+                .map(|&t| overrides.get(t.name()).cloned().or_else(|| preset(t)))
+                .collect(),
         }
     }
 
@@ -89,12 +87,9 @@ impl DeviceApps {
         if ["DNS", "DHCP"].iter().any(|a| a.eq_ignore_ascii_case(l7)) {
             return true;
         }
-        let sets = match self.overrides.get(&type_name(t)) {
-            Some(s) => s.clone(),
-            None => match preset(t) {
-                Some(s) => s,
-                None => return true,
-            },
+        let at = DeviceType::ALL.iter().position(|x| *x == t);
+        let Some(sets) = at.and_then(|i| self.by_type.get(i)?.as_ref()) else {
+            return true;
         };
         let set = match peer {
             Peer::Client => &sets.client,

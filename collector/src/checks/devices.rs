@@ -10,7 +10,8 @@
 //! forgotten MAC that comes back is a new appearance), and unknown MACs that went silent are
 //! forgotten when time passes their idle timeout.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use flowmesh_link::addr::is_unicast;
 
@@ -48,6 +49,8 @@ struct Seen {
     last: i64,
     present: bool,
     ip: Option<std::net::IpAddr>,
+    /// The time its entry in [`DeviceCheck::due`] carries (while present).
+    queued: i64,
 }
 
 /// The device check's state.
@@ -57,9 +60,12 @@ pub struct DeviceCheck {
     authorized: HashMap<Mac, (Option<String>, bool)>,
     learned: std::collections::HashSet<Mac>,
     seen: HashMap<Mac, Seen>,
-    /// The present MACs by last activity, oldest first: who goes idle next, and who is
-    /// forgotten first when the bound is reached.
-    by_last: std::collections::BTreeSet<(i64, Mac)>,
+    /// One entry per present MAC, oldest first: who goes idle next, and who is forgotten first
+    /// when the bound is reached. An entry keeps the activity time it was queued with; a MAC
+    /// seen since is queued again with its newer time only when its entry comes up, so
+    /// traffic from known devices touches nothing here (a B-tree of exact times, moved on
+    /// every flow, allocated and freed nodes for most flows).
+    due: BinaryHeap<Reverse<(i64, Mac)>>,
     started: Option<i64>,
     max_tracked: usize,
     /// MACs forgotten to stay within the bound, ever.
@@ -81,7 +87,7 @@ impl DeviceCheck {
                 .collect(),
             learned: Default::default(),
             seen: HashMap::new(),
-            by_last: Default::default(),
+            due: BinaryHeap::new(),
             started: None,
             max_tracked: MAX_TRACKED,
             evicted: 0,
@@ -118,32 +124,57 @@ impl DeviceCheck {
         out
     }
 
+    /// The present MAC seen least recently, taken from [`DeviceCheck::due`], if any: entries
+    /// of MACs seen since are queued again with their newer time first, so MACs come out in
+    /// the order of their last activity. `until`: only a MAC last seen before it.
+    fn next_due(&mut self, until: Option<i64>) -> Option<(i64, Mac)> {
+        while let Some(&Reverse((queued, mac))) = self.due.peek() {
+            if until.is_some_and(|t| queued >= t) {
+                return None;
+            }
+            self.due.pop();
+            let Some(s) = self.seen.get_mut(&mac) else {
+                continue;
+            };
+            if !s.present || s.queued != queued {
+                continue;
+            }
+            if s.last != queued {
+                s.queued = s.last;
+                self.due.push(Reverse((s.last, mac)));
+                continue;
+            }
+            return Some((queued, mac));
+        }
+        None
+    }
+
     /// Forgets the least recently seen eighth of the unauthorized MACs.
     fn evict(&mut self) {
         let k = (self.max_tracked / 8).max(1);
-        let victims: Vec<(i64, Mac)> = self
-            .by_last
-            .iter()
-            .filter(|(_, m)| !self.authorized.contains_key(m))
-            .take(k)
-            .copied()
-            .collect();
-        for (last, mac) in victims {
-            self.by_last.remove(&(last, mac));
+        let mut kept = Vec::new();
+        let mut forgotten = 0;
+        while forgotten < k {
+            let Some((last, mac)) = self.next_due(None) else {
+                break;
+            };
+            if self.authorized.contains_key(&mac) {
+                kept.push(Reverse((last, mac)));
+                continue;
+            }
             self.seen.remove(&mac);
             self.learned.remove(&mac);
             self.evicted += 1;
+            forgotten += 1;
         }
+        self.due.extend(kept);
     }
 
     /// Time has reached `now`: authorized devices silent for the idle timeout disconnect, and
     /// unknown ones that went silent are forgotten (a return is a new appearance either way).
     pub fn advance(&mut self, now: i64, out: &mut impl FnMut(DeviceEvent)) {
-        while let Some(&(last, mac)) = self.by_last.first() {
-            if now - last < self.idle_micros {
-                break;
-            }
-            self.by_last.pop_first();
+        while let Some((last, mac)) = self.next_due(Some(now.saturating_sub(self.idle_micros) + 1))
+        {
             let ip = self.seen.get(&mac).and_then(|s| s.ip);
             match self.authorized.get(&mac) {
                 Some((name, alert)) => {
@@ -187,15 +218,16 @@ impl DeviceCheck {
             last,
             present: false,
             ip: None,
+            queued: last,
         });
         let appeared = !entry.present;
-        if !appeared {
-            self.by_last.remove(&(entry.last, mac));
-        }
         entry.present = true;
         entry.last = entry.last.max(last);
         entry.ip = Some(ip);
-        self.by_last.insert((entry.last, mac));
+        if appeared {
+            entry.queued = entry.last;
+            self.due.push(Reverse((entry.last, mac)));
+        }
         if appeared && !self.authorized.contains_key(&mac) && !self.learned.contains(&mac) {
             if first - start < self.learning_micros {
                 self.learned.insert(mac);
@@ -236,5 +268,86 @@ mod tests {
         }
         assert_eq!(alerts, 100_000, "each appearance alerts once");
         assert!(d.evicted() >= 99_000, "{}", d.evicted());
+    }
+
+    const S: i64 = 1_000_000;
+
+    fn mac(n: u8) -> [u8; 6] {
+        [0x02, 0, 0, 0, 0, n]
+    }
+
+    #[test]
+    fn disconnects_come_in_the_order_of_last_activity_however_often_a_device_was_seen() {
+        let authorized = (1..=3)
+            .map(|n| crate::policy::AuthorizedDevice {
+                mac: Mac(mac(n)),
+                name: Some(format!("d{n}")),
+                alert_on_disconnect: true,
+            })
+            .collect();
+        let mut d = DeviceCheck::new(&DevicePolicy {
+            authorized,
+            ..policy()
+        });
+        let ip = "10.0.0.1".parse().unwrap();
+        let mut events = Vec::new();
+        // 1 at 0 s and again at 20 s (its queued time is stale), 2 at 10 s, 3 at 5 s.
+        for (n, t) in [(1, 0), (2, 10), (3, 5), (1, 20)] {
+            d.observe(mac(n), ip, t * S, t * S, &mut |e| events.push(e));
+        }
+        assert!(events.is_empty());
+        d.advance(309 * S, &mut |e| events.push(e));
+        let gone = |events: &[DeviceEvent]| -> Vec<(u8, i64)> {
+            events
+                .iter()
+                .map(|e| match e {
+                    DeviceEvent::Disconnected { mac, time, .. } => (mac.0[5], time / S),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            gone(&events),
+            [(3, 305)],
+            "only 3 was silent for 300 s by 309 s"
+        );
+        d.advance(1_000 * S, &mut |e| events.push(e));
+        assert_eq!(gone(&events), [(3, 305), (2, 310), (1, 320)]);
+        // Seen again: present again, and gone again after its own silence.
+        events.clear();
+        d.observe(mac(2), ip, 1_100 * S, 1_100 * S, &mut |e| events.push(e));
+        d.advance(1_399 * S, &mut |e| events.push(e));
+        assert!(events.is_empty());
+        d.advance(1_400 * S, &mut |e| events.push(e));
+        assert_eq!(gone(&events), [(2, 1_400)]);
+    }
+
+    #[test]
+    fn the_bound_forgets_the_least_recently_seen_not_the_first_seen() {
+        let mut d = DeviceCheck::new(&policy()).with_bound(8);
+        let ip = "10.0.0.1".parse().unwrap();
+        let mut appeared = Vec::new();
+        let mut see = |d: &mut DeviceCheck, n: u8, t: i64| {
+            d.observe(mac(n), ip, t, t, &mut |e| {
+                if let DeviceEvent::Unexpected { mac, .. } = e {
+                    appeared.push(mac.0[5]);
+                }
+            })
+        };
+        for n in 1..=8 {
+            see(&mut d, n, i64::from(n));
+        }
+        // 1 is seen again: 2 is now the least recently seen, and a ninth MAC forgets it.
+        see(&mut d, 1, 9);
+        see(&mut d, 9, 10);
+        assert_eq!(d.tracked(), 8);
+        assert_eq!(d.evicted(), 1);
+        see(&mut d, 1, 11);
+        see(&mut d, 2, 12);
+        assert_eq!(
+            appeared,
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 2],
+            "2 was forgotten, 1 was not"
+        );
     }
 }

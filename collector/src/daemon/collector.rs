@@ -303,51 +303,28 @@ impl Collector {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let mut alerts = Vec::new();
-        let mut series = SeriesDelta::default();
-        let mut bad = 0u64;
         let flow_count = batch.flow_count as u64;
-        let now = now_micros();
-        let mut records = self.keep_flows.then(crate::store::flows::FlowSet::default);
-        let mut profiles: Vec<&'static str> = Vec::new();
-        {
+        let judged = {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
             let engine = engines
                 .entry(batch.instance.to_string())
                 .or_insert_with(|| self.new_engine(batch.instance));
-            let watermark = batch.watermark_us;
-            // One record, read into again and again: no allocation per flow.
-            let (mut reader, mut r) = (
-                codec::FlowReader::new(),
-                flowmesh_record::FlowRecord::default(),
-            );
-            for f in batch.flows() {
-                if reader.read(f, &mut r).is_err() {
-                    bad += 1;
-                    continue;
-                }
-                series.add_flow(&r, r.last_seen);
-                profiles.clear();
-                engine.each_profile(&r, &mut |p| profiles.push(p));
-                for p in &profiles {
-                    series.add_profile(p, &r, r.last_seen);
-                }
-                if let Some(set) = records.as_mut() {
-                    set.push(&r, &profiles, now);
-                }
-                engine.flow_tagged(&r, &profiles, &mut |a| alerts.push(a));
-                if !r.skip_flow_checks {
-                    blacklist.check(&r, batch.instance, now, &mut |a| alerts.push(a));
-                }
-            }
-            // Every packet before the batch's watermark is in: periods ending by then are
-            // judged now (once the sensor's earlier batches are in too), and their alerts
-            // stored with this batch.
-            // Every batch takes its place in the order, watermark or not (0: none yet).
-            let mark = (watermark > 0).then_some(watermark);
-            engine.batch_watermark((&boot, batch.sequence), mark, now, &mut |a| alerts.push(a));
-        }
+            judge_batch(
+                &batch,
+                &boot,
+                engine,
+                &blacklist,
+                self.keep_flows,
+                now_micros(),
+            )
+        };
+        let Judged {
+            alerts,
+            series,
+            records,
+            bad,
+        } = judged;
         if bad > 0 {
             tracing::warn!(%batch_id, bad, "flows malformed or with impossible fields skipped");
         }

@@ -38,10 +38,12 @@ mod cloud_loop;
 mod collector;
 mod consume;
 pub mod flow_store;
+pub mod judge;
 mod publish;
 mod status_loop;
 
 pub use collector::Collector;
+use judge::{Judged, judge_batch};
 
 /// The durable consumer every collector of a user shares when it lists no `instances`:
 /// JetStream hands each batch to one of them.
