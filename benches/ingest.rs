@@ -23,37 +23,11 @@ use prost::Message;
 
 const BATCH: usize = 1000;
 
+#[path = "../collector/tests/common/site.rs"]
+mod site;
+
 fn record(i: usize) -> FlowRecord {
-    let port = [53u16, 80, 443, 22, 8080, 123][i % 6];
-    let t = 1_795_946_400_000_000 + (i as i64) * 100;
-    FlowRecord {
-        l4: if port == 53 || port == 123 {
-            "UDP"
-        } else {
-            "TCP"
-        },
-        client_ip: format!("192.168.{}.{}", (i / 250) % 250, i % 250 + 1)
-            .parse()
-            .unwrap(),
-        client_port: 40000 + (i % 20000) as u16,
-        server_ip: format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 200 + 1)
-            .parse()
-            .unwrap(),
-        server_port: port,
-        l7: ["DNS", "HTTP", "TLS", "SSH", "HTTP", "NTP"][i % 6],
-        server_name: (port == 443).then(|| "www.example.org".to_string()),
-        client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
-        server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
-        c2s_packets: 5,
-        c2s_bytes: 700,
-        s2c_packets: 4,
-        s2c_bytes: 3000,
-        first_seen: t - 5000,
-        last_seen: t,
-        c2s_tcp_flags: 0x1a,
-        s2c_tcp_flags: 0x12,
-        ..FlowRecord::default()
-    }
+    site::record(i, 1_795_946_400_000_000 + (i as i64) * 100)
 }
 
 fn policy() -> String {
@@ -62,20 +36,8 @@ fn policy() -> String {
         let _ = writeln!(p, "TCP;192.168.{}.0/24;*;{}", i % 250, 1000 + i);
     }
     p.push_str("TCP;192.168.0.0/16;*;443\nUDP;*;*;53\nUDP;*;*;123\nTCP;*;*;80\nTCP;*;*;8080\nTCP;*;*;22\n\"\"\"\n[host_policy]\nrestricted = [\"192.168.1.30\"]\nwhitelisted = [\"8.8.8.8\"]\n");
-    for i in 0..100 {
-        let _ = writeln!(
-            p,
-            "[[profile]]\nname = \"p{i}\"\nbpf = \"tcp port {} or udp port {}\"",
-            1000 + i,
-            2000 + i
-        );
-    }
-    for i in 0..50 {
-        let _ = writeln!(
-            p,
-            "[[traffic_rule]]\ntarget = \"profile:p{i}\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1GB\""
-        );
-    }
+    site::profiles(&mut p, 100, "");
+    site::traffic_rules(&mut p, 50);
     p
 }
 

@@ -6,7 +6,6 @@
 //! libpcap must judge each (the baseline of the same run). Criterion reports time per batch of
 //! 10,000 records and elements/s.
 
-use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -14,40 +13,12 @@ use flowmesh_collector::checks::Engine;
 use flowmesh_collector::policy;
 use flowmesh_record::FlowRecord;
 
+#[path = "../tests/common/site.rs"]
+mod site;
+
 fn records(n: usize) -> Vec<FlowRecord> {
     (0..n)
-        .map(|i| {
-            let client = format!("192.168.{}.{}", (i / 250) % 250, i % 250 + 1)
-                .parse()
-                .unwrap();
-            let server = format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 200 + 1)
-                .parse()
-                .unwrap();
-            let port = [53u16, 80, 443, 22, 8080, 123][i % 6];
-            let l7 = ["DNS", "HTTP", "TLS", "SSH", "HTTP", "NTP"][i % 6];
-            let t = 1_700_000_000_000_000 + (i as i64) * 1000;
-            FlowRecord {
-                l4: if port == 53 || port == 123 {
-                    "UDP"
-                } else {
-                    "TCP"
-                },
-                client_ip: client,
-                client_port: 40000 + (i % 20000) as u16,
-                server_ip: server,
-                server_port: port,
-                l7,
-                client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
-                server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
-                c2s_packets: 5,
-                c2s_bytes: 700,
-                s2c_packets: 4,
-                s2c_bytes: 3000,
-                first_seen: t - 5000,
-                last_seen: t,
-                ..FlowRecord::default()
-            }
-        })
+        .map(|i| site::record(i, 1_700_000_000_000_000 + (i as i64) * 1000))
         .collect()
 }
 
@@ -61,49 +32,25 @@ enum Profiles {
 }
 
 fn policy_text(profiles: Profiles, rules: bool) -> String {
-    let mut p = String::from("[acl]\nrules = \"\"\"\n");
-    for i in 0..1000 {
-        let _ = match i % 4 {
-            0 => writeln!(p, "TCP;192.168.{}.0/24;*;{}", i % 250, 1000 + i),
-            1 => writeln!(p, "UDP;192.168.{}.0/24;10.0.0.0/8;{}", i % 250, 2000 + i),
-            2 => writeln!(p, "TCP;192.168.{}.{};10.0.0.0/8;HTTP", i % 250, i % 250 + 1),
-            _ => writeln!(p, "TCP;*;10.{}.0.0/16;{}-{}", i % 250, 3000 + i, 3010 + i),
-        };
-    }
-    // The LAN's usual traffic is allowed, so alerts stay rare, as on a real network: only the
-    // SSH of one subnet in a hundred violates the ACL.
-    p.push_str("TCP;192.168.0.0/16;*;443\nUDP;*;*;53\nUDP;*;*;123\nTCP;192.168.0.0/16;10.0.0.0/8;80\nTCP;192.168.0.0/16;10.0.0.0/8;8080\nTCP;192.168.0.0/17;10.0.0.0/8;22\nTCP;192.168.128.0/17;10.0.0.0/8;22\n\"\"\"\n\n[host_policy]\nrestricted = [\"192.168.1.30\"]\ncore = [\"192.168.1.1\"]\nwhitelisted = [\"8.8.8.8\"]\n\n[device_types]\n");
-    for i in 0..10_000 {
-        let _ = writeln!(
-            p,
-            "\"02:00:00:00:{:02x}:{:02x}\" = \"{}\"",
-            (i / 256) % 40,
-            i % 256,
-            ["workstation", "laptop", "phone", "tablet", "networking"][i % 5]
-        );
-    }
+    let mut p = String::new();
+    // The LAN's usual traffic is allowed, so alerts stay rare, as on a real network.
+    site::acl(&mut p);
+    p.push_str("[host_policy]\nrestricted = [\"192.168.1.30\"]\ncore = [\"192.168.1.1\"]\nwhitelisted = [\"8.8.8.8\"]\n\n");
+    site::device_types(
+        &mut p,
+        10_000,
+        &["workstation", "laptop", "phone", "tablet", "networking"],
+    );
     if profiles != Profiles::None {
         let tail = if profiles == Profiles::Libpcap {
             " and not vlan"
         } else {
             ""
         };
-        for i in 0..100 {
-            let _ = writeln!(
-                p,
-                "[[profile]]\nname = \"p{i}\"\nbpf = \"(tcp port {} or udp port {}){tail}\"",
-                1000 + i,
-                2000 + i
-            );
-        }
+        site::profiles(&mut p, 100, tail);
     }
     if rules {
-        for i in 0..50 {
-            let _ = writeln!(
-                p,
-                "[[traffic_rule]]\ntarget = \"profile:p{i}\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1GB\""
-            );
-        }
+        site::traffic_rules(&mut p, 50);
     }
     p
 }

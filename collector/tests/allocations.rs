@@ -10,7 +10,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::fmt::Write as _;
 
 use flowmesh_collector::checks::Engine;
 use flowmesh_collector::checks::blacklist::Blacklist;
@@ -55,78 +54,36 @@ const FLOWS: usize = 1000;
 const START: i64 = 1_796_032_810_000_000;
 const NOW: i64 = START + 60_000_000;
 
-/// A mostly-allowed LAN: many local hosts and devices, DNS, web, TLS with names and ALPN;
-/// batch `round` one second after the one before (the same 5-minute bucket).
+#[path = "common/site.rs"]
+mod site;
+
+/// The site's flows with applications and ALPN on TLS; batch `round` one second after the one
+/// before (the same 5-minute bucket).
 fn record(i: usize, round: i64) -> FlowRecord {
-    let port = [53u16, 80, 443, 22, 8080, 123][i % 6];
-    let t = START + round * 1_000_000 + (i as i64) * 1000;
+    let r = site::record(i, START + round * 1_000_000 + (i as i64) * 1000);
+    let tls = r.server_port == 443;
     FlowRecord {
-        l4: if port == 53 || port == 123 {
-            "UDP"
-        } else {
-            "TCP"
-        },
-        client_ip: format!("192.168.{}.{}", (i / 250) % 250, i % 250 + 1)
-            .parse()
-            .unwrap(),
-        client_port: 40000 + (i % 20000) as u16,
-        server_ip: format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 200 + 1)
-            .parse()
-            .unwrap(),
-        server_port: port,
-        l7: ["DNS", "HTTP", "TLS", "SSH", "HTTP", "NTP"][i % 6],
-        app: (port == 443).then_some("Google"),
-        server_name: (port == 443).then(|| format!("host{}.example.org", i % 50)),
-        alpn: (port == 443).then(|| vec!["h2".to_string(), "http/1.1".to_string()]),
-        client_mac: Some([2, 0, 0, 0, ((i / 256) % 40) as u8, (i % 256) as u8]),
-        server_mac: Some([2, 0xaa, 0, 0, 0, 1]),
-        c2s_packets: 5,
-        c2s_bytes: 700,
-        s2c_packets: 4,
-        s2c_bytes: 3000,
-        first_seen: t - 5000,
-        last_seen: t,
-        c2s_tcp_flags: 0x1a,
-        s2c_tcp_flags: 0x12,
-        ..FlowRecord::default()
+        app: tls.then_some("Google"),
+        server_name: tls.then(|| format!("host{}.example.org", i % 50)),
+        alpn: tls.then(|| vec!["h2".to_string(), "http/1.1".to_string()]),
+        ..r
     }
 }
 
 fn policy_text() -> String {
-    let mut p = String::from("[acl]\nrules = \"\"\"\n");
-    for i in 0..1000 {
-        let _ = match i % 4 {
-            0 => writeln!(p, "TCP;192.168.{}.0/24;*;{}", i % 250, 1000 + i),
-            1 => writeln!(p, "UDP;192.168.{}.0/24;10.0.0.0/8;{}", i % 250, 2000 + i),
-            2 => writeln!(p, "TCP;192.168.{}.{};10.0.0.0/8;HTTP", i % 250, i % 250 + 1),
-            _ => writeln!(p, "TCP;*;10.{}.0.0/16;{}-{}", i % 250, 3000 + i, 3010 + i),
-        };
-    }
-    p.push_str("TCP;192.168.0.0/16;*;443\nUDP;*;*;53\nUDP;*;*;123\nTCP;192.168.0.0/16;10.0.0.0/8;80\nTCP;192.168.0.0/16;10.0.0.0/8;8080\nTCP;192.168.0.0/16;10.0.0.0/8;22\n\"\"\"\n\n[host_policy]\nrestricted = [\"192.168.251.30\"]\ncore = [\"192.168.251.1\"]\nwhitelisted = [\"8.8.8.8\"]\n\n[devices]\nidle_timeout = \"1h\"\nlearning_period = \"1d\"\n[[devices.authorized]]\nmac = \"02:aa:00:00:00:01\"\nname = \"gateway\"\nalert_on_disconnect = true\n\n[device_apps.iot]\nclient = [\"HTTP\", \"TLS\", \"SSH\", \"NTP\"]\nserver = []\n[device_apps.nas]\nclient = [\"HTTP\", \"TLS\", \"SSH\", \"NTP\"]\nserver = [\"HTTP\"]\n\n[device_types]\n");
-    for i in 0..FLOWS {
-        let _ = writeln!(
-            p,
-            "\"02:00:00:00:{:02x}:{:02x}\" = \"{}\"",
-            (i / 256) % 40,
-            i % 256,
-            ["workstation", "laptop", "phone", "iot", "nas"][i % 5]
-        );
-    }
-    for i in 0..100 {
-        let _ = writeln!(
-            p,
-            "[[profile]]\nname = \"p{i}\"\nbpf = \"(tcp port {} or udp port {})\"",
-            1000 + i,
-            2000 + i
-        );
-    }
+    let mut p = String::new();
+    site::acl(&mut p);
+    // Device tracking past its learning period, device apps that allow what the site's IoT and
+    // NAS devices do; the restricted and core hosts are not among the flows' hosts.
+    p.push_str("[host_policy]\nrestricted = [\"192.168.251.30\"]\ncore = [\"192.168.251.1\"]\nwhitelisted = [\"8.8.8.8\"]\n\n[devices]\nidle_timeout = \"1h\"\nlearning_period = \"1d\"\n[[devices.authorized]]\nmac = \"02:aa:00:00:00:01\"\nname = \"gateway\"\nalert_on_disconnect = true\n\n[device_apps.iot]\nclient = [\"HTTP\", \"TLS\", \"SSH\", \"NTP\"]\nserver = []\n[device_apps.nas]\nclient = [\"HTTP\", \"TLS\", \"SSH\", \"NTP\"]\nserver = [\"HTTP\"]\n\n");
+    site::device_types(
+        &mut p,
+        FLOWS,
+        &["workstation", "laptop", "phone", "iot", "nas"],
+    );
+    site::profiles(&mut p, 100, "");
     p.push_str("[[profile]]\nname = \"web\"\nbpf = \"tcp port 443 or tcp port 80\"\n");
-    for i in 0..50 {
-        let _ = writeln!(
-            p,
-            "[[traffic_rule]]\ntarget = \"profile:p{i}\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1GB\""
-        );
-    }
+    site::traffic_rules(&mut p, 50);
     p.push_str("[[traffic_rule]]\ntarget = \"profile:web\"\nmetric = \"total\"\nfrequency = \"5min\"\nkind = \"volume\"\nbound = \"above\"\nvalue = \"1000GB\"\n");
     p
 }
