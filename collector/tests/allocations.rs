@@ -8,9 +8,6 @@
 //! allocates (its maps and columns growing, its dictionaries) is shared by its flows; one
 //! allocation per flow would be at least 1,000.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use flowmesh_collector::checks::Engine;
 use flowmesh_collector::checks::blacklist::Blacklist;
 use flowmesh_collector::daemon::judge::judge_batch;
@@ -18,36 +15,9 @@ use flowmesh_collector::policy;
 use flowmesh_proto::v1::{BlacklistBroadcast, BlacklistEntry};
 use flowmesh_record::{FlowRecord, codec};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call goes to the system allocator unchanged; the counter is a thread-local
-// `Cell` with a const initializer, which allocates nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
-}
+#[path = "../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 const FLOWS: usize = 1000;
 /// 10 s into a 5-minute bucket (2026-11-30T10:00:10Z), and the wall clock a minute later.
