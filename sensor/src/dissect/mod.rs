@@ -177,14 +177,24 @@ impl Dpi {
 
     fn set(&mut self, l7: L7, names: Hello) {
         self.l7 = l7;
-        // NUL separates the parts; a name holding one is malformed anyway.
-        let sni = names.sni.unwrap_or_default().replace('\0', "");
-        let alpn = names.alpn.unwrap_or_default();
-        if !sni.is_empty() {
-            self.app = app_for_name(&sni);
-        }
+        // NUL separates the parts; a name holding one is malformed anyway. Built in one
+        // allocation of the exact size (once per flow).
+        let (sni, alpn) = (
+            names.sni.as_deref().unwrap_or(""),
+            names.alpn.as_deref().unwrap_or(""),
+        );
         if !sni.is_empty() || !alpn.is_empty() {
-            self.names = Some(format!("{sni}\0{alpn}").into_boxed_str());
+            let mut joined = String::with_capacity(sni.len() + 1 + alpn.len());
+            sni.split('\0').for_each(|part| joined.push_str(part));
+            let sni_len = joined.len();
+            joined.push('\0');
+            joined.push_str(alpn);
+            if sni_len > 0 {
+                self.app = app_for_name(&joined[..sni_len]);
+            }
+            if sni_len > 0 || !alpn.is_empty() {
+                self.names = Some(joined.into_boxed_str());
+            }
         }
         self.done = true;
         self.pending = None;

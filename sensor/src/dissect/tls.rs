@@ -72,7 +72,8 @@ fn server_name(body: &[u8]) -> Option<String> {
 fn alpn_list(body: &[u8]) -> Option<String> {
     let list_len = usize::from(u16_at(body, 0)?);
     let list = body.get(2..(2 + list_len).min(body.len()))?;
-    let mut out = String::new();
+    // At most the list's bytes (each length byte becomes a comma or nothing): one allocation.
+    let mut out = String::with_capacity(list.len());
     let mut at = 0;
     while let Some(&n) = list.get(at) {
         let Some(id) = list.get(at + 1..at + 1 + usize::from(n)) else {
