@@ -1,6 +1,7 @@
 //! Judging one batch of flows: each flow is read into one reused record (no allocation per
 //! flow), counted in its series, tagged with its traffic profiles, kept for the flow store, and
-//! judged by the policy engine and the cloud's shared blacklist. Only alerts allocate.
+//! judged by the policy engine and the cloud's shared blacklist. Past what the batch's own maps
+//! and columns take as they grow, only alerts allocate (`tests/allocations.rs` holds it to that).
 
 use flowmesh_record::{FlowRecord, codec};
 
