@@ -7,7 +7,8 @@ use super::{L7, PacketView, Verdict, u16_at};
 /// overlong names.
 pub(crate) fn first_qname(msg: &[u8]) -> Option<String> {
     let mut at = 12;
-    let mut name = String::new();
+    // One allocation: a name is never longer than 253 bytes nor than what follows the header.
+    let mut name = String::with_capacity(msg.len().saturating_sub(at).min(253));
     for _ in 0..128 {
         let len = usize::from(*msg.get(at)?);
         if len == 0 {
