@@ -37,36 +37,19 @@ impl Cluster {
                 Some(_) => {}
             }
         }
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?
-                    .block_on(self.wait_jetstream_accounts(&users, Duration::from_secs(20)))
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("waiting for JetStream panicked"))?
+        on_own_runtime("waiting for JetStream", || {
+            self.wait_jetstream_accounts(&users, Duration::from_secs(20))
         })
     }
 
     /// One push of every account (signed again, as `flowmesh broker push` does).
     fn push_once(&self) -> anyhow::Result<()> {
         let dir = self.dir.path();
-        // On a thread of its own: tests start clusters from inside their runtime too.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async {
-                    let system = broker::system_client(dir).await?;
-                    broker::push_all(&system, dir).await?;
-                    system.flush().await?;
-                    anyhow::Ok(())
-                })
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("pushing the accounts panicked"))?
+        on_own_runtime("pushing the accounts", || async {
+            let system = broker::system_client(dir).await?;
+            broker::push_all(&system, dir).await?;
+            system.flush().await?;
+            anyhow::Ok(())
         })
     }
 
@@ -185,4 +168,22 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Runs the future `make` gives to its end on a runtime and a thread of its own: tests start
+/// clusters from inside their own runtime too. `what` names it if it panics.
+fn on_own_runtime<T: Send, F: std::future::Future<Output = anyhow::Result<T>>>(
+    what: &str,
+    make: impl FnOnce() -> F + Send,
+) -> anyhow::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(make())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("{what} panicked"))?
+    })
 }

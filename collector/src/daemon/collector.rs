@@ -304,7 +304,12 @@ impl Collector {
             return Ok(None);
         }
         let flow_count = batch.flow_count as u64;
-        let judged = {
+        let Judged {
+            alerts,
+            series,
+            records,
+            bad,
+        } = {
             let blacklist = self.blacklist.read().unwrap_or_else(|p| p.into_inner());
             let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
             let engine = engines
@@ -319,12 +324,6 @@ impl Collector {
                 now_micros(),
             )
         };
-        let Judged {
-            alerts,
-            series,
-            records,
-            bad,
-        } = judged;
         if bad > 0 {
             tracing::warn!(%batch_id, bad, "flows malformed or with impossible fields skipped");
         }

@@ -177,28 +177,34 @@ impl Dpi {
 
     fn set(&mut self, l7: L7, names: Hello) {
         self.l7 = l7;
-        // NUL separates the parts; a name holding one is malformed anyway. Built in one
-        // allocation of the exact size (once per flow).
         let (sni, alpn) = (
             names.sni.as_deref().unwrap_or(""),
             names.alpn.as_deref().unwrap_or(""),
         );
-        if !sni.is_empty() || !alpn.is_empty() {
-            let mut joined = String::with_capacity(sni.len() + 1 + alpn.len());
-            sni.split('\0').for_each(|part| joined.push_str(part));
-            let sni_len = joined.len();
-            joined.push('\0');
-            joined.push_str(alpn);
+        if let Some((joined, sni_len)) = join_names(sni, alpn) {
             if sni_len > 0 {
                 self.app = app_for_name(&joined[..sni_len]);
             }
-            if sni_len > 0 || !alpn.is_empty() {
-                self.names = Some(joined.into_boxed_str());
-            }
+            self.names = Some(joined);
         }
         self.done = true;
         self.pending = None;
     }
+}
+
+/// A flow's names as `Dpi::names` keeps them, `name\0alpn`, in one allocation of the exact
+/// size (once per flow), with the name's length; `None` when there is neither. NUL separates
+/// the parts, so NULs in the name are dropped (a name holding one is malformed anyway).
+fn join_names(sni: &str, alpn: &str) -> Option<(Box<str>, usize)> {
+    if alpn.is_empty() && sni.bytes().all(|b| b == 0) {
+        return None;
+    }
+    let mut joined = String::with_capacity(sni.len() + 1 + alpn.len());
+    sni.split('\0').for_each(|part| joined.push_str(part));
+    let sni_len = joined.len();
+    joined.push('\0');
+    joined.push_str(alpn);
+    Some((joined.into_boxed_str(), sni_len))
 }
 
 /// Largest client message reassembled across TCP segments.
