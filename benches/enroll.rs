@@ -99,7 +99,7 @@ fn main() {
         for i in 0..n {
             let started = Instant::now();
             let done = broker::enroll(&authority, &enrollment(&format!("u{i}"))).unwrap();
-            broker::push(&system, done.account_jwt.as_deref().unwrap())
+            broker::push(&system, &dir, done.account_jwt.as_deref().unwrap())
                 .await
                 .unwrap();
             times.push(started.elapsed().as_secs_f64() * 1e3);
@@ -129,7 +129,7 @@ fn main() {
             let user = format!("fresh{k}");
             let started = Instant::now();
             let done = broker::enroll(&authority, &enrollment(&user)).unwrap();
-            broker::push(&system, done.account_jwt.as_deref().unwrap())
+            broker::push(&system, &dir, done.account_jwt.as_deref().unwrap())
                 .await
                 .unwrap();
             loop {
@@ -160,7 +160,7 @@ fn main() {
             let (_us, mut us_rx) = connect_events(&cluster, &user, "us-1").await.unwrap();
             let started = Instant::now();
             let jwt = broker::revoke(&authority, &user, "sensor").unwrap();
-            broker::push(&system, &jwt).await.unwrap();
+            broker::push(&system, &dir, &jwt).await.unwrap();
             let wait = Duration::from_secs(10);
             tokio::time::timeout(wait, eu_rx.recv()).await.expect("eu-2 closed it");
             tokio::time::timeout(wait, us_rx.recv()).await.expect("us-1 closed it");

@@ -65,14 +65,14 @@ pub fn run(c: BrokerCommand) -> anyhow::Result<ExitCode> {
         }
         BrokerCommand::Push { cluster } => {
             let started = std::time::Instant::now();
-            let n = super::runtime()?.block_on(async {
+            let (n, pushed) = super::runtime()?.block_on(async {
                 let system = broker::system_client(&cluster).await?;
-                let n = broker::push_all(&system, &cluster).await?;
+                let pushed = broker::push_all(&system, &cluster).await?;
                 let _ = system.flush().await;
-                anyhow::Ok(n)
+                anyhow::Ok(pushed)
             })?;
             eprintln!(
-                "pushed {n} account(s) to the cluster in {} ms",
+                "pushed {n} account(s) to the cluster in {} ms: {pushed}",
                 started.elapsed().as_millis()
             );
             Ok(ExitCode::SUCCESS)

@@ -78,19 +78,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
-/// Pushes an account JWT to the running cluster.
-fn push(cluster: &std::path::Path, jwt: &str) -> anyhow::Result<Duration> {
+/// Pushes an account JWT to the running cluster: how long it took and where it landed.
+fn push(cluster: &std::path::Path, jwt: &str) -> anyhow::Result<(Duration, broker::Pushed)> {
     let started = Instant::now();
-    super::runtime()?.block_on(async {
+    let pushed = super::runtime()?.block_on(async {
         let system = broker::system_client(cluster).await.with_context(|| {
             "connecting to the cluster as its system account (creds/SYS/manager.creds) to push \
              the account; is the cluster up (`deploy/cluster.sh status DIR`)?"
         })?;
-        broker::push(&system, jwt).await?;
+        let pushed = broker::push(&system, cluster, jwt).await?;
         let _ = system.flush().await;
-        anyhow::Ok(())
+        anyhow::Ok(pushed)
     })?;
-    Ok(started.elapsed())
+    Ok((started.elapsed(), pushed))
 }
 
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
@@ -109,9 +109,9 @@ pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
     let done = broker::enroll(&authority, &e)
         .with_context(|| format!("enrolling into {}", a.cluster.display()))?;
     if let Some(jwt) = &done.account_jwt {
-        let took = push(&a.cluster, jwt)?;
+        let (took, pushed) = push(&a.cluster, jwt)?;
         eprintln!(
-            "created the account of user {} and pushed it to the cluster ({} ms)",
+            "created the account of user {} and pushed it to the cluster: {pushed} ({} ms)",
             a.user,
             took.as_millis()
         );
@@ -126,9 +126,14 @@ pub fn revoke(a: RevokeArgs) -> anyhow::Result<ExitCode> {
     let authority = Authority::load(&a.cluster)?;
     let jwt = broker::revoke(&authority, &a.user, &a.instance)
         .with_context(|| format!("revoking in {}", a.cluster.display()))?;
-    let took = push(&a.cluster, &jwt)?;
+    let (took, pushed) = push(&a.cluster, &jwt)?;
+    let closed = if pushed.complete() {
+        "its connections are closed"
+    } else {
+        "its connections are closed on the nodes that stored it"
+    };
     eprintln!(
-        "revoked {} of user {}: pushed to the cluster ({} ms); its connections are closed",
+        "revoked {} of user {}: {pushed} ({} ms); {closed}",
         a.instance,
         a.user,
         took.as_millis()

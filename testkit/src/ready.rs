@@ -9,47 +9,32 @@ use flowmesh_manager::broker;
 use crate::{Cluster, http_get};
 
 impl Cluster {
-    /// Pushes every account to the running nodes, as `flowmesh broker push` does, and waits
-    /// until every node has every user's account. A push is one request that the first node to
-    /// answer settles; a node whose routes were not carrying the system account's interest yet
-    /// misses it (and would only catch up at the resolver's next sync, minutes later), so the
-    /// push is sent again while a node still lacks an account.
+    /// Pushes every account to the running nodes, as `flowmesh broker push` does (which sends
+    /// again while a node has not answered), and waits until every node's resolver holds every
+    /// user's account and serves its JetStream.
     pub(crate) fn push_accounts(&self) -> anyhow::Result<()> {
-        const TIMEOUT: Duration = Duration::from_secs(30);
-        const REPUSH: Duration = Duration::from_secs(2);
-        let users = broker::AccountRecord::all_users(self.dir.path())?;
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            self.push_once()?;
-            let missing = self
-                .nodes
-                .iter()
-                .filter(|n| n.child.is_some())
-                .find_map(|n| {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    self.wait_accounts(&n.name, &users, left.min(REPUSH)).err()
-                });
-            match missing {
-                None => break,
-                Some(e) if Instant::now() >= deadline => {
-                    return Err(e.context(format!("accounts pushed for {TIMEOUT:?}")));
-                }
-                Some(_) => {}
-            }
+        let dir = self.dir.path();
+        let missing = on_own_runtime("pushing the accounts", || async {
+            let system = broker::system_client(dir).await?;
+            let (_, pushed) = broker::push_all(&system, dir).await?;
+            system.flush().await?;
+            anyhow::Ok(pushed.missing)
+        })?;
+        let running: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.name.as_str())
+            .collect();
+        if let Some(node) = running.iter().find(|n| missing.iter().any(|m| m == **n)) {
+            bail!("node {node} is running but did not answer the accounts' push: {missing:?}");
+        }
+        let users = broker::AccountRecord::all_users(dir)?;
+        for node in running {
+            self.wait_accounts(node, &users, Duration::from_secs(10))?;
         }
         on_own_runtime("waiting for JetStream", || {
             self.wait_jetstream_accounts(&users, Duration::from_secs(20))
-        })
-    }
-
-    /// One push of every account (signed again, as `flowmesh broker push` does).
-    fn push_once(&self) -> anyhow::Result<()> {
-        let dir = self.dir.path();
-        on_own_runtime("pushing the accounts", || async {
-            let system = broker::system_client(dir).await?;
-            broker::push_all(&system, dir).await?;
-            system.flush().await?;
-            anyhow::Ok(())
         })
     }
 

@@ -5,15 +5,13 @@
 //! user needs no push at all: its user JWT, signed by the account's signing key, is all a node
 //! needs to check. No config file is rewritten and no node reloaded, ever.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use flowmesh_link::PublicKey;
-use flowmesh_link::async_nats::Client;
-use flowmesh_link::connect::BrokerConfig;
 use flowmesh_link::subject::validate_token;
 
-use super::accounts::{AccountRecord, CLOUD, SYSTEM, check_user_name};
+use super::accounts::{AccountRecord, check_user_name};
 use super::authority::{Authority, creds_path, now_secs};
 use super::roles::Role;
 use super::{BrokerError, invalid, read_summary, write_broker_toml};
@@ -34,7 +32,7 @@ pub struct Enrollment {
 /// What [`enroll`] created.
 #[derive(Debug, Clone)]
 pub struct Enrolled {
-    /// The user's account JWT, when it is new and must be pushed (see [`push`]).
+    /// The user's account JWT, when it is new and must be pushed (see [`push`](super::push)).
     pub account_jwt: Option<String>,
     /// For each new instance: its name and the `[broker]` file for its config.
     pub instances: Vec<(String, PathBuf)>,
@@ -47,7 +45,7 @@ impl Enrolled {
     }
 }
 
-/// Creates the user's account if it is new (signing its JWT; push it with [`push`]) and
+/// Creates the user's account if it is new (signing its JWT; push it with [`push`](super::push)) and
 /// credentials for each instance. `authority` signs.
 pub fn enroll(authority: &Authority, e: &Enrollment) -> Result<Enrolled, BrokerError> {
     let out = authority.out();
@@ -124,57 +122,4 @@ pub fn revoke(authority: &Authority, user: &str, instance: &str) -> Result<Strin
     }
     tracing::info!(%user, %instance, "revoked");
     Ok(jwt)
-}
-
-/// How long a node may take to answer a push.
-const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Pushes an account JWT to the cluster's resolvers through the system account; `Ok` once a
-/// node stored it (every node receives the same request; resolvers also sync each other).
-pub async fn push(system: &Client, account_jwt: &str) -> Result<(), BrokerError> {
-    let answer = tokio::time::timeout(
-        PUSH_TIMEOUT,
-        system.request("$SYS.REQ.CLAIMS.UPDATE", account_jwt.to_string().into()),
-    )
-    .await
-    .map_err(|_| invalid(format!("no node answered the push within {PUSH_TIMEOUT:?}")))?
-    .map_err(|e| invalid(format!("push: {e}")))?;
-    let v: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap_or_default();
-    if v["data"]["code"] == 200 {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "the cluster refused the account: {}",
-            String::from_utf8_lossy(&answer.payload)
-        )))
-    }
-}
-
-/// Signs every account's JWT again with what this version grants (so an upgrade's new
-/// exports and imports, such as the release service, reach a running cluster) and pushes it
-/// (after `broker init`, after an upgrade, or to repair a node's resolver); returns how many.
-pub async fn push_all(system: &Client, out: &Path) -> Result<usize, BrokerError> {
-    let authority = Authority::load(out)?;
-    let mut records = vec![AccountRecord::load(out, CLOUD)?];
-    records.extend(AccountRecord::all_users(out)?);
-    for record in &records {
-        let token = authority.sign(record)?;
-        record.save(out, &token)?;
-        push(system, &token).await?;
-    }
-    Ok(records.len())
-}
-
-/// The `[broker]` settings of the manager's login to the system account.
-pub fn system_broker(out: &Path) -> Result<BrokerConfig, BrokerError> {
-    let path = out.join(format!("creds/{SYSTEM}/manager.toml"));
-    BrokerConfig::load(&path).map_err(|e| invalid(e.to_string()))
-}
-
-/// Connects to the cluster as the system account's manager (to push accounts).
-pub async fn system_client(out: &Path) -> Result<Client, BrokerError> {
-    let cfg = system_broker(out)?;
-    flowmesh_link::connect::connect(&cfg, "flowmesh-enroll")
-        .await
-        .map_err(|e| invalid(e.to_string()))
 }

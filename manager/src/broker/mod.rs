@@ -27,16 +27,18 @@ pub mod authority;
 mod enroll;
 pub mod jwt;
 mod pki;
+mod push;
 mod render;
+mod resync;
 pub mod roles;
 mod topology;
 
 pub use accounts::{AccountRecord, CLOUD, SYSTEM};
 pub use authority::Authority;
-pub use enroll::{
-    Enrolled, Enrollment, enroll, push, push_all, revoke, system_broker, system_client,
-};
+pub use enroll::{Enrolled, Enrollment, enroll, revoke};
+pub use push::{Pushed, push, push_all, push_many, push_stored, system_broker, system_client};
 pub use render::{NodeSummary, read_summary};
+pub use resync::follow_nodes;
 pub use roles::Role;
 pub use topology::{DEFAULT_CONSOLE_PORT, NodePorts, Region, Topology, TopologyError, User};
 

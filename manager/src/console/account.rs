@@ -117,7 +117,7 @@ pub(super) async fn signup(
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     if let Some(jwt) = &enrolled.account_jwt
-        && let Err(e) = broker::push(&c.system, jwt).await
+        && let Err(e) = broker::push(&c.system, cluster, jwt).await
     {
         tracing::warn!(user = %s.name, error = %e, "console sign-up: account not pushed yet");
         return refuse(StatusCode::SERVICE_UNAVAILABLE, e);

@@ -136,7 +136,7 @@ async fn revoke(c: &Console, user: &str, instance: &str) -> Reply {
         Ok(j) => j,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = broker::push(&c.system, &account_jwt).await {
+    if let Err(e) = broker::push(&c.system, cluster, &account_jwt).await {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, e);
     }
     c.manager.reload_users();

@@ -325,6 +325,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         println!("web console: {url}");
     }
     tracing::info!(cluster = %config.cluster.display(), "manager starting");
+    let nodes = tokio::spawn(follow_nodes(system.clone(), config.cluster.clone()));
     let events = tokio::spawn(follow_connections(m.clone(), system, stop.clone()));
     let inbox = tokio::spawn(inbox::serve_inbox(
         m.clone(),
@@ -346,6 +347,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
     let _ = api_stop.send(());
     let _ = console_stop.send(());
     events.abort();
+    nodes.abort();
     inbox.abort();
     releases.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), cloud_client.flush()).await;
@@ -356,6 +358,14 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         "manager stopped"
     );
     Ok(())
+}
+
+/// Keeps every node's resolver current (see [`broker::follow_nodes`]), logging why if it
+/// cannot follow the nodes.
+async fn follow_nodes(system: Client, cluster: std::path::PathBuf) {
+    if let Err(e) = crate::broker::follow_nodes(system, cluster).await {
+        tracing::error!(error = %e, "not following the nodes: a node that restarts catches up on accounts only at its resolver's periodic sync");
+    }
 }
 
 /// Connects and disconnects from every node, after a first inventory of who is connected.

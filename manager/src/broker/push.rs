@@ -1,0 +1,261 @@
+//! Pushing account JWTs to the running nodes' `full` resolvers through the system account.
+//!
+//! A push is one message on `$SYS.REQ.CLAIMS.UPDATE`, which every node subscribes to and
+//! answers. Taking the first answer (a plain request) says nothing about the others: a node
+//! whose routes did not carry the system account's interest yet (just after the cluster
+//! started) misses the message and would learn the account, or a revocation, only at its
+//! resolver's next sync, minutes later. So a push collects the answers of every node listed in
+//! the cluster's `nodes.tsv`, sends the message again while some are silent, and reports which
+//! stored it. Storing the same JWT twice is harmless (the resolver keeps the newest by issue
+//! time), so sending again is safe.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use flowmesh_link::async_nats::Client;
+use flowmesh_link::connect::BrokerConfig;
+use futures::StreamExt;
+
+use super::accounts::{AccountRecord, CLOUD, SYSTEM};
+use super::authority::Authority;
+use super::{BrokerError, invalid, read_summary};
+
+/// The subject every node's resolver answers account updates on.
+const CLAIMS_UPDATE: &str = "$SYS.REQ.CLAIMS.UPDATE";
+
+/// How long the first node may take to answer; none in this time fails the push.
+const FIRST_ANSWER: Duration = Duration::from_secs(5);
+
+/// After the first answer, how long the other nodes get (a node that is down costs this).
+const OTHERS: Duration = Duration::from_secs(3);
+
+/// How often the push is sent again while some node has not answered.
+const RESEND: Duration = Duration::from_millis(500);
+
+/// Which nodes stored a pushed account JWT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// Nodes that answered that they stored it.
+    pub stored: Vec<String>,
+    /// Listed nodes that did not answer (down, or not reachable yet): their resolvers catch up
+    /// at the next sync (within 2 minutes) once they run, or push again.
+    pub missing: Vec<String>,
+}
+
+impl Pushed {
+    /// Whether every listed node stored it.
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+impl fmt::Display for Pushed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all = self.stored.len() + self.missing.len();
+        if self.complete() {
+            write!(f, "stored by every node ({all})")
+        } else {
+            write!(
+                f,
+                "stored by {} of {all} nodes; not answered by {} (down or not connected yet: \
+                 they catch up at their resolver's next sync, within 2 minutes of running, \
+                 or push again with `flowmesh broker push`)",
+                self.stored.len(),
+                self.missing.join(", ")
+            )
+        }
+    }
+}
+
+/// Pushes an account JWT to the nodes of the cluster in `out` (named in its `nodes.tsv`).
+/// `Ok` once every node stored it, or once at least one did and the others stayed silent for
+/// a few seconds (see [`Pushed::missing`]; logged as a warning). Fails when no node answered
+/// or a node refused the JWT.
+pub async fn push(system: &Client, out: &Path, account_jwt: &str) -> Result<Pushed, BrokerError> {
+    push_many(system, out, &[account_jwt.to_string()]).await
+}
+
+/// [`push`] for several accounts at once: every JWT is sent before any answer is awaited, so
+/// pushing thousands costs about one round trip, not one each. A node counts as having stored
+/// them when it answered for every account.
+pub async fn push_many(
+    system: &Client,
+    out: &Path,
+    account_jwts: &[String],
+) -> Result<Pushed, BrokerError> {
+    let nodes: BTreeSet<String> = read_summary(out)?.into_iter().map(|n| n.name).collect();
+    let pushed = push_to(system, &nodes, account_jwts).await?;
+    if !pushed.complete() {
+        tracing::warn!(%pushed, accounts = account_jwts.len(), "account push incomplete");
+    }
+    Ok(pushed)
+}
+
+/// [`push_many`] to the nodes named `nodes`.
+async fn push_to(
+    system: &Client,
+    nodes: &BTreeSet<String>,
+    account_jwts: &[String],
+) -> Result<Pushed, BrokerError> {
+    // Each account, by its public key (what a node's answer names), with the nodes that have
+    // not confirmed it yet.
+    let mut pending: BTreeMap<String, (&str, BTreeSet<String>)> = BTreeMap::new();
+    for jwt in account_jwts {
+        let claims = super::jwt::claims(jwt).map_err(|e| invalid(e.to_string()))?;
+        let key = claims["sub"].as_str().unwrap_or_default().to_string();
+        pending.insert(key, (jwt.as_str(), nodes.clone()));
+    }
+    let inbox = system.new_inbox();
+    let mut answers = system
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| invalid(format!("push: {e}")))?;
+    let send = |pending: &BTreeMap<String, (&str, BTreeSet<String>)>| {
+        let unconfirmed: Vec<String> = pending
+            .values()
+            .filter(|(_, left)| !left.is_empty())
+            .map(|(jwt, _)| jwt.to_string())
+            .collect();
+        let inbox = inbox.clone();
+        async move {
+            for jwt in unconfirmed {
+                system
+                    .publish_with_reply(CLAIMS_UPDATE, inbox.clone(), jwt.into())
+                    .await
+                    .map_err(|e| invalid(format!("push: {e}")))?;
+            }
+            system
+                .flush()
+                .await
+                .map_err(|e| invalid(format!("push: {e}")))
+        }
+    };
+    send(&pending).await?;
+    let mut deadline = tokio::time::Instant::now() + FIRST_ANSWER;
+    let mut resend = tokio::time::Instant::now() + RESEND;
+    let mut answered = BTreeSet::new();
+    while answered.is_empty() || pending.values().any(|(_, left)| !left.is_empty()) {
+        tokio::select! {
+            answer = answers.next() => {
+                let Some(answer) = answer else { break };
+                let (server, account) = answer_from(&answer.payload)?;
+                if let Some((_, left)) = pending.get_mut(&account)
+                    && left.remove(&server)
+                {
+                    // Progress: the silent nodes get a while longer, counted from now.
+                    deadline = tokio::time::Instant::now() + OTHERS;
+                    resend = tokio::time::Instant::now() + RESEND;
+                }
+                answered.insert(server);
+            }
+            _ = tokio::time::sleep_until(resend) => {
+                send(&pending).await?;
+                resend = tokio::time::Instant::now() + RESEND;
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if answered.is_empty() {
+        return Err(invalid(format!(
+            "no node answered the push within {FIRST_ANSWER:?}; is the cluster up \
+             (`deploy/cluster.sh status DIR`)?"
+        )));
+    }
+    let missing: BTreeSet<String> = pending.into_values().flat_map(|(_, left)| left).collect();
+    Ok(Pushed {
+        stored: answered.difference(&missing).cloned().collect(),
+        missing: missing.into_iter().collect(),
+    })
+}
+
+/// The node that stored the JWT and the account's public key, from its answer; an error if
+/// it refused it.
+fn answer_from(payload: &[u8]) -> Result<(String, String), BrokerError> {
+    let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    if v["data"]["code"] == 200 {
+        let field = |f: &serde_json::Value| f.as_str().unwrap_or("?").to_string();
+        Ok((field(&v["server"]["name"]), field(&v["data"]["account"])))
+    } else {
+        Err(invalid(format!(
+            "the cluster refused the account: {}",
+            String::from_utf8_lossy(payload)
+        )))
+    }
+}
+
+/// Signs every account's JWT again with what this version grants (so an upgrade's new
+/// exports and imports, such as the release service, reach a running cluster) and pushes it
+/// (after `broker init`, after an upgrade, or to repair a node's resolver); returns how many,
+/// and where they landed.
+pub async fn push_all(system: &Client, out: &Path) -> Result<(usize, Pushed), BrokerError> {
+    let authority = Authority::load(out)?;
+    let mut records = vec![AccountRecord::load(out, CLOUD)?];
+    records.extend(AccountRecord::all_users(out)?);
+    let mut tokens = Vec::with_capacity(records.len());
+    for record in &records {
+        let token = authority.sign(record)?;
+        record.save(out, &token)?;
+        tokens.push(token);
+    }
+    Ok((records.len(), push_many(system, out, &tokens).await?))
+}
+
+/// Pushes every account's JWT as stored (not signed again): what a node that was down or cut
+/// off may have missed. Returns how many, and where they landed.
+pub async fn push_stored(system: &Client, out: &Path) -> Result<(usize, Pushed), BrokerError> {
+    let mut tokens = vec![AccountRecord::jwt(out, CLOUD)?];
+    for record in AccountRecord::all_users(out)? {
+        tokens.push(AccountRecord::jwt(out, &record.name)?);
+    }
+    Ok((tokens.len(), push_many(system, out, &tokens).await?))
+}
+
+/// The `[broker]` settings of the manager's login to the system account.
+pub fn system_broker(out: &Path) -> Result<BrokerConfig, BrokerError> {
+    let path = out.join(format!("creds/{SYSTEM}/manager.toml"));
+    BrokerConfig::load(&path).map_err(|e| invalid(e.to_string()))
+}
+
+/// Connects to the cluster as the system account's manager (to push accounts).
+pub async fn system_client(out: &Path) -> Result<Client, BrokerError> {
+    let cfg = system_broker(out)?;
+    flowmesh_link::connect::connect(&cfg, "flowmesh-enroll")
+        .await
+        .map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_name_their_node_or_refuse() {
+        let ok = br#"{"server":{"name":"eu-1","id":"N"},"data":{"account":"A","code":200,"message":"jwt updated"}}"#;
+        assert_eq!(answer_from(ok).unwrap(), ("eu-1".into(), "A".into()));
+        let refused =
+            br#"{"server":{"name":"eu-1"},"error":{"account":"A","code":500,"description":"bad"}}"#;
+        let e = answer_from(refused).unwrap_err().to_string();
+        assert!(e.contains("refused") && e.contains("bad"), "{e}");
+        assert!(answer_from(b"not json").is_err());
+    }
+
+    #[test]
+    fn a_partial_push_names_the_silent_nodes() {
+        let p = Pushed {
+            stored: vec!["eu-1".into(), "us-1".into()],
+            missing: vec!["eu-2".into()],
+        };
+        let s = p.to_string();
+        assert!(
+            s.starts_with("stored by 2 of 3 nodes") && s.contains("eu-2"),
+            "{s}"
+        );
+        let full = Pushed {
+            stored: vec!["eu-1".into()],
+            missing: vec![],
+        };
+        assert_eq!(full.to_string(), "stored by every node (1)");
+    }
+}
