@@ -85,6 +85,7 @@ fn main() {
         .expect("cluster (run ./deploy/test.sh once to install nats-server)");
     let dir = cluster.dir().to_path_buf();
     let authority = Authority::load(&dir).unwrap();
+    let held = broker::AccountsLock::acquire(&dir).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,8 +99,8 @@ fn main() {
         let mut times = Vec::with_capacity(n);
         for i in 0..n {
             let started = Instant::now();
-            let done = broker::enroll(&authority, &enrollment(&format!("u{i}"))).unwrap();
-            broker::push(&system, &dir, done.account_jwt.as_deref().unwrap())
+            let done = broker::enroll(&authority, &held, &enrollment(&format!("u{i}"))).unwrap();
+            broker::push(&system, &held, done.account_jwt.as_deref().unwrap())
                 .await
                 .unwrap();
             times.push(started.elapsed().as_secs_f64() * 1e3);
@@ -128,8 +129,8 @@ fn main() {
         for k in 0..5 {
             let user = format!("fresh{k}");
             let started = Instant::now();
-            let done = broker::enroll(&authority, &enrollment(&user)).unwrap();
-            broker::push(&system, &dir, done.account_jwt.as_deref().unwrap())
+            let done = broker::enroll(&authority, &held, &enrollment(&user)).unwrap();
+            broker::push(&system, &held, done.account_jwt.as_deref().unwrap())
                 .await
                 .unwrap();
             loop {
@@ -159,8 +160,8 @@ fn main() {
             let (_eu, mut eu_rx) = connect_events(&cluster, &user, "eu-2").await.unwrap();
             let (_us, mut us_rx) = connect_events(&cluster, &user, "us-1").await.unwrap();
             let started = Instant::now();
-            let jwt = broker::revoke(&authority, &user, "sensor").unwrap();
-            broker::push(&system, &dir, &jwt).await.unwrap();
+            let jwt = broker::revoke(&authority, &held, &user, "sensor").unwrap();
+            broker::push(&system, &held, &jwt).await.unwrap();
             let wait = Duration::from_secs(10);
             tokio::time::timeout(wait, eu_rx.recv()).await.expect("eu-2 closed it");
             tokio::time::timeout(wait, us_rx.recv()).await.expect("us-1 closed it");

@@ -4,7 +4,7 @@
 
 FLOWMESH_HOME="${FLOWMESH_HOME:-$HOME/.cache/flowmesh}"
 NATS_SERVER_VERSION=2.15.1
-MIN_RUST=1.88
+MIN_RUST=1.89
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -111,8 +111,10 @@ async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_n
     // Bob is new: his account is signed and pushed, his sensor's credentials written.
     let bob = flowmesh_link::Identity::generate(flowmesh_link::IdentityKind::User);
     let authority = Authority::load(&dir).unwrap();
+    let held = broker::AccountsLock::acquire(&dir).unwrap();
     let done = broker::enroll(
         &authority,
+        &held,
         &Enrollment {
             user: "bob".into(),
             public_key: Some(bob.public().to_hex()),
@@ -129,7 +131,7 @@ async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_n
         0o600
     );
     let system = broker::system_client(&dir).await.unwrap();
-    let pushed = broker::push(&system, &dir, done.account_jwt.as_deref().unwrap())
+    let pushed = broker::push(&system, &held, done.account_jwt.as_deref().unwrap())
         .await
         .unwrap();
     assert!(pushed.complete(), "{pushed}");
@@ -155,6 +157,7 @@ async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_n
     // A second instance of a known user needs no push at all.
     let more = broker::enroll(
         &authority,
+        &held,
         &Enrollment {
             user: "bob".into(),
             public_key: None,
@@ -177,9 +180,9 @@ async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_n
     drop(desk);
 
     // Revoked: both connections close, in both regions, and logging in again fails.
-    let jwt = broker::revoke(&authority, "bob", "laptop").unwrap();
+    let jwt = broker::revoke(&authority, &held, "bob", "laptop").unwrap();
     assert!(!creds.exists(), "the revoked credentials are deleted");
-    broker::push(&system, &dir, &jwt).await.unwrap();
+    broker::push(&system, &held, &jwt).await.unwrap();
     wait_event(&mut us_events, "disconnected").await;
     wait_event(&mut eu_events, "disconnected").await;
     drop((on_us, on_eu));
@@ -209,9 +212,11 @@ async fn a_node_down_during_a_revocation_refuses_the_instance_when_back() {
     drop(login(&dir, "carol", "laptop", &eu2).await);
 
     cluster.kill("eu-2").unwrap();
+    let held = broker::AccountsLock::acquire(&dir).unwrap();
     let authority = Authority::load(&dir).unwrap();
-    let jwt = broker::revoke(&authority, "carol", "laptop").unwrap();
-    let pushed = broker::push(&system, &dir, &jwt).await.unwrap();
+    let jwt = broker::revoke(&authority, &held, "carol", "laptop").unwrap();
+    let pushed = broker::push(&system, &held, &jwt).await.unwrap();
+    drop(held); // the follower takes it when eu-2 is back
     assert_eq!(pushed.missing, ["eu-2"], "{pushed}");
     assert_eq!(pushed.stored.len(), 4, "{pushed}");
     std::fs::write(&creds, &stolen).unwrap();

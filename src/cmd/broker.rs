@@ -67,7 +67,8 @@ pub fn run(c: BrokerCommand) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let (n, pushed) = super::runtime()?.block_on(async {
                 let system = broker::system_client(&cluster).await?;
-                let pushed = broker::push_all(&system, &cluster).await?;
+                let held = broker::AccountsLock::acquire_async(&cluster).await?;
+                let pushed = broker::push_all(&system, &held).await?;
                 let _ = system.flush().await;
                 anyhow::Ok(pushed)
             })?;

@@ -16,7 +16,8 @@ impl Cluster {
         let dir = self.dir.path();
         let missing = on_own_runtime("pushing the accounts", || async {
             let system = broker::system_client(dir).await?;
-            let (_, pushed) = broker::push_all(&system, dir).await?;
+            let held = broker::AccountsLock::acquire_async(dir).await?;
+            let (_, pushed) = broker::push_all(&system, &held).await?;
             system.flush().await?;
             anyhow::Ok(pushed.missing)
         })?;

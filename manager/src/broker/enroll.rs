@@ -13,6 +13,7 @@ use flowmesh_link::subject::validate_token;
 
 use super::accounts::{AccountRecord, check_user_name};
 use super::authority::{Authority, creds_path, now_secs};
+use super::lock::AccountsLock;
 use super::roles::Role;
 use super::{BrokerError, invalid, read_summary, write_broker_toml};
 
@@ -45,10 +46,15 @@ impl Enrolled {
     }
 }
 
-/// Creates the user's account if it is new (signing its JWT; push it with [`push`](super::push)) and
-/// credentials for each instance. `authority` signs.
-pub fn enroll(authority: &Authority, e: &Enrollment) -> Result<Enrolled, BrokerError> {
+/// Creates the user's account if it is new (signing its JWT; push it with [`push`](super::push)
+/// before letting go of `held`) and credentials for each instance. `authority` signs.
+pub fn enroll(
+    authority: &Authority,
+    held: &AccountsLock,
+    e: &Enrollment,
+) -> Result<Enrolled, BrokerError> {
     let out = authority.out();
+    same_cluster(authority, held)?;
     check_user_name(&e.user)?;
     for (i, _) in &e.instances {
         validate_token(i).map_err(|err| invalid(err.to_string()))?;
@@ -104,9 +110,15 @@ pub fn enroll(authority: &Authority, e: &Enrollment) -> Result<Enrolled, BrokerE
 
 /// Revokes `instance` of `user`: its key joins the account's revocations and its credentials
 /// are deleted. Returns the account JWT to push: once a node has it, the instance's
-/// connections are closed and it cannot log in again.
-pub fn revoke(authority: &Authority, user: &str, instance: &str) -> Result<String, BrokerError> {
+/// connections are closed and it cannot log in again. Push it before letting go of `held`.
+pub fn revoke(
+    authority: &Authority,
+    held: &AccountsLock,
+    user: &str,
+    instance: &str,
+) -> Result<String, BrokerError> {
     let out = authority.out();
+    same_cluster(authority, held)?;
     let mut record = AccountRecord::load(out, user)?;
     let Some(gone) = record.instances.remove(instance) else {
         return Err(invalid(format!("user {user} has no instance {instance}")));
@@ -122,4 +134,17 @@ pub fn revoke(authority: &Authority, user: &str, instance: &str) -> Result<Strin
     }
     tracing::info!(%user, %instance, "revoked");
     Ok(jwt)
+}
+
+/// The lock held must be that of the authority's cluster.
+fn same_cluster(authority: &Authority, held: &AccountsLock) -> Result<(), BrokerError> {
+    if authority.out() == held.out() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "the accounts lock held is {}'s, not {}'s",
+            held.out().display(),
+            authority.out().display()
+        )))
+    }
 }

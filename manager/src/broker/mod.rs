@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod authority;
 mod enroll;
 pub mod jwt;
+mod lock;
 mod pki;
 mod push;
 mod render;
@@ -36,6 +37,7 @@ mod topology;
 pub use accounts::{AccountRecord, CLOUD, SYSTEM};
 pub use authority::Authority;
 pub use enroll::{Enrolled, Enrollment, enroll, revoke};
+pub use lock::AccountsLock;
 pub use push::{Pushed, push, push_all, push_many, push_stored, system_broker, system_client};
 pub use render::{NodeSummary, read_summary};
 pub use resync::follow_nodes;
@@ -260,6 +262,7 @@ pub fn generate(
         out,
         nodes: summary,
     };
+    let held = AccountsLock::acquire(&generated.out)?;
     for user in &topology.users {
         let enrollment = Enrollment {
             user: user.name.clone(),
@@ -267,7 +270,7 @@ pub fn generate(
             instances: user.instances(),
             expires_in: None,
         };
-        enroll(&created.authority, &enrollment)?;
+        enroll(&created.authority, &held, &enrollment)?;
     }
     for account in [SYSTEM, CLOUD] {
         write_broker_toml(&generated.out, &generated.nodes, account, "manager")?;

@@ -7,7 +7,8 @@
 //! resolver's next sync, minutes later. So a push collects the answers of every node listed in
 //! the cluster's `nodes.tsv`, sends the message again while some are silent, and reports which
 //! stored it. Storing the same JWT twice is harmless (the resolver keeps the newest by issue
-//! time), so sending again is safe.
+//! time), so sending again is safe — the same JWT: a node also takes an older one, so pushes
+//! happen under the [`AccountsLock`] (see there).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -20,6 +21,7 @@ use futures::StreamExt;
 
 use super::accounts::{AccountRecord, CLOUD, SYSTEM};
 use super::authority::Authority;
+use super::lock::AccountsLock;
 use super::{BrokerError, invalid, read_summary};
 
 /// The subject every node's resolver answers account updates on.
@@ -73,8 +75,12 @@ impl fmt::Display for Pushed {
 /// `Ok` once every node stored it, or once at least one did and the others stayed silent for
 /// a few seconds (see [`Pushed::missing`]; logged as a warning). Fails when no node answered
 /// or a node refused the JWT.
-pub async fn push(system: &Client, out: &Path, account_jwt: &str) -> Result<Pushed, BrokerError> {
-    push_many(system, out, &[account_jwt.to_string()]).await
+pub async fn push(
+    system: &Client,
+    held: &AccountsLock,
+    account_jwt: &str,
+) -> Result<Pushed, BrokerError> {
+    push_many(system, held, &[account_jwt.to_string()]).await
 }
 
 /// [`push`] for several accounts at once: every JWT is sent before any answer is awaited, so
@@ -82,10 +88,13 @@ pub async fn push(system: &Client, out: &Path, account_jwt: &str) -> Result<Push
 /// them when it answered for every account.
 pub async fn push_many(
     system: &Client,
-    out: &Path,
+    held: &AccountsLock,
     account_jwts: &[String],
 ) -> Result<Pushed, BrokerError> {
-    let nodes: BTreeSet<String> = read_summary(out)?.into_iter().map(|n| n.name).collect();
+    let nodes: BTreeSet<String> = read_summary(held.out())?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
     let pushed = push_to(system, &nodes, account_jwts).await?;
     if !pushed.complete() {
         tracing::warn!(%pushed, accounts = account_jwts.len(), "account push incomplete");
@@ -189,7 +198,11 @@ fn answer_from(payload: &[u8]) -> Result<(String, String), BrokerError> {
 /// exports and imports, such as the release service, reach a running cluster) and pushes it
 /// (after `broker init`, after an upgrade, or to repair a node's resolver); returns how many,
 /// and where they landed.
-pub async fn push_all(system: &Client, out: &Path) -> Result<(usize, Pushed), BrokerError> {
+pub async fn push_all(
+    system: &Client,
+    held: &AccountsLock,
+) -> Result<(usize, Pushed), BrokerError> {
+    let out = held.out();
     let authority = Authority::load(out)?;
     let mut records = vec![AccountRecord::load(out, CLOUD)?];
     records.extend(AccountRecord::all_users(out)?);
@@ -199,17 +212,21 @@ pub async fn push_all(system: &Client, out: &Path) -> Result<(usize, Pushed), Br
         record.save(out, &token)?;
         tokens.push(token);
     }
-    Ok((records.len(), push_many(system, out, &tokens).await?))
+    Ok((records.len(), push_many(system, held, &tokens).await?))
 }
 
 /// Pushes every account's JWT as stored (not signed again): what a node that was down or cut
 /// off may have missed. Returns how many, and where they landed.
-pub async fn push_stored(system: &Client, out: &Path) -> Result<(usize, Pushed), BrokerError> {
+pub async fn push_stored(
+    system: &Client,
+    held: &AccountsLock,
+) -> Result<(usize, Pushed), BrokerError> {
+    let out = held.out();
     let mut tokens = vec![AccountRecord::jwt(out, CLOUD)?];
     for record in AccountRecord::all_users(out)? {
         tokens.push(AccountRecord::jwt(out, &record.name)?);
     }
-    Ok((tokens.len(), push_many(system, out, &tokens).await?))
+    Ok((tokens.len(), push_many(system, held, &tokens).await?))
 }
 
 /// The `[broker]` settings of the manager's login to the system account.

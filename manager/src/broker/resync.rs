@@ -12,7 +12,7 @@ use std::time::Duration;
 use flowmesh_link::async_nats::Client;
 use futures::StreamExt;
 
-use super::{BrokerError, invalid, push_stored, read_summary};
+use super::{AccountsLock, BrokerError, invalid, push_stored, read_summary};
 
 /// How long to gather nodes starting together (a whole cluster restarting) into one push.
 const GATHER: Duration = Duration::from_secs(1);
@@ -40,7 +40,11 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
         while let Ok(Some(beat)) = tokio::time::timeout_at(until, beats.next()).await {
             note(&beat.payload, &mut known, &mut names, &out, &mut started);
         }
-        match push_stored(&system, &out).await {
+        let pushed = match AccountsLock::acquire_async(&out).await {
+            Ok(held) => push_stored(&system, &held).await,
+            Err(e) => Err(e),
+        };
+        match pushed {
             Ok((n, pushed)) => {
                 tracing::info!(nodes = ?started, accounts = n, %pushed, "node(s) started: accounts pushed again");
                 // A node that did not answer is tried again at its next heartbeat.

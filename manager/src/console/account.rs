@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Console, Peer, Reply, refuse};
-use crate::broker::{self, AccountRecord, Authority, Enrollment, Role, Topology};
+use crate::broker::{self, AccountRecord, AccountsLock, Authority, Enrollment, Role, Topology};
 
 /// The subject a sign-in request is sealed for (bound into the envelope's AAD): a sealed
 /// message meant for anything else does not open as a sign-in.
@@ -77,8 +77,11 @@ pub(super) async fn signup(
         return refuse(StatusCode::BAD_REQUEST, e);
     }
     // One sign-up at a time: two browsers racing for one name must not both get it.
-    let _one = c.signups.lock().await;
     let cluster = c.manager.cluster_dir();
+    let held = match AccountsLock::acquire_async(cluster).await {
+        Ok(h) => h,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     match AccountRecord::all_users(cluster) {
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
         Ok(users) => {
@@ -104,6 +107,7 @@ pub(super) async fn signup(
     let enrolled = Authority::load(cluster).and_then(|a| {
         broker::enroll(
             &a,
+            &held,
             &Enrollment {
                 user: s.name.clone(),
                 public_key: Some(key.to_hex()),
@@ -117,7 +121,7 @@ pub(super) async fn signup(
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     if let Some(jwt) = &enrolled.account_jwt
-        && let Err(e) = broker::push(&c.system, cluster, jwt).await
+        && let Err(e) = broker::push(&c.system, &held, jwt).await
     {
         tracing::warn!(user = %s.name, error = %e, "console sign-up: account not pushed yet");
         return refuse(StatusCode::SERVICE_UNAVAILABLE, e);

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Console, Peer, Reply, refuse};
-use crate::broker::{self, AccountRecord, Authority, Role};
+use crate::broker::{self, AccountRecord, AccountsLock, Authority, Role};
 
 /// The subject console calls are sealed for.
 pub const CALL_SUBJECT: &str = "flowmesh.console.call";
@@ -93,9 +93,12 @@ async fn add_instance(
     if let Err(e) = validate_token(instance) {
         return refuse(StatusCode::BAD_REQUEST, format!("instance name: {e}"));
     }
-    // One change to an account record at a time (sign-ups and revocations too).
-    let _one = c.signups.lock().await;
     let cluster = c.manager.cluster_dir();
+    // One change to an account record at a time (sign-ups, revocations, the command line).
+    let _held = match AccountsLock::acquire_async(cluster).await {
+        Ok(h) => h,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     let issued = (|| {
         let authority = Authority::load(cluster)?;
         let mut record = AccountRecord::load(cluster, user)?;
@@ -129,14 +132,18 @@ async fn add_instance(
 }
 
 async fn revoke(c: &Console, user: &str, instance: &str) -> Reply {
-    let _one = c.signups.lock().await;
     let cluster = c.manager.cluster_dir();
-    let account_jwt = Authority::load(cluster).and_then(|a| broker::revoke(&a, user, instance));
+    let held = match AccountsLock::acquire_async(cluster).await {
+        Ok(h) => h,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let account_jwt =
+        Authority::load(cluster).and_then(|a| broker::revoke(&a, &held, user, instance));
     let account_jwt = match account_jwt {
         Ok(j) => j,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = broker::push(&c.system, cluster, &account_jwt).await {
+    if let Err(e) = broker::push(&c.system, &held, &account_jwt).await {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, e);
     }
     c.manager.reload_users();

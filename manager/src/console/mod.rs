@@ -83,7 +83,6 @@ pub(crate) struct Console {
     manager: Arc<Manager>,
     system: Client,
     config: ConsoleConfig,
-    signups: tokio::sync::Mutex<()>,
     signup_limit: limits::Limit,
     request_limit: limits::Limit,
 }
@@ -177,7 +176,6 @@ pub async fn serve(
         manager,
         system,
         config: config.clone(),
-        signups: tokio::sync::Mutex::new(()),
         signup_limit: limits::Limit::new(config.signups_per_hour, Duration::from_secs(3600)),
         request_limit: limits::Limit::new(config.requests_per_minute, Duration::from_secs(60)),
     });
