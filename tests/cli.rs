@@ -70,7 +70,7 @@ fn broker_init_writes_a_cluster_and_refuses_to_overwrite_it() {
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("topology.toml");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/broker-config/topology.toml"),
+        flowmesh_testkit::package_dir().join("broker-config/topology.toml"),
         &topo,
     )
     .unwrap();
@@ -275,10 +275,8 @@ fn an_unreachable_broker_gets_a_clear_error_saying_what_to_check() {
 #[test]
 fn policy_validate_exits_1_with_every_error_and_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let good = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/collector/tests/design_example.toml"
-    );
+    let good = flowmesh_testkit::package_dir().join("collector/tests/design_example.toml");
+    let good = good.to_str().unwrap();
     let ok = flowmesh()
         .args(["policy", "validate", good])
         .output()

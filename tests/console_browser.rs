@@ -49,7 +49,7 @@ fn next(lines: &mpsc::Receiver<String>, secs: u64, what: &str, dir: &Path) -> St
 
 #[test]
 fn a_new_user_signs_up_sees_a_sensor_and_its_alerts_and_signs_in_again_with_the_file() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &flowmesh_testkit::package_dir();
     assert!(
         root.join("console/node_modules/playwright-core").is_dir(),
         "console/node_modules is missing: run ./deploy/test.sh (or `npm ci` in console/)"

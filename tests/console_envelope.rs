@@ -4,14 +4,13 @@
 //! Rust opener. Needs Node, the console's npm packages and Debian's Chromium, which
 //! `./deploy/test.sh` installs; without them this test fails, saying what to install.
 
-use std::path::Path;
 use std::process::Command;
 
 use flowmesh_link::{Identity, IdentityKind, Opener};
 
 #[test]
 fn browser_envelopes_match_the_vectors_and_open_in_rust() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &flowmesh_testkit::package_dir();
     let console = root.join("console");
     assert!(
         console.join("node_modules/playwright-core").is_dir(),

@@ -5,7 +5,6 @@
 //! another origin is refused by the node. Needs Node, the console's npm packages and its
 //! bundle, and Debian's Chromium (`./deploy/test.sh` installs and builds them); fails without.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use flowmesh_testkit::{Cluster, Collector, TestUser, Watch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_on_the_console_origin_opens_alerts_from_nats_and_another_origin_is_refused() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &flowmesh_testkit::package_dir();
     let console = root.join("console");
     assert!(
         console.join("dist/console.js").is_file(),

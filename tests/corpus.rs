@@ -23,7 +23,7 @@ fn corpus_for(test: &str, name: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 fn corpus_named(name: &str) -> Option<(PathBuf, PathBuf)> {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let shared = flowmesh_testkit::package_dir().join("../shared");
     let pcaps = std::env::var_os("FLOWMESH_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| shared.join("pcaps"));

@@ -2,7 +2,6 @@
 //! the README promises: least capabilities, no new privileges, a read-only system, state only
 //! in their StateDirectory.
 
-use std::path::Path;
 use std::process::Command;
 
 const UNITS: &[&str] = &[
@@ -13,7 +12,7 @@ const UNITS: &[&str] = &[
 ];
 
 fn unit(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = flowmesh_testkit::package_dir()
         .join("deploy/systemd")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -104,7 +104,10 @@ fn to_json(c: &Case, sealed: &[u8]) -> Value {
     })
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-vectors/envelope-v1.json");
+/// The committed vectors (in this clone: see `flowmesh_testkit::package_dir`).
+fn vectors_path() -> std::path::PathBuf {
+    flowmesh_testkit::package_dir().join("test-vectors/envelope-v1.json")
+}
 
 #[test]
 fn sealing_reproduces_the_committed_vectors_and_they_open() {
@@ -115,9 +118,10 @@ fn sealing_reproduces_the_committed_vectors_and_they_open() {
             "vectors": generated,
         }))
         .unwrap();
-        std::fs::write(PATH, text + "\n").unwrap();
+        std::fs::write(vectors_path(), text + "\n").unwrap();
     }
-    let committed: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
     let committed = committed["vectors"].as_array().unwrap();
     assert_eq!(committed.len(), generated.len());
     for (want, got) in committed.iter().zip(&generated) {

@@ -46,6 +46,17 @@ pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The directory of the package whose tests are running, read when they run (cargo sets
+/// `CARGO_MANIFEST_DIR` for them, and runs them there) rather than compiled in: one target
+/// directory serves several clones (CI's and a developer's), and a test executable built in
+/// one clone and found fresh by cargo in another would otherwise read the first clone's files.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
+}
+
 /// `n` distinct free TCP ports on 127.0.0.1 (all held while choosing, so none repeats).
 pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     let listeners: Vec<TcpListener> = (0..n)

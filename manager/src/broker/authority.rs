@@ -107,14 +107,23 @@ impl Authority {
         &self.out
     }
 
-    /// The account JWT of `record`, signed by the operator now.
+    /// The account JWT of `record`, signed by the operator now — issued strictly after the
+    /// version last saved: a node takes whatever JWT it is sent, and its resolver's sync keeps
+    /// the one issued later (in seconds), so two versions signed within one second must not
+    /// compare equal.
     pub fn sign(&self, record: &AccountRecord) -> Result<String, BrokerError> {
+        let last = AccountRecord::jwt(&self.out, &record.name)
+            .ok()
+            .and_then(|token| jwt::claims(&token).ok())
+            .and_then(|claims| claims["iat"].as_i64());
+        let now = now_secs();
+        let issued_at = last.map_or(now, |last| now.max(last.saturating_add(1)));
         jwt::account(
             &self.operator,
             &record.account,
             &record.name,
             &record.claims(&self.cloud_account),
-            now_secs(),
+            issued_at,
         )
         .map_err(|e| BrokerError::Nkey(e.to_string()))
     }
@@ -297,4 +306,24 @@ pub fn creds_path(out: &Path, account: &str, instance: &str) -> PathBuf {
     out.join("creds")
         .join(account)
         .join(format!("{instance}.creds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_version_of_an_account_is_issued_after_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let created = Authority::create(dir.path()).unwrap();
+        let record = AccountRecord::load(dir.path(), CLOUD).unwrap();
+        let iat = |token: &str| jwt::claims(token).unwrap()["iat"].as_i64().unwrap();
+        let mut last = iat(&created.cloud.1);
+        for _ in 0..3 {
+            let token = created.authority.sign(&record).unwrap();
+            assert!(iat(&token) > last, "signed within the same second");
+            last = iat(&token);
+            record.save(dir.path(), &token).unwrap();
+        }
+    }
 }

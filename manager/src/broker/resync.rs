@@ -26,19 +26,17 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
         .subscribe("$SYS.SERVER.*.STATSZ")
         .await
         .map_err(|e| invalid(format!("following the nodes: {e}")))?;
-    // Node name -> the id it runs under; only names of this cluster are kept (bounded).
-    let mut known: HashMap<String, String> = HashMap::new();
-    let mut names = node_names(&out);
+    let mut nodes = Nodes::new(out.clone());
     while let Some(beat) = beats.next().await {
         let mut started = Vec::new();
-        note(&beat.payload, &mut known, &mut names, &out, &mut started);
+        nodes.note(&beat.payload, &mut started);
         if started.is_empty() {
             continue;
         }
         // Gather the others starting in the same moment.
         let until = tokio::time::Instant::now() + GATHER;
         while let Ok(Some(beat)) = tokio::time::timeout_at(until, beats.next()).await {
-            note(&beat.payload, &mut known, &mut names, &out, &mut started);
+            nodes.note(&beat.payload, &mut started);
         }
         let pushed = match AccountsLock::acquire_async(&out).await {
             Ok(held) => push_stored(&system, &held).await,
@@ -48,14 +46,14 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
             Ok((n, pushed)) => {
                 tracing::info!(nodes = ?started, accounts = n, %pushed, "node(s) started: accounts pushed again");
                 // A node that did not answer is tried again at its next heartbeat.
-                for node in pushed.missing {
-                    known.remove(&node);
+                for node in &pushed.missing {
+                    nodes.forget(node);
                 }
             }
             Err(e) => {
                 tracing::warn!(nodes = ?started, error = %e, "node(s) started: pushing the accounts again failed; retrying at their next heartbeat");
                 for node in &started {
-                    known.remove(node);
+                    nodes.forget(node);
                 }
             }
         }
@@ -63,41 +61,61 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
     Ok(())
 }
 
+/// The cluster's nodes and the id each runs under.
+struct Nodes {
+    out: PathBuf,
+    /// Node name -> its id; only names of this cluster are kept (bounded).
+    known: HashMap<String, String>,
+    /// The names in `nodes.tsv`.
+    names: Vec<String>,
+}
+
+impl Nodes {
+    fn new(out: PathBuf) -> Nodes {
+        let names = node_names(&out);
+        Nodes {
+            out,
+            known: HashMap::new(),
+            names,
+        }
+    }
+
+    /// Records one heartbeat; a node of the cluster under a new id goes into `started`.
+    fn note(&mut self, payload: &[u8], started: &mut Vec<String>) {
+        let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+        let (Some(name), Some(id)) = (v["server"]["name"].as_str(), v["server"]["id"].as_str())
+        else {
+            return;
+        };
+        if !self.names.iter().any(|n| n == name) {
+            // Perhaps the cluster grew: look at its node list again.
+            let fresh = node_names(&self.out);
+            if !fresh.is_empty() {
+                self.names = fresh;
+            }
+            if !self.names.iter().any(|n| n == name) {
+                return;
+            }
+        }
+        if self.known.get(name).map(String::as_str) != Some(id) {
+            self.known.insert(name.to_string(), id.to_string());
+            if !started.iter().any(|s| s == name) {
+                started.push(name.to_string());
+            }
+        }
+    }
+
+    /// Forgets a node's id, so that its next heartbeat counts as a start.
+    fn forget(&mut self, name: &str) {
+        self.known.remove(name);
+    }
+}
+
 /// The node names in the cluster's `nodes.tsv` (none if it cannot be read).
 fn node_names(out: &std::path::Path) -> Vec<String> {
     read_summary(out)
         .map(|n| n.into_iter().map(|n| n.name).collect())
         .unwrap_or_default()
-}
-
-/// Records one heartbeat; a node of the cluster under a new id goes into `started`.
-fn note(
-    payload: &[u8],
-    known: &mut HashMap<String, String>,
-    names: &mut Vec<String>,
-    out: &std::path::Path,
-    started: &mut Vec<String>,
-) {
-    let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-    let (Some(name), Some(id)) = (v["server"]["name"].as_str(), v["server"]["id"].as_str()) else {
-        return;
-    };
-    if !names.iter().any(|n| n == name) {
-        // Perhaps the cluster grew: look at its node list again.
-        let fresh = node_names(out);
-        if !fresh.is_empty() {
-            *names = fresh;
-        }
-        if !names.iter().any(|n| n == name) {
-            return;
-        }
-    }
-    if known.get(name).map(String::as_str) != Some(id) {
-        known.insert(name.to_string(), id.to_string());
-        if !started.iter().any(|s| s == name) {
-            started.push(name.to_string());
-        }
-    }
 }
 
 #[cfg(test)]
@@ -110,51 +128,24 @@ mod tests {
 
     #[test]
     fn a_node_counts_as_started_when_its_id_is_new() {
-        let out = std::path::Path::new("/nonexistent");
-        let mut known = HashMap::new();
-        let mut names = vec!["eu-1".to_string(), "eu-2".to_string()];
+        let mut nodes = Nodes::new(PathBuf::from("/nonexistent"));
+        nodes.names = vec!["eu-1".to_string(), "eu-2".to_string()];
         let mut started = Vec::new();
-        note(
-            &beat("eu-1", "A"),
-            &mut known,
-            &mut names,
-            out,
-            &mut started,
-        );
-        note(
-            &beat("eu-1", "A"),
-            &mut known,
-            &mut names,
-            out,
-            &mut started,
-        );
+        nodes.note(&beat("eu-1", "A"), &mut started);
+        nodes.note(&beat("eu-1", "A"), &mut started);
         assert_eq!(started, ["eu-1"], "first sight counts once");
         started.clear();
-        note(
-            &beat("eu-1", "A"),
-            &mut known,
-            &mut names,
-            out,
-            &mut started,
-        );
+        nodes.note(&beat("eu-1", "A"), &mut started);
         assert!(started.is_empty(), "same id: still running");
-        note(
-            &beat("eu-1", "B"),
-            &mut known,
-            &mut names,
-            out,
-            &mut started,
-        );
+        nodes.note(&beat("eu-1", "B"), &mut started);
         assert_eq!(started, ["eu-1"], "restarted under a new id");
         started.clear();
-        note(
-            &beat("intruder", "X"),
-            &mut known,
-            &mut names,
-            out,
-            &mut started,
-        );
-        note(b"garbage", &mut known, &mut names, out, &mut started);
-        assert!(started.is_empty() && !known.contains_key("intruder"));
+        nodes.forget("eu-1");
+        nodes.note(&beat("eu-1", "B"), &mut started);
+        assert_eq!(started, ["eu-1"], "forgotten: its next beat counts again");
+        started.clear();
+        nodes.note(&beat("intruder", "X"), &mut started);
+        nodes.note(b"garbage", &mut started);
+        assert!(started.is_empty() && !nodes.known.contains_key("intruder"));
     }
 }
