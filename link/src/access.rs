@@ -137,6 +137,15 @@ impl Access {
         secret_file::write(path, &json, true).map_err(|e| e.to_string())
     }
 
+    /// Writes the access file and returns what removes it when dropped: the daemon holds it
+    /// for as long as it serves, so a clean stop leaves no stale file behind.
+    pub fn publish(&self, path: &Path) -> Result<Published, String> {
+        self.write(path)?;
+        Ok(Published {
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Reads an access file (refused if others may read it).
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = secret_file::read(path).map_err(|e| match e {
@@ -154,9 +163,33 @@ impl Access {
     }
 }
 
+/// A written access file; dropping it removes the file (see [`Access::publish`]).
+#[derive(Debug)]
+#[must_use = "the access file is removed when this is dropped"]
+pub struct Published {
+    path: std::path::PathBuf,
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_published_access_file_goes_with_its_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.json");
+        let access = Access::new("127.0.0.1:7701".parse().unwrap(), None);
+        let published = access.publish(&path).unwrap();
+        assert_eq!(Access::read(&path).unwrap().token, access.token);
+        drop(published);
+        assert!(!path.exists());
+    }
 
     #[test]
     fn off_loopback_needs_tls() {

@@ -87,7 +87,7 @@ pub mod serve {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use flowmesh_link::access::{Access, ApiConfig};
+    use flowmesh_link::access::{Access, ApiConfig, Published};
     use futures::FutureExt;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -95,14 +95,16 @@ pub mod serve {
 
     /// Binds the API `api` describes on `addr`, writes the access file (URL, a fresh token,
     /// with TLS the certificate to trust) and serves the routes `wrap` makes — given the token
-    /// check to put around its service — until `stop` resolves; the access file is removed
-    /// then. Returns the bound address.
+    /// check to put around its service — until `stop` resolves. Returns the bound address and
+    /// the access file's guard: the caller holds it until it stops, and dropping it removes
+    /// the file. (Removing it when the server task ends raced with the process's exit: a
+    /// graceful shutdown waits for open streams, such as a client following alerts.)
     pub async fn with_access<F>(
         api: &ApiConfig,
         addr: SocketAddr,
         stop: impl Future<Output = ()> + Send + 'static,
         wrap: F,
-    ) -> Result<SocketAddr, String>
+    ) -> Result<(SocketAddr, Published), String>
     where
         F: FnOnce(crate::auth::Check) -> Routes,
     {
@@ -117,18 +119,14 @@ pub mod serve {
             .map_err(|e| format!("API: cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
         let access = Access::new(bound, api.tls.then(|| api.cert_file.clone()));
-        let access_file = api.access_file.clone();
-        access.write(&access_file)?;
+        let published = access.publish(&api.access_file)?;
         let routes = wrap(crate::auth::require(&access.token));
-        tracing::info!(url = %access.url, access_file = %access_file.display(), "API listening");
-        let cleanup = move || {
-            let _ = std::fs::remove_file(&access_file);
-        };
+        tracing::info!(url = %access.url, access_file = %api.access_file.display(), "API listening");
         match tls {
-            None => spawn(listener, routes, stop, cleanup),
-            Some(tls) => spawn_tls(listener, tls, routes, stop, cleanup),
+            None => spawn(listener, routes, stop),
+            Some(tls) => spawn_tls(listener, tls, routes, stop),
         }
-        Ok(bound)
+        Ok((bound, published))
     }
 
     /// The TLS 1.3 server side: the configured certificate and key, or — when neither file
@@ -179,24 +177,21 @@ pub mod serve {
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 
-    /// Serves `routes` on `listener` in the background until `stop` resolves, then runs
-    /// `cleanup` (e.g. removing the access file).
+    /// Serves `routes` on `listener` in the background until `stop` resolves.
     pub fn spawn(
         listener: tokio::net::TcpListener,
         routes: Routes,
         stop: impl Future<Output = ()> + Send + 'static,
-        cleanup: impl FnOnce() + Send + 'static,
     ) {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        run(incoming, routes, stop, cleanup);
+        run(incoming, routes, stop);
     }
 
-    /// Serves connections from `incoming` in the background until `stop`, then `cleanup`.
+    /// Serves connections from `incoming` in the background until `stop`.
     fn run<IO, E>(
         incoming: impl futures::Stream<Item = Result<IO, E>> + Send + 'static,
         routes: Routes,
         stop: impl Future<Output = ()> + Send + 'static,
-        cleanup: impl FnOnce() + Send + 'static,
     ) where
         IO: tokio::io::AsyncRead
             + tokio::io::AsyncWrite
@@ -215,7 +210,6 @@ pub mod serve {
             if let Err(e) = result {
                 tracing::error!(error = %e, "API server failed");
             }
-            cleanup();
         });
     }
 
@@ -228,7 +222,6 @@ pub mod serve {
         tls: tokio_rustls::TlsAcceptor,
         routes: Routes,
         stop: impl Future<Output = ()> + Send + 'static,
-        cleanup: impl FnOnce() + Send + 'static,
     ) {
         let stop = stop.shared();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<TlsStream, std::io::Error>>(64);
@@ -262,7 +255,7 @@ pub mod serve {
         let incoming = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
-        run(incoming, routes, stop, cleanup);
+        run(incoming, routes, stop);
     }
 }
 

@@ -218,7 +218,7 @@ pub async fn serve(
     api: &flowmesh_link::access::ApiConfig,
     addr: SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<SocketAddr, String> {
+) -> Result<(SocketAddr, access::Published), String> {
     flowmesh_proto::serve::with_access(api, addr, stop, |check| {
         let admits = {
             let c = c.clone();

@@ -342,17 +342,20 @@ pub async fn run(
             }
         }
     }
-    let api_stop = {
+    // The access file is removed when `_access` drops, at the end of this function.
+    let (api_stop, _access) = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut access = None;
         if let Some(addr) = config.api.address().map_err(CollectorError)? {
-            let bound = crate::api::serve(c.clone(), &config.api, addr, async {
+            let (bound, published) = crate::api::serve(c.clone(), &config.api, addr, async {
                 let _ = rx.await;
             })
             .await
             .map_err(CollectorError)?;
             c.assist.default_service(bound);
+            access = Some(published);
         }
-        tx
+        (tx, access)
     };
     // Remote assistance: its alerts published and stored like the others; a session kept
     // from before a restart served again.

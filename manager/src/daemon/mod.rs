@@ -307,12 +307,15 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         .await
         .map_err(|e| ManagerError(e.to_string()))?;
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The access file is removed when `_access` drops, at the end of this function.
+    let mut _access = None;
     if let Some(addr) = config.api.address().map_err(ManagerError)? {
-        serve_api(m.clone(), &config.api, addr, async {
+        let (_, published) = serve_api(m.clone(), &config.api, addr, async {
             let _ = api_stopped.await;
         })
         .await
         .map_err(ManagerError)?;
+        _access = Some(published);
     }
     let (console_stop, console_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(url) = crate::console::serve(m.clone(), system.clone(), &config.console, async {
@@ -497,7 +500,7 @@ async fn serve_api(
     api: &ApiConfig,
     addr: SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<SocketAddr, String> {
+) -> Result<(SocketAddr, flowmesh_link::access::Published), String> {
     flowmesh_proto::serve::with_access(api, addr, stop, |check| {
         tonic::service::Routes::new(manager_server::ManagerServer::with_interceptor(
             Api { m },
