@@ -23,6 +23,7 @@
 //! directory (`deploy/cluster.sh` and the test harness do so); the tree can then be moved.
 
 pub mod accounts;
+mod ask;
 pub mod authority;
 mod enroll;
 pub mod jwt;
@@ -35,6 +36,7 @@ pub mod roles;
 mod topology;
 
 pub use accounts::{AccountRecord, CLOUD, SYSTEM};
+pub use ask::ask_every_node;
 pub use authority::Authority;
 pub use enroll::{Enrolled, Enrollment, enroll, revoke};
 pub use lock::AccountsLock;

@@ -6,13 +6,13 @@
 //! node of the cluster shows a new id, every stored account is pushed again.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flowmesh_link::async_nats::Client;
 use futures::StreamExt;
 
-use super::{AccountsLock, BrokerError, invalid, push_stored, read_summary};
+use super::{AccountsLock, BrokerError, ask_every_node, invalid, push_stored, read_summary};
 
 /// How long to gather nodes starting together (a whole cluster restarting) into one push.
 const GATHER: Duration = Duration::from_secs(1);
@@ -27,6 +27,18 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
         .await
         .map_err(|e| invalid(format!("following the nodes: {e}")))?;
     let mut nodes = Nodes::new(out.clone());
+    // First every running node at once, so that one push covers them all (their heartbeats
+    // come seconds apart).
+    let mut started = Vec::new();
+    let expected = Some(nodes.names.len()).filter(|n| *n > 0);
+    let quiet = Duration::from_secs(2);
+    for answer in ask_every_node(&system, "$SYS.REQ.SERVER.PING.STATSZ", b"", expected, quiet).await
+    {
+        nodes.note(&answer.payload, &mut started);
+    }
+    if !started.is_empty() {
+        push_again(&system, &out, &mut nodes, &started).await;
+    }
     while let Some(beat) = beats.next().await {
         let mut started = Vec::new();
         nodes.note(&beat.payload, &mut started);
@@ -38,27 +50,32 @@ pub async fn follow_nodes(system: Client, out: PathBuf) -> Result<(), BrokerErro
         while let Ok(Some(beat)) = tokio::time::timeout_at(until, beats.next()).await {
             nodes.note(&beat.payload, &mut started);
         }
-        let pushed = match AccountsLock::acquire_async(&out).await {
-            Ok(held) => push_stored(&system, &held).await,
-            Err(e) => Err(e),
-        };
-        match pushed {
-            Ok((n, pushed)) => {
-                tracing::info!(nodes = ?started, accounts = n, %pushed, "node(s) started: accounts pushed again");
-                // A node that did not answer is tried again at its next heartbeat.
-                for node in &pushed.missing {
-                    nodes.forget(node);
-                }
+        push_again(&system, &out, &mut nodes, &started).await;
+    }
+    Ok(())
+}
+
+/// Pushes every stored account for the nodes that `started`; a node that did not store them
+/// is forgotten, so that its next heartbeat tries again.
+async fn push_again(system: &Client, out: &Path, nodes: &mut Nodes, started: &[String]) {
+    let pushed = match AccountsLock::acquire_async(out).await {
+        Ok(held) => push_stored(system, &held).await,
+        Err(e) => Err(e),
+    };
+    match pushed {
+        Ok((n, pushed)) => {
+            tracing::info!(nodes = ?started, accounts = n, %pushed, "node(s) started: accounts pushed again");
+            for node in &pushed.missing {
+                nodes.forget(node);
             }
-            Err(e) => {
-                tracing::warn!(nodes = ?started, error = %e, "node(s) started: pushing the accounts again failed; retrying at their next heartbeat");
-                for node in &started {
-                    nodes.forget(node);
-                }
+        }
+        Err(e) => {
+            tracing::warn!(nodes = ?started, error = %e, "node(s) started: pushing the accounts again failed; retrying at their next heartbeat");
+            for node in started {
+                nodes.forget(node);
             }
         }
     }
-    Ok(())
 }
 
 /// The cluster's nodes and the id each runs under.
@@ -112,7 +129,7 @@ impl Nodes {
 }
 
 /// The node names in the cluster's `nodes.tsv` (none if it cannot be read).
-fn node_names(out: &std::path::Path) -> Vec<String> {
+fn node_names(out: &Path) -> Vec<String> {
     read_summary(out)
         .map(|n| n.into_iter().map(|n| n.name).collect())
         .unwrap_or_default()

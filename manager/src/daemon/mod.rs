@@ -397,22 +397,17 @@ async fn follow_connections(m: Arc<Manager>, system: Client, stop: Arc<AtomicBoo
 
 /// Asks every node for its connections (one answer per node) and seeds the registry.
 async fn inventory(m: &Manager, system: &Client) {
-    let inbox = system.new_inbox();
-    let Ok(mut answers) = system.subscribe(inbox.clone()).await else {
-        return;
-    };
     let ask = br#"{"auth":true,"limit":100000}"#;
-    if system
-        .publish_with_reply("$SYS.REQ.SERVER.PING.CONNZ", inbox, ask.as_slice().into())
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut nodes = 0;
-    while let Ok(Some(answer)) = tokio::time::timeout(Duration::from_secs(2), answers.next()).await
-    {
-        nodes += 1;
+    let answers = crate::broker::ask_every_node(
+        system,
+        "$SYS.REQ.SERVER.PING.CONNZ",
+        ask,
+        None,
+        Duration::from_secs(2),
+    )
+    .await;
+    let nodes = answers.len();
+    for answer in answers {
         let _ = m.refresh_users();
         let user_of = |a: &str| m.user_of_account(a);
         lock(&m.registry).seed(&answer.payload, now_micros(), &user_of);
