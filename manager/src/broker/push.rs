@@ -33,7 +33,8 @@ const FIRST_ANSWER: Duration = Duration::from_secs(5);
 /// After the first answer, how long the other nodes get (a node that is down costs this).
 const OTHERS: Duration = Duration::from_secs(3);
 
-/// How often the push is sent again while some node has not answered.
+/// How soon the push is sent again while some node has not answered; the wait doubles after
+/// each resend that brought nothing new (a node that is down would only draw copies).
 const RESEND: Duration = Duration::from_millis(500);
 
 /// Which nodes stored a pushed account JWT.
@@ -108,6 +109,12 @@ async fn push_to(
     nodes: &BTreeSet<String>,
     account_jwts: &[String],
 ) -> Result<Pushed, BrokerError> {
+    if account_jwts.is_empty() {
+        return Ok(Pushed {
+            stored: nodes.iter().cloned().collect(),
+            missing: Vec::new(),
+        });
+    }
     // Each account, by its public key (what a node's answer names), with the nodes that have
     // not confirmed it yet.
     let mut pending: BTreeMap<String, (&str, BTreeSet<String>)> = BTreeMap::new();
@@ -143,7 +150,8 @@ async fn push_to(
     };
     send(&pending).await?;
     let mut deadline = tokio::time::Instant::now() + FIRST_ANSWER;
-    let mut resend = tokio::time::Instant::now() + RESEND;
+    let mut wait = RESEND;
+    let mut resend = tokio::time::Instant::now() + wait;
     let mut answered = BTreeSet::new();
     while answered.is_empty() || pending.values().any(|(_, left)| !left.is_empty()) {
         tokio::select! {
@@ -155,13 +163,15 @@ async fn push_to(
                 {
                     // Progress: the silent nodes get a while longer, counted from now.
                     deadline = tokio::time::Instant::now() + OTHERS;
-                    resend = tokio::time::Instant::now() + RESEND;
+                    wait = RESEND;
+                    resend = tokio::time::Instant::now() + wait;
                 }
                 answered.insert(server);
             }
             _ = tokio::time::sleep_until(resend) => {
                 send(&pending).await?;
-                resend = tokio::time::Instant::now() + RESEND;
+                wait *= 2;
+                resend = tokio::time::Instant::now() + wait;
             }
             _ = tokio::time::sleep_until(deadline) => break,
         }
