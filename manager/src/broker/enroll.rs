@@ -1,9 +1,10 @@
 //! Users and instances added to a running cluster, and instances revoked, without touching a
 //! node: a new user's account JWT (and every change to it, such as a revocation) is pushed to
-//! the nodes' `full` resolvers through the system account (`$SYS.REQ.CLAIMS.UPDATE`); every
-//! node takes it at once and the resolvers keep each other in sync. A new instance of a known
-//! user needs no push at all: its user JWT, signed by the account's signing key, is all a node
-//! needs to check. No config file is rewritten and no node reloaded, ever.
+//! the nodes' `full` resolvers through the system account (see `push`: every node answers, and
+//! a node that was down gets it again when it restarts, see `resync`). A new instance of a
+//! known user needs no push at all: its user JWT, signed by the account's signing key, is all a
+//! node needs to check. No config file is rewritten and no node reloaded, ever. Every change
+//! here happens with the accounts' lock held (see `lock`).
 
 use std::path::PathBuf;
 use std::time::Duration;
