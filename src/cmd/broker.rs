@@ -26,6 +26,7 @@ pub enum BrokerCommand {
     },
     /// Push every account JWT of a generated cluster to its running nodes (after the first
     /// start, or to fill a node whose resolver directory was lost). Enrollment pushes by itself.
+    /// Waits for every node's answer and names the nodes that did not answer.
     Push {
         /// The generated cluster directory.
         #[arg(long)]

@@ -14,7 +14,9 @@ use flowmesh_manager::broker::{self, AccountsLock, Authority, Enrollment, Role};
 /// to every node's resolver through the system account; an instance's credentials are a user
 /// JWT signed by the account's signing key, with its role's permissions, written to
 /// `creds/<user>/<instance>.creds` (0600) beside the `[broker]` table for its config
-/// (`creds/<user>/<instance>.toml`, printed). No node is reloaded or restarted.
+/// (`creds/<user>/<instance>.toml`, printed). No node is reloaded or restarted. The push waits
+/// for every node's answer and says which did not answer (a node that is down gets the account
+/// from the manager when it restarts).
 #[derive(clap::Args)]
 pub struct EnrollArgs {
     /// The generated cluster directory (its `secrets/` sign the credentials).
@@ -43,7 +45,8 @@ pub struct EnrollArgs {
 }
 
 /// Revoke an instance's credentials: its key joins its account's revocations, pushed live;
-/// every node closes its connections at once and refuses it from then on.
+/// every node closes its connections at once and refuses it from then on. Says which nodes did
+/// not answer (down: the manager pushes the revocation again when they restart).
 #[derive(clap::Args)]
 pub struct RevokeArgs {
     /// The generated cluster directory.
