@@ -225,18 +225,27 @@ pub async fn push_all(
     Ok((records.len(), push_many(system, held, &tokens).await?))
 }
 
-/// Pushes every account's JWT as stored (not signed again): what a node that was down or cut
-/// off may have missed. Returns how many, and where they landed.
-pub async fn push_stored(
+/// Pushes every account's JWT as stored (not signed again) to one node, over a connection to
+/// that node alone (`system`): what it may have missed while it was down. It stores them even
+/// before its routes to the others are up.
+pub async fn push_stored_to(
     system: &Client,
     held: &AccountsLock,
+    node: &str,
 ) -> Result<(usize, Pushed), BrokerError> {
+    let tokens = stored(held)?;
+    let only = BTreeSet::from([node.to_string()]);
+    Ok((tokens.len(), push_to(system, &only, &tokens).await?))
+}
+
+/// Every account's JWT as stored.
+fn stored(held: &AccountsLock) -> Result<Vec<String>, BrokerError> {
     let out = held.out();
     let mut tokens = vec![AccountRecord::jwt(out, CLOUD)?];
     for record in AccountRecord::all_users(out)? {
         tokens.push(AccountRecord::jwt(out, &record.name)?);
     }
-    Ok((tokens.len(), push_many(system, held, &tokens).await?))
+    Ok(tokens)
 }
 
 /// The `[broker]` settings of the manager's login to the system account.

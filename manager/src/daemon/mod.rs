@@ -328,7 +328,7 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
         println!("web console: {url}");
     }
     tracing::info!(cluster = %config.cluster.display(), "manager starting");
-    let nodes = tokio::spawn(follow_nodes(system.clone(), config.cluster.clone()));
+    let nodes = tokio::spawn(follow_nodes(config.cluster.clone()));
     let events = tokio::spawn(follow_connections(m.clone(), system, stop.clone()));
     let inbox = tokio::spawn(inbox::serve_inbox(
         m.clone(),
@@ -365,8 +365,8 @@ pub async fn run(config: ManagerConfig, stop: Arc<AtomicBool>) -> Result<(), Man
 
 /// Keeps every node's resolver current (see [`broker::follow_nodes`]), logging why if it
 /// cannot follow the nodes.
-async fn follow_nodes(system: Client, cluster: std::path::PathBuf) {
-    if let Err(e) = crate::broker::follow_nodes(system, cluster).await {
+async fn follow_nodes(cluster: std::path::PathBuf) {
+    if let Err(e) = crate::broker::follow_nodes(cluster).await {
         tracing::error!(error = %e, "not following the nodes: a node that restarts catches up on accounts only at its resolver's periodic sync");
     }
 }
