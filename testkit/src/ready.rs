@@ -10,8 +10,8 @@ use crate::{Cluster, http_get};
 
 impl Cluster {
     /// Pushes every account to the running nodes, as `flowmesh broker push` does (which sends
-    /// again while a node has not answered), and waits until every node's resolver holds every
-    /// user's account and serves its JetStream.
+    /// again while a node has not answered): every running node must have stored every
+    /// account. Then waits until each serves every user's JetStream.
     pub(crate) fn push_accounts(&self) -> anyhow::Result<()> {
         let dir = self.dir.path();
         let missing = on_own_runtime("pushing the accounts", || async {
@@ -30,38 +30,11 @@ impl Cluster {
         if let Some(node) = running.iter().find(|n| missing.iter().any(|m| m == **n)) {
             bail!("node {node} is running but did not answer the accounts' push: {missing:?}");
         }
+        // A node answers once its resolver stored the account: no need to look at its files.
         let users = broker::AccountRecord::all_users(dir)?;
-        for node in running {
-            self.wait_accounts(node, &users, Duration::from_secs(10))?;
-        }
         on_own_runtime("waiting for JetStream", || {
             self.wait_jetstream_accounts(&users, Duration::from_secs(20))
         })
-    }
-
-    /// Waits until `node`'s resolver holds the accounts of `users`.
-    pub fn wait_accounts(
-        &self,
-        node: &str,
-        users: &[broker::AccountRecord],
-        timeout: Duration,
-    ) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        let dir = self.dir.path().join("resolver").join(node);
-        loop {
-            let missing: Vec<&str> = users
-                .iter()
-                .filter(|u| !dir.join(format!("{}.jwt", u.account)).is_file())
-                .map(|u| u.name.as_str())
-                .collect();
-            if missing.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("accounts {missing:?} did not reach node {node} within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// Waits until every running node answers a JetStream request of every user's account.

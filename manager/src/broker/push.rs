@@ -153,7 +153,10 @@ async fn push_to(
     let mut wait = RESEND;
     let mut resend = tokio::time::Instant::now() + wait;
     let mut answered = BTreeSet::new();
-    while answered.is_empty() || pending.values().any(|(_, left)| !left.is_empty()) {
+    // (account, node) pairs not confirmed yet: counted down, not found by scanning `pending`
+    // at every answer (thousands of accounts times every node's answer).
+    let mut unconfirmed = pending.len() * nodes.len();
+    while answered.is_empty() || unconfirmed > 0 {
         tokio::select! {
             answer = answers.next() => {
                 let Some(answer) = answer else { break };
@@ -161,6 +164,7 @@ async fn push_to(
                 if let Some((_, left)) = pending.get_mut(&account)
                     && left.remove(&server)
                 {
+                    unconfirmed -= 1;
                     // Progress: the silent nodes get a while longer, counted from now.
                     deadline = tokio::time::Instant::now() + OTHERS;
                     wait = RESEND;
