@@ -215,39 +215,61 @@ impl Cluster {
             binary: nats_server_binary()?,
             console_port,
         };
-        for i in 0..cluster.nodes.len() {
-            cluster.spawn(i)?;
+        match cluster.come_up(timeout) {
+            Ok(()) => Ok(cluster),
+            Err(e) => Err(cluster.failed_start(e)),
+        }
+    }
+
+    /// Spawns every node, waits until they are healthy and pushes the accounts.
+    fn come_up(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        for i in 0..self.nodes.len() {
+            self.spawn(i)?;
         }
         // A node that exits at start (a port taken, a bad config) fails the start at once,
         // with its log, rather than after the whole timeout.
         let deadline = Instant::now() + timeout;
         loop {
-            for n in &mut cluster.nodes {
+            for n in &mut self.nodes {
                 if let Some(child) = n.child.as_mut()
                     && let Ok(Some(status)) = child.try_wait()
                 {
-                    let log = std::fs::read_to_string(
-                        cluster.dir.path().join(format!("logs/{}.log", n.name)),
-                    )
-                    .unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    anyhow::bail!(
-                        "node {} exited at start ({status}): {}",
-                        n.name,
-                        tail.join(" | ")
-                    );
+                    anyhow::bail!("node {} exited at start ({status})", n.name);
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match cluster.wait_healthy(left.min(Duration::from_millis(500))) {
-                Ok(()) => {
-                    cluster.push_accounts()?;
-                    return Ok(cluster);
-                }
+            match self.wait_healthy(left.min(Duration::from_millis(500))) {
+                Ok(()) => return self.push_accounts(),
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => {}
             }
         }
+    }
+
+    /// Stops the nodes of a start that failed and keeps their directory (configs, resolver
+    /// files, logs) for a post-mortem: the error gets its path and every node's last log lines,
+    /// which is all a CI run keeps. A start failure that cannot be reproduced on demand is
+    /// otherwise gone with the temporary directory.
+    fn failed_start(mut self, error: anyhow::Error) -> anyhow::Error {
+        for n in &mut self.nodes {
+            if let Some(mut child) = n.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let mut tails = String::new();
+        for n in &self.nodes {
+            let log = std::fs::read_to_string(self.dir.path().join(format!("logs/{}.log", n.name)))
+                .unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            tails += &format!("\n--- {} (last lines of its log) ---\n", n.name);
+            tails += &lines[lines.len().saturating_sub(15)..].join("\n");
+        }
+        self.dir.disable_cleanup(true);
+        error.context(format!(
+            "the cluster did not start; its files and logs are kept in {}{tails}",
+            self.dir.path().display()
+        ))
     }
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
