@@ -190,6 +190,17 @@ fn everything_survives_a_reopen_and_the_file_is_private() {
         store.alerts(&AlertQuery::default()).unwrap()[0]["type"],
         "device_disconnected"
     );
+    // Adding to a point stored before the reopen, which the new store has not seen, sums.
+    commit(
+        &store,
+        Some("b2"),
+        &[flow("10.0.0.1", "10.0.0.2", "SSH", 8, DAY + 1)],
+        &[],
+    );
+    assert_eq!(
+        bytes(&store, "l7:SSH", Resolution::FiveMinutes),
+        vec![(0, 50)]
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -285,4 +296,38 @@ fn pruning_keeps_each_resolution_for_its_retention() {
     );
     assert!(!store.is_applied("old").unwrap());
     assert!(store.is_applied("new").unwrap());
+}
+
+#[test]
+fn a_pruned_point_does_not_come_back_with_a_late_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let old = DAY - 10 * 86_400;
+    commit(
+        &store,
+        None,
+        &[flow("10.0.0.1", "1.1.1.1", "DNS", 5, old)],
+        &[],
+    );
+    store
+        .prune(DAY, Resolution::default_retention_secs)
+        .unwrap();
+    assert_eq!(bytes(&store, "total", Resolution::FiveMinutes), vec![]);
+    // A late flow for the pruned bucket (a replayed backlog) counts alone: what the store
+    // committed before the prune is not added to it again.
+    commit(
+        &store,
+        None,
+        &[flow("10.0.0.1", "1.1.1.1", "DNS", 3, old)],
+        &[],
+    );
+    assert_eq!(
+        bytes(&store, "total", Resolution::FiveMinutes),
+        vec![(old - DAY, 3)]
+    );
+    assert_eq!(
+        bytes(&store, "total", Resolution::Hour),
+        vec![(old - DAY, 8)],
+        "the hourly point was kept, and adds up"
+    );
 }

@@ -3,6 +3,7 @@
 //! wholly stored or not at all, and applying it again (a redelivery) changes nothing.
 
 pub mod flows;
+mod latest;
 mod series;
 
 use std::path::Path;
@@ -105,6 +106,8 @@ pub struct AlertQuery {
 /// The store. One process owns the file at a time (redb locks it).
 pub struct Store {
     db: Database,
+    /// The newest point of each series as committed: a commit adds to it without a read.
+    latest: std::sync::Mutex<latest::Latest>,
 }
 
 impl Store {
@@ -118,7 +121,10 @@ impl Store {
         if fresh {
             restrict(path);
         }
-        let store = Store { db };
+        let store = Store {
+            db,
+            latest: Default::default(),
+        };
         // Create every table, so readers never meet a missing one.
         let tx = store.db.begin_write()?;
         tx.open_table(APPLIED)?;
@@ -154,6 +160,32 @@ impl Store {
         &self,
         commits: &[Commit<'_>],
         states: &[(&str, &[u8])],
+    ) -> Result<Vec<bool>, StoreError> {
+        // Held to the commit's end: the cache must match what the tables hold when it ends.
+        let mut latest = self.latest();
+        let result = self.commit_all_locked(commits, states, &mut latest);
+        if result.is_err() {
+            // Points it added to may not have been committed.
+            latest.clear();
+        }
+        result
+    }
+
+    /// The series cache, for a transaction that writes or deletes points. A panic while it was
+    /// held leaves at worst stale sums: it is cleared then.
+    fn latest(&self) -> std::sync::MutexGuard<'_, latest::Latest> {
+        self.latest.lock().unwrap_or_else(|poisoned| {
+            let mut latest = poisoned.into_inner();
+            latest.clear();
+            latest
+        })
+    }
+
+    fn commit_all_locked(
+        &self,
+        commits: &[Commit<'_>],
+        states: &[(&str, &[u8])],
+        latest: &mut latest::Latest,
     ) -> Result<Vec<bool>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut fresh = Vec::with_capacity(commits.len());
@@ -200,14 +232,21 @@ impl Store {
             points.write_in_order(|r, instance, name, start, delta| {
                 let table = &mut tables[r];
                 let key = (instance, name, start);
-                let (b, p) = table.get(key)?.map_or((0, 0), |v| v.value());
-                table.insert(
-                    key,
-                    (
-                        b.saturating_add(delta.bytes),
-                        p.saturating_add(delta.packets),
-                    ),
-                )?;
+                latest.select(r, instance, name);
+                // One B-tree walk per point: the sum when the cache knows the point, else
+                // the delta — which is the sum unless the point was there (a restart, a late
+                // flow, a series the cache dropped), and then the sum is written over it.
+                let known = latest.get(start);
+                let mut sum = known.unwrap_or_default();
+                sum.add(delta);
+                let before = table
+                    .insert(key, (sum.bytes, sum.packets))?
+                    .map(|v| v.value());
+                if let (None, Some((bytes, packets))) = (known, before) {
+                    sum.add(Counters { bytes, packets });
+                    table.insert(key, (sum.bytes, sum.packets))?;
+                }
+                latest.set(start, sum);
                 Ok::<_, StoreError>(())
             })?;
             meta.insert("alert_seq", seq)?;
@@ -330,6 +369,10 @@ impl Store {
         now: i64,
         retention: impl Fn(Resolution) -> i64,
     ) -> Result<u64, StoreError> {
+        // Deleted points must not come back as the cache's sums: it starts again empty, and no
+        // commit refills it before this one ends.
+        let mut latest = self.latest();
+        latest.clear();
         let tx = self.db.begin_write()?;
         let mut removed = 0;
         {
