@@ -331,3 +331,57 @@ fn a_pruned_point_does_not_come_back_with_a_late_flow() {
         "the hourly point was kept, and adds up"
     );
 }
+
+#[test]
+fn a_store_of_an_earlier_version_keeps_its_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        // As earlier versions wrote the series: tuple keys, tables named series_<resolution>.
+        type Legacy<'a> = redb::TableDefinition<'a, (&'static str, &'static str, i64), (u64, u64)>;
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(Legacy::new("series_5m")).unwrap();
+            t.insert(("s1", "total", DAY), (10, 1)).unwrap();
+            t.insert(("s1", "total", DAY + 300), (20, 2)).unwrap();
+            t.insert(("s1", "l7:DNS", DAY), (5, 1)).unwrap();
+            t.insert(("s2", "total", DAY), (7, 1)).unwrap();
+            let mut t = tx.open_table(Legacy::new("series_1d")).unwrap();
+            t.insert(("s1", "total", DAY), (30, 3)).unwrap();
+            t.insert(("s1", "l7:DNS", DAY), (5, 1)).unwrap();
+            t.insert(("s2", "total", DAY), (7, 1)).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        bytes(&store, "total", Resolution::FiveMinutes),
+        vec![(0, 10), (300, 20)]
+    );
+    assert_eq!(bytes(&store, "total", Resolution::Day), vec![(0, 30)]);
+    // An empty or reversed interval (a console's query) finds nothing.
+    let none = |from, to| {
+        store
+            .points("s1", "total", Resolution::FiveMinutes, from, to)
+            .unwrap()
+    };
+    assert_eq!(none(DAY, DAY), vec![]);
+    assert_eq!(none(DAY + 300, DAY), vec![]);
+    assert_eq!(store.series_names("s1").unwrap(), ["l7:DNS", "total"]);
+    assert_eq!(store.series_names("s2").unwrap(), ["total"]);
+    // New traffic adds to the moved points; a second open moves nothing twice.
+    commit(
+        &store,
+        None,
+        &[flow("10.0.0.1", "1.1.1.1", "DNS", 4, DAY + 1)],
+        &[],
+    );
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        bytes(&store, "total", Resolution::FiveMinutes),
+        vec![(0, 14), (300, 20)]
+    );
+    assert_eq!(bytes(&store, "total", Resolution::Day), vec![(0, 34)]);
+}

@@ -25,15 +25,12 @@ pub(super) struct Latest {
 
 impl Latest {
     /// Makes `(resolution, instance, name)` the key of the next [`Latest::get`] and
-    /// [`Latest::set`]. Instance names hold no NUL (they are NATS subject tokens), so the
-    /// separator keeps keys apart.
+    /// [`Latest::set`]: the resolution, then the series as the tables' keys begin.
     pub(super) fn select(&mut self, resolution: usize, instance: &str, name: &str) {
         self.key.clear();
         // Resolutions are three: the index fits a byte.
         self.key.push(resolution as u8);
-        self.key.extend_from_slice(instance.as_bytes());
-        self.key.push(0);
-        self.key.extend_from_slice(name.as_bytes());
+        super::point_key::series(&mut self.key, instance, name);
     }
 
     /// What the selected series holds at bucket `start`, if it is the bucket last written.

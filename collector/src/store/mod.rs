@@ -4,11 +4,14 @@
 
 pub mod flows;
 mod latest;
+mod point_key;
 mod series;
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 
 pub use series::{Counters, Point, Resolution, SeriesDelta};
 
@@ -27,12 +30,16 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Instance → what its engine's traffic rules counted and have not judged yet, as of the
 /// batches applied (written in the same transaction as they are).
 const ENGINE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("engine_state");
-/// (instance, series, bucket start s) → (bytes, packets); one table per resolution.
-type SeriesTable = TableDefinition<'static, (&'static str, &'static str, i64), (u64, u64)>;
+/// (instance, series, bucket start s) as [`point_key`] encodes it → (bytes, packets); one table
+/// per resolution.
+type SeriesTable = TableDefinition<'static, &'static [u8], (u64, u64)>;
 
 fn series_table(r: Resolution) -> SeriesTable {
     TableDefinition::new(r.table_name())
 }
+
+/// A resolution's table as earlier versions keyed it.
+type LegacySeriesTable = TableDefinition<'static, (&'static str, &'static str, i64), (u64, u64)>;
 
 /// Store errors: the file, or the database in it.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +144,7 @@ impl Store {
         for r in Resolution::ALL {
             tx.open_table(series_table(r))?;
         }
+        migrate_legacy_series(&tx)?;
         tx.commit()?;
         Ok(store)
     }
@@ -229,9 +237,11 @@ impl Store {
                 }
                 points.add(c.instance, c.series);
             }
+            let mut key = Vec::new();
             points.write_in_order(|r, instance, name, start, delta| {
                 let table = &mut tables[r];
-                let key = (instance, name, start);
+                point_key::point(&mut key, instance, name, start);
+                let key = key.as_slice();
                 latest.select(r, instance, name);
                 // One B-tree walk per point: the sum when the cache knows the point, else
                 // the delta — which is the sum unless the point was there (a restart, a late
@@ -328,10 +338,16 @@ impl Store {
     ) -> Result<Vec<Point>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(series_table(r))?;
+        let (mut lo, mut hi) = (Vec::new(), Vec::new());
+        point_key::point(&mut lo, instance, series, from);
+        point_key::point(&mut hi, instance, series, to);
         let mut out = Vec::new();
-        for entry in table.range((instance, series, from)..(instance, series, to))? {
+        for entry in table.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = entry?;
-            let (_, _, start) = k.value();
+            // Every key between two points of a series is a point of it.
+            let Some((_, _, start)) = point_key::parse(k.value()) else {
+                continue;
+            };
             let (bytes, packets) = v.value();
             out.push(Point {
                 series: series.to_string(),
@@ -348,9 +364,15 @@ impl Store {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(series_table(Resolution::Day))?;
         let mut names: Vec<String> = Vec::new();
-        for entry in table.range((instance, "", i64::MIN)..)? {
+        let mut from = Vec::new();
+        point_key::series(&mut from, instance, "");
+        // The instance's keys begin with its name and a NUL: the range ends where they do.
+        from.pop();
+        for entry in table.range(from.as_slice()..)? {
             let (k, _) = entry?;
-            let (inst, name, _) = k.value();
+            let Some((inst, name, _)) = point_key::parse(k.value()) else {
+                continue;
+            };
             if inst != instance {
                 break;
             }
@@ -379,8 +401,8 @@ impl Store {
             for r in Resolution::ALL {
                 let cutoff = now - retention(r);
                 let mut table = tx.open_table(series_table(r))?;
-                table.retain(|(_, _, start), _| {
-                    let keep = start >= cutoff;
+                table.retain(|key, _| {
+                    let keep = point_key::parse(key).is_none_or(|(_, _, start)| start >= cutoff);
                     removed += u64::from(!keep);
                     keep
                 })?;
@@ -399,6 +421,45 @@ impl Store {
         tx.commit()?;
         Ok(removed)
     }
+}
+
+/// Moves the points of the tables earlier versions wrote (tuple keys) into the current ones,
+/// summing onto any point both hold, and deletes the old tables: once per store, when it is
+/// first opened by this version.
+fn migrate_legacy_series(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let legacy: Vec<String> = tx.list_tables()?.map(|t| t.name().to_string()).collect();
+    let mut key = Vec::new();
+    for r in Resolution::ALL {
+        let name = r.legacy_table_name();
+        if !legacy.iter().any(|t| t == name) {
+            continue;
+        }
+        let mut moved = 0u64;
+        {
+            let old = tx.open_table(LegacySeriesTable::new(name))?;
+            let mut new = tx.open_table(series_table(r))?;
+            for entry in old.iter()? {
+                let (k, v) = entry?;
+                let (instance, series, start) = k.value();
+                let (mut bytes, mut packets) = v.value();
+                point_key::point(&mut key, instance, series, start);
+                if let Some(there) = new.get(key.as_slice())? {
+                    let (b, p) = there.value();
+                    bytes = bytes.saturating_add(b);
+                    packets = packets.saturating_add(p);
+                }
+                new.insert(key.as_slice(), (bytes, packets))?;
+                moved += 1;
+            }
+        }
+        tx.delete_table(LegacySeriesTable::new(name))?;
+        tracing::info!(
+            table = name,
+            points = moved,
+            "store: series moved to byte-keyed tables"
+        );
+    }
+    Ok(())
 }
 
 fn restrict(path: &Path) {

@@ -68,8 +68,18 @@ impl Resolution {
         }
     }
 
-    /// The name of the redb table holding this resolution.
+    /// The name of the redb table holding this resolution (keys: [`super::point_key`]).
     pub(super) fn table_name(self) -> &'static str {
+        match self {
+            Resolution::FiveMinutes => "points_5m",
+            Resolution::Hour => "points_1h",
+            Resolution::Day => "points_1d",
+        }
+    }
+
+    /// The table that held this resolution in stores of earlier versions, keyed by
+    /// `(instance, name, start)` tuples; moved into the new one when such a store is opened.
+    pub(super) fn legacy_table_name(self) -> &'static str {
         match self {
             Resolution::FiveMinutes => "series_5m",
             Resolution::Hour => "series_1h",
