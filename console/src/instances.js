@@ -160,8 +160,10 @@ function update(instance, running) {
 async function revoke(instance) {
   if (!confirm(`Revoke ${instance}? Its connections close and its credentials stop working.`)) return;
   try {
-    await managerCall(ctx.cfg, ctx.me, { op: "revoke", instance });
-    actionOut.textContent = `${instance}: revoked`;
+    const r = await managerCall(ctx.cfg, ctx.me, { op: "revoke", instance });
+    // Which brokers stored the revocation; one that was down refuses the instance once back.
+    const where = r.missing?.length ? `; ${r.pushed}: they refuse it when they are back` : ` (${r.pushed})`;
+    actionOut.textContent = `${instance}: revoked${where}`;
   } catch (e) {
     actionOut.textContent = `${instance}: not revoked: ${e.message}`;
   }

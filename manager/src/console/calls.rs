@@ -8,7 +8,8 @@
 //!   nkey the browser made (the seed stays there): its JWT, the nodes' client URLs and the CA,
 //!   from which the page writes a ready config;
 //! - `revoke` (`instance`): the instance's key joins the account's revocations, pushed to the
-//!   nodes at once (its connections close, it cannot log in again).
+//!   nodes at once (its connections close, it cannot log in again); the answer says which
+//!   nodes stored it (`pushed`, and `missing`: those down, which get it when they are back).
 
 use std::sync::Arc;
 
@@ -143,10 +144,20 @@ async fn revoke(c: &Console, user: &str, instance: &str) -> Reply {
         Ok(j) => j,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = broker::push(&c.system, &held, &account_jwt).await {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, e);
-    }
+    let pushed = match broker::push(&c.system, &held, &account_jwt).await {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     c.manager.reload_users();
-    tracing::info!(%user, %instance, "console: instance revoked");
-    (StatusCode::OK, Json(json!({ "revoked": instance })))
+    tracing::info!(%user, %instance, %pushed, "console: instance revoked");
+    // Where the revocation landed: a node that did not answer (down) refuses the instance once
+    // it is back, when the manager pushes to it again.
+    (
+        StatusCode::OK,
+        Json(json!({
+            "revoked": instance,
+            "pushed": pushed.to_string(),
+            "missing": pushed.missing,
+        })),
+    )
 }
