@@ -3,6 +3,7 @@
 use flowmesh_collector::alert::Alert;
 use flowmesh_collector::store::{AlertQuery, Commit, Resolution, SeriesDelta, Store};
 use flowmesh_record::FlowRecord;
+use redb::ReadableTable;
 use serde_json::json;
 
 /// 2024-03-10T00:00:00Z, seconds.
@@ -332,28 +333,39 @@ fn a_pruned_point_does_not_come_back_with_a_late_flow() {
     );
 }
 
+/// Writes points as earlier versions did: tuple keys, tables named `series_<resolution>`.
+fn write_legacy(path: &std::path::Path, points: &[(&str, &'static str, &'static str, i64, u64)]) {
+    type Legacy<'a> = redb::TableDefinition<'a, (&'static str, &'static str, i64), (u64, u64)>;
+    let db = redb::Database::create(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    for &(table, instance, name, start, bytes) in points {
+        let mut t = tx.open_table(Legacy::new(table)).unwrap();
+        let before = t
+            .get((instance, name, start))
+            .unwrap()
+            .map_or(0, |v| v.value().0);
+        t.insert((instance, name, start), (before + bytes, 1))
+            .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
 #[test]
 fn a_store_of_an_earlier_version_keeps_its_points() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
-    {
-        // As earlier versions wrote the series: tuple keys, tables named series_<resolution>.
-        type Legacy<'a> = redb::TableDefinition<'a, (&'static str, &'static str, i64), (u64, u64)>;
-        let db = redb::Database::create(&path).unwrap();
-        let tx = db.begin_write().unwrap();
-        {
-            let mut t = tx.open_table(Legacy::new("series_5m")).unwrap();
-            t.insert(("s1", "total", DAY), (10, 1)).unwrap();
-            t.insert(("s1", "total", DAY + 300), (20, 2)).unwrap();
-            t.insert(("s1", "l7:DNS", DAY), (5, 1)).unwrap();
-            t.insert(("s2", "total", DAY), (7, 1)).unwrap();
-            let mut t = tx.open_table(Legacy::new("series_1d")).unwrap();
-            t.insert(("s1", "total", DAY), (30, 3)).unwrap();
-            t.insert(("s1", "l7:DNS", DAY), (5, 1)).unwrap();
-            t.insert(("s2", "total", DAY), (7, 1)).unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    write_legacy(
+        &path,
+        &[
+            ("series_5m", "s1", "total", DAY, 10),
+            ("series_5m", "s1", "total", DAY + 300, 20),
+            ("series_5m", "s1", "l7:DNS", DAY, 5),
+            ("series_5m", "s2", "total", DAY, 7),
+            ("series_1d", "s1", "total", DAY, 30),
+            ("series_1d", "s1", "l7:DNS", DAY, 5),
+            ("series_1d", "s2", "total", DAY, 7),
+        ],
+    );
     let store = Store::open(&path).unwrap();
     assert_eq!(
         bytes(&store, "total", Resolution::FiveMinutes),
@@ -384,4 +396,13 @@ fn a_store_of_an_earlier_version_keeps_its_points() {
         vec![(0, 14), (300, 20)]
     );
     assert_eq!(bytes(&store, "total", Resolution::Day), vec![(0, 34)]);
+    drop(store);
+    // An update rolled back: the earlier version writes its tables anew (it does not see the
+    // moved points meanwhile); the next update adds what it wrote to them.
+    write_legacy(&path, &[("series_5m", "s1", "total", DAY, 1)]);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        bytes(&store, "total", Resolution::FiveMinutes),
+        vec![(0, 15), (300, 20)]
+    );
 }
