@@ -43,7 +43,7 @@ pub struct Pushed {
     /// Nodes that answered that they stored it.
     pub stored: Vec<String>,
     /// Listed nodes that did not answer (down, or not reachable yet): their resolvers catch up
-    /// at the next sync (within 2 minutes) once they run, or push again.
+    /// at the next sync (within 15 s) once they run, or push again.
     pub missing: Vec<String>,
 }
 
@@ -63,7 +63,7 @@ impl fmt::Display for Pushed {
             write!(
                 f,
                 "stored by {} of {all} nodes; not answered by {} (down or not connected yet: \
-                 they catch up at their resolver's next sync, within 2 minutes of running, \
+                 they catch up at their resolver's next sync, within 15 s of running, \
                  or push again with `flowmesh broker push`)",
                 self.stored.len(),
                 self.missing.join(", ")

@@ -121,7 +121,11 @@ pub fn node_config(t: &Topology, node: &Node, all: &[Node], auth: &NodeAuth) -> 
     let _ = writeln!(c, "  type: full");
     let _ = writeln!(c, "  dir: \"resolver/{}\"", node.name);
     let _ = writeln!(c, "  allow_delete: true");
-    let _ = writeln!(c, "  interval: \"2m\"");
+    // How often a resolver compares its accounts with another node's and fetches what differs:
+    // the bound on how long a node that missed a revocation while down admits the revoked
+    // instance if the manager (which pushes to a node as soon as it is back) is not running.
+    // 2m measured 120 s; a comparison is one small request while the nodes agree.
+    let _ = writeln!(c, "  interval: \"15s\"");
     let _ = writeln!(c, "  limit: 1000000");
     let _ = writeln!(c, "}}");
     let _ = writeln!(c, "resolver_preload {{");
