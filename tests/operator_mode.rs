@@ -212,6 +212,11 @@ async fn with_the_manager_down_too_the_node_refuses_the_instance_within_its_reso
 /// Revokes an instance while eu-2 is down, then restarts eu-2 and counts how long it admits
 /// the revoked credentials: with the manager's node follower running (`follow`) or without it.
 async fn revoked_while_a_node_is_down(follow: bool, bound: Duration) {
+    // The follower's pushes, shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("flowmesh_manager=debug")
+        .with_test_writer()
+        .try_init();
     let carol = TestUser::new("carol", &[("laptop", Sensor)]);
     let mut cluster = Cluster::start(&[&carol], START).expect("cluster");
     let dir = cluster.dir().to_path_buf();
@@ -252,7 +257,8 @@ async fn revoked_while_a_node_is_down(follow: bool, bound: Duration) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "eu-2 still admits the revoked instance {bound:?} after it came back ({admitted} logins)"
+            "eu-2 still admits the revoked instance {bound:?} after it came back ({admitted} logins); its log:\n{}",
+            cluster.log_tail("eu-2")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

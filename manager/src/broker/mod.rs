@@ -40,7 +40,10 @@ pub use ask::ask_every_node;
 pub use authority::Authority;
 pub use enroll::{Enrolled, Enrollment, enroll, revoke};
 pub use lock::AccountsLock;
-pub use push::{Pushed, push, push_all, push_many, push_stored_to, system_broker, system_client};
+pub use push::{
+    Pushed, push, push_all, push_many, push_signed_again_to, push_stored_to, system_broker,
+    system_client,
+};
 pub use render::{NodeSummary, read_summary};
 pub use resync::follow_nodes;
 pub use roles::Role;
