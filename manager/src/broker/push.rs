@@ -245,9 +245,7 @@ pub async fn push_signed_again_to(
     held: &AccountsLock,
     node: &str,
 ) -> Result<(usize, Pushed), BrokerError> {
-    let tokens = sign_all(held)?;
-    let only = BTreeSet::from([node.to_string()]);
-    Ok((tokens.len(), push_to(system, &only, &tokens).await?))
+    push_to_node(system, node, sign_all(held)?).await
 }
 
 /// Pushes every account's JWT as stored (not signed again) to one node, over a connection to
@@ -258,7 +256,15 @@ pub async fn push_stored_to(
     held: &AccountsLock,
     node: &str,
 ) -> Result<(usize, Pushed), BrokerError> {
-    let tokens = stored(held)?;
+    push_to_node(system, node, stored(held)?).await
+}
+
+/// Pushes `tokens` to `node` alone; how many, and whether it stored them.
+async fn push_to_node(
+    system: &Client,
+    node: &str,
+    tokens: Vec<String>,
+) -> Result<(usize, Pushed), BrokerError> {
     let only = BTreeSet::from([node.to_string()]);
     Ok((tokens.len(), push_to(system, &only, &tokens).await?))
 }
