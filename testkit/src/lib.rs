@@ -251,20 +251,12 @@ impl Cluster {
     /// which is all a CI run keeps. A start failure that cannot be reproduced on demand is
     /// otherwise gone with the temporary directory.
     fn failed_start(mut self, error: anyhow::Error) -> anyhow::Error {
-        for n in &mut self.nodes {
-            if let Some(mut child) = n.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
         let mut tails = String::new();
         for n in &self.nodes {
-            let log = std::fs::read_to_string(self.dir.path().join(format!("logs/{}.log", n.name)))
-                .unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
             tails += &format!("\n--- {} (last lines of its log) ---\n", n.name);
-            tails += &lines[lines.len().saturating_sub(15)..].join("\n");
+            tails += &self.log_tail(&n.name);
         }
+        // The nodes are stopped when `self` drops, on return; the directory stays.
         self.dir.disable_cleanup(true);
         error.context(format!(
             "the cluster did not start; its files and logs are kept in {}{tails}",

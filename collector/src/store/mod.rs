@@ -365,9 +365,7 @@ impl Store {
         let table = tx.open_table(series_table(Resolution::Day))?;
         let mut names: Vec<String> = Vec::new();
         let mut from = Vec::new();
-        point_key::series(&mut from, instance, "");
-        // The instance's keys begin with its name and a NUL: the range ends where they do.
-        from.pop();
+        point_key::instance(&mut from, instance);
         for entry in table.range(from.as_slice()..)? {
             let (k, _) = entry?;
             let Some((inst, name, _)) = point_key::parse(k.value()) else {

@@ -4,10 +4,15 @@
 //! `memcmp`, and a key is built into a reused buffer (a tuple key was encoded into a new vector
 //! for every read and insert, and compared field by field).
 
-/// Appends the key prefix of a series (every point of it starts so) to `buf`.
-pub(super) fn series(buf: &mut Vec<u8>, instance: &str, name: &str) {
+/// Appends the key prefix of an instance (every point of its series starts so) to `buf`.
+pub(super) fn instance(buf: &mut Vec<u8>, instance: &str) {
     buf.extend_from_slice(instance.as_bytes());
     buf.push(0);
+}
+
+/// Appends the key prefix of a series (every point of it starts so) to `buf`.
+pub(super) fn series(buf: &mut Vec<u8>, instance: &str, name: &str) {
+    self::instance(buf, instance);
     buf.extend_from_slice(name.as_bytes());
     buf.push(0);
 }
