@@ -10,9 +10,9 @@
 
 use super::series::Counters;
 
-/// At most this many series are remembered (about 100 bytes each); past it the cache starts
-/// again empty, which costs B-tree reads, never a wrong sum. Bounds memory against a flood of
-/// new series (spoofed local addresses).
+/// At most this many series are remembered (about 140 bytes each: the ingest bench's 190k
+/// series added 26 MB of RSS); past it the cache starts again empty, which costs B-tree reads,
+/// never a wrong sum. Bounds memory against a flood of new series (spoofed local addresses).
 const MAX_SERIES: usize = 1 << 18;
 
 /// Resolution, instance and series name → the newest bucket written and its counters.
