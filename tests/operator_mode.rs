@@ -179,10 +179,30 @@ async fn enrollment_and_revocation_are_live_in_every_region_without_touching_a_n
     assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
     drop(desk);
 
-    // Revoked: both connections close, in both regions, and logging in again fails.
+    // The nodes where bob logged in hold his account as pushed; asked about another JWT, they
+    // say they hold other claims (what a revocation's push checks: see the next step).
+    let key = broker::jwt::claims(done.account_jwt.as_deref().unwrap()).unwrap()["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let as_pushed = done.account_jwt.as_deref().unwrap();
+    let other = broker::holding_other_claims(&system, &key, as_pushed, 5).await;
+    assert!(other.is_empty(), "{other:?}");
+    let mut other = broker::holding_other_claims(&system, &key, "another.jwt.x", 5).await;
+    other.sort();
+    assert!(
+        other.contains(&"eu-1".to_string()) && other.contains(&"us-2".to_string()),
+        "the nodes bob logged into must name other claims: {other:?}"
+    );
+
+    // Revoked: both connections close, in both regions, and logging in again fails. Every
+    // node applies the change (none holds the account's older claims).
     let jwt = broker::revoke(&authority, &held, "bob", "laptop").unwrap();
     assert!(!creds.exists(), "the revoked credentials are deleted");
-    broker::push(&system, &held, &jwt).await.unwrap();
+    let pushed = broker::push_change(&system, &held, &jwt).await.unwrap();
+    assert!(pushed.complete() && pushed.stale.is_empty(), "{pushed}");
+    let other = broker::holding_other_claims(&system, &key, &jwt, 5).await;
+    assert!(other.is_empty(), "{other:?}");
     wait_event(&mut us_events, "disconnected").await;
     wait_event(&mut eu_events, "disconnected").await;
     drop((on_us, on_eu));

@@ -81,8 +81,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
-/// Pushes an account JWT to the running cluster: how long it took and where it landed.
-fn push(held: &AccountsLock, jwt: &str) -> anyhow::Result<(Duration, broker::Pushed)> {
+/// Pushes an account JWT to the running cluster: how long it took and where it landed. A
+/// `change` to an existing account is checked to be applied by every node
+/// ([`broker::push_change`]).
+fn push(
+    held: &AccountsLock,
+    jwt: &str,
+    change: bool,
+) -> anyhow::Result<(Duration, broker::Pushed)> {
     let cluster = held.out();
     let started = Instant::now();
     let pushed = super::runtime()?.block_on(async {
@@ -90,7 +96,11 @@ fn push(held: &AccountsLock, jwt: &str) -> anyhow::Result<(Duration, broker::Pus
             "connecting to the cluster as its system account (creds/SYS/manager.creds) to push \
              the account; is the cluster up (`deploy/cluster.sh status DIR`)?"
         })?;
-        let pushed = broker::push(&system, held, jwt).await?;
+        let pushed = if change {
+            broker::push_change(&system, held, jwt).await?
+        } else {
+            broker::push(&system, held, jwt).await?
+        };
         let _ = system.flush().await;
         anyhow::Ok(pushed)
     })?;
@@ -114,7 +124,7 @@ pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
     let done = broker::enroll(&authority, &held, &e)
         .with_context(|| format!("enrolling into {}", a.cluster.display()))?;
     if let Some(jwt) = &done.account_jwt {
-        let (took, pushed) = push(&held, jwt)?;
+        let (took, pushed) = push(&held, jwt, false)?;
         eprintln!(
             "created the account of user {} and pushed it to the cluster: {pushed} ({} ms)",
             a.user,
@@ -132,7 +142,7 @@ pub fn revoke(a: RevokeArgs) -> anyhow::Result<ExitCode> {
     let held = AccountsLock::acquire(&a.cluster)?;
     let jwt = broker::revoke(&authority, &held, &a.user, &a.instance)
         .with_context(|| format!("revoking in {}", a.cluster.display()))?;
-    let (took, pushed) = push(&held, &jwt)?;
+    let (took, pushed) = push(&held, &jwt, true)?;
     let closed = if pushed.complete() {
         "its connections are closed"
     } else {

@@ -273,6 +273,13 @@ impl Cluster {
             .arg(&node.config)
             .arg("-l")
             .arg(&log)
+            // Debug and protocol-trace logs for a post-mortem of a rare failure; off by default
+            // (they grow by megabytes a second under load).
+            .args(match std::env::var("FLOWMESH_TEST_NATS_LOG").as_deref() {
+                Ok("debug") => &["-D"][..],
+                Ok("trace") => &["-DV"][..],
+                _ => &[],
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

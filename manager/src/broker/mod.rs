@@ -26,6 +26,7 @@ pub mod accounts;
 mod ask;
 pub mod authority;
 mod enroll;
+mod in_force;
 pub mod jwt;
 mod lock;
 mod pki;
@@ -39,10 +40,11 @@ pub use accounts::{AccountRecord, CLOUD, SYSTEM};
 pub use ask::ask_every_node;
 pub use authority::Authority;
 pub use enroll::{Enrolled, Enrollment, enroll, revoke};
+pub use in_force::holding_other_claims;
 pub use lock::AccountsLock;
 pub use push::{
-    Pushed, push, push_all, push_many, push_signed_again_to, push_stored_to, system_broker,
-    system_client,
+    Pushed, push, push_all, push_change, push_many, push_signed_again_to, push_stored_to,
+    system_broker, system_client,
 };
 pub use render::{NodeSummary, read_summary};
 pub use resync::follow_nodes;

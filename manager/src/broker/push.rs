@@ -21,6 +21,7 @@ use futures::StreamExt;
 
 use super::accounts::{AccountRecord, CLOUD, SYSTEM};
 use super::authority::Authority;
+use super::in_force;
 use super::lock::AccountsLock;
 use super::{BrokerError, invalid, read_summary};
 
@@ -45,20 +46,23 @@ pub struct Pushed {
     /// Listed nodes that did not answer (down, or not reachable yet): their resolvers catch up
     /// at the next sync (within 15 s) once they run, or push again.
     pub missing: Vec<String>,
+    /// Nodes that stored a changed account but still apply its older claims (see
+    /// [`push_change`]); empty unless every push signed anew left them so.
+    pub stale: Vec<String>,
 }
 
 impl Pushed {
-    /// Whether every listed node stored it.
+    /// Whether every listed node stored it (and applies it, after a [`push_change`]).
     pub fn complete(&self) -> bool {
-        self.missing.is_empty()
+        self.missing.is_empty() && self.stale.is_empty()
     }
 }
 
 impl fmt::Display for Pushed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let all = self.stored.len() + self.missing.len();
-        if self.complete() {
-            write!(f, "stored by every node ({all})")
+        if self.missing.is_empty() {
+            write!(f, "stored by every node ({all})")?;
         } else {
             write!(
                 f,
@@ -67,8 +71,17 @@ impl fmt::Display for Pushed {
                  or push again with `flowmesh broker push`)",
                 self.stored.len(),
                 self.missing.join(", ")
-            )
+            )?;
         }
+        if !self.stale.is_empty() {
+            write!(
+                f,
+                "; but {} still apply the account's older claims (push again with \
+                 `flowmesh broker push`)",
+                self.stale.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +126,7 @@ async fn push_to(
         return Ok(Pushed {
             stored: nodes.iter().cloned().collect(),
             missing: Vec::new(),
+            stale: Vec::new(),
         });
     }
     // Each account, by its public key (what a node's answer names), with the nodes that have
@@ -190,6 +204,7 @@ async fn push_to(
     Ok(Pushed {
         stored: answered.difference(&missing).cloned().collect(),
         missing: missing.into_iter().collect(),
+        stale: Vec::new(),
     })
 }
 
@@ -226,13 +241,66 @@ fn sign_all(held: &AccountsLock) -> Result<Vec<String>, BrokerError> {
     let authority = Authority::load(out)?;
     let mut records = vec![AccountRecord::load(out, CLOUD)?];
     records.extend(AccountRecord::all_users(out)?);
-    let mut tokens = Vec::with_capacity(records.len());
-    for record in &records {
-        let token = authority.sign(record)?;
-        record.save(out, &token)?;
-        tokens.push(token);
+    records
+        .iter()
+        .map(|record| sign_again(&authority, out, record))
+        .collect()
+}
+
+/// One account signed again (issued later than the version saved) and saved.
+fn sign_again(
+    authority: &Authority,
+    out: &Path,
+    record: &AccountRecord,
+) -> Result<String, BrokerError> {
+    let token = authority.sign(record)?;
+    record.save(out, &token)?;
+    Ok(token)
+}
+
+/// How long after a push of a changed account the nodes are asked whether they apply it: a
+/// node that was loading the account as the push came registers it within milliseconds.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// How many times a changed account is signed anew and pushed again while some node still
+/// applies its older claims.
+const SIGNED_AGAIN: usize = 3;
+
+/// [`push`] for a changed account (a revocation): once the nodes stored it, asks each which
+/// claims it applies, and while some still apply older ones (it loaded the account as the push
+/// came: see `in_force`), signs the account anew and pushes it again. The nodes still doing so
+/// after that are in [`Pushed::stale`] (logged as an error).
+pub async fn push_change(
+    system: &Client,
+    held: &AccountsLock,
+    account_jwt: &str,
+) -> Result<Pushed, BrokerError> {
+    let claims = super::jwt::claims(account_jwt).map_err(|e| invalid(e.to_string()))?;
+    let key = claims["sub"].as_str().unwrap_or_default();
+    let name = claims["name"].as_str().unwrap_or_default();
+    let mut jwt = account_jwt.to_string();
+    let mut pushed = push(system, held, &jwt).await?;
+    for round in 0..=SIGNED_AGAIN {
+        tokio::time::sleep(SETTLE).await;
+        let stale = in_force::holding_other_claims(system, key, &jwt, pushed.stored.len()).await;
+        if stale.is_empty() {
+            return Ok(pushed);
+        }
+        if round == SIGNED_AGAIN {
+            tracing::error!(account = %name, nodes = ?stale, "nodes still apply the account's older claims after it was pushed again, signed anew");
+            pushed.stale = stale;
+            return Ok(pushed);
+        }
+        tracing::warn!(account = %name, nodes = ?stale, "nodes stored the account but apply its older claims (they loaded it as the push came): pushing it again, signed anew");
+        let out = held.out();
+        jwt = sign_again(
+            &Authority::load(out)?,
+            out,
+            &AccountRecord::load(out, name)?,
+        )?;
+        pushed = push(system, held, &jwt).await?;
     }
-    Ok(tokens)
+    Ok(pushed)
 }
 
 /// Every account signed again and pushed to one node, over a connection to it alone. A node
@@ -313,6 +381,7 @@ mod tests {
         let p = Pushed {
             stored: vec!["eu-1".into(), "us-1".into()],
             missing: vec!["eu-2".into()],
+            stale: vec![],
         };
         let s = p.to_string();
         assert!(
@@ -322,7 +391,19 @@ mod tests {
         let full = Pushed {
             stored: vec!["eu-1".into()],
             missing: vec![],
+            stale: vec![],
         };
         assert_eq!(full.to_string(), "stored by every node (1)");
+        let stale = Pushed {
+            stale: vec!["eu-2".into()],
+            ..full
+        };
+        assert!(!stale.complete());
+        assert!(
+            stale
+                .to_string()
+                .starts_with("stored by every node (1); but eu-2 still apply"),
+            "{stale}"
+        );
     }
 }

@@ -144,7 +144,7 @@ async fn revoke(c: &Console, user: &str, instance: &str) -> Reply {
         Ok(j) => j,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    let pushed = match broker::push(&c.system, &held, &account_jwt).await {
+    let pushed = match broker::push_change(&c.system, &held, &account_jwt).await {
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
     };

@@ -1,0 +1,70 @@
+//! Whether the nodes *apply* a pushed account, not only store it.
+//!
+//! A node stores a pushed account JWT in its resolver and applies it to the account it has
+//! loaded in memory, if any. But nats-server loads an account in two steps: it reads the stored
+//! JWT, then registers the account built from it. A push stored between the two finds no
+//! account to apply itself to, and the account then registered carries the claims read before:
+//! the node holds the new JWT on disk and the old claims in memory until the account next
+//! changes. For a revocation that means the node keeps admitting the revoked instance (seen:
+//! in 2 of 10 runs of a test that restarts a node, which loads accounts as logins come in).
+//! Pushing the same JWT again does not help (the node applies a push only when the stored JWT
+//! changes); pushing it signed anew does.
+//!
+//! So after a push that changes an account, [`holding_other_claims`] asks every node which JWT
+//! its loaded account was built from (`$SYS.REQ.ACCOUNT.<key>.INFO`, which every node answers).
+//! A node that has not loaded the account answers that it does not exist, and counts as
+//! applying the push: it will build the account from what it stored.
+
+use std::time::Duration;
+
+use flowmesh_link::async_nats::Client;
+
+use super::ask::ask_every_node;
+
+/// How long the nodes' answers may pause before the others count as silent.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// The nodes whose loaded account `key` was built from another JWT than `jwt`, among the
+/// `nodes` expected to answer. A node that does not answer is not named (a push reports it).
+pub async fn holding_other_claims(
+    system: &Client,
+    key: &str,
+    jwt: &str,
+    nodes: usize,
+) -> Vec<String> {
+    let subject = format!("$SYS.REQ.ACCOUNT.{key}.INFO");
+    ask_every_node(system, &subject, b"", Some(nodes), QUIET)
+        .await
+        .iter()
+        .filter_map(|answer| other_claims(&answer.payload, jwt))
+        .collect()
+}
+
+/// The answering node's name when the account it has loaded was built from another JWT than
+/// `jwt`; `None` when it holds `jwt`, has not loaded the account, or the answer is not one.
+fn other_claims(payload: &[u8], jwt: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let held = answer["data"]["jwt"].as_str()?;
+    (held != jwt).then(|| answer["server"]["name"].as_str().unwrap_or("?").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_is_named_only_when_it_holds_other_claims() {
+        let holding = |jwt: &str| {
+            format!(r#"{{"server":{{"name":"eu-2"}},"data":{{"account_name":"A","jwt":"{jwt}"}}}}"#)
+        };
+        assert_eq!(
+            other_claims(holding("old").as_bytes(), "new"),
+            Some("eu-2".into())
+        );
+        assert_eq!(other_claims(holding("new").as_bytes(), "new"), None);
+        let not_loaded =
+            br#"{"server":{"name":"eu-1"},"error":{"code":500,"description":"Account A does not exist"}}"#;
+        assert_eq!(other_claims(not_loaded, "new"), None);
+        assert_eq!(other_claims(b"garbage", "new"), None);
+    }
+}
