@@ -480,3 +480,56 @@ async fn each_role_does_its_job_and_the_broker_refuses_the_rest() {
         .clone();
     assert_eq!(info.state.messages, 1);
 }
+
+/// The manager's follower asks a node that came back which claims its loaded accounts hold,
+/// and issues anew only those it holds older than stored (a node that loaded an account as the
+/// push came keeps its old claims). Here the stored JWT is made newer than the one the node
+/// loaded by signing it again without pushing it: the same difference, on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_a_node_holds_older_than_stored_are_issued_anew_and_applied() {
+    let carol = TestUser::new("carol", &[("laptop", Sensor)]);
+    let dave = TestUser::new("dave", &[("laptop", Sensor)]);
+    let cluster = Cluster::start(&[&carol, &dave], START).expect("cluster");
+    let dir = cluster.dir().to_path_buf();
+    let eu1 = cluster.url("eu-1").unwrap();
+    // Both accounts loaded on eu-1.
+    let _carol = login(&dir, "carol", "laptop", &eu1).await;
+    let _dave = login(&dir, "dave", "laptop", &eu1).await;
+    let mut cfg = broker::system_broker(&dir).unwrap();
+    cfg.urls = vec![eu1.clone()];
+    cfg.regions.clear();
+    let to_eu1 = flowmesh_link::connect::connect(&cfg, "test-eu1")
+        .await
+        .unwrap();
+    let held = broker::AccountsLock::acquire_async(&dir).await.unwrap();
+    let (again, _) = broker::push_where_stale_to(&to_eu1, &held, "eu-1")
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing is stale after the start's push");
+
+    let authority = Authority::load(&dir).unwrap();
+    let record = broker::AccountRecord::load(&dir, "carol").unwrap();
+    let newer = authority.sign(&record).unwrap();
+    record.save(&dir, &newer).unwrap();
+    let (again, pushed) = broker::push_where_stale_to(&to_eu1, &held, "eu-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        again, 1,
+        "carol's account only (dave's is as stored): {pushed}"
+    );
+    assert!(pushed.complete(), "{pushed}");
+    let key = record.account.clone();
+    let stored = broker::AccountRecord::jwt(&dir, "carol").unwrap();
+    assert_ne!(stored, newer, "issued anew again, not pushed as stored");
+    let system = broker::system_client(&dir).await.unwrap();
+    let other = broker::holding_other_claims(&system, &key, &stored, 5).await;
+    assert!(
+        other.is_empty(),
+        "every node applies the stored JWT: {other:?}"
+    );
+    let (again, _) = broker::push_where_stale_to(&to_eu1, &held, "eu-1")
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}

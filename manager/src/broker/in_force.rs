@@ -15,11 +15,13 @@
 //! A node that has not loaded the account answers that it does not exist, and counts as
 //! applying the push: it will build the account from what it stored.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flowmesh_link::async_nats::Client;
 
 use super::ask::ask_every_node;
+use super::{BrokerError, invalid};
 
 /// How long the nodes' answers may pause before the others count as silent.
 const QUIET: Duration = Duration::from_millis(500);
@@ -39,6 +41,46 @@ pub async fn holding_other_claims(
         .filter_map(|answer| other_claims(&answer.payload, jwt))
         .collect()
 }
+
+/// Of the accounts in `stored` (public key → JWT as stored), those the node at the other end
+/// of `node` (a connection to that node alone) has loaded from another JWT. Asks it directly
+/// (`$SYS.REQ.SERVER.<id>.ACCOUNTZ`): first which accounts it loaded (after a restart, the few
+/// logged into since), then each of those in `stored`.
+pub(super) async fn stale_on_node(
+    node: &Client,
+    stored: &BTreeMap<String, String>,
+) -> Result<Vec<String>, BrokerError> {
+    let subject = format!("$SYS.REQ.SERVER.{}.ACCOUNTZ", node.server_info().server_id);
+    let ask = |body: String| {
+        let subject = subject.clone();
+        async move {
+            let answer = tokio::time::timeout(ASK, node.request(subject, body.into()))
+                .await
+                .map_err(|_| invalid("the node did not answer ACCOUNTZ in time".into()))?
+                .map_err(|e| invalid(format!("asking the node for its accounts: {e}")))?;
+            serde_json::from_slice::<serde_json::Value>(&answer.payload)
+                .map_err(|e| invalid(format!("the node's ACCOUNTZ answer: {e}")))
+        }
+    };
+    let loaded = ask(String::new()).await?;
+    let mut stale = Vec::new();
+    for key in loaded["data"]["accounts"].as_array().into_iter().flatten() {
+        let Some((key, jwt)) = key.as_str().and_then(|k| stored.get_key_value(k)) else {
+            continue;
+        };
+        let detail = ask(serde_json::json!({ "account": key }).to_string()).await?;
+        if detail["data"]["account_detail"]["jwt"]
+            .as_str()
+            .is_some_and(|held| held != jwt)
+        {
+            stale.push(key.clone());
+        }
+    }
+    Ok(stale)
+}
+
+/// How long one node may take to answer a direct request.
+const ASK: Duration = Duration::from_secs(5);
 
 /// The answering node's name when the account it has loaded was built from another JWT than
 /// `jwt`; `None` when it holds `jwt`, has not loaded the account, or the answer is not one.

@@ -43,7 +43,7 @@ pub use enroll::{Enrolled, Enrollment, enroll, revoke};
 pub use in_force::holding_other_claims;
 pub use lock::AccountsLock;
 pub use push::{
-    Pushed, push, push_all, push_change, push_many, push_signed_again_to, push_stored_to,
+    Pushed, push, push_all, push_change, push_many, push_stored_to, push_where_stale_to,
     system_broker, system_client,
 };
 pub use render::{NodeSummary, read_summary};
