@@ -69,9 +69,8 @@ pub(super) async fn stale_on_node(
             continue;
         };
         let detail = ask(serde_json::json!({ "account": key }).to_string()).await?;
-        if detail["data"]["account_detail"]["jwt"]
-            .as_str()
-            .is_some_and(|held| held != jwt)
+        if let Some(loaded) = detail["data"]["account_detail"].as_object()
+            && holds_other(loaded, jwt)
         {
             stale.push(key.clone());
         }
@@ -83,11 +82,17 @@ pub(super) async fn stale_on_node(
 const ASK: Duration = Duration::from_secs(5);
 
 /// The answering node's name when the account it has loaded was built from another JWT than
-/// `jwt`; `None` when it holds `jwt`, has not loaded the account, or the answer is not one.
+/// `jwt`, or from none (an account registered without claims refuses every login); `None`
+/// when it holds `jwt`, has not loaded the account, or the answer is not one.
 fn other_claims(payload: &[u8], jwt: &str) -> Option<String> {
     let answer: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let held = answer["data"]["jwt"].as_str()?;
-    (held != jwt).then(|| answer["server"]["name"].as_str().unwrap_or("?").to_string())
+    let loaded = answer["data"].as_object()?;
+    holds_other(loaded, jwt).then(|| answer["server"]["name"].as_str().unwrap_or("?").to_string())
+}
+
+/// Whether a loaded account's description (`AccountInfo`) names another JWT than `jwt`, or none.
+fn holds_other(loaded: &serde_json::Map<String, serde_json::Value>, jwt: &str) -> bool {
+    loaded.get("jwt").and_then(|j| j.as_str()) != Some(jwt)
 }
 
 #[cfg(test)]
@@ -108,5 +113,7 @@ mod tests {
             br#"{"server":{"name":"eu-1"},"error":{"code":500,"description":"Account A does not exist"}}"#;
         assert_eq!(other_claims(not_loaded, "new"), None);
         assert_eq!(other_claims(b"garbage", "new"), None);
+        let without_claims = br#"{"server":{"name":"eu-3"},"data":{"account_name":"A"}}"#;
+        assert_eq!(other_claims(without_claims, "new"), Some("eu-3".into()));
     }
 }
