@@ -68,9 +68,11 @@ impl Cluster {
                     }
                     if tokio::time::Instant::now() >= deadline {
                         bail!(
-                            "node {} did not serve JetStream to {}'s account within {timeout:?}: {last}",
+                            "node {} did not serve JetStream to {}'s account within {timeout:?}: {last}\n\
+                             what each node holds in memory for the account:\n{}",
                             node.name,
-                            user.name
+                            user.name,
+                            self.account_held(&user.account).await
                         );
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -78,6 +80,60 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Every node's description of the account `key` it has loaded (`$SYS.REQ.ACCOUNT.<key>.INFO`:
+    /// the JWT it was built from, or that it is not loaded), for a failure message: a node that
+    /// stored an account yet refuses its users holds something else in memory.
+    pub async fn account_held(&self, key: &str) -> String {
+        let dir = self.dir.path();
+        let Ok(system) = broker::system_client(dir).await else {
+            return "(cannot connect as the system account)".into();
+        };
+        let stored = broker::AccountRecord::all_users(dir)
+            .ok()
+            .and_then(|users| users.into_iter().find(|u| u.account == key))
+            .and_then(|u| broker::AccountRecord::jwt(dir, &u.name).ok())
+            .unwrap_or_default();
+        let subject = format!("$SYS.REQ.ACCOUNT.{key}.INFO");
+        let answers = broker::ask_every_node(
+            &system,
+            &subject,
+            b"",
+            Some(self.nodes.len()),
+            Duration::from_secs(1),
+        )
+        .await;
+        let mut held = String::new();
+        for answer in answers {
+            let v: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap_or_default();
+            let node = v["server"]["name"].as_str().unwrap_or("?");
+            let what = match (&v["data"], &v["error"]) {
+                (serde_json::Value::Object(d), _) => {
+                    let jwt = d.get("jwt").and_then(|j| j.as_str()).unwrap_or("");
+                    let same = if jwt == stored {
+                        "the stored JWT"
+                    } else if jwt.is_empty() {
+                        "NO JWT"
+                    } else {
+                        "ANOTHER JWT"
+                    };
+                    format!(
+                        "loaded from {same}; expired {}, complete {}, jetstream {}, issuer {}, {} chars: {}",
+                        d.get("expired").unwrap_or(&serde_json::Value::Null),
+                        d.get("complete").unwrap_or(&serde_json::Value::Null),
+                        d.get("jetstream_enabled")
+                            .unwrap_or(&serde_json::Value::Null),
+                        d.get("issuer_key").unwrap_or(&serde_json::Value::Null),
+                        jwt.len(),
+                        serde_json::to_string(&d.get("decoded_jwt")).unwrap_or_default()
+                    )
+                }
+                (_, e) => format!("not loaded ({e})"),
+            };
+            held += &format!("  {node}: {what}\n");
+        }
+        held
     }
 
     /// Waits until every running node reports healthy (JetStream included, every stream and

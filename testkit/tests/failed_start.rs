@@ -36,3 +36,21 @@ fn a_failed_start_keeps_the_logs_and_leaves_no_node_running() {
     }
     std::fs::remove_dir_all(kept).expect("removing the kept directory");
 }
+
+/// What a failed start prints about an account a node refuses: each node's view of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_says_which_jwt_it_holds_for_an_account() {
+    let user = TestUser::new("alice", &[("s1", Role::Sensor)]);
+    let cluster = Cluster::start(&[&user], Duration::from_secs(60)).expect("cluster");
+    let record = flowmesh_manager::broker::AccountRecord::load(cluster.dir(), "alice").unwrap();
+    // The start's readiness check logged alice into every node.
+    let held = cluster.account_held(&record.account).await;
+    for node in ["eu-1", "eu-2", "eu-3", "us-1", "us-2"] {
+        assert!(
+            held.contains(&format!(
+                "  {node}: loaded from the stored JWT; expired false"
+            )),
+            "{held}"
+        );
+    }
+}
