@@ -1,5 +1,8 @@
 //! Whether the nodes *apply* a pushed account, not only store it.
 //!
+//! (A node can also hold the right JWT with the account wrongly marked expired: see
+//! [`holds_other`].)
+//!
 //! A node stores a pushed account JWT in its resolver and applies it to the account it has
 //! loaded in memory, if any. But nats-server loads an account in two steps: it reads the stored
 //! JWT, then registers the account built from it. A push stored between the two finds no
@@ -90,9 +93,14 @@ fn other_claims(payload: &[u8], jwt: &str) -> Option<String> {
     holds_other(loaded, jwt).then(|| answer["server"]["name"].as_str().unwrap_or("?").to_string())
 }
 
-/// Whether a loaded account's description (`AccountInfo`) names another JWT than `jwt`, or none.
+/// Whether a loaded account's description (`AccountInfo`) names another JWT than `jwt`, or
+/// none, or says the account expired. Account JWTs never expire, yet a node was seen holding
+/// a new account marked expired (its first logins came from two sides at once: a client and a
+/// route), refusing every login with "Account JWT has expired"; looking the account up again
+/// finds the same claims and leaves the mark. A JWT signed anew clears it.
 fn holds_other(loaded: &serde_json::Map<String, serde_json::Value>, jwt: &str) -> bool {
     loaded.get("jwt").and_then(|j| j.as_str()) != Some(jwt)
+        || loaded.get("expired").and_then(|e| e.as_bool()) == Some(true)
 }
 
 #[cfg(test)]
@@ -115,5 +123,9 @@ mod tests {
         assert_eq!(other_claims(b"garbage", "new"), None);
         let without_claims = br#"{"server":{"name":"eu-3"},"data":{"account_name":"A"}}"#;
         assert_eq!(other_claims(without_claims, "new"), Some("eu-3".into()));
+        let expired = br#"{"server":{"name":"eu-3"},"data":{"jwt":"new","expired":true}}"#;
+        assert_eq!(other_claims(expired, "new"), Some("eu-3".into()));
+        let current = br#"{"server":{"name":"eu-3"},"data":{"jwt":"new","expired":false}}"#;
+        assert_eq!(other_claims(current, "new"), None);
     }
 }
