@@ -5,6 +5,7 @@
 pub mod flows;
 mod latest;
 mod point_key;
+mod rollup;
 mod series;
 
 use std::path::Path;
@@ -37,6 +38,10 @@ type SeriesTable = TableDefinition<'static, &'static [u8], (u64, u64)>;
 fn series_table(r: Resolution) -> SeriesTable {
     TableDefinition::new(r.table_name())
 }
+
+/// 5-minute points no rollup has counted in their hour and day yet (see [`rollup`]): what
+/// commits write. Keys and values as in the resolutions' tables.
+const RECENT: SeriesTable = TableDefinition::new("points_5m_recent");
 
 /// A resolution's table as earlier versions keyed it.
 type LegacySeriesTable = TableDefinition<'static, (&'static str, &'static str, i64), (u64, u64)>;
@@ -144,6 +149,7 @@ impl Store {
         for r in Resolution::ALL {
             tx.open_table(series_table(r))?;
         }
+        tx.open_table(RECENT)?;
         migrate_legacy_series(&tx)?;
         tx.commit()?;
         Ok(store)
@@ -209,14 +215,11 @@ impl Store {
             let mut meta = tx.open_table(META)?;
             let mut alerts = tx.open_table(ALERTS)?;
             let mut seq = meta.get("alert_seq")?.map_or(0, |v| v.value());
-            let mut tables = [
-                tx.open_table(series_table(Resolution::ALL[0]))?,
-                tx.open_table(series_table(Resolution::ALL[1]))?,
-                tx.open_table(series_table(Resolution::ALL[2]))?,
-            ];
-            // Every fresh batch's series, summed first and written in the tables' key order:
-            // one read and one write per point for the whole transaction, and neighbouring
-            // keys one after the other (the B-tree's pages are visited once, in order).
+            let mut recent = tx.open_table(RECENT)?;
+            // Every fresh batch's series, summed first and written in the table's key order:
+            // one write per point for the whole transaction, and neighbouring keys one after
+            // the other (the B-tree's pages are visited once, in order). Hours and days are
+            // the rollup's, at the hourly prune.
             let mut points = series::SeriesSum::default();
             for c in commits {
                 if let Some(id) = c.batch_id {
@@ -238,11 +241,11 @@ impl Store {
                 points.add(c.instance, c.series);
             }
             let mut key = Vec::new();
-            points.write_in_order(|r, instance, name, start, delta| {
-                let table = &mut tables[r];
+            points.write_in_order(|instance, name, start, delta| {
+                let table = &mut recent;
                 point_key::point(&mut key, instance, name, start);
                 let key = key.as_slice();
-                latest.select(r, instance, name);
+                latest.select(instance, name);
                 // One B-tree walk per point: the sum when the cache knows the point, else
                 // the delta — which is the sum unless the point was there (a restart, a late
                 // flow, a series the cache dropped), and then the sum is written over it.
@@ -327,7 +330,8 @@ impl Store {
     }
 
     /// The points of one series of `instance` at resolution `r` with start in `[from, to)`
-    /// (seconds), oldest first.
+    /// (seconds), oldest first: what the resolution's table holds plus the recent points no
+    /// rollup has counted yet, read in one snapshot (each counted once).
     pub fn points(
         &self,
         instance: &str,
@@ -355,35 +359,41 @@ impl Store {
                 counters: Counters { bytes, packets },
             });
         }
-        Ok(out)
+        let recent = tx.open_table(RECENT)?;
+        rollup::add_recent(out, &recent, (instance, series, r), (from, to))
     }
 
-    /// The names of the series stored for `instance` (at the daily resolution, which every
-    /// series reaches).
+    /// The names of the series stored for `instance`, sorted: those of the daily resolution,
+    /// which every rolled-up series reaches, and those still only recent.
     pub fn series_names(&self, instance: &str) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read()?;
-        let table = tx.open_table(series_table(Resolution::Day))?;
-        let mut names: Vec<String> = Vec::new();
-        let mut from = Vec::new();
-        point_key::instance(&mut from, instance);
-        for entry in table.range(from.as_slice()..)? {
-            let (k, _) = entry?;
-            let Some((inst, name, _)) = point_key::parse(k.value()) else {
-                continue;
-            };
-            if inst != instance {
-                break;
-            }
-            if names.last().map(String::as_str) != Some(name) {
-                names.push(name.to_string());
+        let mut names = std::collections::BTreeSet::new();
+        for table in [
+            tx.open_table(series_table(Resolution::Day))?,
+            tx.open_table(RECENT)?,
+        ] {
+            let mut from = Vec::new();
+            point_key::instance(&mut from, instance);
+            for entry in table.range(from.as_slice()..)? {
+                let (k, _) = entry?;
+                let Some((inst, name, _)) = point_key::parse(k.value()) else {
+                    continue;
+                };
+                if inst != instance {
+                    break;
+                }
+                if !names.contains(name) {
+                    names.insert(name.to_string());
+                }
             }
         }
-        Ok(names)
+        Ok(names.into_iter().collect())
     }
 
-    /// Deletes points older than each resolution's retention at `now` (seconds), and batch ids
+    /// Rolls up the recent points of the hours before the last one (see [`rollup`]), then
+    /// deletes points older than each resolution's retention at `now` (seconds), and batch ids
     /// older than the finest retention (redeliveries come within minutes, not weeks). Returns
-    /// how many entries went.
+    /// how many entries were deleted.
     pub fn prune(
         &self,
         now: i64,
@@ -396,6 +406,11 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut removed = 0;
         {
+            // Every point the 5-minute retention deletes is rolled up first.
+            let before = (Resolution::Hour.bucket(now) - 3_600)
+                .max(now - retention(Resolution::FiveMinutes));
+            let rolled = rollup::roll_up(&tx, before)?;
+            tracing::debug!(rolled, "store: recent points rolled up into hours and days");
             for r in Resolution::ALL {
                 let cutoff = now - retention(r);
                 let mut table = tx.open_table(series_table(r))?;

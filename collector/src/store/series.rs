@@ -1,6 +1,6 @@
 //! Timeseries of traffic, as ntopng keeps them for its charts: bytes and packets per 5-minute
-//! bucket, rolled up at write time into hourly and daily buckets (sums, so the rollup is exact
-//! whatever order the points arrive in).
+//! bucket, rolled up into hourly and daily buckets (sums, so the rollup is exact whatever order
+//! the points arrive in; when, see `rollup`).
 //!
 //! Series of one instance:
 //! - `total`: all its traffic (ntopng's interface series);
@@ -248,15 +248,12 @@ impl<'a> SeriesSum<'a> {
         }
     }
 
-    /// Every point at every resolution (each 5-minute point also lands in its hour and day),
-    /// named once into one buffer, summed where keys are equal and handed to `write` in the
-    /// tables' key order — resolution, instance, name, start — so the B-trees are walked once,
-    /// in order: `write(resolution index, instance, name, start, counters)`. The points are
-    /// sorted once: a bucket's start rises with the point's, so the order holds for every
-    /// resolution and equal keys are neighbours.
+    /// Every 5-minute point, named once into one buffer and handed to `write` in the tables'
+    /// key order — instance, name, start — so the B-tree is walked once, in order:
+    /// `write(instance, name, start, counters)`. Hours and days are the rollup's (`rollup`).
     pub(super) fn write_in_order<E>(
         self,
-        mut write: impl FnMut(usize, &str, &str, i64, Counters) -> Result<(), E>,
+        mut write: impl FnMut(&str, &str, i64, Counters) -> Result<(), E>,
     ) -> Result<(), E> {
         use std::fmt::Write as _;
         type Row<'a> = (&'a str, std::ops::Range<usize>, i64, Counters);
@@ -269,17 +266,16 @@ impl<'a> SeriesSum<'a> {
         }
         let name = |row: &Row<'a>| &names[row.1.clone()];
         rows.sort_unstable_by(|a, b| (a.0, name(a), a.2).cmp(&(b.0, name(b), b.2)));
-        for (r, res) in Resolution::ALL.iter().enumerate() {
-            let key = |row: &Row<'a>| (row.0, name(row), res.bucket(row.2));
-            let mut rows = rows.iter().peekable();
-            while let Some(row) = rows.next() {
-                let mut c = row.3;
-                while let Some(next) = rows.next_if(|n| key(n) == key(row)) {
-                    c.add(next.3);
-                }
-                let (instance, name, start) = key(row);
-                write(r, instance, name, start, c)?;
+        let mut rows = rows.iter().peekable();
+        while let Some(row) = rows.next() {
+            // Two keys of one name (see [`Name`]) are one series: summed.
+            let mut c = row.3;
+            while let Some(next) =
+                rows.next_if(|n| (n.0, name(n), n.2) == (row.0, name(row), row.2))
+            {
+                c.add(next.3);
             }
+            write(row.0, name(row), row.2, c)?;
         }
         Ok(())
     }
@@ -304,46 +300,38 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_writes_each_point_once_per_resolution_in_key_order() {
+    fn a_transaction_writes_each_point_once_in_key_order() {
         let c = |bytes| Counters { bytes, packets: 1 };
         let mut one = SeriesDelta::default();
         let mut two = SeriesDelta::default();
-        // 10:55 and 11:00 on 2024-03-10 (UTC), for two series, in two batches.
+        // 10:55 and 11:00 on 2024-03-10 (UTC), for two series, in two batches; the second
+        // names DNS by another copy of the name (summed with the first).
         let (t1055, t1100) = (1_710_068_100, 1_710_068_400);
+        let dns: &'static str = Box::leak(String::from("DNS").into_boxed_str());
         one.points.insert((SeriesKey::Total, t1100), c(1));
         one.points.insert((SeriesKey::Total, t1055), c(2));
+        one.points
+            .insert((SeriesKey::L7(Name("DNS")), t1055), c(16));
         two.points.insert((SeriesKey::Total, t1100), c(4));
-        two.points.insert((SeriesKey::L7(Name("DNS")), t1055), c(8));
+        two.points.insert((SeriesKey::L7(Name(dns)), t1055), c(8));
         let mut sum = SeriesSum::default();
         sum.add("a", &one);
         sum.add("a", &two);
         let mut rows = Vec::new();
-        sum.write_in_order(|r, i, name, start, c| {
-            rows.push((
-                r,
-                i.to_string(),
-                name.to_string(),
-                start,
-                c.bytes,
-                c.packets,
-            ));
+        sum.write_in_order(|i, name, start, c| {
+            rows.push((i.to_string(), name.to_string(), start, c.bytes, c.packets));
             Ok::<_, ()>(())
         })
         .unwrap();
-        let row = |r, name: &str, start, bytes, packets| {
-            (r, "a".to_string(), name.to_string(), start, bytes, packets)
+        let row = |name: &str, start, bytes, packets| {
+            ("a".to_string(), name.to_string(), start, bytes, packets)
         };
         assert_eq!(
             rows,
             [
-                row(0, "l7:DNS", t1055, 8, 1),
-                row(0, "total", t1055, 2, 1),
-                row(0, "total", t1100, 5, 2),
-                row(1, "l7:DNS", 1_710_064_800, 8, 1),
-                row(1, "total", 1_710_064_800, 2, 1),
-                row(1, "total", 1_710_068_400, 5, 2),
-                row(2, "l7:DNS", 1_710_028_800, 8, 1),
-                row(2, "total", 1_710_028_800, 7, 3),
+                row("l7:DNS", t1055, 24, 2),
+                row("total", t1055, 2, 1),
+                row("total", t1100, 5, 2),
             ]
         );
     }
