@@ -21,51 +21,63 @@ use super::series::{Counters, Point, Resolution};
 use super::{StoreError, point_key, series_table};
 
 /// Moves every recent point with a start before `before` (seconds) into the 5-minute table and
-/// adds it to its hour and day. Returns how many points moved.
+/// adds it to its hour and day. Returns how many points moved. Streams: a backlog of days
+/// replayed between two prunes is moved without holding it in memory.
 pub(super) fn roll_up(tx: &WriteTransaction, before: i64) -> Result<u64, StoreError> {
     let mut recent = tx.open_table(super::RECENT)?;
-    // Recent points are few (the last hour or two, and late flows): gathered whole, in key
-    // order — instance, name, start — so each table below is written in its own key order.
-    let mut moving: Vec<(Vec<u8>, Counters)> = Vec::new();
-    for entry in recent.iter()? {
-        let (key, value) = entry?;
-        let key = key.value();
-        if point_key::parse(key).is_some_and(|(_, _, start)| start < before) {
-            let (bytes, packets) = value.value();
-            moving.push((key.to_vec(), Counters { bytes, packets }));
-        }
-    }
-    if moving.is_empty() {
-        return Ok(0);
-    }
+    let mut tables = [
+        tx.open_table(series_table(Resolution::ALL[0]))?,
+        tx.open_table(series_table(Resolution::ALL[1]))?,
+        tx.open_table(series_table(Resolution::ALL[2]))?,
+    ];
+    // Per resolution, the bucket being summed: recent points come in key order (instance,
+    // name, start), so a coarser bucket's points are neighbours, added up before one write.
+    let mut pending: [(Vec<u8>, Counters); 3] = Default::default();
     let mut key = Vec::new();
-    for r in Resolution::ALL {
-        let mut table = tx.open_table(series_table(r))?;
-        let mut rows = moving
-            .iter()
-            .filter_map(|(k, c)| {
-                let (instance, name, start) = point_key::parse(k)?;
-                Some(((instance, name, r.bucket(start)), *c))
-            })
-            .peekable();
-        while let Some((at, mut sum)) = rows.next() {
-            // Neighbours in key order share a bucket at coarser resolutions: summed first.
-            while let Some((_, c)) = rows.next_if(|(k, _)| *k == at) {
-                sum.add(c);
+    let mut moved = 0;
+    for entry in recent.iter()? {
+        let (k, v) = entry?;
+        let Some((instance, name, start)) = point_key::parse(k.value()) else {
+            continue;
+        };
+        if start >= before {
+            continue;
+        }
+        moved += 1;
+        let (bytes, packets) = v.value();
+        for (r, res) in Resolution::ALL.iter().enumerate() {
+            point_key::point(&mut key, instance, name, res.bucket(start));
+            if pending[r].0 != key {
+                add_to(&mut tables[r], &pending[r])?;
+                pending[r] = (key.clone(), Counters::default());
             }
-            let (instance, name, start) = at;
-            point_key::point(&mut key, instance, name, start);
-            if let Some(there) = table.get(key.as_slice())? {
-                let (bytes, packets) = there.value();
-                sum.add(Counters { bytes, packets });
-            }
-            table.insert(key.as_slice(), (sum.bytes, sum.packets))?;
+            pending[r].1.add(Counters { bytes, packets });
         }
     }
-    for (k, _) in &moving {
-        recent.remove(k.as_slice())?;
+    for (table, point) in tables.iter_mut().zip(&pending) {
+        add_to(table, point)?;
     }
-    Ok(moving.len() as u64)
+    if moved > 0 {
+        recent.retain(|k, _| point_key::parse(k).is_none_or(|(_, _, start)| start >= before))?;
+    }
+    Ok(moved)
+}
+
+/// Adds `counters` to the point at `key` (none when `key` is empty).
+fn add_to(
+    table: &mut redb::Table<'_, &'static [u8], (u64, u64)>,
+    (key, counters): &(Vec<u8>, Counters),
+) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    let mut sum = *counters;
+    if let Some(there) = table.get(key.as_slice())? {
+        let (bytes, packets) = there.value();
+        sum.add(Counters { bytes, packets });
+    }
+    table.insert(key.as_slice(), (sum.bytes, sum.packets))?;
+    Ok(())
 }
 
 /// `points` (a query's answer from the table of resolution `r`, oldest first) with the recent
