@@ -495,12 +495,7 @@ async fn accounts_a_node_holds_older_than_stored_are_issued_anew_and_applied() {
     // Both accounts loaded on eu-1.
     let _carol = login(&dir, "carol", "laptop", &eu1).await;
     let _dave = login(&dir, "dave", "laptop", &eu1).await;
-    let mut cfg = broker::system_broker(&dir).unwrap();
-    cfg.urls = vec![eu1.clone()];
-    cfg.regions.clear();
-    let to_eu1 = flowmesh_link::connect::connect(&cfg, "test-eu1")
-        .await
-        .unwrap();
+    let to_eu1 = broker::system_client_to(&dir, &eu1).await.unwrap();
     let held = broker::AccountsLock::acquire_async(&dir).await.unwrap();
     let (again, _) = broker::push_where_stale_to(&to_eu1, &held, "eu-1")
         .await
@@ -578,12 +573,7 @@ async fn an_account_a_node_holds_expired_is_issued_anew_and_admits_again() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut cfg = broker::system_broker(&dir).unwrap();
-    cfg.urls = vec![eu1.clone()];
-    cfg.regions.clear();
-    let to_eu1 = flowmesh_link::connect::connect(&cfg, "test-eu1")
-        .await
-        .unwrap();
+    let to_eu1 = broker::system_client_to(&dir, &eu1).await.unwrap();
     let (again, pushed) = broker::push_where_stale_to(&to_eu1, &held, "eu-1")
         .await
         .unwrap();

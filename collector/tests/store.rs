@@ -65,17 +65,22 @@ fn bytes(store: &Store, series: &str, r: Resolution) -> Vec<(i64, u64)> {
         .collect()
 }
 
-#[test]
-fn points_roll_up_into_hours_and_days() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
-    let flows = [
+/// Two hosts' DNS and TLS over two 5-minute buckets, an hour and a day.
+fn site_flows() -> [FlowRecord; 5] {
+    [
         flow("192.168.1.20", "8.8.8.8", "DNS", 100, DAY + 10),
         flow("192.168.1.20", "142.250.1.1", "TLS", 1000, DAY + 299),
         flow("192.168.1.21", "142.250.1.1", "TLS", 10, DAY + 300),
         flow("192.168.1.20", "142.250.1.1", "TLS", 5, DAY + 3_600 + 1),
         flow("192.168.1.20", "142.250.1.1", "TLS", 7, DAY + 86_400 + 5),
-    ];
+    ]
+}
+
+#[test]
+fn points_roll_up_into_hours_and_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let flows = site_flows();
     // In two batches, out of order: sums do not care.
     assert!(commit(&store, Some("s1/2"), &flows[3..], &[]));
     assert!(commit(&store, Some("s1/1"), &flows[..3], &[]));
@@ -420,13 +425,7 @@ fn a_point_counts_once_before_and_after_its_rollup() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     let store = Store::open(&path).unwrap();
-    let flows = [
-        flow("192.168.1.20", "8.8.8.8", "DNS", 100, DAY + 10),
-        flow("192.168.1.20", "142.250.1.1", "TLS", 1000, DAY + 299),
-        flow("192.168.1.21", "142.250.1.1", "TLS", 10, DAY + 300),
-        flow("192.168.1.20", "142.250.1.1", "TLS", 5, DAY + 3_600 + 1),
-        flow("192.168.1.20", "142.250.1.1", "TLS", 7, DAY + 86_400 + 5),
-    ];
+    let flows = site_flows();
     commit(&store, None, &flows, &[]);
     let before = every_resolution(&store, "total");
     let names = store.series_names("s1").unwrap();

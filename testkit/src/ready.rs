@@ -107,10 +107,7 @@ impl Cluster {
     async fn issue_stale_anew(&self, url: &str, node: &str) -> String {
         let dir = self.dir.path();
         let checked = async {
-            let mut cfg = broker::system_broker(dir)?;
-            cfg.urls = vec![url.to_string()];
-            cfg.regions.clear();
-            let client = flowmesh_link::connect::connect(&cfg, "testkit-check").await?;
+            let client = broker::system_client_to(dir, url).await?;
             let held = broker::AccountsLock::acquire_async(dir).await?;
             let (n, pushed) = broker::push_where_stale_to(&client, &held, node).await?;
             anyhow::Ok(format!("{n} issued anew, {pushed}"))

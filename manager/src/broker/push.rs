@@ -387,6 +387,17 @@ pub async fn system_client(out: &Path) -> Result<Client, BrokerError> {
         .map_err(|e| invalid(e.to_string()))
 }
 
+/// Connects as the system account's manager to the node at `url` alone (no other region, no
+/// discovered server): what asks one node about itself ([`push_where_stale_to`]).
+pub async fn system_client_to(out: &Path, url: &str) -> Result<Client, BrokerError> {
+    let mut cfg = system_broker(out)?;
+    cfg.urls = vec![url.to_string()];
+    cfg.regions.clear();
+    flowmesh_link::connect::connect(&cfg, "flowmesh-node")
+        .await
+        .map_err(|e| invalid(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
