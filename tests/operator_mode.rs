@@ -527,6 +527,30 @@ async fn accounts_a_node_holds_older_than_stored_are_issued_anew_and_applied() {
         .await
         .unwrap();
     assert_eq!(again, 0);
+
+    // The follower's audit goes through a node's loaded accounts a few at a time (here one a
+    // round), from where it stopped, and comes round to the first again.
+    for user in ["carol", "dave"] {
+        let record = broker::AccountRecord::load(&dir, user).unwrap();
+        record
+            .save(&dir, &authority.sign(&record).unwrap())
+            .unwrap();
+    }
+    let (mut cursor, mut rounds, mut issued) = (None, 0, 0);
+    loop {
+        let (n, _) = broker::audit_node(&to_eu1, &held, "eu-1", &mut cursor, 1)
+            .await
+            .unwrap();
+        assert!(n <= 1, "one account a round");
+        issued += n;
+        rounds += 1;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(rounds < 10, "the audit never came round");
+    }
+    assert_eq!(issued, 2, "carol's and dave's accounts, in {rounds} rounds");
+    assert!(rounds >= 2);
 }
 
 /// A node holding an account marked expired refuses all its users although the JWT it stored

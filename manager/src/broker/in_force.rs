@@ -18,7 +18,6 @@
 //! A node that has not loaded the account answers that it does not exist, and counts as
 //! applying the push: it will build the account from what it stored.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flowmesh_link::async_nats::Client;
@@ -45,14 +44,22 @@ pub async fn holding_other_claims(
         .collect()
 }
 
-/// Of the accounts in `stored` (public key → JWT as stored), those the node at the other end
-/// of `node` (a connection to that node alone) has loaded from another JWT. Asks it directly
-/// (`$SYS.REQ.SERVER.<id>.ACCOUNTZ`): first which accounts it loaded (after a restart, the few
-/// logged into since), then each of those in `stored`.
+/// What the manager stored for an account, given the account's public key and the name in the
+/// JWT the node holds: the JWT, or `None` for an account that is not one of the stored ones.
+pub(super) type Stored<'a> = dyn Fn(&str, &str) -> Option<String> + Send + Sync + 'a;
+
+/// Checks the accounts the node at the other end of `node` (a connection to that node alone)
+/// has loaded, asking it directly (`$SYS.REQ.SERVER.<id>.ACCOUNTZ`): first which accounts it
+/// loaded (after a restart, the few logged into since), then, in key order from after `after`,
+/// at most `max` of them. Returns the keys and names of those it holds otherwise than `stored`
+/// says, and the last key checked (`None` when the end was reached). An account loaded
+/// without any JWT names nothing to compare with and is left alone.
 pub(super) async fn stale_on_node(
     node: &Client,
-    stored: &BTreeMap<String, String>,
-) -> Result<Vec<String>, BrokerError> {
+    stored: &Stored<'_>,
+    after: Option<&str>,
+    max: usize,
+) -> Result<(Vec<(String, String)>, Option<String>), BrokerError> {
     let subject = format!("$SYS.REQ.SERVER.{}.ACCOUNTZ", node.server_info().server_id);
     let ask = |body: String| {
         let subject = subject.clone();
@@ -65,20 +72,36 @@ pub(super) async fn stale_on_node(
                 .map_err(|e| invalid(format!("the node's ACCOUNTZ answer: {e}")))
         }
     };
-    let loaded = ask(String::new()).await?;
+    let listed = ask(String::new()).await?;
+    let mut loaded: Vec<&str> = listed["data"]["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .filter(|k| after.is_none_or(|after| *k > after))
+        .collect();
+    loaded.sort_unstable();
+    let last = (loaded.len() > max).then(|| loaded[max - 1].to_string());
     let mut stale = Vec::new();
-    for key in loaded["data"]["accounts"].as_array().into_iter().flatten() {
-        let Some((key, jwt)) = key.as_str().and_then(|k| stored.get_key_value(k)) else {
+    for key in loaded.into_iter().take(max) {
+        let detail = ask(serde_json::json!({ "account": key }).to_string()).await?;
+        let Some(held) = detail["data"]["account_detail"].as_object() else {
             continue;
         };
-        let detail = ask(serde_json::json!({ "account": key }).to_string()).await?;
-        if let Some(loaded) = detail["data"]["account_detail"].as_object()
-            && holds_other(loaded, jwt)
+        let Some(name) = held
+            .get("decoded_jwt")
+            .and_then(|c| c["name"].as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if let Some(jwt) = stored(key, &name)
+            && holds_other(held, &jwt)
         {
-            stale.push(key.clone());
+            stale.push((key.to_string(), name));
         }
     }
-    Ok(stale)
+    Ok((stale, last))
 }
 
 /// How long one node may take to answer a direct request.

@@ -43,8 +43,8 @@ pub use enroll::{Enrolled, Enrollment, enroll, revoke};
 pub use in_force::holding_other_claims;
 pub use lock::AccountsLock;
 pub use push::{
-    Pushed, push, push_all, push_change, push_many, push_stored_to, push_where_stale_to,
-    system_broker, system_client, system_client_to,
+    AUDITED_PER_ROUND, Pushed, audit_node, push, push_all, push_change, push_many, push_stored_to,
+    push_where_stale_to, system_broker, system_client, system_client_to,
 };
 pub use render::{NodeSummary, read_summary};
 pub use resync::follow_nodes;

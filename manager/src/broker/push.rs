@@ -314,31 +314,59 @@ pub async fn push_where_stale_to(
     held: &AccountsLock,
     node: &str,
 ) -> Result<(usize, Pushed), BrokerError> {
+    check_node(system, held, node, &mut None, usize::MAX).await
+}
+
+/// How many loaded accounts one round of [`audit_node`] checks on a node at most.
+pub const AUDITED_PER_ROUND: usize = 500;
+
+/// One round of the follower's audit of `node`: [`push_where_stale_to`] for at most `max` of
+/// its loaded accounts (the follower: [`AUDITED_PER_ROUND`]), from after `cursor` (where the
+/// previous round stopped; `None` starts again from the first, and is where a round that
+/// reached the last one leaves it).
+pub async fn audit_node(
+    system: &Client,
+    held: &AccountsLock,
+    node: &str,
+    cursor: &mut Option<String>,
+    max: usize,
+) -> Result<(usize, Pushed), BrokerError> {
+    check_node(system, held, node, cursor, max).await
+}
+
+async fn check_node(
+    system: &Client,
+    held: &AccountsLock,
+    node: &str,
+    cursor: &mut Option<String>,
+    max: usize,
+) -> Result<(usize, Pushed), BrokerError> {
     let out = held.out();
-    let mut stored = BTreeMap::new();
-    for token in self::stored(held)? {
-        let claims = super::jwt::claims(&token).map_err(|e| invalid(e.to_string()))?;
-        let key = claims["sub"].as_str().unwrap_or_default().to_string();
-        stored.insert(key, token);
-    }
-    let stale = in_force::stale_on_node(system, &stored).await?;
+    // The stored JWT of a loaded account, read when asked about (not every account's: a
+    // million of them at every audit). SYS is the nodes' own (preloaded), never re-issued.
+    let stored = |key: &str, name: &str| {
+        let jwt = (name != SYSTEM)
+            .then(|| AccountRecord::jwt(out, name).ok())
+            .flatten()?;
+        let claims = super::jwt::claims(&jwt).ok()?;
+        (claims["sub"].as_str() == Some(key)).then_some(jwt)
+    };
+    let (stale, last) = in_force::stale_on_node(system, &stored, cursor.as_deref(), max).await?;
+    *cursor = last;
     if stale.is_empty() {
         return push_to_node(system, node, Vec::new()).await;
     }
     let authority = Authority::load(out)?;
     let mut tokens = Vec::with_capacity(stale.len());
-    let mut names = Vec::with_capacity(stale.len());
-    for key in &stale {
-        let claims = super::jwt::claims(&stored[key]).map_err(|e| invalid(e.to_string()))?;
-        let name = claims["name"].as_str().unwrap_or_default();
+    for (_, name) in &stale {
         tokens.push(sign_again(
             &authority,
             out,
             &AccountRecord::load(out, name)?,
         )?);
-        names.push(name.to_string());
     }
-    tracing::warn!(%node, accounts = ?names, "the node stored the accounts but applies older claims (it loaded them as the push came): pushing them again, signed anew");
+    let names: Vec<&str> = stale.iter().map(|(_, name)| name.as_str()).collect();
+    tracing::warn!(%node, accounts = ?names, "the node stored the accounts but holds them otherwise (older claims, or marked expired): pushing them again, signed anew");
     push_to_node(system, node, tokens).await
 }
 
