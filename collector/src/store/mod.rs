@@ -454,14 +454,9 @@ fn migrate_legacy_series(tx: &redb::WriteTransaction) -> Result<(), StoreError> 
             for entry in old.iter()? {
                 let (k, v) = entry?;
                 let (instance, series, start) = k.value();
-                let (mut bytes, mut packets) = v.value();
+                let (bytes, packets) = v.value();
                 point_key::point(&mut key, instance, series, start);
-                if let Some(there) = new.get(key.as_slice())? {
-                    let (b, p) = there.value();
-                    bytes = bytes.saturating_add(b);
-                    packets = packets.saturating_add(p);
-                }
-                new.insert(key.as_slice(), (bytes, packets))?;
+                rollup::add_point(&mut new, &key, Counters { bytes, packets })?;
                 moved += 1;
             }
         }

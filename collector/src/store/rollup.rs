@@ -48,14 +48,14 @@ pub(super) fn roll_up(tx: &WriteTransaction, before: i64) -> Result<u64, StoreEr
         for (r, res) in Resolution::ALL.iter().enumerate() {
             point_key::point(&mut key, instance, name, res.bucket(start));
             if pending[r].0 != key {
-                add_to(&mut tables[r], &pending[r])?;
+                add_point(&mut tables[r], &pending[r].0, pending[r].1)?;
                 pending[r] = (key.clone(), Counters::default());
             }
             pending[r].1.add(Counters { bytes, packets });
         }
     }
-    for (table, point) in tables.iter_mut().zip(&pending) {
-        add_to(table, point)?;
+    for (table, (key, counters)) in tables.iter_mut().zip(&pending) {
+        add_point(table, key, *counters)?;
     }
     if moved > 0 {
         recent.retain(|k, _| point_key::parse(k).is_none_or(|(_, _, start)| start >= before))?;
@@ -63,20 +63,22 @@ pub(super) fn roll_up(tx: &WriteTransaction, before: i64) -> Result<u64, StoreEr
     Ok(moved)
 }
 
-/// Adds `counters` to the point at `key` (none when `key` is empty).
-fn add_to(
+/// Adds `counters` to the point at `key` of a points table (nothing when `key` is empty: no
+/// point yet).
+pub(super) fn add_point(
     table: &mut redb::Table<'_, &'static [u8], (u64, u64)>,
-    (key, counters): &(Vec<u8>, Counters),
+    key: &[u8],
+    counters: Counters,
 ) -> Result<(), StoreError> {
     if key.is_empty() {
         return Ok(());
     }
-    let mut sum = *counters;
-    if let Some(there) = table.get(key.as_slice())? {
+    let mut sum = counters;
+    if let Some(there) = table.get(key)? {
         let (bytes, packets) = there.value();
         sum.add(Counters { bytes, packets });
     }
-    table.insert(key.as_slice(), (sum.bytes, sum.packets))?;
+    table.insert(key, (sum.bytes, sum.packets))?;
     Ok(())
 }
 

@@ -51,7 +51,7 @@ pub(super) type Stored<'a> = dyn Fn(&str, &str) -> Option<String> + Send + Sync 
 /// Checks the accounts the node at the other end of `node` (a connection to that node alone)
 /// has loaded, asking it directly (`$SYS.REQ.SERVER.<id>.ACCOUNTZ`): first which accounts it
 /// loaded (after a restart, the few logged into since), then, in key order from after `after`,
-/// at most `max` of them. Returns the keys and names of those it holds otherwise than `stored`
+/// at most `max` of them (at least one). Returns the keys and names of those it holds otherwise than `stored`
 /// says, and the last key checked (`None` when the end was reached). An account loaded
 /// without any JWT names nothing to compare with and is left alone.
 pub(super) async fn stale_on_node(
@@ -81,6 +81,7 @@ pub(super) async fn stale_on_node(
         .filter(|k| after.is_none_or(|after| *k > after))
         .collect();
     loaded.sort_unstable();
+    let max = max.max(1);
     let last = (loaded.len() > max).then(|| loaded[max - 1].to_string());
     let mut stale = Vec::new();
     for key in loaded.into_iter().take(max) {

@@ -314,7 +314,7 @@ pub async fn push_where_stale_to(
     held: &AccountsLock,
     node: &str,
 ) -> Result<(usize, Pushed), BrokerError> {
-    check_node(system, held, node, &mut None, usize::MAX).await
+    audit_node(system, held, node, &mut None, usize::MAX).await
 }
 
 /// How many loaded accounts one round of [`audit_node`] checks on a node at most.
@@ -325,16 +325,6 @@ pub const AUDITED_PER_ROUND: usize = 500;
 /// previous round stopped; `None` starts again from the first, and is where a round that
 /// reached the last one leaves it).
 pub async fn audit_node(
-    system: &Client,
-    held: &AccountsLock,
-    node: &str,
-    cursor: &mut Option<String>,
-    max: usize,
-) -> Result<(usize, Pushed), BrokerError> {
-    check_node(system, held, node, cursor, max).await
-}
-
-async fn check_node(
     system: &Client,
     held: &AccountsLock,
     node: &str,
