@@ -228,9 +228,11 @@ pub fn run<S: PacketSource + ?Sized>(
             d.observe(ok, packet.ts_micros);
         }
         last_ts = last_ts.max(Some(packet.ts_micros));
-        match decoded {
+        // Matched by reference: moving the packet out copied it whole, and the copy stalled
+        // on store forwarding (its fields were just written one by one).
+        match &decoded {
             Ok(Decoded::Ip(ip)) => {
-                table.add(&ip, packet.wire_len, packet.ts_micros, &mut out);
+                table.add(ip, packet.wire_len, packet.ts_micros, &mut out);
                 if table.watermark() != mark {
                     mark = table.watermark();
                     mark.into_iter().for_each(&mut *marks);
@@ -241,8 +243,8 @@ pub fn run<S: PacketSource + ?Sized>(
                 sender_ip,
                 ..
             }) => arp(ArpSeen {
-                mac: sender_mac,
-                ip: sender_ip,
+                mac: *sender_mac,
+                ip: *sender_ip,
                 ts: packet.ts_micros,
             }),
             Ok(Decoded::Other) | Err(_) => {}

@@ -28,6 +28,9 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// The key of a packet's flow, and whether the packet's source is endpoint `a`.
+    /// Inlined so the key stays in registers: returned through memory, its fields were
+    /// written one by one and read back as words (a store-forwarding stall per packet).
+    #[inline(always)]
     pub(super) fn of(p: &IpPacket<'_>) -> (FlowKey, bool) {
         let (src, dst, v6) = match (p.src, p.dst) {
             (IpAddr::V4(x), IpAddr::V4(y)) => {
